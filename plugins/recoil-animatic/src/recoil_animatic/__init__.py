@@ -1,0 +1,1 @@
+"""Recoil provider: offline animatic previs clips, the default."""

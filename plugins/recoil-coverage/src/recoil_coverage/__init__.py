@@ -1,0 +1,1 @@
+"""Recoil coverage grouping strategy (passes, wildcard segments)."""

@@ -1,0 +1,3 @@
+"""Entry point module of recoil-coverage: the hook implementations Recoil loads."""
+
+from __future__ import annotations

@@ -1,0 +1,1 @@
+"""Recoil video_i2v modality runner."""

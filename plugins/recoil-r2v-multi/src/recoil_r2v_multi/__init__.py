@@ -1,0 +1,1 @@
+"""Recoil r2v_multi modality runner."""

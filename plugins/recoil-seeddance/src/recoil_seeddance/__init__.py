@@ -1,0 +1,1 @@
+"""Recoil provider: Seedance models over the Ark task API."""

@@ -1,0 +1,1 @@
+"""recoil group_cmd (to be filled)."""

@@ -1,0 +1,1 @@
+"""recoil plan_cmd (to be filled)."""

@@ -1,0 +1,1 @@
+"""recoil plugins_cmd (to be filled)."""

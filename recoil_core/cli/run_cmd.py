@@ -1,0 +1,1 @@
+"""recoil run_cmd (to be filled)."""

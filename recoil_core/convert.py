@@ -1,0 +1,59 @@
+"""The one cattrs converter, and versioned (un)structuring of persisted documents.
+
+Every persisted document carries ``schema_version``. A document from a newer Recoil is a
+:class:`SchemaVersionError`; an older one is migrated step by step by ``MIGRATIONS``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import cattrs
+
+from recoil_core.errors import CorruptDocumentError, SchemaVersionError
+from recoil_core.model import SCHEMA_VERSION, GroupIdentity
+
+T = TypeVar("T")
+
+converter = cattrs.Converter(omit_if_default=False)
+converter.register_unstructure_hook(GroupIdentity, lambda identity: identity.to_dict())
+converter.register_structure_hook(GroupIdentity, lambda data, _t: GroupIdentity.from_dict(data))
+
+Migration = Callable[[dict[str, Any]], dict[str, Any]]
+MIGRATIONS: dict[tuple[str, int], Migration] = {}
+"""(document kind, from version) -> function returning the document at from version + 1."""
+
+
+def dump_document(kind: str, obj: object) -> dict[str, Any]:
+    """Unstructure ``obj`` into a JSON-ready dict stamped with kind and schema version."""
+    data: dict[str, Any] = converter.unstructure(obj)
+    return {"schema_version": SCHEMA_VERSION, "kind": kind, **data}
+
+
+def load_document(kind: str, data: object, cls: type[T], *, source: str) -> T:
+    """Structure a persisted document, checking and migrating its schema version."""
+    if not isinstance(data, dict):
+        raise CorruptDocumentError(source, f"expected a JSON object, got {type(data).__name__}")
+    version = data.get("schema_version")
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise CorruptDocumentError(source, "missing or invalid schema_version")
+    if version > SCHEMA_VERSION:
+        raise SchemaVersionError(
+            f"{source}: schema_version {version} is newer than this Recoil understands "
+            f"({SCHEMA_VERSION}); upgrade recoil-core to read it"
+        )
+    while version < SCHEMA_VERSION:
+        migrate = MIGRATIONS.get((kind, version))
+        if migrate is None:
+            raise SchemaVersionError(f"{source}: no migration for {kind} v{version}")
+        data = migrate(dict(data))
+        version += 1
+    body = {k: v for k, v in data.items() if k not in ("schema_version", "kind")}
+    try:
+        return converter.structure(body, cls)
+    except Exception as exc:
+        detail = cattrs.transform_error(exc) if isinstance(exc, cattrs.BaseValidationError) else [
+            str(exc)
+        ]
+        raise CorruptDocumentError(source, "; ".join(detail)) from None

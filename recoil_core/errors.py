@@ -1,0 +1,213 @@
+"""Every error a Recoil user or plugin author can hit, in one small tree.
+
+The CLI turns any :class:`RecoilError` into a message and an exit code; anything
+else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+__all__ = [
+    "BudgetExhaustedError",
+    "CorruptDocumentError",
+    "EpisodeLockedError",
+    "InvalidIdError",
+    "ModerationBlocked",
+    "PayloadBuildError",
+    "PlanError",
+    "PlanIssue",
+    "PluginError",
+    "PreflightError",
+    "ProviderError",
+    "ProviderRejected",
+    "ProviderUnavailable",
+    "RateLimited",
+    "RecoilError",
+    "SceneVersionConflictError",
+    "SchemaVersionError",
+    "TaskNotFound",
+    "UnknownNameError",
+]
+
+
+class RecoilError(Exception):
+    """Base of every error Recoil raises on purpose. ``exit_code`` is what the CLI returns."""
+
+    exit_code: int = 1
+
+
+class InvalidIdError(RecoilError, ValueError):
+    """An id (project, episode, sequence, shot, pass, scene) is unsafe to use as a file name."""
+
+    exit_code = 2
+
+
+class PlanIssue:
+    """One problem found in a plan: where (``sequences.SEQ11.shots[3].duration_s``) and why."""
+
+    __slots__ = ("location", "message")
+
+    def __init__(self, location: str, message: str) -> None:
+        self.location = location
+        self.message = message
+
+    def __repr__(self) -> str:
+        return f"PlanIssue({self.location!r}, {self.message!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, PlanIssue)
+            and (self.location, self.message) == (other.location, other.message)
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.location, self.message))
+
+    def __str__(self) -> str:
+        return f"{self.location}: {self.message}" if self.location else self.message
+
+
+class PlanError(RecoilError):
+    """A plan file could not be read or broke the plan rules. Carries every issue found."""
+
+    exit_code = 2
+
+    def __init__(self, source: str, issues: Sequence[PlanIssue]) -> None:
+        self.source = source
+        self.issues = list(issues)
+        lines = "\n".join(f"  - {issue}" for issue in self.issues)
+        super().__init__(f"{source}: {len(self.issues)} problem(s) in the plan\n{lines}")
+
+
+class SchemaVersionError(RecoilError):
+    """A persisted document was written by a newer Recoil than this one."""
+
+    exit_code = 3
+
+
+class CorruptDocumentError(RecoilError):
+    """A persisted document is unreadable. It is never overwritten; the path says where."""
+
+    exit_code = 3
+
+    def __init__(self, path: str, reason: str) -> None:
+        self.path = path
+        self.reason = reason
+        super().__init__(
+            f"{path}: corrupt document ({reason}); it was left untouched. "
+            "Restore it from a backup or move it aside to start that scene afresh."
+        )
+
+
+class SceneVersionConflictError(RecoilError):
+    """The scene's active version moved since it was loaded; nothing was written or paid for."""
+
+    exit_code = 4
+
+    def __init__(self, scene_id: str, expected: int | None, actual: int | None) -> None:
+        self.scene_id = scene_id
+        self.expected = expected
+        self.actual = actual
+        super().__init__(
+            f"scene {scene_id}: active version is v{actual}, expected v{expected}; "
+            "another writer changed it. Nothing was submitted; run again to pick up the new version."
+        )
+
+
+class EpisodeLockedError(RecoilError):
+    """Another process holds the episode lock."""
+
+    exit_code = 5
+
+
+class BudgetExhaustedError(RecoilError):
+    """The budget cap would be exceeded; nothing more is dispatched.
+
+    ``rendered_shot_ids`` lists the shot ids of beats that really rendered in this run
+    before the halt (beats that gained a take other than a build error).
+    """
+
+    exit_code = 6
+
+    def __init__(self, remaining: float, *, rendered_shot_ids: Sequence[str] | None = None) -> None:
+        self.remaining = remaining
+        self.rendered_shot_ids: list[str] = list(rendered_shot_ids or [])
+        super().__init__(
+            f"budget exhausted: ${remaining:.4f} remaining; raise --budget to render more "
+            "(rendered in this run: "
+            f"{', '.join(self.rendered_shot_ids) if self.rendered_shot_ids else 'nothing'})"
+        )
+
+
+class PluginError(RecoilError):
+    """A plugin could not be loaded or registered something invalid."""
+
+    exit_code = 7
+
+
+class UnknownNameError(RecoilError):
+    """A strategy, runner, provider or backend name that no loaded plugin registers."""
+
+    exit_code = 2
+
+    def __init__(self, kind: str, name: str, available: Sequence[str]) -> None:
+        self.kind = kind
+        self.name = name
+        self.available = sorted(available)
+        listing = ", ".join(self.available) if self.available else "none installed"
+        super().__init__(f"unknown {kind} {name!r}; available: {listing}")
+
+
+class PreflightError(RecoilError):
+    """A preflight gate refused the run before anything was reserved or paid for."""
+
+    exit_code = 8
+
+
+class PayloadBuildError(RecoilError):
+    """A modality runner could not build the workflow for a beat (the take becomes build_error)."""
+
+    def __init__(self, beat_id: str, cause: BaseException | str) -> None:
+        self.beat_id = beat_id
+        self.cause = cause
+        super().__init__(f"beat {beat_id}: could not build the workflow: {cause}")
+
+
+class ProviderError(RecoilError):
+    """Base of provider failures. ``retryable`` says whether the same call may be tried again."""
+
+    retryable = False
+    exit_code = 9
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        self.code = code
+        super().__init__(message)
+
+
+class ProviderRejected(ProviderError):
+    """The provider refused the request (bad parameters, auth): retrying will not help."""
+
+
+class ModerationBlocked(ProviderRejected):
+    """The provider's input or output moderation rejected this take."""
+
+
+class TaskNotFound(ProviderError):
+    """The provider does not know (or no longer keeps) the task."""
+
+
+class ProviderUnavailable(ProviderError):
+    """The provider failed or could not be reached; a later try may succeed."""
+
+    retryable = True
+
+
+class RateLimited(ProviderUnavailable):
+    """The provider asked us to slow down; ``retry_after`` seconds if it said."""
+
+    def __init__(
+        self, message: str, *, code: str | None = None, retry_after: float | None = None
+    ) -> None:
+        super().__init__(message, code=code)
+        self.retry_after = retry_after

@@ -1,0 +1,164 @@
+"""The hooks a Recoil plugin can implement. Read this file and nothing else to write one.
+
+A plugin is a module (or object) named by an entry point in the ``recoil.plugins`` group.
+It implements hooks by decorating functions with :data:`hookimpl`::
+
+    from recoil_core import hookimpl
+
+    @hookimpl
+    def recoil_grouping_strategies():
+        return [MyStrategy()]
+
+Registration hooks (``recoil_*s``) are called once per run; each returns a list of
+objects from :mod:`recoil_core.interfaces` (an empty list is fine). The kernel's registry
+collects every plugin's list into a name map and refuses a name that two plugins register,
+naming both distributions. Observer hooks (``recoil_on_*``) are called for their side
+effects; an observer that raises is logged and ignored, never allowed to stop a run.
+
+Hook arguments are only ever added, never renamed: implement just the ones you use.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pluggy
+
+if TYPE_CHECKING:
+    from recoil_core.interfaces import (
+        BackendSpec,
+        CostEstimator,
+        GroupingStrategy,
+        ModalityRunner,
+        PreflightGate,
+        ProviderSpec,
+        SceneEvent,
+        TakeEvent,
+    )
+
+PROJECT_NAME = "recoil"
+
+hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
+
+
+@hookspec
+def recoil_grouping_strategies() -> list[GroupingStrategy]:
+    """Register grouping strategies: how shots become render units.
+
+    Return a list of objects satisfying
+    :class:`~recoil_core.interfaces.GroupingStrategy`: a unique ``name`` (what users pass
+    to ``--strategy``), a one-line ``description``, and
+    ``assemble(shots, ctx) -> list[Group]``. Each :class:`~recoil_core.model.Group` is one
+    scene; its ``units`` are the render units (beats), each with a
+    :class:`~recoil_core.model.GroupIdentity` and the modality of the runner that builds it.
+
+    Results of all plugins are concatenated; a name registered twice is an error naming
+    both distributions.
+
+    Since 0.1.
+    """
+
+
+@hookspec
+def recoil_modality_runners() -> list[ModalityRunner]:
+    """Register modality runners: builders of the workflow that renders one beat.
+
+    Return a list of objects satisfying :class:`~recoil_core.interfaces.ModalityRunner`:
+    ``modality`` (``"video_i2v"``, ``"r2v_multi"``, ``"image_t2i"``...), a ``description``
+    and ``build_workflow(beat, ctx) -> Workflow``. A workflow is a list of
+    :class:`~recoil_core.model.WorkflowStep`; a step names its modality and model, and
+    may take another step's output as an input (``inputs={"first_frame": "kf"}``).
+    Raise :class:`~recoil_core.errors.PayloadBuildError` if the beat cannot be built.
+
+    One runner per modality across all plugins; a duplicate is an error naming both
+    distributions. A unit whose modality has no runner is refused in preflight.
+
+    Since 0.1.
+    """
+
+
+@hookspec
+def recoil_providers() -> list[ProviderSpec]:
+    """Register generation providers (video and image services).
+
+    Return a list of :class:`~recoil_core.interfaces.ProviderSpec`: a unique ``name``
+    (what users pass to ``--provider``), the ``modalities`` and ``models`` it serves, its
+    :class:`~recoil_core.interfaces.ProviderLimits`, whether it can find a job by its
+    request after a lost create (``can_find_by_request``), whether it bills failures, an
+    optional ``check`` (problems that stop a run before anything is reserved, such as a
+    missing API key) and a ``factory(ctx) -> Provider``. Keep this hook cheap: import
+    HTTP clients inside ``factory``, so ``recoil plugins list`` stays fast.
+
+    Secrets (API keys) come from ``ctx.env`` and must never be written to any file,
+    log, error message or returned status metadata.
+
+    Since 0.1.
+    """
+
+
+@hookspec
+def recoil_cost_estimators() -> list[CostEstimator]:
+    """Register cost estimators: the USD cost of one workflow step on one provider.
+
+    Return a list of :class:`~recoil_core.interfaces.CostEstimator` keyed by provider
+    name. The runner reserves the estimate of every step of a take before the first paid
+    call and charges the provider-reported actual cost afterwards, so an estimate should
+    err high rather than low. A provider with no estimator is estimated at 0.
+
+    One estimator per provider across all plugins; a duplicate is an error.
+
+    Since 0.1.
+    """
+
+
+@hookspec
+def recoil_persistence_backends() -> list[BackendSpec]:
+    """Register persistence backends (where scenes, takes and the ledger live).
+
+    Return a list of :class:`~recoil_core.interfaces.BackendSpec` whose ``factory(ctx)``
+    builds an object satisfying
+    :class:`~recoil_core.persistence.protocol.PersistenceBackend`. A backend should pass
+    ``recoil_core.testing.conformance`` (the suite the built-in ``filesystem`` backend
+    passes). Users choose one with ``RECOIL_BACKEND`` (default ``filesystem``).
+
+    Since 0.1.
+    """
+
+
+@hookspec
+def recoil_preflight_gates() -> list[PreflightGate]:
+    """Register preflight gates: checks run before anything is reserved or paid for.
+
+    Return a list of :class:`~recoil_core.interfaces.PreflightGate`; ``check(ctx)`` gets a
+    :class:`~recoil_core.interfaces.PreflightContext` and returns a list of problems (empty
+    when fine). Any problem from any gate stops the run with all problems listed.
+
+    Since 0.1.
+    """
+
+
+@hookspec
+def recoil_on_take_event(event: TakeEvent) -> None:
+    """Observe a take state change. Called after the new state was persisted.
+
+    :param event: the take (with its new state), its scene and beat, and the previous
+        state. Do not mutate ``event.take``.
+
+    Every implementation is called; return values are ignored; exceptions are logged.
+
+    Since 0.1.
+    """
+
+
+@hookspec
+def recoil_on_scene_event(event: SceneEvent) -> None:
+    """Observe a scene event: ``created``, ``reused``, ``candidate_staged``, ``finished``.
+
+    :param event: project, episode, scene id, event kind, the version concerned and a
+        human-readable detail.
+
+    Every implementation is called; return values are ignored; exceptions are logged.
+
+    Since 0.1.
+    """

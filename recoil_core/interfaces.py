@@ -1,0 +1,289 @@
+"""What plugins hand to the kernel: the typed objects returned by registration hooks.
+
+Every registration hook in :mod:`recoil_core.hookspecs` returns a list of the objects
+defined here. The registry turns them into name maps; the rest of the kernel only
+ever sees these types.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+
+import attrs
+
+from recoil_core.model import (
+    Beat,
+    CanonicalPlan,
+    CanonicalShot,
+    CoveragePass,
+    Group,
+    Scene,
+    Take,
+    Workflow,
+    WorkflowStep,
+)
+
+if TYPE_CHECKING:
+    from recoil_core.persistence.protocol import PersistenceBackend
+
+
+# --------------------------------------------------------------------------- grouping
+
+
+@attrs.frozen
+class GroupingContext:
+    """Everything a grouping strategy may look at besides the shots."""
+
+    project: str
+    episode: str
+    plan: CanonicalPlan
+    selected_passes: tuple[CoveragePass, ...] = ()
+    options: Mapping[str, Any] = attrs.field(factory=dict)
+
+
+@runtime_checkable
+class GroupingStrategy(Protocol):
+    """Turns the shots of a plan into groups (scenes) of render units.
+
+    ``assemble`` must be deterministic: the same shots and context give equal groups,
+    so re-deriving a plan finds the scenes it persisted before.
+    """
+
+    name: str
+    description: str
+
+    def assemble(self, shots: Sequence[CanonicalShot], ctx: GroupingContext) -> list[Group]: ...
+
+
+# --------------------------------------------------------------------------- runners
+
+
+@attrs.frozen
+class BuildContext:
+    """What a modality runner gets besides the beat it builds a workflow for."""
+
+    project: str
+    episode: str
+    scene_id: str
+    plan: CanonicalPlan
+    take_index: int
+    video_provider: str
+    image_provider: str | None
+    """The provider serving ``image_t2i`` keyframes, or ``None`` when none is configured."""
+    settings: Mapping[str, Any] = attrs.field(factory=dict)
+
+    def shots_for(self, beat: Beat) -> list[CanonicalShot]:
+        """The plan shots a beat covers, in beat order (wildcards have no shot)."""
+        return [self.plan.shot(sid) for sid in beat.shot_ids if self.plan.has_shot(sid)]
+
+
+@runtime_checkable
+class ModalityRunner(Protocol):
+    """Builds the workflow (provider steps) that renders one beat of a given modality.
+
+    Raise :class:`recoil_core.errors.PayloadBuildError` when the beat cannot be built;
+    the take is then recorded as ``build_error`` and its budget reservation released.
+    """
+
+    modality: str
+    description: str
+
+    def build_workflow(self, beat: Beat, ctx: BuildContext) -> Workflow: ...
+
+
+# --------------------------------------------------------------------------- providers
+
+JobStateName = Literal["queued", "running", "succeeded", "failed", "cancelled", "expired"]
+
+
+@attrs.frozen
+class SubmitRequest:
+    """One paid call: what the provider should generate for a workflow step.
+
+    ``seed`` is unique per take step and is persisted before the call, so a create whose
+    response was lost can be found again with :meth:`Provider.find`.
+    """
+
+    take_id: str
+    step_id: str
+    modality: str
+    model: str
+    payload: Mapping[str, Any]
+    seed: int
+    inputs: Mapping[str, Path] = attrs.field(factory=dict)
+    submitting_at: datetime | None = None
+
+
+@attrs.frozen
+class JobStatus:
+    """The provider's view of a job. ``cost_usd`` is what the provider billed (0 if not)."""
+
+    job_id: str
+    state: JobStateName
+    cost_usd: float = 0.0
+    media_url: str | None = None
+    media_suffix: str = ".mp4"
+    error_code: str | None = None
+    error_message: str | None = None
+    metadata: Mapping[str, Any] = attrs.field(factory=dict)
+
+    @property
+    def is_final(self) -> bool:
+        return self.state in ("succeeded", "failed", "cancelled", "expired")
+
+
+@runtime_checkable
+class Provider(Protocol):
+    """A live connection to a generation service. Created per run by a ProviderSpec factory.
+
+    Errors: raise the :mod:`recoil_core.errors` provider tree. ``submit`` must never be
+    retried by the provider after a response was lost (raise ProviderUnavailable instead
+    and let the runner ask :meth:`find`).
+    """
+
+    async def submit(self, request: SubmitRequest) -> str:
+        """Create the job; return its id."""
+        ...
+
+    async def poll(self, job_id: str) -> JobStatus:
+        """Current status of the job."""
+        ...
+
+    async def find(self, request: SubmitRequest) -> str | None:
+        """The id of a job created for ``request`` whose create response was lost, if any."""
+        ...
+
+    async def download(self, status: JobStatus, dest: Path) -> None:
+        """Write the finished job's media to ``dest`` (the runner renames it into place)."""
+        ...
+
+    async def cancel(self, job_id: str) -> None:
+        """Cancel a job that has not finished."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release connections."""
+        ...
+
+
+@attrs.frozen
+class ProviderLimits:
+    """Limits the runner enforces for a provider on top of the global concurrency."""
+
+    concurrency: int = 4
+    requests_per_minute: int | None = None
+    poll_interval_s: float = 5.0
+    job_timeout_s: float = 3600.0
+
+
+@attrs.frozen
+class ProviderContext:
+    """What a provider factory receives: environment (for keys, base URLs) and settings."""
+
+    env: Mapping[str, str]
+    settings: Mapping[str, Any] = attrs.field(factory=dict)
+
+
+@attrs.frozen
+class ProviderSpec:
+    """How a plugin declares a provider. Cheap to build: ``factory`` does the heavy imports."""
+
+    name: str
+    modalities: frozenset[str] = attrs.field(converter=frozenset)
+    factory: Callable[[ProviderContext], Provider]
+    models: frozenset[str] = attrs.field(default=frozenset(), converter=frozenset)
+    """Model names served; empty means any model."""
+    limits: ProviderLimits = ProviderLimits()
+    can_find_by_request: bool = False
+    bills_failures: bool = False
+    description: str = ""
+    check: Callable[[ProviderContext], list[str]] | None = None
+    """Optional: problems that stop a run before anything is reserved (a missing key)."""
+
+    def serves(self, modality: str, model: str | None = None) -> bool:
+        if modality not in self.modalities:
+            return False
+        return not self.models or model is None or model in self.models
+
+
+@attrs.frozen
+class CostEstimator:
+    """Estimates the cost in USD of one workflow step on one provider."""
+
+    provider: str
+    estimate: Callable[[WorkflowStep], float]
+    description: str = ""
+
+
+# --------------------------------------------------------------------------- persistence
+
+
+@attrs.frozen
+class BackendContext:
+    """What a persistence backend factory receives."""
+
+    projects_root: Path
+    env: Mapping[str, str] = attrs.field(factory=dict)
+    lock_timeout_s: float | None = 0.0
+    """Seconds to wait for an episode lock: 0 fails at once, ``None`` waits forever."""
+
+
+@attrs.frozen
+class BackendSpec:
+    """A persistence backend a plugin offers, built lazily by ``factory``."""
+
+    name: str
+    factory: Callable[[BackendContext], PersistenceBackend]
+    description: str = ""
+
+
+# --------------------------------------------------------------------------- gates and events
+
+
+@attrs.frozen
+class PreflightContext:
+    """What a preflight gate sees: the plan, the scenes about to run, the chosen providers."""
+
+    project: str
+    episode: str
+    plan: CanonicalPlan
+    scenes: tuple[Scene, ...]
+    video_provider: str
+    budget_cap_usd: float | None
+    settings: Mapping[str, Any] = attrs.field(factory=dict)
+
+
+@attrs.frozen
+class PreflightGate:
+    """A check run before anything is reserved. ``check`` returns problems; any stops the run."""
+
+    name: str
+    check: Callable[[PreflightContext], list[str]]
+    description: str = ""
+
+
+@attrs.frozen
+class TakeEvent:
+    """A take changed state (already persisted when observers hear of it)."""
+
+    project: str
+    episode: str
+    scene_id: str
+    beat_id: str
+    take: Take
+    previous_state: str | None
+
+
+@attrs.frozen
+class SceneEvent:
+    """Something happened to a scene: ``created``, ``reused``, ``candidate_staged``, ``finished``."""
+
+    project: str
+    episode: str
+    scene_id: str
+    kind: str
+    version: int | None = None
+    detail: str = ""

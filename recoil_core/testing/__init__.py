@@ -1,0 +1,1 @@
+"""Testing helpers for Recoil and its plugin authors (fixtures, fake servers, conformance)."""

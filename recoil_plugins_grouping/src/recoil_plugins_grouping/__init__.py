@@ -1,0 +1,1 @@
+"""Recoil standard grouping strategies: continuity, solo, oner."""

@@ -1,0 +1,1 @@
+"""Recoil video modality runner base and the image_t2i keyframe runner."""
