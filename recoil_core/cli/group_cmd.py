@@ -1,1 +1,181 @@
-"""recoil group_cmd (to be filled)."""
+"""``recoil group``: preview the render units a grouping strategy makes of a plan."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import attrs
+import typer
+
+from recoil_core.cli._app import app, echo_json, fail, state, user_errors
+
+if TYPE_CHECKING:
+    from recoil_core.model import CanonicalPlan, Group
+    from recoil_core.registry import Registry
+
+
+@attrs.frozen
+class UnitRow:
+    """One line of the preview: a render unit and the scene it belongs to."""
+
+    scene_id: str
+    unit_id: str
+    strategy: str
+    ordinal: int
+    modality: str
+    shot_ids: tuple[str, ...]
+    duration_s: float
+
+    def to_dict(self) -> dict[str, Any]:
+        data = attrs.asdict(self)
+        data["shot_ids"] = list(self.shot_ids)
+        return data
+
+
+def unit_rows(groups: Sequence[Group]) -> list[UnitRow]:
+    """The preview rows of ``groups``, one per render unit, in group order.
+
+    Columns added later (a cost estimate) extend :class:`UnitRow` and this function.
+    """
+    return [
+        UnitRow(
+            scene_id=group.scene_id,
+            unit_id=unit.unit_id,
+            strategy=unit.identity.strategy,
+            ordinal=unit.identity.ordinal,
+            modality=unit.modality,
+            shot_ids=unit.identity.shot_ids,
+            duration_s=unit.duration_s,
+        )
+        for group in groups
+        for unit in group.units
+    ]
+
+
+def parse_options(pairs: Sequence[str]) -> dict[str, Any]:
+    """``["max_shots=3", "x=1.5"]`` -> ``{"max_shots": 3, "x": 1.5}``; values stay strings
+    unless they read as numbers."""
+    options: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key.strip():
+            fail(f"--option {pair!r}: expected key=value, e.g. --option max_shots=3", 2)
+        options[key.strip()] = _scalar(raw.strip())
+    return options
+
+
+def _scalar(raw: str) -> Any:
+    for kind in (int, float):
+        try:
+            return kind(raw)
+        except ValueError:
+            continue
+    return raw
+
+
+def assemble_plan(
+    registry: Registry,
+    plan: CanonicalPlan,
+    strategy_name: str,
+    *,
+    pass_ids: Sequence[str] = (),
+    options: Mapping[str, Any] | None = None,
+) -> list[Group]:
+    """Group ``plan`` with the named strategy; ``pass_ids`` select coverage passes.
+
+    Raises :class:`~recoil_core.errors.UnknownNameError` for an unknown strategy and
+    :class:`~recoil_core.errors.PlanError` for a pass id the plan does not have.
+    """
+    from recoil_core.errors import PlanError, PlanIssue
+    from recoil_core.interfaces import GroupingContext
+
+    strategy = registry.strategy(strategy_name)
+    known = {p.pass_id: p for p in plan.coverage_passes}
+    missing = [pass_id for pass_id in pass_ids if pass_id not in known]
+    if missing:
+        listing = ", ".join(known) or "none"
+        raise PlanError(
+            plan.source_path or "plan",
+            [
+                PlanIssue("--pass", f"no coverage pass {pass_id!r}; the plan's passes: {listing}")
+                for pass_id in missing
+            ],
+        )
+    ctx = GroupingContext(
+        project=plan.project,
+        episode=plan.episode_id,
+        plan=plan,
+        selected_passes=tuple(known[pass_id] for pass_id in dict.fromkeys(pass_ids)),
+        options=dict(options or {}),
+    )
+    return strategy.assemble(plan.shots, ctx)
+
+
+def _render_table(rows: Sequence[UnitRow]) -> str:
+    header = ("scene", "unit", "strategy", "ordinal", "modality", "shots", "duration")
+    lines = [header] + [
+        (
+            row.scene_id,
+            row.unit_id,
+            row.strategy,
+            str(row.ordinal),
+            row.modality,
+            ",".join(row.shot_ids),
+            f"{row.duration_s:g}s",
+        )
+        for row in rows
+    ]
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    return "\n".join(
+        "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
+        for line in lines
+    )
+
+
+@app.command("group")
+def group(
+    plan_path: Annotated[Path, typer.Argument(metavar="PLAN", help="The episode plan (JSON).")],
+    strategy: Annotated[
+        str, typer.Option("--strategy", "-s", help="Grouping strategy name (see plugins list).")
+    ] = "continuity",
+    passes: Annotated[
+        list[str] | None,
+        typer.Option("--pass", metavar="PASS_ID", help="Coverage pass to group (repeatable)."),
+    ] = None,
+    option: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--option",
+            "-o",
+            metavar="KEY=VALUE",
+            help="Strategy option, e.g. max_shots=3 (repeatable).",
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Preview the render units a grouping strategy makes of a plan (nothing is rendered)."""
+    options = parse_options(option or [])
+    with user_errors(as_json=as_json):
+        from recoil_core.plan import load_plan
+
+        plan = load_plan(plan_path)
+        groups = assemble_plan(
+            state().registry(), plan, strategy, pass_ids=passes or [], options=options
+        )
+    rows = unit_rows(groups)
+    if as_json:
+        echo_json(
+            {
+                "ok": True,
+                "plan": str(plan_path),
+                "strategy": strategy,
+                "scenes": len(groups),
+                "units": [row.to_dict() for row in rows],
+            }
+        )
+        return
+    typer.echo(_render_table(rows))
+    total = sum(row.duration_s for row in rows)
+    typer.echo(f"{len(groups)} scene(s), {len(rows)} unit(s), {total:g}s with {strategy!r}")

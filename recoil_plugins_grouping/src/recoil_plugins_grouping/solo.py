@@ -1,0 +1,24 @@
+"""The ``solo`` strategy: every shot is its own scene and its own ``video_i2v`` clip."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from recoil_core.interfaces import GroupingContext
+from recoil_core.model import CanonicalShot, Group
+from recoil_plugins_grouping.helpers import in_plan_order, read_options, solo_unit
+
+
+class SoloStrategy:
+    """One scene per shot (scene id = shot id), identity ``solo`` with ordinal 0. No options."""
+
+    name = "solo"
+    description = "one video_i2v clip per shot"
+
+    def assemble(self, shots: Sequence[CanonicalShot], ctx: GroupingContext) -> list[Group]:
+        read_options(self.name, ctx.options, {})
+        groups: list[Group] = []
+        for shot in in_plan_order(shots):
+            unit = solo_unit(shot)
+            groups.append(Group(shot.shot_id, unit.identity, (unit,)))
+        return groups
