@@ -206,9 +206,7 @@ def test_s15_every_unit_kind_hashes_its_shot_ids_stably_and_order_invariantly(
     hashes_first: dict[str, str] = {}
     hashes_second: dict[str, str] = {}
     for kind in first:
-        for unit, again in zip(
-            units_of(first[kind]), units_of(second[kind]), strict=True
-        ):
+        for unit, again in zip(units_of(first[kind]), units_of(second[kind]), strict=True):
             grouping = unit.identity.to_dict()
             assert grouping["shotset_hash"] == shotset_hash(grouping["shot_ids"])
             reordered = attrs.evolve(
