@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from recoil_plugins_grouping.helpers import GroupingOptionError, ordinal_from_id
+from recoil_plugins_grouping.helpers import GroupingOptionError
 
 from recoil_core.interfaces import GroupingStrategy
 from recoil_core.model import CanonicalShot, CoveragePass, CoverageSegment
@@ -165,12 +165,6 @@ def test_coverage_pass_without_a_number_takes_its_position_as_ordinal() -> None:
     passes = [_pass("EP001_PASS_007_SH01_01_A", "EP001_SH01"), _pass("EP001_EXTRA", "EP001_SH01")]
     groups = REGISTRY.strategy("coverage").assemble(shots, grouping_context(shots, passes=passes))
     assert [g.identity.ordinal for g in groups] == [7, 2]
-
-
-def test_ordinal_from_id_reads_the_number_after_the_tag() -> None:
-    assert ordinal_from_id("EP001_PASS_011_SH01_02_A_ENV", "PASS") == 11
-    assert ordinal_from_id("BATCH_002", "BATCH") == 2
-    assert ordinal_from_id("EP001_PASSX_011", "PASS") is None
 
 
 # --------------------------------------------------------------------------- properties

@@ -1,9 +1,8 @@
-"""Building blocks the grouping strategies share: plan order, segments, ordinals, options,
+"""Building blocks the grouping strategies share: plan order, segments, scene ids, options,
 and the location batching continuity uses. Other strategy distributions import them."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -70,12 +69,6 @@ def multi_shot_group(
 def numbered_id(prefix: str, number: int) -> str:
     """``numbered_id("BATCH", 2) == "BATCH_002"``."""
     return f"{prefix}_{number:03d}"
-
-
-def ordinal_from_id(identifier: str, tag: str) -> int | None:
-    """The number after ``{tag}_`` in an id: ``("EP001_PASS_011_SH01_02_A", "PASS") -> 11``."""
-    match = re.search(rf"(?:^|_){re.escape(tag)}_(\d+)(?:_|$)", identifier)
-    return int(match.group(1)) if match else None
 
 
 # --------------------------------------------------------------------------- options

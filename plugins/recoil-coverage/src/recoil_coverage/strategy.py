@@ -4,10 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from recoil_plugins_grouping.helpers import MULTI_MODALITY, ordinal_from_id, read_options
+from recoil_plugins_grouping.helpers import MULTI_MODALITY, read_options
 
 from recoil_core.interfaces import GroupingContext
 from recoil_core.model import CanonicalShot, CoveragePass, Group, GroupIdentity, RenderUnit, Segment
+from recoil_core.plan import pass_ordinal
+
+
+def ordinal_of(coverage_pass: CoveragePass, position: int) -> int:
+    """The pass number (``PASS_011`` gives 11); ``position`` for a pass id without one."""
+    try:
+        return pass_ordinal(coverage_pass.pass_id)
+    except ValueError:
+        return position
 
 
 def pass_segments(coverage_pass: CoveragePass) -> tuple[Segment, ...]:
@@ -42,7 +51,7 @@ class CoverageStrategy:
         passes = ctx.selected_passes or ctx.plan.coverage_passes
         groups: list[Group] = []
         for position, coverage_pass in enumerate(passes, start=1):
-            ordinal = ordinal_from_id(coverage_pass.pass_id, "PASS") or position
+            ordinal = ordinal_of(coverage_pass, position)
             identity = GroupIdentity(
                 self.name, ordinal, coverage_pass.shot_ids, coverage_pass.pass_id
             )
