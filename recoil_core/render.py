@@ -1,0 +1,381 @@
+"""The render writer: file names from grouping identities, atomic media + provenance sidecars.
+
+Every modality writes its outputs through here, so names, checksums and sidecars look the
+same whichever runner or provider produced them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import uuid
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from recoil_core.errors import RecoilError
+from recoil_core.hashing import WILDCARD
+from recoil_core.ids import validate_id
+from recoil_core.model import Beat, GroupIdentity, Take, WorkflowStep
+
+__all__ = [
+    "SIDECAR_KIND",
+    "RenderRecord",
+    "SecretInProvenanceError",
+    "build_provenance",
+    "file_sha256",
+    "find_secret_keys",
+    "render_name",
+    "sidecar_name",
+    "write_render",
+]
+
+SIDECAR_KIND = "render_sidecar"
+SIDECAR_SCHEMA_VERSION = 1
+STRATEGY_TAGS = {"continuity": "CONT", "oner": "ONER", "coverage": "COV"}
+_CHUNK = 1024 * 1024
+_SHOT_ID = re.compile(r"^(?P<prefix>.+)_SH(?P<number>\d+)(?P<suffix>[A-Za-z0-9]*)$")
+_TAG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]*$")
+_SUFFIX = re.compile(r"^\.[A-Za-z0-9]+$")
+_SECRET_KEY = re.compile(
+    r"(^|_)(authorization|proxy_authorization|auth|api_?key|access_?key|secret|secret_?key"
+    r"|client_secret|password|passwd|token|access_token|refresh_token|bearer|cookie"
+    r"|credentials?)($|_)"
+)
+_BEARER_VALUE = re.compile(r"^\s*bearer\s+\S+", re.IGNORECASE)
+
+
+class SecretInProvenanceError(RecoilError, ValueError):
+    """Provenance about to be written holds something that looks like a credential."""
+
+    def __init__(self, name: str, locations: list[str]) -> None:
+        self.locations = locations
+        super().__init__(
+            f"render {name}: refused to write the sidecar, provenance holds secret-looking "
+            f"field(s) {', '.join(locations)}; remove credentials from the provenance "
+            "(the values were not written anywhere)"
+        )
+
+
+# --------------------------------------------------------------------------- names
+
+
+@attrs.frozen
+class _ShotNumber:
+    prefix: str
+    number: int
+    suffix: str
+
+
+def _parse_shot(shot_id: str) -> _ShotNumber | None:
+    match = _SHOT_ID.match(shot_id)
+    if match is None:
+        return None
+    return _ShotNumber(match["prefix"], int(match["number"]), match["suffix"])
+
+
+def _strategy_tag(strategy: str) -> str:
+    if strategy in STRATEGY_TAGS:
+        return STRATEGY_TAGS[strategy]
+    return re.sub(r"[^A-Za-z0-9]+", "_", strategy).strip("_").upper() or "UNIT"
+
+
+def _solo_stem(shot_id: str, episode: str) -> str:
+    parsed = _parse_shot(shot_id)
+    if parsed is not None:
+        return f"{parsed.prefix}_SH{parsed.number}{parsed.suffix}"
+    if shot_id.startswith(f"{episode}_"):
+        return shot_id
+    return f"{episode}_{shot_id}"
+
+
+def _multi_stem(identity: GroupIdentity, shot_ids: list[str], episode: str) -> str:
+    head = f"{_strategy_tag(identity.strategy)}_{identity.ordinal:03d}"
+    if not shot_ids:
+        return f"{episode}_{head}"
+    parsed = [_parse_shot(sid) for sid in shot_ids]
+    numbers = [p for p in parsed if p is not None]
+    if len(numbers) != len(parsed):
+        span = shot_ids[0] if len(shot_ids) == 1 else f"{shot_ids[0]}_{shot_ids[-1]}"
+        return f"{episode}_{head}_{span}"
+    ordered = sorted(numbers, key=lambda p: (p.number, p.suffix))
+    first, last = ordered[0], ordered[-1]
+    span = f"SH{first.number:02d}{first.suffix}"
+    if (last.number, last.suffix) != (first.number, first.suffix):
+        span += f"_{last.number:02d}{last.suffix}"
+    return f"{numbers[0].prefix}_{head}_{span}"
+
+
+def render_name(
+    identity: GroupIdentity,
+    *,
+    episode: str,
+    take_number: int,
+    suffix: str = ".mp4",
+    tag: str | None = None,
+) -> str:
+    """The file name of a render of ``identity`` (``EP001_SH1_take1.mp4``, ``EP001_ONER_001_...``).
+
+    Solo units use the shot stem (shot number without leading zeros); multi-shot strategies
+    put their tag and 3-digit ordinal before the first and last shot numbers. The episode
+    prefix comes from the shot ids (the part before ``_SH``), else ``episode``. ``tag``
+    (``"kf"``) marks intermediate outputs. Raises InvalidIdError for an unsafe result.
+    """
+    if take_number < 1:
+        raise ValueError(f"take_number must be 1 or more, got {take_number}")
+    if not _SUFFIX.match(suffix):
+        raise ValueError(f"suffix must look like '.mp4', got {suffix!r}")
+    if tag is not None and not _TAG.match(tag):
+        raise ValueError(f"tag may only use letters, digits and '-', got {tag!r}")
+    shot_ids = [sid for sid in identity.shot_ids if sid and sid != WILDCARD]
+    if identity.strategy == "solo" and len(shot_ids) == 1:
+        stem = _solo_stem(shot_ids[0], episode)
+    else:
+        stem = _multi_stem(identity, shot_ids, episode)
+    name = f"{stem}_take{take_number}" + (f"_{tag}" if tag else "") + suffix
+    return validate_id(name, what="render file name")
+
+
+def sidecar_name(name: str) -> str:
+    """The provenance sidecar's file name for render ``name``."""
+    return f"{name}.json"
+
+
+# --------------------------------------------------------------------------- secrets
+
+
+def _walk(value: object, where: str) -> Iterator[tuple[str, str | None, object]]:
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            path = f"{where}.{key}" if where else str(key)
+            yield path, str(key), item
+            yield from _walk(item, path)
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            path = f"{where}[{index}]"
+            yield path, None, item
+            yield from _walk(item, path)
+
+
+def find_secret_keys(provenance: Mapping[str, Any]) -> list[str]:
+    """Where ``provenance`` has a key named like a credential, or a bearer-token value."""
+    found: list[str] = []
+    for path, key, value in _walk(provenance, ""):
+        normalized = re.sub(r"[^a-z0-9]+", "_", key.lower()).strip("_") if key else ""
+        secret_key = bool(normalized) and _SECRET_KEY.search(normalized) is not None
+        bearer = isinstance(value, str) and _BEARER_VALUE.match(value) is not None
+        if secret_key or bearer:
+            found.append(path)
+    return found
+
+
+# --------------------------------------------------------------------------- writing
+
+
+@attrs.frozen
+class RenderRecord:
+    """A render written in place: its path, sidecar, checksum and size."""
+
+    path: Path
+    sidecar_path: Path
+    sha256: str
+    bytes: int
+
+
+def file_sha256(path: Path) -> str:
+    """sha256 hex digest of a file's content."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _fsync_dir(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _temp_path(dest_dir: Path, name: str) -> Path:
+    return dest_dir / f".{name}.{uuid.uuid4().hex}.tmp"
+
+
+def _clear_stale_temps(dest_dir: Path, name: str) -> None:
+    for stale in dest_dir.glob(f".{name}.*.tmp"):
+        stale.unlink(missing_ok=True)
+
+
+def _copy_atomic(source: Path, final: Path) -> tuple[str, int]:
+    """Copy ``source`` to ``final`` through a same-dir temp file; never a partial ``final``."""
+    temp = _temp_path(final.parent, final.name)
+    digest = hashlib.sha256()
+    size = 0
+    try:
+        with temp.open("xb") as out, source.open("rb") as src:
+            while chunk := src.read(_CHUNK):
+                digest.update(chunk)
+                size += len(chunk)
+                out.write(chunk)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temp, final)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+    _fsync_dir(final.parent)
+    return digest.hexdigest(), size
+
+
+def _write_json_atomic(path: Path, document: Mapping[str, Any]) -> None:
+    temp = _temp_path(path.parent, path.name)
+    data = json.dumps(document, indent=2, sort_keys=True, default=str).encode("utf-8") + b"\n"
+    try:
+        with temp.open("xb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+
+
+def write_render(
+    dest_dir: Path,
+    name: str,
+    media: Path,
+    provenance: Mapping[str, Any],
+    *,
+    move: bool = True,
+) -> RenderRecord:
+    """Put finished ``media`` at ``dest_dir/name`` and its sidecar at ``dest_dir/name.json``.
+
+    Both files are written through a same-directory temp file, fsync and rename, so the
+    final names only ever hold complete files; a rerun replaces them (and any temp file a
+    crash left behind). The sidecar carries ``provenance`` plus ``provenance.output``
+    (name, sha256, bytes). Provenance holding credential-like fields is refused before
+    anything is written. With ``move`` the source media is removed once in place.
+    """
+    validate_id(name, what="render file name")
+    secrets = find_secret_keys(provenance)
+    if secrets:
+        raise SecretInProvenanceError(name, secrets)
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    final = dest_dir / name
+    sidecar = dest_dir / sidecar_name(name)
+    _clear_stale_temps(dest_dir, name)
+    _clear_stale_temps(dest_dir, sidecar.name)
+    sha256, size = _copy_atomic(media, final)
+    recorded = dict(provenance)
+    recorded["output"] = {"name": name, "sha256": sha256, "bytes": size}
+    _write_json_atomic(
+        sidecar,
+        {
+            "schema_version": SIDECAR_SCHEMA_VERSION,
+            "kind": SIDECAR_KIND,
+            "render": name,
+            "sha256": sha256,
+            "bytes": size,
+            "provenance": recorded,
+        },
+    )
+    if move and media.exists() and media.resolve() != final.resolve():
+        media.unlink()
+    return RenderRecord(path=final, sidecar_path=sidecar, sha256=sha256, bytes=size)
+
+
+# --------------------------------------------------------------------------- provenance
+
+
+def _input_record(value: Path | str) -> dict[str, Any]:
+    text = str(value)
+    if "://" in text or text.startswith("data:"):
+        label = text if not text.startswith("data:") else text.split(",", 1)[0] + ",..."
+        return {"path": label, "sha256": None}
+    path = Path(value)
+    if path.is_file():
+        return {"path": str(path), "sha256": file_sha256(path)}
+    return {"path": str(path), "sha256": None}
+
+
+def build_provenance(
+    beat: Beat,
+    take: Take,
+    step: WorkflowStep,
+    *,
+    provider_version: str | None = None,
+    job_id: str | None = None,
+    seed: int | None = None,
+    cost_usd: float | None = None,
+    inputs: Mapping[str, Path | str] | None = None,
+    project: str | None = None,
+    episode: str | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The standard provenance of one step's render, ready for :func:`write_render`.
+
+    Reads the grouping, shots, prompt, model, provider, job id, seed and timings from the
+    beat, take and step (their receipt when present); keyword arguments override what the
+    step recorded. ``inputs`` (role -> local path or URL) are recorded with their sha256.
+    Frame paths named in the payload (``first_frame``, ``last_frame``, ``reference_images``)
+    are recorded too. The output checksum is added by :func:`write_render`.
+    """
+    payload = step.payload
+    receipt = step.receipt
+    workflow_prov = take.workflow.provenance
+    grouping = workflow_prov.get("grouping") or payload.get("grouping")
+    if grouping is None and beat.grouping is not None:
+        grouping = beat.grouping.to_dict()
+    recorded_inputs: dict[str, Any] = {}
+    for role in ("first_frame", "last_frame"):
+        if isinstance(payload.get(role), str):
+            recorded_inputs[role] = _input_record(payload[role])
+    for index, ref in enumerate(payload.get("reference_images") or []):
+        recorded_inputs[f"reference_image_{index + 1}"] = _input_record(ref)
+    for role, value in (inputs or {}).items():
+        recorded_inputs[role] = _input_record(value)
+    if cost_usd is None and receipt is not None:
+        cost_usd = receipt.run_result.cost_usd
+    provenance: dict[str, Any] = {
+        "grouping": grouping,
+        "project": project,
+        "episode": episode,
+        "scene_id": workflow_prov.get("scene_id"),
+        "beat_id": beat.beat_id,
+        "take_id": take.take_id,
+        "take_number": take.index + 1,
+        "step_id": step.step_id,
+        "modality": step.modality,
+        "shots": list(payload.get("shot_ids") or beat.shot_ids),
+        "prompt": payload.get("prompt"),
+        "model": step.model or payload.get("model"),
+        "provider": step.provider or (receipt.provider if receipt else None),
+        "provider_version": provider_version,
+        "job_id": job_id or step.job_id or (receipt.job_id if receipt else None),
+        "seed": seed if seed is not None else step.seed,
+        "cost_usd": cost_usd if cost_usd is not None else 0.0,
+        "timings": {
+            "submitting_at": step.submitting_at,
+            "submitted_at": step.submitted_at,
+            "finished_at": step.finished_at,
+        },
+        "fallback": workflow_prov.get("fallback"),
+        "generation_config": dict(beat.generation_config),
+        "inputs": recorded_inputs,
+    }
+    if extra:
+        provenance.update(extra)
+    return provenance
