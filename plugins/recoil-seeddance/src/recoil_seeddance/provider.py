@@ -1,0 +1,396 @@
+"""The Seedance provider: create, poll, find, download and cancel Ark generation tasks.
+
+Retries (GET, list, DELETE, download; create only on 429) live in ``_call``. A create
+whose outcome is unknown (timeout, dropped connection, 5xx, unreadable answer) is never
+retried: it raises ProviderUnavailable with code ``ambiguous_create`` and the runner
+asks :meth:`ArkProvider.find`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import attrs
+import httpx
+
+from recoil_core.errors import (
+    ProviderError,
+    ProviderRejected,
+    ProviderUnavailable,
+    RateLimited,
+)
+from recoil_core.interfaces import JobStatus, ProviderContext, SubmitRequest
+from recoil_seeddance.errors import AMBIGUOUS_CREATE, error_body, error_for_status
+from recoil_seeddance.models import model_info
+from recoil_seeddance.pricing import price_table
+from recoil_seeddance.request import build_create, match_key
+from recoil_seeddance.transport import DOWNLOAD_TIMEOUT, make_client, transport_name
+
+log = logging.getLogger("recoil_seeddance")
+
+DEFAULT_BASE_URL = "https://ark.ap-southeast.bytepluses.com/api/v3"
+DEFAULT_CONCURRENCY = 10
+TASKS = "/contents/generations/tasks"
+STATES = frozenset({"queued", "running", "succeeded", "failed", "cancelled", "expired"})
+MEDIA_URL_REFRESHES = 2
+
+Sleep = Callable[[float], Awaitable[None]]
+
+
+@attrs.frozen
+class RetryPolicy:
+    """Attempts and backoff (full jitter, capped) for retryable calls; Retry-After wins."""
+
+    attempts: int = 5
+    base_s: float = 0.5
+    max_s: float = 30.0
+    max_retry_after_s: float = 300.0
+
+    def delay(self, attempt: int, error: ProviderError, rng: random.Random) -> float:
+        if isinstance(error, RateLimited) and error.retry_after is not None:
+            return min(error.retry_after, self.max_retry_after_s)
+        return rng.uniform(0.0, min(self.max_s, self.base_s * 2**attempt))
+
+
+@attrs.frozen
+class FindPolicy:
+    """How far :meth:`ArkProvider.find` looks back through the task list."""
+
+    clock_skew_s: float = 120.0
+    """Tasks created up to this long before ``submitting_at`` still count (clock drift)."""
+    page_size: int = 50
+    max_pages: int = 20
+
+
+class _Secret:
+    """Holds the API key; never shows it."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "<redacted>"
+
+    __str__ = __repr__
+
+
+def _retryable(error: ProviderError) -> bool:
+    return error.retryable
+
+
+def _rate_limited(error: ProviderError) -> bool:
+    return isinstance(error, RateLimited)
+
+
+class ArkProvider:
+    """A :class:`recoil_core.interfaces.Provider` for Seedance over the Ark task API."""
+
+    def __init__(
+        self,
+        *,
+        api_key: str,
+        client: httpx.AsyncClient,
+        base_url: str = DEFAULT_BASE_URL,
+        retry: RetryPolicy = RetryPolicy(),
+        find_policy: FindPolicy = FindPolicy(),
+        sleep: Sleep = asyncio.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._key = _Secret(api_key)
+        self._client = client
+        self._base_url = base_url.rstrip("/")
+        self._retry = retry
+        self._find = find_policy
+        self._sleep = sleep
+        self._rng = rng or random.Random()
+
+    def __repr__(self) -> str:
+        return f"ArkProvider(base_url={self._base_url!r})"
+
+    # ------------------------------------------------------------------ Provider API
+
+    async def submit(self, request: SubmitRequest) -> str:
+        call = build_create(request)
+        try:
+            data = await self._call("create", "POST", TASKS, json=call.body, retry_if=_rate_limited)
+        except RateLimited:
+            raise
+        except ProviderUnavailable as exc:
+            raise ProviderUnavailable(
+                f"{exc}; the task may exist: look it up with find() before creating again",
+                code=AMBIGUOUS_CREATE,
+            ) from None
+        task_id = data.get("id") if isinstance(data, dict) else None
+        if not isinstance(task_id, str) or not task_id:
+            raise ProviderUnavailable(
+                "Ark create: answer without a task id; the task may exist", code=AMBIGUOUS_CREATE
+            )
+        log.debug("Ark created task %s for %s/%s", task_id, request.take_id, request.step_id)
+        return task_id
+
+    async def poll(self, job_id: str) -> JobStatus:
+        data = await self._call("get", "GET", f"{TASKS}/{quote(job_id, safe='')}")
+        return self._status(job_id, data)
+
+    async def find(self, request: SubmitRequest) -> str | None:
+        """The newest task matching the request's model and seed, created since it was sent.
+
+        With the take's own seed (the default) a match is that take's task. When the
+        plan fixes the seed, other takes may share it: the task must also match
+        resolution, ratio and duration and be the only such task in the window,
+        otherwise None is returned (the take is left for the user to resolve).
+        """
+        info, seed, explicit = match_key(request)
+        if seed < 0:
+            return None
+        since = None
+        if request.submitting_at is not None:
+            since = request.submitting_at.timestamp() - self._find.clock_skew_s
+        body = build_params(request)
+        matches: list[str] = []
+        for page in range(1, self._find.max_pages + 1):
+            params = {
+                "page_num": page,
+                "page_size": self._find.page_size,
+                "filter.model": info.model_id,
+            }
+            data = await self._call("list", "GET", TASKS, params=params)
+            items = data.get("items") if isinstance(data, dict) else None
+            items = items if isinstance(items, list) else []
+            older = False
+            for item in items:
+                if not isinstance(item, dict):
+                    continue
+                created = item.get("created_at")
+                if since is not None and isinstance(created, (int, float)) and created < since:
+                    older = True
+                    break
+                if _matches(item, info.model_id, seed, body):
+                    matches.append(str(item.get("id")))
+            if older or len(items) < self._find.page_size:
+                break
+        if not matches:
+            return None
+        if explicit and len(matches) > 1:
+            log.warning(
+                "Ark find for %s/%s: %d tasks share the plan's fixed seed %d; not guessing",
+                request.take_id,
+                request.step_id,
+                len(matches),
+                seed,
+            )
+            return None
+        return matches[0]
+
+    async def download(self, status: JobStatus, dest: Path) -> None:
+        url = status.media_url or (await self.poll(status.job_id)).media_url
+        refreshes = 0
+        attempt = 0
+        try:
+            while True:
+                if not url:
+                    raise ProviderUnavailable(
+                        f"Ark task {status.job_id} has no video URL", code="media_missing"
+                    )
+                error, expired = await self._fetch(url, dest)
+                if error is None:
+                    return
+                if expired:
+                    if refreshes >= MEDIA_URL_REFRESHES:
+                        raise ProviderUnavailable(
+                            f"Ark task {status.job_id}: its video URL keeps answering "
+                            "expired/denied; poll the task again later",
+                            code="media_expired",
+                        )
+                    refreshes += 1
+                    url = (await self.poll(status.job_id)).media_url
+                    continue
+                attempt += 1
+                if not error.retryable or attempt >= self._retry.attempts:
+                    raise error
+                log.info("Ark download of %s: %s; retrying", status.job_id, error)
+                await self._sleep(self._retry.delay(attempt, error, self._rng))
+        except BaseException:
+            dest.unlink(missing_ok=True)
+            raise
+
+    async def cancel(self, job_id: str) -> None:
+        await self._call("cancel", "DELETE", f"{TASKS}/{quote(job_id, safe='')}")
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    # ------------------------------------------------------------------ HTTP
+
+    async def _call(
+        self,
+        op: str,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: Mapping[str, Any] | None = None,
+        retry_if: Callable[[ProviderError], bool] = _retryable,
+    ) -> Any:
+        attempt = 0
+        while True:
+            outcome = await self._attempt(op, method, path, json=json, params=params)
+            if not isinstance(outcome, ProviderError):
+                return outcome
+            attempt += 1
+            if not retry_if(outcome) or attempt >= self._retry.attempts:
+                raise outcome
+            log.info("Ark %s: %s; retry %d", op, outcome, attempt)
+            await self._sleep(self._retry.delay(attempt, outcome, self._rng))
+
+    async def _attempt(
+        self, op: str, method: str, path: str, *, json: Any, params: Mapping[str, Any] | None
+    ) -> Any:
+        """The parsed answer, or the ProviderError it maps to (returned, not raised)."""
+        headers = {"Authorization": f"Bearer {self._key.reveal()}"}
+        try:
+            response = await self._client.request(
+                method, self._base_url + path, json=json, params=params, headers=headers
+            )
+            content = response.content
+        except httpx.TimeoutException as exc:
+            return ProviderUnavailable(
+                f"Ark {op}: timed out ({type(exc).__name__})", code="timeout"
+            )
+        except httpx.HTTPError as exc:
+            return ProviderUnavailable(
+                f"Ark {op}: connection failed ({type(exc).__name__})", code="connection"
+            )
+        if not 200 <= response.status_code < 300:
+            return error_for_status(
+                op,
+                response.status_code,
+                content,
+                response.headers,
+                scrub=self._key.reveal(),
+            )
+        try:
+            return response.json()
+        except ValueError:
+            return ProviderUnavailable(
+                f"Ark {op}: HTTP {response.status_code} with an unreadable JSON body",
+                code="malformed_response",
+            )
+
+    async def _fetch(self, url: str, dest: Path) -> tuple[ProviderError | None, bool]:
+        """Stream ``url`` into ``dest``: (error or None, whether the URL looks expired).
+
+        The media host gets no Authorization header.
+        """
+        try:
+            async with self._client.stream("GET", url, timeout=DOWNLOAD_TIMEOUT) as response:
+                if response.status_code == 200:
+                    with dest.open("wb") as out:
+                        async for chunk in response.aiter_bytes():
+                            out.write(chunk)
+                    return None, False
+                content = await response.aread()
+                status = response.status_code
+        except httpx.TimeoutException as exc:
+            return ProviderUnavailable(
+                f"Ark download: timed out ({type(exc).__name__})", code="timeout"
+            ), False
+        except httpx.HTTPError as exc:
+            return ProviderUnavailable(
+                f"Ark download: connection failed ({type(exc).__name__})", code="connection"
+            ), False
+        if status in (403, 404, 410):
+            return ProviderUnavailable(f"Ark download: HTTP {status}", code="media_expired"), True
+        code, message = error_body(content)
+        not_ready = "not_ready" in (code or "") or "not ready" in message.lower()
+        if status == 400 and not_ready:
+            return ProviderUnavailable(
+                "Ark download: video not ready yet", code="video_not_ready"
+            ), False
+        return error_for_status("download", status, content, response.headers), False
+
+    # ------------------------------------------------------------------ task -> JobStatus
+
+    def _status(self, job_id: str, data: Any) -> JobStatus:
+        state = data.get("status") if isinstance(data, dict) else None
+        if state not in STATES:
+            raise ProviderUnavailable(
+                f"Ark get {job_id}: unexpected task status {state!r}", code="malformed_response"
+            )
+        model_id = str(data.get("model") or "")
+        info = model_info(model_id)
+        table = price_table()
+        usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
+        tokens = int(usage.get("completion_tokens") or 0)
+        generate_audio = data.get("generate_audio") if info.supports_audio else None
+        price = table.usd_per_mtok(
+            info.family,
+            resolution=data.get("resolution"),
+            generate_audio=generate_audio if isinstance(generate_audio, bool) else None,
+        )
+        content = data.get("content") if isinstance(data.get("content"), dict) else {}
+        error = data.get("error") if isinstance(data.get("error"), dict) else {}
+        media_url = content.get("video_url") if state == "succeeded" else None
+        if state == "succeeded" and not media_url:
+            raise ProviderUnavailable(
+                f"Ark get {job_id}: succeeded without a video URL", code="media_missing"
+            )
+        metadata: dict[str, Any] = {
+            key: data[key]
+            for key in ("model", "seed", "resolution", "ratio", "duration", "service_tier")
+            if key in data
+        }
+        metadata["completion_tokens"] = tokens
+        metadata["usd_per_million_tokens"] = price
+        metadata["price_table_as_of"] = table.as_of
+        if content.get("last_frame_url"):
+            metadata["last_frame_url"] = content["last_frame_url"]
+        return JobStatus(
+            job_id=job_id,
+            state=state,
+            cost_usd=table.cost_usd(tokens, price),
+            media_url=str(media_url) if media_url else None,
+            error_code=str(error["code"]) if error.get("code") else None,
+            error_message=str(error.get("message") or "") or None,
+            metadata=metadata,
+        )
+
+
+def build_params(request: SubmitRequest) -> Mapping[str, Any]:
+    """The create fields a listed task echoes (model, seed, resolution, ratio, duration)."""
+    info = match_key(request)[0]
+    payload = request.payload
+    return {
+        "resolution": str(payload.get("resolution") or "720p"),
+        "ratio": str(payload.get("aspect_ratio") or "16:9"),
+        "duration": info.duration_for(payload.get("duration_s")),
+    }
+
+
+def _matches(item: Mapping[str, Any], model_id: str, seed: int, params: Mapping[str, Any]) -> bool:
+    if item.get("model") != model_id or item.get("seed") != seed:
+        return False
+    return all(item.get(key) in (None, value) for key, value in params.items())
+
+
+def create_provider(ctx: ProviderContext) -> ArkProvider:
+    """The ProviderSpec factory: key and base URL from ``ctx.env``, pool sized for concurrency."""
+    key = ctx.env.get("ARK_API_KEY", "")
+    if not key:
+        raise ProviderRejected("ARK_API_KEY is not set", code="missing_key")
+    concurrency = int(ctx.settings.get("concurrency") or DEFAULT_CONCURRENCY)
+    client = make_client(transport=transport_name(ctx.env), connections=concurrency + 4)
+    return ArkProvider(
+        api_key=key, client=client, base_url=ctx.env.get("ARK_BASE_URL") or DEFAULT_BASE_URL
+    )
