@@ -8,8 +8,10 @@ skipped; it never takes the others down. Nothing here runs at import time.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
-from importlib.metadata import Distribution, EntryPoint, entry_points
+import re
+from collections.abc import Callable, Iterable, Sequence
+from importlib.metadata import EntryPoint, entry_points
+from types import ModuleType
 from typing import Any, Literal
 
 import attrs
@@ -25,6 +27,8 @@ ENTRY_POINT_GROUP = "recoil.plugins"
 KERNEL_DISTRIBUTION = "recoil-core"
 
 Status = Literal["ok", "failed", "disabled", "incompatible"]
+DEFAULT_SELECTION = PluginSelection()
+"""Load every discovered plugin, not strict."""
 
 
 @attrs.define
@@ -49,26 +53,65 @@ def _normalize(name: str) -> str:
     return name.lower().replace("_", "-").replace(".", "-")
 
 
-def core_requirement(dist: Distribution | None) -> str | None:
-    """The ``recoil-core`` version range a distribution declares, e.g. ``>=0.1,<0.2``."""
-    if dist is None:
-        return None
-    from packaging.requirements import InvalidRequirement, Requirement
+_REQUIREMENT = re.compile(
+    r"^\s*(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:\[[^\]]*\])?\s*"
+    r"\(?(?P<spec>[^;()@]*?)\)?\s*(?P<marker>;.*)?$"
+)
 
-    for raw in dist.requires or ():
-        try:
-            req = Requirement(raw)
-        except InvalidRequirement:
+
+def core_requirement(requires: Iterable[str] | None) -> str | None:
+    """The ``recoil-core`` version range among ``Requires-Dist`` lines, e.g. ``>=0.1,<0.2``.
+
+    A small parser on purpose: ``packaging.requirements`` costs more start-up time than
+    the rest of ``recoil plugins list``'s own work. Requirements with a marker are ignored.
+    """
+    for raw in requires or ():
+        match = _REQUIREMENT.match(raw)
+        if match is None or match["marker"] or _normalize(match["name"]) != KERNEL_DISTRIBUTION:
             continue
-        if _normalize(req.name) == KERNEL_DISTRIBUTION and not req.marker:
-            return str(req.specifier) or None
+        spec = match["spec"].replace(" ", "")
+        return spec or None
     return None
+
+
+_SIMPLE_CLAUSE = re.compile(r"^(>=|<=|==|!=|<|>)(\d+(?:\.\d+)*)$")
+_COMPARE: dict[str, Callable[[tuple[int, ...], tuple[int, ...]], bool]] = {
+    ">=": lambda a, b: a >= b,
+    "<=": lambda a, b: a <= b,
+    "==": lambda a, b: a == b,
+    "!=": lambda a, b: a != b,
+    "<": lambda a, b: a < b,
+    ">": lambda a, b: a > b,
+}
+
+
+def _release(version: str, length: int) -> tuple[int, ...]:
+    parts = tuple(int(p) for p in version.split("."))
+    return parts + (0,) * (length - len(parts))
+
+
+def _simple_contains(spec: str, kernel_version: str) -> bool | None:
+    """Decide plain numeric ranges (``>=0.1,<0.2``) without importing packaging; else None."""
+    if not re.fullmatch(r"\d+(?:\.\d+)*", kernel_version):
+        return None
+    result = True
+    for raw in spec.split(","):
+        clause = _SIMPLE_CLAUSE.match(raw.strip())
+        if clause is None:
+            return None
+        op, bound = clause[1], clause[2]
+        width = max(len(bound.split(".")), len(kernel_version.split(".")))
+        result = result and _COMPARE[op](_release(kernel_version, width), _release(bound, width))
+    return result
 
 
 def is_compatible(spec: str | None, kernel_version: str = KERNEL_VERSION) -> bool:
     """Whether ``kernel_version`` satisfies the range ``spec`` (no range: compatible)."""
     if not spec:
         return True
+    simple = _simple_contains(spec, kernel_version)
+    if simple is not None:
+        return simple
     from packaging.specifiers import SpecifierSet
 
     return SpecifierSet(spec).contains(kernel_version, prereleases=True)
@@ -83,7 +126,13 @@ class PluginHost:
 
     @property
     def failures(self) -> list[PluginRecord]:
-        return [r for r in self.records.values() if r.status == "failed"]
+        """Plugins that were wanted but could not be loaded or registered."""
+        return [r for r in self.sorted_records() if r.status == "failed"]
+
+    @property
+    def problems(self) -> list[PluginRecord]:
+        """Failed plugins and plugins whose recoil-core range excludes this kernel."""
+        return [r for r in self.sorted_records() if r.status in ("failed", "incompatible")]
 
     def sorted_records(self) -> list[PluginRecord]:
         return [self.records[name] for name in sorted(self.records)]
@@ -137,7 +186,7 @@ def _register(host: PluginHost, name: str, plugin: object) -> None:
 
 
 def load_plugins(
-    selection: PluginSelection = PluginSelection(),
+    selection: PluginSelection = DEFAULT_SELECTION,
     *,
     extra: Sequence[tuple[str, object]] = (),
     include_entry_points: bool = True,
@@ -150,11 +199,11 @@ def load_plugins(
     host = PluginHost(pm=new_plugin_manager(), records={})
     to_load: dict[str, EntryPoint] = {}
     for ep in _discover() if include_entry_points else []:
-        dist = ep.dist
+        meta = ep.dist.metadata if ep.dist is not None else None
         record = PluginRecord(
             name=ep.name,
-            distribution=dist.metadata["Name"] if dist is not None else None,
-            version=dist.version if dist is not None else None,
+            distribution=meta["Name"] if meta is not None else None,
+            version=meta["Version"] if meta is not None else None,
             module=ep.value,
         )
         if ep.name in host.records:
@@ -166,7 +215,12 @@ def load_plugins(
             host.records[f"{ep.name} ({record.distribution})"] = record
             continue
         host.records[ep.name] = record
-        record.requires_core = core_requirement(dist)
+        record.requires_core = core_requirement(
+            meta.get_all("Requires-Dist") if meta is not None else None
+        )
+        if not selection.wants(ep.name):
+            record.status = "disabled"
+            continue
         if record.requires_core is not None:
             try:
                 compatible = is_compatible(record.requires_core)
@@ -180,9 +234,6 @@ def load_plugins(
                     f"requires recoil-core {record.requires_core}, running {KERNEL_VERSION}"
                 )
                 continue
-        if not selection.wants(ep.name):
-            record.status = "disabled"
-            continue
         to_load[ep.name] = ep
 
     loaded, errors = _load_entry_points(list(to_load.values()))
@@ -195,14 +246,26 @@ def load_plugins(
         _register(host, name, loaded[name])
 
     for name, plugin in extra:
-        host.records[name] = PluginRecord(
-            name=name, distribution=None, version=None, module=repr(plugin)
-        )
+        record = PluginRecord(name=name, distribution=None, version=None, module=_module_of(plugin))
+        if name in host.records:
+            other = host.records[name]
+            record.status = "failed"
+            record.error = (
+                f"plugin name {name!r} is already used by {other.distribution} {other.version}"
+            )
+            host.records[f"{name} (in-process)"] = record
+            continue
+        host.records[name] = record
         if not selection.wants(name) and include_entry_points:
-            host.records[name].status = "disabled"
+            record.status = "disabled"
             continue
         _register(host, name, plugin)
     return host
+
+
+def _module_of(plugin: object) -> str:
+    module = getattr(plugin, "__name__", None) if isinstance(plugin, ModuleType) else None
+    return module or f"{type(plugin).__module__}:{type(plugin).__qualname__}"
 
 
 def _load_entry_points(
@@ -219,14 +282,30 @@ def _load_entry_points(
         errors[failed.name] = exc
         log.debug("plugin %s failed to load", failed.name, exc_info=exc)
 
+    # Hand stevedore the entry points already discovered: it then loads exactly these
+    # (same distributions, no second scan of sys.path, no on-disk entry-point cache).
+    NamedExtensionManager.ENTRY_POINT_CACHE[ENTRY_POINT_GROUP] = list(eps)
+
+    def load(names: list[str]) -> list[Any]:
+        manager: NamedExtensionManager[Any] = NamedExtensionManager(
+            namespace=ENTRY_POINT_GROUP, names=names, on_load_failure_callback=on_failure
+        )
+        return list(manager.extensions)
+
     wanted = {ep.name: ep.value for ep in eps}
-    manager: NamedExtensionManager[Any] = NamedExtensionManager(
-        namespace=ENTRY_POINT_GROUP,
-        names=list(wanted),
-        on_load_failure_callback=on_failure,
-    )
+    try:
+        extensions = load(list(wanted))
+    except AssertionError:
+        # stevedore re-raises AssertionError from a plugin's import instead of
+        # reporting it; load one by one so only the guilty plugin fails.
+        extensions = []
+        for name in wanted:
+            try:
+                extensions += load([name])
+            except AssertionError as exc:
+                errors[name] = exc
     loaded: dict[str, object] = {}
-    for ext in manager.extensions:
+    for ext in extensions:
         if wanted.get(ext.name) == ext.entry_point.value:
             loaded[ext.name] = ext.plugin
     for name in wanted:
@@ -236,6 +315,7 @@ def _load_entry_points(
 
 
 def iter_records(host: PluginHost, hook: str | None = None) -> Iterable[PluginRecord]:
+    """Records sorted by name; with ``hook``, only plugins implementing that hook."""
     for record in host.sorted_records():
         if hook is None or hook in record.hooks:
             yield record

@@ -23,7 +23,7 @@ from recoil_core.interfaces import (
     SceneEvent,
     TakeEvent,
 )
-from recoil_core.plugins import PluginHost, PluginRecord, load_plugins
+from recoil_core.plugins import DEFAULT_SELECTION, PluginHost, PluginRecord, load_plugins
 from recoil_core.settings import PluginSelection
 
 log = logging.getLogger(__name__)
@@ -59,29 +59,44 @@ def _is(cls: type) -> Callable[[object], bool]:
 
 
 STRATEGIES: _Kind[GroupingStrategy] = _Kind(
-    "recoil_grouping_strategies", "grouping strategy", "grouping",
-    _is(GroupingStrategy), lambda s: s.name,
+    "recoil_grouping_strategies",
+    "grouping strategy",
+    "grouping",
+    _is(GroupingStrategy),
+    lambda s: s.name,
 )
 RUNNERS: _Kind[ModalityRunner] = _Kind(
-    "recoil_modality_runners", "modality runner", "runner",
-    _is(ModalityRunner), lambda r: r.modality,
+    "recoil_modality_runners",
+    "modality runner",
+    "runner",
+    _is(ModalityRunner),
+    lambda r: r.modality,
 )
 PROVIDERS: _Kind[ProviderSpec] = _Kind(
     "recoil_providers", "provider", "provider", _is(ProviderSpec), lambda p: p.name
 )
 ESTIMATORS: _Kind[CostEstimator] = _Kind(
-    "recoil_cost_estimators", "cost estimator", "estimator",
-    _is(CostEstimator), lambda e: e.provider,
+    "recoil_cost_estimators",
+    "cost estimator",
+    "estimator",
+    _is(CostEstimator),
+    lambda e: e.provider,
 )
 BACKENDS: _Kind[BackendSpec] = _Kind(
-    "recoil_persistence_backends", "persistence backend", "backend",
-    _is(BackendSpec), lambda b: b.name,
+    "recoil_persistence_backends",
+    "persistence backend",
+    "backend",
+    _is(BackendSpec),
+    lambda b: b.name,
 )
 GATES: _Kind[PreflightGate] = _Kind(
     "recoil_preflight_gates", "preflight gate", "gate", _is(PreflightGate), lambda g: g.name
 )
 KINDS: tuple[_Kind[Any], ...] = (STRATEGIES, RUNNERS, PROVIDERS, ESTIMATORS, BACKENDS, GATES)
-OBSERVER_HOOKS = {"recoil_on_take_event": "observer:take", "recoil_on_scene_event": "observer:scene"}
+OBSERVER_HOOKS = {
+    "recoil_on_take_event": "observer:take",
+    "recoil_on_scene_event": "observer:scene",
+}
 
 
 class Registry:
@@ -119,10 +134,15 @@ class Registry:
                 continue
             try:
                 result = impl()
-                items = list(result or [])
             except Exception as exc:
                 self.host.fail(name, f"{kind.hook} raised {type(exc).__name__}: {exc}")
                 return None
+            if result is None:
+                result = []
+            if not isinstance(result, list | tuple):
+                self.host.fail(name, f"{kind.hook} returned {type(result).__name__}, not a list")
+                return None
+            items = list(result)
             for obj in items:
                 if not kind.type_check(obj):
                     self.host.fail(
@@ -215,20 +235,27 @@ class Registry:
             try:
                 impl.function(event=event)
             except Exception:
-                log.warning("observer %s of %s raised; ignored", impl.plugin_name, hook,
-                            exc_info=True)
+                log.warning(
+                    "observer %s of %s raised; ignored", impl.plugin_name, hook, exc_info=True
+                )
 
 
 def build_registry(
-    selection: PluginSelection = PluginSelection(),
+    selection: PluginSelection = DEFAULT_SELECTION,
     *,
     extra: Sequence[tuple[str, object]] = (),
     include_entry_points: bool = True,
 ) -> Registry:
-    """Load plugins and build the registry. With ``selection.strict``, any failure raises."""
+    """Load plugins and build the registry.
+
+    With ``selection.strict``, any failed or incompatible plugin raises :class:`PluginError`.
+    """
     host = load_plugins(selection, extra=extra, include_entry_points=include_entry_points)
     registry = Registry(host)
-    if selection.strict and host.failures:
-        details = "; ".join(f"{r.name}: {r.error}" for r in host.failures)
-        raise PluginError(f"plugin failures (RECOIL_STRICT_PLUGINS is set): {details}")
+    if selection.strict and host.problems:
+        details = "; ".join(f"{r.name} ({r.status}): {r.error}" for r in host.problems)
+        raise PluginError(
+            f"strict plugin loading: {details}. Fix or disable these plugins "
+            "(RECOIL_DISABLE_PLUGINS / --disable-plugins), or drop strict mode."
+        )
     return registry
