@@ -1,0 +1,149 @@
+"""The example in docs/writing-a-grouping-strategy.md works as written.
+
+The doc's plugin module, pyproject.toml and test are extracted from its code blocks. The
+plugin is installed as its own distribution in a temporary directory: the module files
+plus a ``.dist-info`` whose name, version, requirements and entry points come from the
+doc's pyproject.toml (what ``pip install`` would write, without a build step). That
+directory goes on ``PYTHONPATH`` of real ``recoil`` and ``pytest`` subprocesses.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from recoil_core.testing.distributions import pythonpath_env, write_distribution
+
+DOC = Path(__file__).resolve().parents[1] / "docs" / "writing-a-grouping-strategy.md"
+RECOIL = shutil.which("recoil", path=str(Path(sys.executable).parent)) or "recoil"
+FENCE = re.compile(r"^```(\w*)\n(.*?)^```", re.MULTILINE | re.DOTALL)
+
+PLAN = {
+    "project": "demo",
+    "episode": "EP001",
+    "sequences": {
+        "SEQ01": {
+            "location": "LOC_A",
+            "shots": [
+                {"shot_id": "EP001_SH01", "duration_s": 3, "characters": ["JADE"]},
+                {"shot_id": "EP001_SH02", "duration_s": 2},
+                {"shot_id": "EP001_SH03", "duration_s": 4, "characters": ["JADE", "KAI"]},
+                {"shot_id": "EP001_SH04", "duration_s": 2, "characters": ["KAI"]},
+            ],
+        }
+    },
+}
+
+
+def doc_files() -> dict[str, str]:
+    """Code blocks of the doc whose first line is ``# <path>``, by path."""
+    files = {}
+    for _lang, body in FENCE.findall(DOC.read_text(encoding="utf-8")):
+        first, _, rest = body.partition("\n")
+        if first.startswith("# ") and ("/" in first or first.endswith(".toml")):
+            files[first[2:].strip()] = rest
+    return files
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    """Install the doc's distribution into a site directory; return what the tests need."""
+    files = doc_files()
+    project = tomllib.loads(files["pyproject.toml"])["project"]
+    entry_points = dict(project["entry-points"]["recoil.plugins"])
+    [module] = entry_points.values()
+    site = tmp_path_factory.mktemp("site")
+    write_distribution(
+        site,
+        project["name"],
+        version=project["version"],
+        entry_points=entry_points,
+        modules={module: files[f"src/{module.replace('.', '/')}.py"]},
+        requires=project["dependencies"],
+    )
+    work = tmp_path_factory.mktemp("work")
+    (work / "plan.json").write_text(json.dumps(PLAN), encoding="utf-8")
+    (work / "tests").mkdir()
+    (work / "tests" / "test_by_character.py").write_text(
+        files["tests/test_by_character.py"], encoding="utf-8"
+    )
+    return {"site": site, "work": work, "files": files, "project": project}
+
+
+def run(installed: dict[str, object], *args: str) -> subprocess.CompletedProcess[str]:
+    env = pythonpath_env(installed["site"])  # type: ignore[arg-type]
+    env.pop("RECOIL_LOAD_PLUGINS", None)
+    env.pop("RECOIL_DISABLE_PLUGINS", None)
+    return subprocess.run(
+        list(args),
+        capture_output=True,
+        text=True,
+        cwd=installed["work"],
+        env=env,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_the_example_strategy_is_at_most_30_lines_of_code() -> None:
+    source = doc_files()["src/recoil_by_character/plugin.py"]
+    lines = [line for line in source.splitlines() if line.strip()]
+    assert len(lines) <= 30, len(lines)
+
+
+def test_example_distribution_shows_in_plugins_list(installed: dict[str, object]) -> None:
+    result = run(installed, RECOIL, "plugins", "list", "--json")
+    assert result.returncode == 0, result.stderr
+    record = {r["name"]: r for r in json.loads(result.stdout)}["by-character"]
+    assert record["status"] == "ok", record
+    assert record["distribution"] == "recoil-by-character"
+    assert record["version"] == "0.1.0"
+    assert record["provides"] == ["grouping:by_character"]
+
+
+def test_recoil_group_runs_the_example_strategy(installed: dict[str, object]) -> None:
+    result = run(installed, RECOIL, "group", "plan.json", "--strategy", "by_character", "--json")
+    assert result.returncode == 0, result.stderr
+    units = json.loads(result.stdout)["units"]
+    assert [
+        (u["scene_id"], u["unit_id"], u["ordinal"], u["modality"], u["shot_ids"]) for u in units
+    ] == [
+        ("CHAR_JADE", "CHAR_JADE__char", 1, "r2v_multi", ["EP001_SH01", "EP001_SH03"]),
+        ("CHAR_ENV", "CHAR_ENV__char", 2, "video_i2v", ["EP001_SH02"]),
+        ("CHAR_KAI", "CHAR_KAI__char", 3, "video_i2v", ["EP001_SH04"]),
+    ]
+    assert {u["strategy"] for u in units} == {"by_character"}
+
+
+def test_the_docs_group_output_is_what_recoil_prints(installed: dict[str, object]) -> None:
+    text = DOC.read_text(encoding="utf-8")
+    shown = text.split("$ recoil group plan.json --strategy by_character\n", 1)[1]
+    shown_rows = [line.split() for line in shown.split("...", 1)[0].strip().splitlines()]
+    result = run(installed, RECOIL, "group", "plan.json", "--strategy", "by_character")
+    assert result.returncode == 0, result.stderr
+    printed = [line.split() for line in result.stdout.splitlines()]
+    assert printed[: len(shown_rows)] == shown_rows
+
+
+def test_the_docs_test_passes_against_the_installed_example(
+    installed: dict[str, object],
+) -> None:
+    result = run(
+        installed,
+        sys.executable,
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "tests/test_by_character.py",
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "1 passed" in result.stdout
