@@ -10,6 +10,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+import attrs
 import av
 import pytest
 from PIL import Image
@@ -334,14 +335,7 @@ def test_unusable_payload_is_rejected_at_submit_naming_the_field(
     provider: AnimaticProvider, change: dict[str, Any], field: str
 ) -> None:
     request = _video_request([_segment("EP001_SH01", 2.0)])
-    bad = SubmitRequest(
-        take_id=request.take_id,
-        step_id=request.step_id,
-        modality=request.modality,
-        model=request.model,
-        payload={**request.payload, **change},
-        seed=request.seed,
-    )
+    bad = attrs.evolve(request, payload={**request.payload, **change})
     with pytest.raises(ProviderRejected, match=field):
         asyncio.run(provider.submit(bad))
 
@@ -353,3 +347,22 @@ def test_missing_first_frame_is_rejected_naming_the_file(
     request = _video_request([_segment("EP001_SH01", 2.0)], inputs={"first_frame": missing})
     with pytest.raises(ProviderRejected, match=r"nope\.png"):
         asyncio.run(provider.submit(request))
+
+
+def test_segments_without_duration_share_what_the_timed_ones_leave(
+    provider: AnimaticProvider, tmp_path: Path
+) -> None:
+    wildcard = {"shot_id": None, "prompt": "cutaway", "shot_type": None}
+    base = _video_request([_segment("EP001_SH01", 2.0)])
+    request = attrs.evolve(
+        base,
+        payload={
+            **base.payload,
+            "duration_s": 6.0,
+            "segments": [*base.payload["segments"], wildcard],
+        },
+    )
+    status = _render(provider, request, tmp_path / "clip.mp4")
+
+    assert _runs(_edge_colours(tmp_path / "clip.mp4")) == [24, 48]
+    assert status.metadata["shot_ids"] == ["EP001_SH01", "wildcard"]

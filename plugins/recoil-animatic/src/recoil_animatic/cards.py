@@ -7,11 +7,12 @@ import hashlib
 from functools import lru_cache
 from pathlib import Path
 
-from PIL import Image, ImageDraw, ImageFont, ImageOps
+from PIL import Image, ImageDraw, ImageFilter, ImageFont, ImageOps
 
 from recoil_animatic.job import Card, RenderJob
 
 Font = ImageFont.FreeTypeFont | ImageFont.ImageFont
+PROMPT_LINES = 6
 TEXT = (245, 245, 240)
 DIM = (200, 200, 195)
 ACCENT = (255, 196, 64)
@@ -31,12 +32,13 @@ def _tint(key: str) -> tuple[int, int, int]:
 
 
 def background(job: RenderJob, card: Card) -> Image.Image:
-    """The card backdrop: the darkened first frame when there is one, else a flat tint."""
+    """The card backdrop: the first frame, softened and darkened under the text, else a tint."""
     size = job.geometry.rendered
     if job.background is not None:
         with Image.open(Path(job.background)) as image:
             fitted = ImageOps.fit(image.convert("RGB"), size, Image.Resampling.BILINEAR)
-        return Image.blend(fitted, Image.new("RGB", size, (0, 0, 0)), 0.55)
+        soft = fitted.filter(ImageFilter.GaussianBlur(radius=5 * unit(job)))
+        return Image.blend(soft, Image.new("RGB", size, (0, 0, 0)), 0.55)
     return Image.new("RGB", size, _tint(card.shot_id))
 
 
@@ -103,7 +105,7 @@ def draw_card(job: RenderJob, index: int) -> Image.Image:
     small = font(round(15 * u))
     strip = round(34 * u)
     space = height - strip - y - margin // 2
-    max_lines = max(0, space // round(20 * u))
+    max_lines = max(0, min(PROMPT_LINES, space // round(20 * u)))
     for line in _wrap(card.prompt, small, width - 2 * margin, max_lines):
         draw.text((margin, y), line, font=small, fill=DIM)
         y += round(20 * u)

@@ -33,8 +33,8 @@ class FrameGeometry:
     rendered: tuple[int, int]
 
 
-def _even(value: float) -> int:
-    return max(2, round(value / 2) * 2)
+def _even(value: Fraction | int) -> int:
+    return max(2, round(Fraction(value) / 2) * 2)
 
 
 def _ratio(aspect_ratio: str, fallback: tuple[int, int] | None) -> Fraction:

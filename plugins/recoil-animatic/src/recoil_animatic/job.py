@@ -15,7 +15,7 @@ from recoil_core.errors import ProviderRejected
 from recoil_core.hashing import stable_digest
 from recoil_core.interfaces import SubmitRequest
 
-RENDERER_VERSION = 1
+RENDERER_VERSION = 2
 """Bump when the rendering changes, so cached media from an older renderer is not reused."""
 FPS = 12
 VIDEO_MODALITIES = frozenset({"video_i2v", "r2v_multi", "video_t2v"})
@@ -143,10 +143,15 @@ def _cards(payload: Mapping[str, Any]) -> tuple[tuple[Card, ...], float]:
                 prompt=_text(payload.get("prompt")),
             )
         ]
-    if any(card.duration_s <= 0 for card in cards):
-        # Segments without durations share the clip equally.
-        share = duration / len(cards)
-        cards = [attrs.evolve(card, duration_s=share) for card in cards]
+    untimed = [card for card in cards if card.duration_s <= 0]
+    if untimed:
+        # Segments without a duration share what the timed ones leave (all of it if nothing).
+        timed = sum(card.duration_s for card in cards)
+        left = duration - timed if timed < duration else duration
+        share = left / len(untimed)
+        cards = [
+            card if card.duration_s > 0 else attrs.evolve(card, duration_s=share) for card in cards
+        ]
     return tuple(cards), duration
 
 

@@ -61,7 +61,9 @@ def _metadata(job: RenderJob) -> dict[str, Any]:
         "first_frame_used": job.background is not None,
     }
     if job.kind == "video":
-        meta.update(codec="h264", fps=job.fps, frames=sum(counts), duration_s=job.duration_s)
+        meta.update(
+            codec="h264", fps=job.fps, frames=sum(counts), duration_s=job.duration_s, audio=False
+        )
     return meta
 
 

@@ -46,6 +46,7 @@ def encode_mp4(job: RenderJob, dest: Path) -> None:
     width, height = job.geometry.rendered
     with av.open(str(dest), mode="w", format="mp4", options=CONTAINER_OPTIONS) as container:
         stream = container.add_stream(CODEC, rate=job.fps, options=CODEC_OPTIONS)
+        assert isinstance(stream, av.VideoStream)
         stream.width = width
         stream.height = height
         stream.pix_fmt = "yuv420p"
@@ -53,7 +54,7 @@ def encode_mp4(job: RenderJob, dest: Path) -> None:
         tick = Fraction(1, job.fps)
         stream.codec_context.time_base = tick
         for index, image in enumerate(_frames(job)):
-            frame = av.VideoFrame.from_image(image)
+            frame = av.VideoFrame.from_image(image)  # type: ignore[no-untyped-call]
             frame.pts = index
             frame.time_base = tick
             container.mux(stream.encode(frame))
