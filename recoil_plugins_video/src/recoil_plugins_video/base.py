@@ -20,6 +20,7 @@ from recoil_plugins_video.payload import (
     compose_prompt,
     output_filename,
     plan_default,
+    plan_flag,
     plan_shots,
     resolve_frame,
     segment_dicts,
@@ -83,8 +84,8 @@ def opening_and_closing_shots(
 class VideoRunnerBase:
     """Builds ``[keyframe steps..., video step]`` for a beat; subclasses pick the frames."""
 
-    modality: ClassVar[str] = "video"
-    description: ClassVar[str] = "video modality runner"
+    modality: str = "video"
+    description: str = "video modality runner"
     needs_first_frame: ClassVar[bool] = False
     """Whether the video step starts from a first frame (made by a keyframe step if absent)."""
 
@@ -130,9 +131,10 @@ class VideoRunnerBase:
             "aspect_ratio": first.aspect_ratio,
             "resolution": first.resolution,
             "seed": first.seed,
-            "generate_audio": any(shot.has_dialogue for shot in shots),
-            "camera_fixed": bool(first.raw.get("camera_fixed", False)),
-            "watermark": False,
+            "generate_audio": plan_flag(ctx, "generate_audio")
+            or any(shot.has_dialogue for shot in shots),
+            "camera_fixed": plan_flag(ctx, "camera_fixed"),
+            "watermark": plan_flag(ctx, "watermark"),
             "grouping": beat_identity(beat).to_dict(),
             "shot_ids": list(beat.shot_ids),
             "segments": segments,

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 from recoil_core.errors import PayloadBuildError
 from recoil_core.interfaces import BuildContext
 from recoil_core.model import Beat, Workflow
@@ -20,8 +18,8 @@ class ImageT2IRunner:
     One shot: step ``kf``, file ``EP001_SH1_take1.png``; several: ``kf_1``.. tagged ``kf1``..
     """
 
-    modality: ClassVar[str] = IMAGE_MODALITY
-    description: ClassVar[str] = "keyframe images (text to image), one per shot of the beat"
+    modality: str = IMAGE_MODALITY
+    description: str = "keyframe images (text to image), one per shot of the beat"
 
     def build_workflow(self, beat: Beat, ctx: BuildContext) -> Workflow:
         if ctx.image_provider is None:

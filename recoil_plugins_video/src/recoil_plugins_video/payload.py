@@ -13,6 +13,7 @@ from typing import Any
 from recoil_core.errors import PayloadBuildError
 from recoil_core.interfaces import BuildContext
 from recoil_core.model import Beat, CanonicalShot, GroupIdentity, Segment
+from recoil_core.plan import reference_images
 from recoil_core.render import render_name
 
 MIRRORED_HINTS = ("tier", "seed")
@@ -145,7 +146,7 @@ def resolve_frame(beat: Beat, shot_id: str, role: str, value: str, ctx: BuildCon
 def reference_frames(shot: CanonicalShot) -> list[tuple[str, str]]:
     """(role, value) of the frames a shot offers as references: first frame, then references."""
     found = [("first_frame", shot.frames["first_frame"])] if shot.frames.get("first_frame") else []
-    found += [(k, v) for k, v in sorted(shot.frames.items()) if k.startswith("reference") and v]
+    found += [("references", value) for value in reference_images(shot) if value]
     return found
 
 
@@ -169,3 +170,8 @@ def plan_default(ctx: BuildContext, key: str) -> dict[str, Any]:
     """A dict the plan's ``defaults`` sets for every payload (``provider_hints``...)."""
     value = ctx.plan.defaults.get(key)
     return dict(value) if isinstance(value, Mapping) else {}
+
+
+def plan_flag(ctx: BuildContext, key: str) -> bool:
+    """A boolean plan default (``generate_audio``, ``camera_fixed``, ``watermark``)."""
+    return bool(ctx.plan.defaults.get(key, False))

@@ -14,6 +14,6 @@ class VideoI2VRunner(VideoRunnerBase):
     keyframe step; without an image provider the clip is text-to-video, said in provenance.
     """
 
-    modality: ClassVar[str] = "video_i2v"
-    description: ClassVar[str] = "image to video from the shot's first frame (keyframe if none)"
+    modality: str = "video_i2v"
+    description: str = "image to video from the shot's first frame (keyframe if none)"
     needs_first_frame: ClassVar[bool] = True

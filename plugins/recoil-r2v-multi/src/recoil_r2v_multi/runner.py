@@ -30,8 +30,8 @@ class R2VMultiRunner(VideoRunnerBase):
     (input roles ``reference_image_1``..); with neither, the clip is text-to-video.
     """
 
-    modality: ClassVar[str] = "r2v_multi"
-    description: ClassVar[str] = "reference images to one multi-shot video"
+    modality: str = "r2v_multi"
+    description: str = "reference images to one multi-shot video"
     max_reference_images: ClassVar[int] = MAX_REFERENCE_IMAGES
 
     def frame_fields(
