@@ -12,7 +12,42 @@ from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Protocol, runtime_checkable
 
+from recoil_core.errors import RecoilError, SceneVersionConflictError
 from recoil_core.model import LedgerEntry, Scene, SceneManifest
+
+
+class SceneExistsError(SceneVersionConflictError):
+    """``create_scene`` for a scene that already has versions; nothing was written."""
+
+    def __init__(self, scene_id: str, active_version: int) -> None:
+        super().__init__(scene_id, None, active_version)
+        self.args = (
+            f"scene {scene_id} already exists (active version v{active_version}); nothing was "
+            "written. Load it and save with its version, or stage a candidate version.",
+        )
+
+
+class SceneNotFoundError(RecoilError, LookupError):
+    """A scene operation named a scene that has no versions yet."""
+
+    exit_code = 2
+
+    def __init__(self, project: str, episode: str, scene_id: str) -> None:
+        self.scene_id = scene_id
+        super().__init__(
+            f"scene {scene_id} of {project}/{episode} does not exist; "
+            "run the episode (or create the scene) first"
+        )
+
+
+class UnknownSceneVersionError(RecoilError, LookupError):
+    """``conform`` asked for a version the scene does not have (or there is no candidate)."""
+
+    exit_code = 2
+
+    def __init__(self, scene_id: str, message: str) -> None:
+        self.scene_id = scene_id
+        super().__init__(f"scene {scene_id}: {message}")
 
 
 @runtime_checkable
@@ -24,6 +59,9 @@ class PersistenceBackend(Protocol):
     it is still ``expected_version`` (else :class:`SceneVersionConflictError`, nothing
     written). ``stage_candidate`` appends a new version with ``downstream=not_derived``
     that is not active; ``conform`` makes a version active (``derived``).
+    ``stage_candidate`` and ``conform`` on an unknown scene raise :class:`SceneNotFoundError`;
+    conforming a version the scene does not have raises :class:`UnknownSceneVersionError`.
+    Reads of an unknown scene (or unknown version) return ``None``.
     Every write is atomic: a reader sees the old document or the new one, never a part.
     A document that cannot be read raises :class:`CorruptDocumentError` naming it, and is
     never overwritten. A document from a newer schema raises :class:`SchemaVersionError`.
@@ -48,13 +86,13 @@ class PersistenceBackend(Protocol):
         """Persist a new scene as v1, active. Conflict error if the scene exists."""
         ...
 
-    def save_scene(self, project: str, episode: str, scene: Scene, *, expected_version: int) -> None:
+    def save_scene(
+        self, project: str, episode: str, scene: Scene, *, expected_version: int
+    ) -> None:
         """Rewrite the active version if it is still ``expected_version`` (compare-and-set)."""
         ...
 
-    def stage_candidate(
-        self, project: str, episode: str, scene: Scene, *, note: str = ""
-    ) -> int:
+    def stage_candidate(self, project: str, episode: str, scene: Scene, *, note: str = "") -> int:
         """Append ``scene`` as a new, inactive version (``not_derived``); return its number."""
         ...
 
@@ -72,7 +110,7 @@ class PersistenceBackend(Protocol):
         ...
 
     def read_ledger(self, project: str, episode: str | None = None) -> list[LedgerEntry]:
-        """Every charge of a project (or one episode), in append order."""
+        """Every charge of a project (or one episode): append order, episodes by name."""
         ...
 
     # discovery and locking
@@ -81,7 +119,12 @@ class PersistenceBackend(Protocol):
     def lock_episode(
         self, project: str, episode: str, *, timeout_s: float | None = 0.0
     ) -> AbstractContextManager[None]:
-        """Exclusive lock across processes; :class:`EpisodeLockedError` after ``timeout_s``."""
+        """Exclusive lock across processes; :class:`EpisodeLockedError` after ``timeout_s``.
+
+        ``0`` tries once, ``None`` waits for as long as it takes. Re-entering the lock
+        through the same backend object is allowed. Writes do not take the lock
+        themselves: callers that run or conform an episode hold it for the whole sequence.
+        """
         ...
 
     def renders_dir(self, project: str, episode: str) -> str:
@@ -89,4 +132,9 @@ class PersistenceBackend(Protocol):
         ...
 
 
-__all__: Sequence[str] = ["PersistenceBackend"]
+__all__: Sequence[str] = [
+    "PersistenceBackend",
+    "SceneExistsError",
+    "SceneNotFoundError",
+    "UnknownSceneVersionError",
+]

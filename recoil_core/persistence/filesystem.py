@@ -1,0 +1,622 @@
+"""The built-in persistence backend: versioned JSON documents under the projects root.
+
+Layout (one folder per episode)::
+
+    <root>/<project>/<episode>/scenes/<scene_id>/manifest.json   SceneManifest
+    <root>/<project>/<episode>/scenes/<scene_id>/v0001.json      Scene, one per version
+    <root>/<project>/<episode>/derivation.json                   derivation manifest
+    <root>/<project>/<episode>/ledger.jsonl                      one LedgerEntry per line
+    <root>/<project>/<episode>/renders/                          renders and sidecars
+    <root>/<project>/<episode>/.lock                             the episode lock
+
+Rules this module keeps:
+
+* Every document is written whole through :func:`~recoil_core.persistence.atomic.write_atomic`
+  and read through :func:`~recoil_core.convert.load_document`. A document that cannot be
+  read raises :class:`CorruptDocumentError` naming it and is never written over.
+* Compare-and-swap: ``save_scene`` reads the active version from the scene manifest. It
+  reuses the manifest it read last only while this backend object has held the episode
+  lock without a break since that read, no backend object of this process has written the
+  manifest since, and the manifest file's identity (inode, size, mtime, ctime) is
+  unchanged; otherwise it reads the manifest again. Scene writes in one process are
+  serialised per episode; across processes, callers hold the episode lock.
+* The ledger is append-only; an entry is committed once its line, newline included, is
+  fsynced. A final line without a newline is a torn append (the process died mid-write):
+  readers ignore it, and the next append truncates it (logging a warning) before writing.
+  A complete line that cannot be read is corruption and raises.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import attrs
+import filelock
+
+from recoil_core.convert import dump_document, load_document
+from recoil_core.errors import (
+    CorruptDocumentError,
+    EpisodeLockedError,
+    SceneVersionConflictError,
+    SchemaVersionError,
+)
+from recoil_core.ids import id_problem, validate_id
+from recoil_core.model import (
+    SCHEMA_VERSION,
+    Downstream,
+    LedgerEntry,
+    Scene,
+    SceneManifest,
+    VersionEntry,
+)
+from recoil_core.persistence.atomic import (
+    ensure_directory,
+    fsync_directory,
+    write_all,
+    write_atomic,
+)
+from recoil_core.persistence.protocol import (
+    SceneExistsError,
+    SceneNotFoundError,
+    UnknownSceneVersionError,
+)
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+SCENES_DIR = "scenes"
+RENDERS_DIR = "renders"
+MANIFEST_FILE = "manifest.json"
+DERIVATION_FILE = "derivation.json"
+LEDGER_FILE = "ledger.jsonl"
+LOCK_FILE = ".lock"
+LEDGER_LOCK_FILE = ".ledger.lock"
+
+SCENE_KIND = "scene"
+MANIFEST_KIND = "scene_manifest"
+DERIVATION_KIND = "derivation"
+LEDGER_KIND = "ledger_entry"
+
+StatSignature = tuple[int, int, int, int]
+
+
+def version_file_name(version: int) -> str:
+    """File name of a scene version document: ``v0001.json``."""
+    return f"v{version:04d}.json"
+
+
+def _signature(path: Path) -> StatSignature | None:
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+def _encode(kind: str, obj: object, *, indent: int | None = None) -> bytes:
+    document = dump_document(kind, obj)
+    separators = (",", ":") if indent is None else None
+    text = json.dumps(document, ensure_ascii=False, indent=indent, separators=separators)
+    return text.encode("utf-8")
+
+
+def _parse_json(raw: bytes, source: str) -> object:
+    try:
+        return json.loads(raw)
+    except ValueError as exc:
+        raise CorruptDocumentError(source, f"not valid JSON: {exc}") from None
+
+
+def _structure(kind: str, data: object, cls: type[T], source: str) -> T:
+    obj = load_document(kind, data, cls, source=source)
+    found = data.get("document") if isinstance(data, dict) else None
+    if found != kind:
+        raise CorruptDocumentError(source, f"expected a {kind} document, found kind {found!r}")
+    return obj
+
+
+@attrs.define
+class _DerivationDocument:
+    """``derivation.json``: which stages are fresh for which inputs (free-form per stage)."""
+
+    stages: dict[str, Any] = attrs.field(factory=dict)
+
+
+@attrs.define
+class _CachedActive:
+    active_version: int
+    signature: StatSignature
+    generation: int
+    lock_epoch: int | None
+
+
+@attrs.define
+class _LedgerIndex:
+    """Entry ids of a ledger file up to ``offset`` (the end of its last complete line)."""
+
+    ids: set[str] = attrs.field(factory=set)
+    offset: int = 0
+    lines: int = 0
+    inode: int | None = None
+
+
+class _ProcessState:
+    """What every backend object of this process shares: write generations and mutexes."""
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._generations: dict[Path, int] = {}
+        self._mutexes: dict[Path, threading.RLock] = {}
+
+    def generation(self, path: Path) -> int:
+        return self._generations.get(path, 0)
+
+    def bump(self, path: Path) -> int:
+        with self._guard:
+            value = self._generations.get(path, 0) + 1
+            self._generations[path] = value
+            return value
+
+    def mutex(self, path: Path) -> threading.RLock:
+        mutex = self._mutexes.get(path)
+        if mutex is None:
+            with self._guard:
+                mutex = self._mutexes.setdefault(path, threading.RLock())
+        return mutex
+
+
+_PROCESS = _ProcessState()
+
+
+class FilesystemBackend:
+    """Scenes, derivation manifest and ledger as JSON files under ``root``.
+
+    ``lock_timeout_s`` is the lock timeout this backend was configured with (from
+    ``BackendContext``); callers pass it to :meth:`lock_episode`.
+    """
+
+    name = "filesystem"
+
+    def __init__(self, root: str | os.PathLike[str], *, lock_timeout_s: float | None = 0.0):
+        self.root = Path(root).absolute()
+        self.lock_timeout_s = lock_timeout_s
+        self._locks: dict[Path, filelock.BaseFileLock] = {}
+        self._held: dict[Path, int] = {}
+        self._lock_epochs: dict[Path, int] = {}
+        self._active_cache: dict[Path, _CachedActive] = {}
+        self._doc_signatures: dict[Path, StatSignature] = {}
+        self._ledgers: dict[Path, _LedgerIndex] = {}
+        self._ledger_locks: dict[Path, filelock.BaseFileLock] = {}
+
+    def __repr__(self) -> str:
+        return f"FilesystemBackend({str(self.root)!r})"
+
+    # ------------------------------------------------------------------ paths
+
+    def episode_dir(self, project: str, episode: str) -> Path:
+        """The episode folder (ids checked; nothing is created)."""
+        validate_id(project, what="project")
+        validate_id(episode, what="episode")
+        return self.root / project / episode
+
+    def scene_dir(self, project: str, episode: str, scene_id: str) -> Path:
+        validate_id(scene_id, what="scene id")
+        return self.episode_dir(project, episode) / SCENES_DIR / scene_id
+
+    def _mutex(self, episode_dir: Path) -> threading.RLock:
+        return _PROCESS.mutex(episode_dir)
+
+    # ------------------------------------------------------------------ reading
+
+    def _read(self, path: Path, kind: str, cls: type[T]) -> T | None:
+        try:
+            raw = path.read_bytes()
+        except FileNotFoundError:
+            return None
+        source = str(path)
+        return _structure(kind, _parse_json(raw, source), cls, source)
+
+    def _read_manifest(self, scene_dir: Path) -> SceneManifest | None:
+        """Read the manifest from disk and remember its active version for CAS."""
+        path = scene_dir / MANIFEST_FILE
+        generation = _PROCESS.generation(path)
+        signature = _signature(path)
+        manifest = self._read(path, MANIFEST_KIND, SceneManifest)
+        if manifest is None or signature is None:
+            self._active_cache.pop(path, None)
+            return None
+        self._check_manifest(manifest, scene_dir.name, path)
+        self._remember_active(path, manifest.active_version, signature, generation)
+        return manifest
+
+    @staticmethod
+    def _check_manifest(manifest: SceneManifest, scene_id: str, path: Path) -> None:
+        if manifest.scene_id != scene_id:
+            raise CorruptDocumentError(
+                str(path), f"scene_id {manifest.scene_id!r} does not match its folder {scene_id!r}"
+            )
+        known = {entry.version for entry in manifest.versions}
+        if manifest.active_version not in known:
+            raise CorruptDocumentError(
+                str(path), f"active version v{manifest.active_version} is not among its versions"
+            )
+
+    def _remember_active(
+        self, path: Path, active: int, signature: StatSignature, generation: int
+    ) -> None:
+        episode_dir = path.parent.parent.parent
+        epoch = self._lock_epochs.get(episode_dir) if self._held.get(episode_dir) else None
+        self._active_cache[path] = _CachedActive(active, signature, generation, epoch)
+
+    def _active_version(self, scene_dir: Path, episode_dir: Path) -> int | None:
+        """The active version for a compare-and-swap (cached under the rule in the docstring)."""
+        path = scene_dir / MANIFEST_FILE
+        cached = self._active_cache.get(path)
+        if (
+            cached is not None
+            and cached.lock_epoch is not None
+            and self._held.get(episode_dir)
+            and cached.lock_epoch == self._lock_epochs.get(episode_dir)
+            and cached.generation == _PROCESS.generation(path)
+            and cached.signature == _signature(path)
+        ):
+            return cached.active_version
+        manifest = self._read_manifest(scene_dir)
+        return None if manifest is None else manifest.active_version
+
+    def _read_scene(self, scene_dir: Path, version: int) -> Scene | None:
+        path = scene_dir / version_file_name(version)
+        signature = _signature(path)
+        scene = self._read(path, SCENE_KIND, Scene)
+        if scene is None:
+            return None
+        if scene.scene_id != scene_dir.name:
+            raise CorruptDocumentError(
+                str(path), f"scene_id {scene.scene_id!r} does not match its folder"
+            )
+        if signature is not None:
+            self._doc_signatures[path] = signature
+        return scene
+
+    def _require_readable(self, scene_dir: Path, version: int) -> None:
+        """Refuse to replace a version document that is missing or unreadable."""
+        path = scene_dir / version_file_name(version)
+        signature = _signature(path)
+        if signature is None:
+            raise CorruptDocumentError(
+                str(path), f"the manifest lists v{version} but its document is missing"
+            )
+        if self._doc_signatures.get(path) != signature:
+            self._read_scene(scene_dir, version)
+
+    # ------------------------------------------------------------------ writing
+
+    def _write_scene(self, scene_dir: Path, version: int, payload: bytes) -> None:
+        path = scene_dir / version_file_name(version)
+        write_atomic(path, payload)
+        signature = _signature(path)
+        if signature is not None:
+            self._doc_signatures[path] = signature
+
+    def _write_manifest(self, scene_dir: Path, manifest: SceneManifest) -> None:
+        path = scene_dir / MANIFEST_FILE
+        write_atomic(path, _encode(MANIFEST_KIND, manifest, indent=2))
+        generation = _PROCESS.bump(path)
+        signature = _signature(path)
+        if signature is not None:
+            self._remember_active(path, manifest.active_version, signature, generation)
+
+    # ------------------------------------------------------------------ scenes
+
+    def list_scenes(self, project: str, episode: str) -> list[str]:
+        scenes = self.episode_dir(project, episode) / SCENES_DIR
+        return _child_ids(scenes, lambda child: (child / MANIFEST_FILE).is_file())
+
+    def load_manifest(self, project: str, episode: str, scene_id: str) -> SceneManifest | None:
+        return self._read_manifest(self.scene_dir(project, episode, scene_id))
+
+    def load_scene(
+        self, project: str, episode: str, scene_id: str, version: int | None = None
+    ) -> Scene | None:
+        scene_dir = self.scene_dir(project, episode, scene_id)
+        manifest = self._read_manifest(scene_dir)
+        if manifest is None:
+            return None
+        wanted = manifest.active_version if version is None else version
+        if wanted not in {entry.version for entry in manifest.versions}:
+            return None
+        return self._load_listed(scene_dir, wanted)
+
+    def load_active(self, project: str, episode: str, scene_id: str) -> tuple[Scene, int] | None:
+        scene_dir = self.scene_dir(project, episode, scene_id)
+        manifest = self._read_manifest(scene_dir)
+        if manifest is None:
+            return None
+        return self._load_listed(scene_dir, manifest.active_version), manifest.active_version
+
+    def _load_listed(self, scene_dir: Path, version: int) -> Scene:
+        scene = self._read_scene(scene_dir, version)
+        if scene is None:
+            path = scene_dir / version_file_name(version)
+            raise CorruptDocumentError(
+                str(path), f"the manifest lists v{version} but its document is missing"
+            )
+        return scene
+
+    def create_scene(self, project: str, episode: str, scene: Scene) -> int:
+        scene_dir = self.scene_dir(project, episode, scene.scene_id)
+        episode_dir = scene_dir.parent.parent
+        payload = _encode(SCENE_KIND, scene)
+        with self._mutex(episode_dir):
+            existing = self._read_manifest(scene_dir)
+            if existing is not None:
+                raise SceneExistsError(scene.scene_id, existing.active_version)
+            ensure_directory(scene_dir)
+            self._write_scene(scene_dir, 1, payload)
+            entry = VersionEntry(
+                version=1, downstream=Downstream.DERIVED, derivation_digest=scene.derivation_digest
+            )
+            self._write_manifest(scene_dir, SceneManifest(scene.scene_id, 1, [entry]))
+        return 1
+
+    def save_scene(
+        self, project: str, episode: str, scene: Scene, *, expected_version: int
+    ) -> None:
+        scene_dir = self.scene_dir(project, episode, scene.scene_id)
+        episode_dir = scene_dir.parent.parent
+        payload = _encode(SCENE_KIND, scene)
+        with self._mutex(episode_dir):
+            active = self._active_version(scene_dir, episode_dir)
+            if active != expected_version:
+                raise SceneVersionConflictError(scene.scene_id, expected_version, active)
+            self._require_readable(scene_dir, active)
+            self._write_scene(scene_dir, active, payload)
+
+    def stage_candidate(self, project: str, episode: str, scene: Scene, *, note: str = "") -> int:
+        scene_dir = self.scene_dir(project, episode, scene.scene_id)
+        payload = _encode(SCENE_KIND, scene)
+        with self._mutex(scene_dir.parent.parent):
+            manifest = self._read_manifest(scene_dir)
+            if manifest is None:
+                raise SceneNotFoundError(project, episode, scene.scene_id)
+            version = manifest.latest_version + 1
+            self._write_scene(scene_dir, version, payload)
+            manifest.versions.append(
+                VersionEntry(
+                    version=version,
+                    downstream=Downstream.NOT_DERIVED,
+                    note=note,
+                    derivation_digest=scene.derivation_digest,
+                )
+            )
+            self._write_manifest(scene_dir, manifest)
+        return version
+
+    def conform(self, project: str, episode: str, scene_id: str, version: int | None = None) -> int:
+        scene_dir = self.scene_dir(project, episode, scene_id)
+        with self._mutex(scene_dir.parent.parent):
+            manifest = self._read_manifest(scene_dir)
+            if manifest is None:
+                raise SceneNotFoundError(project, episode, scene_id)
+            if version is None:
+                candidates = manifest.candidates()
+                if not candidates:
+                    raise UnknownSceneVersionError(
+                        scene_id,
+                        f"no candidate version to conform; active remains "
+                        f"v{manifest.active_version}",
+                    )
+                version = max(entry.version for entry in candidates)
+            try:
+                entry = manifest.entry(version)
+            except KeyError:
+                listed = ", ".join(f"v{e.version}" for e in manifest.versions)
+                raise UnknownSceneVersionError(
+                    scene_id, f"has no version v{version} (versions: {listed})"
+                ) from None
+            self._load_listed(scene_dir, version)
+            entry.downstream = Downstream.DERIVED
+            manifest.active_version = version
+            self._write_manifest(scene_dir, manifest)
+        return version
+
+    # ------------------------------------------------------------------ derivation manifest
+
+    def load_derivation(self, project: str, episode: str) -> dict[str, Any]:
+        path = self.episode_dir(project, episode) / DERIVATION_FILE
+        document = self._read(path, DERIVATION_KIND, _DerivationDocument)
+        return {} if document is None else document.stages
+
+    def save_derivation(self, project: str, episode: str, manifest: dict[str, Any]) -> None:
+        episode_dir = self.episode_dir(project, episode)
+        path = episode_dir / DERIVATION_FILE
+        payload = _encode(DERIVATION_KIND, _DerivationDocument(dict(manifest)), indent=2)
+        with self._mutex(episode_dir):
+            self._read(path, DERIVATION_KIND, _DerivationDocument)  # never replace a corrupt one
+            ensure_directory(episode_dir)
+            write_atomic(path, payload)
+
+    # ------------------------------------------------------------------ ledger
+
+    def append_ledger(self, entry: LedgerEntry) -> bool:
+        episode_dir = self.episode_dir(entry.project, entry.episode)
+        path = episode_dir / LEDGER_FILE
+        line = _encode(LEDGER_KIND, entry) + b"\n"
+        with self._mutex(episode_dir):
+            ensure_directory(episode_dir)
+            with self._ledger_file_lock(episode_dir):
+                index, size = self._refresh_ledger(path)
+                if entry.entry_id in index.ids:
+                    return False
+                created = size == 0 and not path.exists()
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+                try:
+                    if size > index.offset:
+                        log.warning(
+                            "%s: removing an incomplete last line (%d bytes) left by an "
+                            "interrupted append before appending",
+                            path,
+                            size - index.offset,
+                        )
+                        os.ftruncate(fd, index.offset)
+                    write_all(fd, line)
+                    os.fsync(fd)
+                    index.inode = os.fstat(fd).st_ino
+                finally:
+                    os.close(fd)
+                if created:
+                    fsync_directory(episode_dir)
+                index.ids.add(entry.entry_id)
+                index.offset += len(line)
+                index.lines += 1
+        return True
+
+    def _ledger_file_lock(self, episode_dir: Path) -> filelock.BaseFileLock:
+        lock = self._ledger_locks.get(episode_dir)
+        if lock is None:
+            lock = filelock.FileLock(episode_dir / LEDGER_LOCK_FILE, thread_local=False)
+            self._ledger_locks[episode_dir] = lock
+        return lock
+
+    def _refresh_ledger(self, path: Path) -> tuple[_LedgerIndex, int]:
+        """Bring the entry-id index up to date with the file; return it and the file size."""
+        index = self._ledgers.get(path)
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            self._ledgers[path] = index = _LedgerIndex()
+            return index, 0
+        if index is None or index.inode != st.st_ino or st.st_size < index.offset:
+            index = _LedgerIndex(inode=st.st_ino)
+            self._ledgers[path] = index
+        if st.st_size > index.offset:
+            with open(path, "rb") as handle:
+                handle.seek(index.offset)
+                chunk = handle.read()
+            complete = chunk[: chunk.rfind(b"\n") + 1]
+            for raw in complete.splitlines():
+                index.lines += 1
+                if raw.strip():
+                    index.ids.add(_ledger_entry_id(raw, path, index.lines))
+            index.offset += len(complete)
+            return index, index.offset + len(chunk) - len(complete)
+        return index, st.st_size
+
+    def read_ledger(self, project: str, episode: str | None = None) -> list[LedgerEntry]:
+        episodes = self.list_episodes(project) if episode is None else [episode]
+        entries: list[LedgerEntry] = []
+        for name in episodes:
+            entries.extend(self._read_ledger_file(self.episode_dir(project, name) / LEDGER_FILE))
+        return entries
+
+    @staticmethod
+    def _read_ledger_file(path: Path) -> list[LedgerEntry]:
+        try:
+            raw = path.read_bytes()
+        except FileNotFoundError:
+            return []
+        lines = raw.split(b"\n")
+        torn = lines.pop()
+        if torn:
+            log.warning(
+                "%s: ignoring an incomplete last line (%d bytes) left by an interrupted "
+                "append; the next append removes it",
+                path,
+                len(torn),
+            )
+        entries: list[LedgerEntry] = []
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            source = f"{path} line {number}"
+            data = _parse_json(line, source)
+            entries.append(_structure(LEDGER_KIND, data, LedgerEntry, source))
+        return entries
+
+    # ------------------------------------------------------------------ discovery and locking
+
+    def list_projects(self) -> list[str]:
+        return _child_ids(self.root, lambda _child: True)
+
+    def list_episodes(self, project: str) -> list[str]:
+        validate_id(project, what="project")
+        return _child_ids(self.root / project, lambda _child: True)
+
+    def lock_episode(
+        self, project: str, episode: str, *, timeout_s: float | None = 0.0
+    ) -> contextlib.AbstractContextManager[None]:
+        episode_dir = self.episode_dir(project, episode)
+        return self._hold(project, episode, episode_dir, timeout_s)
+
+    @contextlib.contextmanager
+    def _hold(
+        self, project: str, episode: str, episode_dir: Path, timeout_s: float | None
+    ) -> Iterator[None]:
+        ensure_directory(episode_dir)
+        lock = self._locks.get(episode_dir)
+        if lock is None:
+            lock = filelock.FileLock(episode_dir / LOCK_FILE, thread_local=False)
+            self._locks[episode_dir] = lock
+        try:
+            lock.acquire(timeout=-1 if timeout_s is None else timeout_s)
+        except filelock.Timeout:
+            waited = "" if not timeout_s else f" after waiting {timeout_s:g}s"
+            raise EpisodeLockedError(
+                f"episode {project}/{episode} is locked by another recoil process{waited} "
+                f"(lock file {episode_dir / LOCK_FILE}); wait for it to finish, or run again "
+                "with --wait to wait for the lock"
+            ) from None
+        held = self._held.get(episode_dir, 0)
+        if held == 0:
+            self._lock_epochs[episode_dir] = self._lock_epochs.get(episode_dir, 0) + 1
+        self._held[episode_dir] = held + 1
+        try:
+            yield
+        finally:
+            self._held[episode_dir] -= 1
+            lock.release()
+
+    def renders_dir(self, project: str, episode: str) -> str:
+        directory = self.episode_dir(project, episode) / RENDERS_DIR
+        ensure_directory(directory)
+        return str(directory)
+
+
+def _ledger_entry_id(raw: bytes, path: Path, number: int) -> str:
+    source = f"{path} line {number}"
+    data = _parse_json(raw, source)
+    if not isinstance(data, dict):
+        raise CorruptDocumentError(source, "expected a JSON object")
+    version = data.get("schema_version")
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise CorruptDocumentError(source, "missing or invalid schema_version")
+    if version > SCHEMA_VERSION:
+        raise SchemaVersionError(
+            f"{source}: schema_version {version} is newer than this Recoil understands "
+            f"({SCHEMA_VERSION}); upgrade recoil-core to append to this ledger"
+        )
+    entry_id = data.get("entry_id")
+    if not isinstance(entry_id, str) or not entry_id:
+        raise CorruptDocumentError(source, "missing entry_id")
+    return entry_id
+
+
+def _child_ids(directory: Path, keep: Callable[[Path], bool]) -> list[str]:
+    """Names of sub-folders of ``directory`` that are valid ids and pass ``keep``."""
+    try:
+        children = list(directory.iterdir())
+    except FileNotFoundError:
+        return []
+    return sorted(
+        child.name
+        for child in children
+        if id_problem(child.name) is None and child.is_dir() and keep(child)
+    )
