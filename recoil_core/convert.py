@@ -26,9 +26,9 @@ MIGRATIONS: dict[tuple[str, int], Migration] = {}
 
 
 def dump_document(kind: str, obj: object) -> dict[str, Any]:
-    """Unstructure ``obj`` into a JSON-ready dict stamped with kind and schema version."""
+    """Unstructure ``obj`` to a JSON-ready dict stamped with document kind and schema version."""
     data: dict[str, Any] = converter.unstructure(obj)
-    return {"schema_version": SCHEMA_VERSION, "kind": kind, **data}
+    return {"schema_version": SCHEMA_VERSION, "document": kind, **data}
 
 
 def load_document(kind: str, data: object, cls: type[T], *, source: str) -> T:
@@ -49,11 +49,13 @@ def load_document(kind: str, data: object, cls: type[T], *, source: str) -> T:
             raise SchemaVersionError(f"{source}: no migration for {kind} v{version}")
         data = migrate(dict(data))
         version += 1
-    body = {k: v for k, v in data.items() if k not in ("schema_version", "kind")}
+    body = {k: v for k, v in data.items() if k not in ("schema_version", "document")}
     try:
         return converter.structure(body, cls)
     except Exception as exc:
-        detail = cattrs.transform_error(exc) if isinstance(exc, cattrs.BaseValidationError) else [
-            str(exc)
-        ]
+        detail = (
+            cattrs.transform_error(exc)
+            if isinstance(exc, cattrs.BaseValidationError)
+            else [str(exc)]
+        )
         raise CorruptDocumentError(source, "; ".join(detail)) from None

@@ -1,3 +1,4 @@
+# mypy: disable-error-code="empty-body"
 """The hooks a Recoil plugin can implement. Read this file and nothing else to write one.
 
 A plugin is a module (or object) named by an entry point in the ``recoil.plugins`` group.

@@ -7,7 +7,7 @@ ever sees these types.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
@@ -95,6 +95,11 @@ class ModalityRunner(Protocol):
 
 
 # --------------------------------------------------------------------------- providers
+
+
+def _frozen(values: Iterable[str]) -> frozenset[str]:
+    return frozenset(values)
+
 
 JobStateName = Literal["queued", "running", "succeeded", "failed", "cancelled", "expired"]
 
@@ -192,9 +197,9 @@ class ProviderSpec:
     """How a plugin declares a provider. Cheap to build: ``factory`` does the heavy imports."""
 
     name: str
-    modalities: frozenset[str] = attrs.field(converter=frozenset)
+    modalities: frozenset[str] = attrs.field(converter=_frozen)
     factory: Callable[[ProviderContext], Provider]
-    models: frozenset[str] = attrs.field(default=frozenset(), converter=frozenset)
+    models: frozenset[str] = attrs.field(default=frozenset(), converter=_frozen)
     """Model names served; empty means any model."""
     limits: ProviderLimits = ProviderLimits()
     can_find_by_request: bool = False

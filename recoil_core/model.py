@@ -84,7 +84,7 @@ class CoveragePass:
 
     pass_id: str
     episode_id: str
-    shot_range: tuple[str, str] = attrs.field(converter=tuple)  # type: ignore[misc]
+    shot_range: tuple[str, str] = attrs.field(converter=tuple)
     camera_side: str = "A"
     label: str = ""
     focus_character: str = ""
@@ -505,8 +505,11 @@ class SceneManifest:
         return max((entry.version for entry in self.versions), default=0)
 
     def candidates(self) -> list[VersionEntry]:
-        return [e for e in self.versions if e.downstream == Downstream.NOT_DERIVED
-                and e.version != self.active_version]
+        return [
+            e
+            for e in self.versions
+            if e.downstream == Downstream.NOT_DERIVED and e.version != self.active_version
+        ]
 
 
 # --------------------------------------------------------------------------- money

@@ -1,0 +1,100 @@
+"""The budget guard: reserve before a paid call, charge what was billed, release the rest.
+
+``spent + reserved <= cap`` holds at every reservation. A reservation is one check-and-add
+under a lock, never a read followed by a separate write.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import attrs
+
+from recoil_core.errors import BudgetExhaustedError
+from recoil_core.model import LedgerEntry
+
+EPSILON = 1e-9
+
+
+@attrs.define
+class Reservation:
+    """Money set aside for one take; charges consume it, ``release`` frees what is left."""
+
+    amount: float
+    remaining: float
+    released: bool = False
+
+
+class BudgetGuard:
+    """A cap (``None`` means no cap), what is spent, and what is reserved for in-flight takes."""
+
+    def __init__(self, cap: float | None, *, spent: float = 0.0) -> None:
+        if cap is not None and cap < 0:
+            raise ValueError("budget cap must be >= 0")
+        self.cap = cap
+        self._spent = spent
+        self._reserved = 0.0
+        self._lock = threading.Lock()
+        self.events: list[dict[str, Any]] = []
+
+    @property
+    def spent(self) -> float:
+        return self._spent
+
+    @property
+    def reserved(self) -> float:
+        return self._reserved
+
+    @property
+    def remaining(self) -> float:
+        """What can still be reserved (``inf`` without a cap; may be negative once overspent)."""
+        if self.cap is None:
+            return float("inf")
+        return self.cap - self._spent - self._reserved
+
+    def reserve(self, amount: float) -> Reservation:
+        """Set ``amount`` aside or raise :class:`BudgetExhaustedError` if it would pass the cap."""
+        amount = max(0.0, amount)
+        with self._lock:
+            if self.cap is not None and self._spent + self._reserved + amount > self.cap + EPSILON:
+                raise BudgetExhaustedError(remaining=max(0.0, self.remaining))
+            self._reserved += amount
+            return Reservation(amount=amount, remaining=amount)
+
+    def force_reserve(self, amount: float) -> Reservation:
+        """Reserve without the cap check: for takes already at the provider (resumed work)."""
+        with self._lock:
+            self._reserved += max(0.0, amount)
+            return Reservation(amount=amount, remaining=max(0.0, amount))
+
+    def charge(
+        self, reservation: Reservation | None, entry: LedgerEntry, *, new: bool = True
+    ) -> None:
+        """Record a charge. ``new=False`` (already in the ledger) only consumes the reservation."""
+        with self._lock:
+            if reservation is not None and not reservation.released:
+                consumed = min(reservation.remaining, entry.amount_usd)
+                reservation.remaining -= consumed
+                self._reserved -= consumed
+            if new:
+                self._spent += entry.amount_usd
+                self.events.append(
+                    {
+                        "kind": entry.kind.value,
+                        "amount_usd": entry.amount_usd,
+                        "take_id": entry.take_id,
+                        "step_id": entry.step_id,
+                    }
+                )
+
+    def release(self, reservation: Reservation) -> None:
+        """Free what is left of a reservation (build error, cancel, take finished)."""
+        with self._lock:
+            if reservation.released:
+                return
+            self._reserved -= reservation.remaining
+            if abs(self._reserved) < EPSILON:
+                self._reserved = 0.0
+            reservation.remaining = 0.0
+            reservation.released = True

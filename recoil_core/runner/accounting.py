@@ -1,0 +1,52 @@
+"""Accounting: charges go to the append-only ledger first, then into the budget guard."""
+
+from __future__ import annotations
+
+from recoil_core.budget import BudgetGuard, Reservation
+from recoil_core.model import ChargeKind, LedgerEntry, Take, WorkflowStep, charge_entry_id
+from recoil_core.persistence.protocol import PersistenceBackend
+
+
+class Accountant:
+    """Charges what providers billed, once per (take, step, kind), and keeps the guard in step."""
+
+    def __init__(
+        self, backend: PersistenceBackend, guard: BudgetGuard, project: str, episode: str
+    ) -> None:
+        self.backend = backend
+        self.guard = guard
+        self.project = project
+        self.episode = episode
+        self.charged_this_run = 0.0
+
+    def charge(
+        self,
+        *,
+        scene_id: str,
+        beat_id: str,
+        take: Take,
+        step: WorkflowStep,
+        kind: ChargeKind,
+        amount: float,
+        reservation: Reservation | None,
+    ) -> LedgerEntry:
+        entry = LedgerEntry(
+            entry_id=charge_entry_id(take.take_id, step.step_id, kind),
+            project=self.project,
+            episode=self.episode,
+            scene_id=scene_id,
+            beat_id=beat_id,
+            take_id=take.take_id,
+            step_id=step.step_id,
+            provider=step.provider or "",
+            model=step.model or "",
+            kind=kind,
+            amount_usd=amount,
+            job_id=step.job_id,
+        )
+        new = self.backend.append_ledger(entry)
+        self.guard.charge(reservation, entry, new=new)
+        if new:
+            self.charged_this_run += amount
+        take.cost_usd += amount
+        return entry

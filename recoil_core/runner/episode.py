@@ -1,0 +1,512 @@
+"""The episode runner: plan -> scenes -> reconciliation -> preflight -> dispatch -> report.
+
+Planning, reconciliation, dispatch and accounting live in their own modules; this one
+wires them together for one run and holds the episode lock while it writes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from recoil_core.budget import BudgetGuard
+from recoil_core.errors import BudgetExhaustedError, PreflightError, UnknownNameError
+from recoil_core.hashing import stable_digest
+from recoil_core.interfaces import PreflightContext, SceneEvent
+from recoil_core.model import (
+    CanonicalPlan,
+    Scene,
+    StepState,
+    TakeState,
+    rendered_shot_ids,
+)
+from recoil_core.persistence.protocol import PersistenceBackend
+from recoil_core.registry import Registry
+from recoil_core.runner.accounting import Accountant
+from recoil_core.runner.dispatch import DispatchOptions, SceneSession, TakeExecutor
+from recoil_core.runner.planning import derive_scenes
+from recoil_core.runner.providers import ProviderPool
+from recoil_core.runner.reconcile import Action, Reconciled, reconcile
+
+DEFAULT_PROVIDER = "animatic"
+DEFAULT_STRATEGY = "continuity"
+
+
+@attrs.frozen
+class RunOptions:
+    """How to run an episode (the CLI's ``recoil run`` options)."""
+
+    strategy: str = DEFAULT_STRATEGY
+    provider: str | None = None
+    image_provider: str | None = None
+    budget_usd: float | None = None
+    budget_scope: str = "episode"
+    """``episode``: the cap includes what the ledger already holds; ``run``: only this run."""
+    concurrency: int = 4
+    max_takes: int = 1
+    dry_run: bool = False
+    selected_pass_ids: tuple[str, ...] = ()
+    strategy_options: Mapping[str, Any] = attrs.field(factory=dict)
+    resubmit_unknown: bool = False
+    lock_timeout_s: float | None = 0.0
+    job_timeout_s: float | None = None
+    poll_interval_s: float | None = None
+
+
+@attrs.define
+class PlannedTake:
+    """What a dry run would dispatch."""
+
+    scene_id: str
+    beat_id: str
+    modality: str
+    shot_ids: list[str]
+    steps: list[dict[str, Any]]
+    estimate_usd: float
+
+
+@attrs.define
+class RunReport:
+    """What a run did, for humans and for ``--json``."""
+
+    project: str
+    episode: str
+    strategy: str
+    provider: str
+    dry_run: bool
+    cap_usd: float | None
+    spent_before_usd: float = 0.0
+    charged_usd: float = 0.0
+    scenes: list[dict[str, Any]] = attrs.field(factory=list)
+    planned: list[PlannedTake] = attrs.field(factory=list)
+    notices: list[str] = attrs.field(factory=list)
+    rendered_shot_ids: list[str] = attrs.field(factory=list)
+    halted: str | None = None
+
+    @property
+    def take_counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for scene in self.scenes:
+            for beat in scene["beats"]:
+                for take in beat["takes"]:
+                    counts[take["state"]] = counts.get(take["state"], 0) + 1
+        return counts
+
+    @property
+    def attention(self) -> list[str]:
+        out = []
+        for scene in self.scenes:
+            for beat in scene["beats"]:
+                for take in beat["takes"]:
+                    if take.get("attention"):
+                        out.append(f"{take['take_id']}: {take['attention']}")
+        return out
+
+    @property
+    def complete(self) -> bool:
+        return (
+            not self.dry_run
+            and self.halted is None
+            and all(beat["succeeded"] for scene in self.scenes for beat in scene["beats"])
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        data = attrs.asdict(self)
+        data["take_counts"] = self.take_counts
+        data["attention"] = self.attention
+        data["complete"] = self.complete
+        data["estimated_usd"] = round(sum(p.estimate_usd for p in self.planned), 6)
+        return data
+
+
+def scene_summary(scene: Scene, version: int | None, action: str) -> dict[str, Any]:
+    return {
+        "scene_id": scene.scene_id,
+        "version": version,
+        "action": action,
+        "beats": [
+            {
+                "beat_id": beat.beat_id,
+                "modality": beat.modality,
+                "shot_ids": beat.shot_ids,
+                "succeeded": beat.succeeded,
+                "primary_take_id": beat.primary_take_id,
+                "takes": [
+                    {
+                        "take_id": take.take_id,
+                        "state": take.state.value,
+                        "job_ids": [s.job_id for s in take.workflow.steps if s.job_id],
+                        "render": take.render_path,
+                        "cost_usd": round(take.cost_usd, 6),
+                        "error": take.error,
+                        "attention": take.attention,
+                    }
+                    for take in beat.takes
+                ],
+            }
+            for beat in scene.beats
+        ],
+    }
+
+
+class EpisodeRunner:
+    """Runs one plan's episode. ``run()`` is the whole flow; the parts are usable alone."""
+
+    def __init__(
+        self,
+        plan: CanonicalPlan,
+        *,
+        registry: Registry,
+        backend: PersistenceBackend,
+        options: RunOptions = RunOptions(),
+        env: Mapping[str, str] | None = None,
+        renders_root: Path | None = None,
+        progress: Callable[[str, Mapping[str, Any]], None] | None = None,
+    ) -> None:
+        self.plan = plan
+        self.registry = registry
+        self.backend = backend
+        self.options = options
+        self.env = dict(env or {})
+        self.project = plan.project
+        self.episode = plan.episode_id
+        self.provider_name = options.provider or DEFAULT_PROVIDER
+        self.progress = progress or (lambda _kind, _data: None)
+        ledger_spent = (
+            sum(e.amount_usd for e in backend.read_ledger(self.project, self.episode))
+            if options.budget_scope == "episode"
+            else 0.0
+        )
+        self.guard = BudgetGuard(options.budget_usd, spent=ledger_spent)
+        self.accountant = Accountant(backend, self.guard, self.project, self.episode)
+        self._renders_root = renders_root
+
+    # ------------------------------------------------------------------ planning
+
+    def derive(self) -> list[Scene]:
+        """The scenes the strategy makes of the plan. Pure: writes nothing."""
+        strategy = self.registry.strategy(self.options.strategy)
+        return derive_scenes(
+            self.plan,
+            strategy,
+            selected_pass_ids=self.options.selected_pass_ids,
+            options=dict(self.options.strategy_options),
+            max_takes=self.options.max_takes,
+        )
+
+    def image_provider(self) -> str | None:
+        if self.options.image_provider:
+            return self.options.image_provider
+        spec = self.registry.provider(self.provider_name)
+        return self.provider_name if spec.serves("image_t2i") else None
+
+    # ------------------------------------------------------------------ preflight
+
+    def preflight(self, pool: ProviderPool, scenes: Sequence[Scene]) -> None:
+        """Everything that must hold before anything is reserved; raises with every problem."""
+        problems: list[str] = []
+        try:
+            spec = self.registry.provider(self.provider_name)
+        except UnknownNameError as exc:
+            raise PreflightError(str(exc)) from None
+        problems += [
+            f"provider {self.provider_name}: {p}" for p in pool.problems(self.provider_name)
+        ]
+        image = self.image_provider()
+        if image and image != self.provider_name:
+            problems += [f"provider {image}: {p}" for p in pool.problems(image)]
+        runners = sorted(self.registry.runners)
+        for modality in sorted({b.modality for s in scenes for b in s.beats}):
+            if modality not in self.registry.runners:
+                problems.append(
+                    f"no modality runner for {modality!r} is installed "
+                    f"(installed: {', '.join(runners) or 'none'}); install the plugin that "
+                    f"provides runner:{modality}"
+                )
+            elif not spec.serves(modality) and not spec.serves("video_t2v"):
+                problems.append(f"provider {self.provider_name} does not serve {modality!r}")
+        ctx = PreflightContext(
+            project=self.project,
+            episode=self.episode,
+            plan=self.plan,
+            scenes=tuple(scenes),
+            video_provider=self.provider_name,
+            budget_cap_usd=self.options.budget_usd,
+        )
+        for gate in self.registry.gates:
+            problems += [f"{gate.name}: {p}" for p in gate.check(ctx)]
+        if problems:
+            raise PreflightError(
+                "preflight refused the run; nothing was reserved or submitted:\n"
+                + "\n".join(f"  - {p}" for p in problems)
+            )
+
+    # ------------------------------------------------------------------ running
+
+    def renders_dir(self) -> Path:
+        if self._renders_root is not None:
+            return self._renders_root
+        return Path(self.backend.renders_dir(self.project, self.episode))
+
+    def _lock(self) -> AbstractContextManager[None]:
+        if self.options.dry_run:
+            return nullcontext()
+        return self.backend.lock_episode(
+            self.project, self.episode, timeout_s=self.options.lock_timeout_s
+        )
+
+    def _executor(self, pool: ProviderPool) -> TakeExecutor:
+        return TakeExecutor(
+            backend=self.backend,
+            registry=self.registry,
+            pool=pool,
+            guard=self.guard,
+            accountant=self.accountant,
+            plan=self.plan,
+            options=DispatchOptions(
+                project=self.project,
+                episode=self.episode,
+                video_provider=self.provider_name,
+                image_provider=self.image_provider(),
+                renders_dir=Path(".") if self.options.dry_run else self.renders_dir(),
+                resubmit_unknown=self.options.resubmit_unknown,
+                job_timeout_s=self.options.job_timeout_s,
+                poll_interval_s=self.options.poll_interval_s,
+            ),
+        )
+
+    async def run(self) -> RunReport:
+        """Run the whole episode; raises BudgetExhaustedError (with rendered shots) on a halt."""
+        report = RunReport(
+            project=self.project,
+            episode=self.episode,
+            strategy=self.options.strategy,
+            provider=self.provider_name,
+            dry_run=self.options.dry_run,
+            cap_usd=self.options.budget_usd,
+            spent_before_usd=self.guard.spent,
+        )
+        derived = self.derive()
+        pool = ProviderPool(self.registry, self.env, {})
+        try:
+            with self._lock():
+                reconciled = [
+                    reconcile(
+                        self.backend,
+                        self.project,
+                        self.episode,
+                        scene,
+                        max_takes=self.options.max_takes,
+                        dry_run=self.options.dry_run,
+                    )
+                    for scene in derived
+                ]
+                for item in reconciled:
+                    self._announce(item, report)
+                self.preflight(pool, [r.scene for r in reconciled])
+                if self.options.dry_run:
+                    self._plan_dry_run(pool, reconciled, report)
+                    return report
+                await self.dispatch(pool, reconciled, report)
+                if all(r.dispatch_new_takes for r in reconciled) and report.complete:
+                    self._stamp_derivation(derived)
+        finally:
+            await pool.aclose()
+        return report
+
+    def _announce(self, item: Reconciled, report: RunReport) -> None:
+        notice = item.notice()
+        if notice:
+            report.notices.append(notice)
+            self.progress("notice", {"message": notice})
+        if not self.options.dry_run:
+            self.registry.notify_scene(
+                SceneEvent(
+                    project=self.project,
+                    episode=self.episode,
+                    scene_id=item.scene.scene_id,
+                    kind=item.action.value,
+                    version=item.candidate_version or item.version,
+                    detail=notice or "",
+                )
+            )
+
+    def _plan_dry_run(
+        self, pool: ProviderPool, reconciled: Sequence[Reconciled], report: RunReport
+    ) -> None:
+        executor = self._executor(pool)
+        for item in reconciled:
+            report.scenes.append(scene_summary(item.scene, item.version, item.action.value))
+            if not item.dispatch_new_takes:
+                continue
+            session = SceneSession(item.scene, item.version or 0)
+            for beat in item.scene.beats:
+                if beat.succeeded or len(beat.takes) >= beat.max_takes:
+                    continue
+                try:
+                    workflow = executor.build(session, beat, len(beat.takes))
+                except Exception as exc:
+                    report.notices.append(f"beat {beat.beat_id}: would fail to build: {exc}")
+                    continue
+                estimate = executor.estimate(workflow)
+                report.planned.append(
+                    PlannedTake(
+                        scene_id=item.scene.scene_id,
+                        beat_id=beat.beat_id,
+                        modality=beat.modality,
+                        shot_ids=beat.shot_ids,
+                        steps=[
+                            {
+                                "step_id": s.step_id,
+                                "modality": s.modality,
+                                "provider": s.provider,
+                                "model": s.model,
+                                "estimate_usd": s.estimate_usd,
+                            }
+                            for s in workflow.steps
+                        ],
+                        estimate_usd=estimate,
+                    )
+                )
+
+    async def dispatch(
+        self, pool: ProviderPool, reconciled: Sequence[Reconciled], report: RunReport
+    ) -> None:
+        """Run every beat through the take state machine with bounded concurrency."""
+        executor = self._executor(pool)
+        sessions = [
+            SceneSession(r.scene, r.version or 0, dispatch_new_takes=r.dispatch_new_takes)
+            for r in reconciled
+        ]
+        before = {b.beat_id: b.rendered_take_count for s in sessions for b in s.scene.beats}
+        queue: list[tuple[SceneSession, Any]] = [
+            (s, b)
+            for s in sessions
+            for b in s.scene.beats
+            if not b.succeeded or any(not t.is_final for t in b.takes)
+        ]
+        self.progress(
+            "start",
+            {
+                "beats": len(queue),
+                "scenes": len(sessions),
+                "cap_usd": self.guard.cap,
+                "spent_usd": self.guard.spent,
+            },
+        )
+        halt: list[BudgetExhaustedError] = []
+        position = 0
+
+        async def worker() -> None:
+            nonlocal position
+            while position < len(queue) and not halt:
+                session, beat = queue[position]
+                position += 1
+                try:
+                    await executor.run_beat(session, beat)
+                except BudgetExhaustedError as exc:
+                    halt.append(exc)
+                    return
+                self.progress(
+                    "beat",
+                    {
+                        "beat_id": beat.beat_id,
+                        "succeeded": beat.succeeded,
+                        "spent_usd": self.guard.spent,
+                    },
+                )
+
+        workers = [
+            asyncio.create_task(worker())
+            for _ in range(max(1, min(self.options.concurrency, len(queue))))
+        ]
+        try:
+            await asyncio.gather(*workers)
+        except BaseException:
+            for task in workers:
+                task.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
+            raise
+        finally:
+            report.charged_usd = self.accountant.charged_this_run
+            report.rendered_shot_ids = rendered_shot_ids(
+                before, [b for s in sessions for b in s.scene.beats]
+            )
+            for item, session in zip(reconciled, sessions, strict=True):
+                report.scenes.append(
+                    scene_summary(session.scene, session.version, item.action.value)
+                )
+        if halt:
+            report.halted = str(halt[0])
+            raise BudgetExhaustedError(
+                remaining=halt[0].remaining, rendered_shot_ids=report.rendered_shot_ids
+            )
+
+    def _stamp_derivation(self, scenes: Sequence[Scene]) -> None:
+        manifest = self.backend.load_derivation(self.project, self.episode)
+        stages = dict(manifest.get("stages") or {})
+        stages["scenes"] = {
+            "inputs": stable_digest([s.derivation_digest for s in scenes]),
+            "strategy": self.options.strategy,
+            "at": datetime.now(UTC).isoformat(),
+        }
+        manifest["stages"] = stages
+        self.backend.save_derivation(self.project, self.episode, manifest)
+
+    # ------------------------------------------------------------------ recovery
+
+    async def recover_stale_takes(
+        self, scene_id: str, *, older_than: timedelta = timedelta(0)
+    ) -> int:
+        """Resolve takes an earlier process left mid-flight; returns how many were recovered.
+
+        A take with a recorded job id is polled (never resubmitted); one caught between
+        ``submitting`` and its job id is looked up with the provider; one that never reached
+        a paid call is cancelled. Only takes not updated for ``older_than`` are touched.
+        """
+        found = self.backend.load_active(self.project, self.episode, scene_id)
+        if found is None:
+            return 0
+        scene, version = found
+        session = SceneSession(scene, version, dispatch_new_takes=False)
+        cutoff = datetime.now(UTC) - older_than
+        pool = ProviderPool(self.registry, self.env, {})
+        executor = self._executor(pool)
+        recovered = 0
+        try:
+            with self._lock():
+                for beat in scene.beats:
+                    for take in list(beat.takes):
+                        if take.is_final or datetime.fromisoformat(take.updated_at) > cutoff:
+                            continue
+                        before_state = take.state
+                        await executor.resume_take(session, beat, take)
+                        if take.state != before_state or take.is_final:
+                            recovered += 1
+        finally:
+            await pool.aclose()
+        return recovered
+
+
+def needs_attention(scene: Scene) -> list[str]:
+    """Human-readable problems in a persisted scene (for ``recoil status``)."""
+    out = []
+    for beat in scene.beats:
+        for take in beat.takes:
+            if take.state == TakeState.UNKNOWN or take.attention:
+                out.append(f"{take.take_id}: {take.attention or take.state.value}")
+            elif take.state in (TakeState.SUBMITTING, TakeState.SUBMITTED, TakeState.RESERVED):
+                jobs = [s.job_id for s in take.workflow.steps if s.state == StepState.SUBMITTED]
+                job_list = ", ".join(filter(None, jobs)) or "-"
+                out.append(f"{take.take_id}: {take.state.value} (job {job_list}); re-run to resume")
+    return out
+
+
+def dispatchable(item: Reconciled) -> bool:
+    return item.action is not Action.CANDIDATE_STAGED

@@ -1,0 +1,212 @@
+"""In-process test doubles for plugin authors and Recoil's own tests.
+
+``make_plugin`` turns plain lists into a plugin object with real hook implementations, so
+a test registers strategies, runners, providers or estimators the same way an installed
+distribution does (``build_registry(extra=[("name", make_plugin(...))])``).
+``ScriptedProvider`` is a provider whose every job ends as the test says.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from recoil_core.errors import ProviderError
+from recoil_core.hookspecs import hookimpl
+from recoil_core.interfaces import (
+    BuildContext,
+    CostEstimator,
+    GroupingContext,
+    GroupingStrategy,
+    JobStatus,
+    ModalityRunner,
+    PreflightGate,
+    ProviderContext,
+    ProviderLimits,
+    ProviderSpec,
+    SubmitRequest,
+)
+from recoil_core.model import Beat, CanonicalShot, Group, Workflow, WorkflowStep
+
+
+def make_plugin(
+    *,
+    strategies: Sequence[GroupingStrategy] = (),
+    runners: Sequence[ModalityRunner] = (),
+    providers: Sequence[ProviderSpec] = (),
+    estimators: Sequence[CostEstimator] = (),
+    gates: Sequence[PreflightGate] = (),
+    on_take_event: Callable[[Any], None] | None = None,
+    on_scene_event: Callable[[Any], None] | None = None,
+) -> object:
+    """A plugin object implementing only the hooks whose lists/callbacks are given."""
+    namespace: dict[str, Any] = {}
+    pairs: list[tuple[str, Sequence[Any]]] = [
+        ("recoil_grouping_strategies", strategies),
+        ("recoil_modality_runners", runners),
+        ("recoil_providers", providers),
+        ("recoil_cost_estimators", estimators),
+        ("recoil_preflight_gates", gates),
+    ]
+    for hook, items in pairs:
+        if items:
+            namespace[hook] = hookimpl(lambda items=items: list(items))
+    if on_take_event is not None:
+        callback = on_take_event
+        namespace["recoil_on_take_event"] = hookimpl(lambda event: callback(event))
+    if on_scene_event is not None:
+        scene_callback = on_scene_event
+        namespace["recoil_on_scene_event"] = hookimpl(lambda event: scene_callback(event))
+    plugin_type = type("InProcessPlugin", (), {})
+    plugin = plugin_type()
+    for name, function in namespace.items():
+        setattr(plugin, name, function)
+    return plugin
+
+
+@attrs.define
+class StaticStrategy:
+    """A grouping strategy returning groups computed by ``assemble_fn``."""
+
+    name: str
+    assemble_fn: Callable[[Sequence[CanonicalShot], GroupingContext], list[Group]]
+    description: str = "test strategy"
+
+    def assemble(self, shots: Sequence[CanonicalShot], ctx: GroupingContext) -> list[Group]:
+        return self.assemble_fn(shots, ctx)
+
+
+@attrs.define
+class StaticRunner:
+    """A modality runner whose workflow comes from ``build`` (default: one video step)."""
+
+    modality: str
+    build: Callable[[Beat, BuildContext], Workflow] | None = None
+    description: str = "test runner"
+    calls: list[str] = attrs.field(factory=list)
+
+    def build_workflow(self, beat: Beat, ctx: BuildContext) -> Workflow:
+        self.calls.append(beat.beat_id)
+        if self.build is not None:
+            return self.build(beat, ctx)
+        return Workflow(
+            workflow_id=f"{beat.beat_id}_take_{ctx.take_index}",
+            steps=[
+                WorkflowStep(
+                    step_id="video",
+                    modality=beat.modality,
+                    payload={"shot_ids": beat.shot_ids, "prompt": beat.beat_id},
+                    provider=ctx.video_provider,
+                    model="test-model",
+                )
+            ],
+            provenance={"grouping": beat.grouping.to_dict() if beat.grouping else None},
+        )
+
+
+@attrs.frozen
+class Outcome:
+    """How a scripted job ends: its final state, what it billed, or an error on submit."""
+
+    state: str = "succeeded"
+    cost_usd: float = 0.0
+    error_code: str | None = None
+    submit_error: ProviderError | None = None
+    create_despite_error: bool = False
+    """With ``submit_error``: the job was created anyway (an ambiguous create)."""
+    media: bytes = b"\x00\x00\x00\x18ftypmp42recoil-test-media"
+    polls_until_final: int = 0
+
+
+class ScriptedProvider:
+    """A provider whose jobs end as ``script(request)`` says. Counts every call."""
+
+    def __init__(self, script: Outcome | Callable[[SubmitRequest], Outcome] = Outcome()) -> None:
+        self.script = script if callable(script) else (lambda _r, o=script: o)
+        self.submits: list[SubmitRequest] = []
+        self.jobs: dict[str, tuple[SubmitRequest, Outcome]] = {}
+        self.polls: dict[str, int] = {}
+        self.cancelled: list[str] = []
+        self.finds = 0
+        self._ids = itertools.count(1)
+
+    @property
+    def created(self) -> int:
+        return len(self.jobs)
+
+    async def submit(self, request: SubmitRequest) -> str:
+        self.submits.append(request)
+        outcome = self.script(request)
+        if outcome.submit_error is not None and not outcome.create_despite_error:
+            raise outcome.submit_error
+        job_id = f"job-{next(self._ids)}"
+        self.jobs[job_id] = (request, outcome)
+        if outcome.submit_error is not None:
+            raise outcome.submit_error
+        return job_id
+
+    async def poll(self, job_id: str) -> JobStatus:
+        request, outcome = self.jobs[job_id]
+        count = self.polls.get(job_id, 0) + 1
+        self.polls[job_id] = count
+        if count <= outcome.polls_until_final:
+            return JobStatus(job_id=job_id, state="running")
+        return JobStatus(
+            job_id=job_id,
+            state=outcome.state,  # type: ignore[arg-type]
+            cost_usd=outcome.cost_usd,
+            error_code=outcome.error_code,
+            error_message=outcome.error_code,
+            media_suffix=".png" if request.modality == "image_t2i" else ".mp4",
+        )
+
+    async def find(self, request: SubmitRequest) -> str | None:
+        self.finds += 1
+        for job_id, (made, _outcome) in self.jobs.items():
+            if (made.take_id, made.step_id, made.seed) == (
+                request.take_id,
+                request.step_id,
+                request.seed,
+            ):
+                return job_id
+        return None
+
+    async def download(self, status: JobStatus, dest: Path) -> None:
+        _request, outcome = self.jobs[status.job_id]
+        dest.write_bytes(outcome.media + status.job_id.encode())
+
+    async def cancel(self, job_id: str) -> None:
+        self.cancelled.append(job_id)
+
+    async def aclose(self) -> None:
+        return None
+
+
+def scripted_provider_spec(
+    provider: ScriptedProvider,
+    *,
+    name: str = "scripted",
+    modalities: Sequence[str] = ("video_i2v", "r2v_multi", "image_t2i", "video_t2v"),
+    concurrency: int = 100,
+    can_find_by_request: bool = True,
+    check: Callable[[ProviderContext], list[str]] | None = None,
+) -> ProviderSpec:
+    """A ProviderSpec whose factory always hands out ``provider`` (so tests can inspect it)."""
+    return ProviderSpec(
+        name=name,
+        modalities=frozenset(modalities),
+        factory=lambda _ctx: provider,
+        limits=ProviderLimits(concurrency=concurrency, poll_interval_s=0.0),
+        can_find_by_request=can_find_by_request,
+        check=check,
+        description="scripted test provider",
+    )
+
+
+def fixed_estimator(provider: str, amount: float) -> CostEstimator:
+    """An estimator pricing every step of ``provider`` at ``amount`` USD."""
+    return CostEstimator(provider=provider, estimate=lambda _step: amount)
