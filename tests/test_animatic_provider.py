@@ -366,3 +366,11 @@ def test_segments_without_duration_share_what_the_timed_ones_leave(
 
     assert _runs(_edge_colours(tmp_path / "clip.mp4")) == [24, 48]
     assert status.metadata["shot_ids"] == ["EP001_SH01", "wildcard"]
+
+
+def test_unwritable_cache_is_rejected_naming_the_setting(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where the cache directory should be")
+    provider = AnimaticProvider(blocker / "cache")
+    with pytest.raises(ProviderRejected, match="RECOIL_ANIMATIC_CACHE"):
+        asyncio.run(provider.submit(_video_request([_segment("EP001_SH01", 1.0)])))

@@ -167,8 +167,18 @@ class AnimaticProvider:
 
     # ------------------------------------------------------------------ Provider
 
+    def _cache_error(self, exc: OSError) -> ProviderRejected:
+        return ProviderRejected(
+            f"the animatic cache {self.cache} is not usable ({exc}); point {CACHE_ENV} "
+            "at a writable directory",
+            code="CacheUnavailable",
+        )
+
     async def submit(self, request: SubmitRequest) -> str:
-        return await asyncio.to_thread(self._submit, request)
+        try:
+            return await asyncio.to_thread(self._submit, request)
+        except OSError as exc:
+            raise self._cache_error(exc) from None
 
     async def poll(self, job_id: str) -> JobStatus:
         return await asyncio.to_thread(self._status, job_id)
