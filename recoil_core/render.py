@@ -311,6 +311,10 @@ def _input_record(value: Path | str) -> dict[str, Any]:
     return {"path": str(path), "sha256": None}
 
 
+def _first_set(*values: Any) -> Any:
+    return next((value for value in values if value is not None), None)
+
+
 def build_provenance(
     beat: Beat,
     take: Take,
@@ -321,6 +325,7 @@ def build_provenance(
     seed: int | None = None,
     cost_usd: float | None = None,
     inputs: Mapping[str, Path | str] | None = None,
+    provider_metadata: Mapping[str, Any] | None = None,
     project: str | None = None,
     episode: str | None = None,
     extra: Mapping[str, Any] | None = None,
@@ -329,9 +334,11 @@ def build_provenance(
 
     Reads the grouping, shots, prompt, model, provider, job id, seed and timings from the
     beat, take and step (their receipt when present); keyword arguments override what the
-    step recorded. ``inputs`` (role -> local path or URL) are recorded with their sha256.
-    Frame paths named in the payload (``first_frame``, ``last_frame``, ``reference_images``)
-    are recorded too. The output checksum is added by :func:`write_render`.
+    step recorded. Inputs are recorded with their sha256: frames named in the payload
+    (``first_frame``, ``last_frame``, ``reference_images``), the outputs of the steps feeding
+    ``step.inputs`` (from their receipts), then ``inputs`` (role -> local path or URL).
+    ``provider_metadata`` is the finished job's ``JobStatus.metadata``. The output checksum
+    is added by :func:`write_render`.
     """
     payload = step.payload
     receipt = step.receipt
@@ -345,6 +352,14 @@ def build_provenance(
             recorded_inputs[role] = _input_record(payload[role])
     for index, ref in enumerate(payload.get("reference_images") or []):
         recorded_inputs[f"reference_image_{index + 1}"] = _input_record(ref)
+    for role, source_id in step.inputs.items():
+        try:
+            source = take.workflow.step(source_id)
+        except KeyError:
+            continue
+        output = source.receipt.run_result.output_path if source.receipt else None
+        if output:
+            recorded_inputs[role] = _input_record(output)
     for role, value in (inputs or {}).items():
         recorded_inputs[role] = _input_record(value)
     if cost_usd is None and receipt is not None:
@@ -365,7 +380,7 @@ def build_provenance(
         "provider": step.provider or (receipt.provider if receipt else None),
         "provider_version": provider_version,
         "job_id": job_id or step.job_id or (receipt.job_id if receipt else None),
-        "seed": seed if seed is not None else step.seed,
+        "seed": _first_set(seed, payload.get("seed"), step.seed),
         "cost_usd": cost_usd if cost_usd is not None else 0.0,
         "timings": {
             "submitting_at": step.submitting_at,
@@ -375,6 +390,8 @@ def build_provenance(
         "fallback": workflow_prov.get("fallback"),
         "generation_config": dict(beat.generation_config),
         "inputs": recorded_inputs,
+        "workflow": dict(workflow_prov),
+        "provider_metadata": dict(provider_metadata or {}),
     }
     if extra:
         provenance.update(extra)

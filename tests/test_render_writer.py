@@ -12,7 +12,15 @@ from pathlib import Path
 
 import pytest
 
-from recoil_core.model import Beat, GroupIdentity, Segment, Workflow, WorkflowStep
+from recoil_core.model import (
+    Beat,
+    GenerationReceipt,
+    GroupIdentity,
+    RunResult,
+    Segment,
+    Workflow,
+    WorkflowStep,
+)
 from recoil_core.render import (
     SecretInProvenanceError,
     build_provenance,
@@ -87,7 +95,11 @@ def test_write_render_refuses_secret_looking_provenance(tmp_path: Path, provenan
 
 
 def test_usage_counters_are_not_mistaken_for_secrets() -> None:
-    usage = {"usage": {"completion_tokens": 108900, "total_tokens": 108900}, "author": "me"}
+    usage = {
+        "usage": {"completion_tokens": 108900, "total_tokens": 108900},
+        "usd_per_million_tokens": 7.0,
+        "author": "me",
+    }
     assert find_secret_keys(usage) == []
 
 
@@ -158,9 +170,21 @@ def test_build_provenance_collects_the_standard_fields(tmp_path: Path) -> None:
         submitted_at="2025-01-01T00:00:01+00:00",
         finished_at="2025-01-01T00:01:00+00:00",
     )
+    keyframe = WorkflowStep(step_id="kf", modality="image_t2i")
+    keyframe.receipt = GenerationReceipt(
+        receipt_id="r1",
+        take_id="ONER_001__oner_take_0",
+        step_id="kf",
+        modality="image_t2i",
+        provider="animatic",
+        model="previs",
+        job_id="anim-1",
+        timestamp_utc="2025-01-01T00:00:00+00:00",
+        run_result=RunResult(success=True, output_path=str(frame)),
+    )
     workflow = Workflow(
         "ONER_001__oner_take_0",
-        [step],
+        [keyframe, step],
         {"grouping": identity.to_dict(), "scene_id": "ONER_001", "fallback": None},
     )
     take = beat.new_take(workflow)
@@ -171,7 +195,7 @@ def test_build_provenance_collects_the_standard_fields(tmp_path: Path) -> None:
         step,
         provider_version="0.1.0",
         cost_usd=0.42,
-        inputs={"first_frame": frame},
+        provider_metadata={"completion_tokens": 1000},
         project="p",
         episode="ep_001",
     )
@@ -188,4 +212,6 @@ def test_build_provenance_collects_the_standard_fields(tmp_path: Path) -> None:
         "path": str(frame),
         "sha256": hashlib.sha256(b"png").hexdigest(),
     }
+    assert provenance["provider_metadata"] == {"completion_tokens": 1000}
+    assert provenance["workflow"]["scene_id"] == "ONER_001"
     assert find_secret_keys(provenance) == []
