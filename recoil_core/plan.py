@@ -637,7 +637,7 @@ class _Checker:
             "quality": self.optional(body, "quality", loc, self.text),
         }
         location = self.optional(body, "location", loc, self.location_ref) or sequence_location
-        if location is None and self.locations is not None and "location" not in body:
+        if location is None and self.locations is not None and body.get("location") is None:
             self.issue(
                 _at(loc, "location"),
                 "required: the plan declares locations, so give the shot (or its sequence) one",
@@ -746,17 +746,16 @@ class _Checker:
         seen: dict[str, str] = {}
         for index, entry in enumerate(value):
             loc = _at("coverage_passes", index)
-            built = self.coverage_pass(entry, loc, episode)
-            if built is None:
-                continue
-            if built.pass_id in seen:
+            pass_id = entry.get("pass_id") if isinstance(entry, dict) else None
+            if isinstance(pass_id, str) and pass_id in seen:
                 self.issue(
-                    _at(loc, "pass_id"),
-                    f"duplicate pass id {built.pass_id!r} (also at {seen[built.pass_id]})",
+                    _at(loc, "pass_id"), f"duplicate pass id {pass_id!r} (also at {seen[pass_id]})"
                 )
-                continue
-            seen[built.pass_id] = loc
-            passes.append(built)
+            elif isinstance(pass_id, str):
+                seen[pass_id] = loc
+            built = self.coverage_pass(entry, loc, episode)
+            if built is not None:
+                passes.append(built)
         return passes
 
     def coverage_pass(self, entry: object, loc: str, episode: str) -> CoveragePass | None:
