@@ -1,1 +1,408 @@
-"""recoil run_cmd (to be filled)."""
+"""``recoil run``, ``status``, ``budget`` and ``rederive``: parse, call the kernel, render."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from recoil_core.cli._app import app, echo_json, fail, state, user_errors
+
+if TYPE_CHECKING:
+    from recoil_core.persistence.protocol import PersistenceBackend
+    from recoil_core.runner import RunReport
+
+EXIT_INCOMPLETE = 1
+EXIT_INTERRUPTED = 130
+
+
+def _backend(lock_timeout_s: float | None = 0.0) -> PersistenceBackend:
+    from recoil_core.interfaces import BackendContext
+
+    settings = state().settings
+    spec = state().registry().backend(settings.backend)
+    return spec.factory(
+        BackendContext(
+            projects_root=settings.projects_root, env=settings.env, lock_timeout_s=lock_timeout_s
+        )
+    )
+
+
+def _parse_options(values: list[str]) -> dict[str, Any]:
+    import json
+
+    options: dict[str, Any] = {}
+    for item in values:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            fail(f"--option {item!r}: expected KEY=VALUE", 2)
+        try:
+            options[key] = json.loads(raw)
+        except ValueError:
+            options[key] = raw
+    return options
+
+
+class _Progress:
+    """Progress for a terminal (rich), plain lines otherwise, nothing for --json."""
+
+    def __init__(self, mode: str) -> None:
+        self.mode = mode
+        self.total = 0
+        self.done = 0
+        self._bar: Any = None
+        self._task: Any = None
+
+    def __call__(self, kind: str, data: Mapping[str, Any]) -> None:
+        if self.mode == "json":
+            if kind == "notice":
+                typer.echo(str(data["message"]), err=True)
+            return
+        if kind == "notice":
+            self._print(str(data["message"]))
+        elif kind == "start":
+            self.total = int(data["beats"])
+            cap = data.get("cap_usd")
+            cap_text = f" of ${cap:.2f}" if cap is not None else " (no cap)"
+            self._print(
+                f"{self.total} beat(s) to render in {data['scenes']} scene(s); "
+                f"spent ${data['spent_usd']:.2f}{cap_text}"
+            )
+            if self.mode == "rich" and self.total:
+                from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+                self._bar = Progress(
+                    TextColumn("[bold]beats"),
+                    BarColumn(),
+                    MofNCompleteColumn(),
+                    TextColumn("{task.fields[spend]}"),
+                )
+                self._bar.start()
+                self._task = self._bar.add_task("beats", total=self.total, spend="")
+        elif kind == "beat":
+            self.done += 1
+            mark = "done" if data["succeeded"] else "not done"
+            if self._bar is not None:
+                self._bar.update(self._task, advance=1, spend=f"${data['spent_usd']:.2f}")
+            else:
+                self._print(
+                    f"[{self.done}/{self.total}] {data['beat_id']}: {mark} "
+                    f"(spent ${data['spent_usd']:.2f})"
+                )
+
+    def _print(self, text: str) -> None:
+        if self._bar is not None:
+            self._bar.console.print(text, markup=False, highlight=False)
+        else:
+            typer.echo(text)
+
+    def stop(self) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+            self._bar = None
+
+
+def _print_report(report: RunReport) -> None:
+    counts = report.take_counts
+    if report.dry_run:
+        typer.echo(f"dry run: {len(report.planned)} take(s) would be dispatched; nothing written")
+        for planned in report.planned:
+            providers = ",".join(sorted({str(s["provider"]) for s in planned.steps}))
+            typer.echo(
+                f"  {planned.scene_id} / {planned.beat_id}  {planned.modality}  "
+                f"{' '.join(planned.shot_ids)}  via {providers}  est ${planned.estimate_usd:.4f}"
+            )
+        total = sum(p.estimate_usd for p in report.planned)
+        typer.echo(f"estimated cost: ${total:.4f}")
+        return
+    summary = ", ".join(f"{n} {state_name}" for state_name, n in sorted(counts.items()))
+    typer.echo(
+        f"{report.project}/{report.episode}: {len(report.scenes)} scene(s); takes: "
+        f"{summary or 'none'}; charged ${report.charged_usd:.4f} this run"
+    )
+    for line in report.attention:
+        typer.echo(f"  needs attention: {line}")
+    if report.complete:
+        typer.echo("episode complete")
+
+
+@app.command("run")
+def run(
+    plan: Annotated[str, typer.Argument(metavar="PLAN", help="The episode plan (JSON).")],
+    strategy: Annotated[str, typer.Option(help="Grouping strategy.")] = "continuity",
+    provider: Annotated[
+        str | None,
+        typer.Option(help="Video provider (default: $RECOIL_PROVIDER, else animatic)."),
+    ] = None,
+    image_provider: Annotated[
+        str | None, typer.Option(help="Provider for image_t2i keyframes.")
+    ] = None,
+    budget: Annotated[
+        float | None, typer.Option(metavar="USD", help="Spend cap in USD (0 allowed).", min=0)
+    ] = None,
+    budget_scope: Annotated[
+        str,
+        typer.Option(help="episode: cap includes earlier runs' spend; run: only this run."),
+    ] = "episode",
+    concurrency: Annotated[int, typer.Option(min=1, help="Takes in flight at once.")] = 4,
+    max_takes: Annotated[int, typer.Option(min=1, help="Attempts per beat.")] = 1,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print what would run; write nothing.")
+    ] = False,
+    pass_ids: Annotated[
+        list[str] | None, typer.Option("--pass", help="Coverage pass id to select (repeat).")
+    ] = None,
+    option: Annotated[
+        list[str] | None, typer.Option("--option", help="Strategy option KEY=VALUE (repeat).")
+    ] = None,
+    wait: Annotated[
+        bool, typer.Option("--wait", help="Wait for another run of this episode to finish.")
+    ] = False,
+    resubmit_unknown: Annotated[
+        bool,
+        typer.Option("--resubmit-unknown", help="Submit again takes whose create was lost."),
+    ] = False,
+    job_timeout: Annotated[
+        float | None, typer.Option(metavar="SECONDS", help="Give up on a job after this long.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the run report as JSON.")] = False,
+) -> None:
+    """Render PLAN: group, reconcile with what exists, dispatch, and write renders.
+
+    Resumable: running the same command again picks up where it stopped, without paying
+    twice for any take.
+    """
+    from recoil_core.errors import BudgetExhaustedError
+    from recoil_core.plan import load_plan
+    from recoil_core.runner import EpisodeRunner, RunOptions
+
+    if budget_scope not in ("episode", "run"):
+        fail("--budget-scope must be 'episode' or 'run'", 2)
+    settings = state().settings
+    mode = "json" if as_json else ("rich" if sys.stdout.isatty() else "plain")
+    progress = _Progress(mode)
+    with user_errors(as_json=as_json):
+        loaded = load_plan(plan)
+        registry = state().registry()
+        options = RunOptions(
+            strategy=strategy,
+            provider=provider or settings.provider,
+            image_provider=image_provider,
+            budget_usd=budget,
+            budget_scope=budget_scope,
+            concurrency=concurrency,
+            max_takes=max_takes,
+            dry_run=dry_run,
+            selected_pass_ids=tuple(pass_ids or ()),
+            strategy_options=_parse_options(option or []),
+            resubmit_unknown=resubmit_unknown,
+            lock_timeout_s=None if wait else 0.0,
+            job_timeout_s=job_timeout,
+        )
+        runner = EpisodeRunner(
+            loaded,
+            registry=registry,
+            backend=_backend(options.lock_timeout_s),
+            options=options,
+            env=settings.env,
+            progress=progress,
+        )
+        try:
+            report = asyncio.run(runner.run())
+        except KeyboardInterrupt:
+            progress.stop()
+            typer.echo(
+                "interrupted: every take's state is saved; run the same command again to resume "
+                "(takes already at the provider are picked up, never paid twice)",
+                err=True,
+            )
+            raise typer.Exit(EXIT_INTERRUPTED) from None
+        except BudgetExhaustedError as exc:
+            progress.stop()
+            if as_json:
+                echo_json(
+                    {
+                        "ok": False,
+                        "error": "BudgetExhaustedError",
+                        "message": str(exc),
+                        "remaining_usd": exc.remaining,
+                        "rendered_shot_ids": exc.rendered_shot_ids,
+                    }
+                )
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(exc.exit_code) from None
+        finally:
+            progress.stop()
+    if as_json:
+        echo_json({"ok": report.complete or report.dry_run, **report.to_dict()})
+    else:
+        _print_report(report)
+    if not (report.complete or report.dry_run):
+        raise typer.Exit(EXIT_INCOMPLETE)
+
+
+def _resolve(
+    backend: PersistenceBackend, project: str | None, episode: str | None
+) -> tuple[str, str | None]:
+    from recoil_core.ids import validate_id
+
+    if project is None:
+        projects = backend.list_projects()
+        if len(projects) != 1:
+            listing = ", ".join(projects) or "none yet"
+            fail(f"say which project with --project (found: {listing})", 2)
+        project = projects[0]
+    validate_id(project, what="project")
+    if episode is not None:
+        validate_id(episode, what="episode")
+    return project, episode
+
+
+def _episodes(backend: PersistenceBackend, project: str, episode: str | None) -> list[str]:
+    return [episode] if episode is not None else backend.list_episodes(project)
+
+
+ProjectOpt = Annotated[str | None, typer.Option(help="Project id (default: the only one).")]
+EpisodeOpt = Annotated[str | None, typer.Option(help="Episode id (default: all / the only one).")]
+
+
+@app.command("status")
+def status(
+    project: ProjectOpt = None,
+    episode: EpisodeOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+) -> None:
+    """Per scene, beat and take: state, job ids, renders, and what needs attention."""
+    from recoil_core.runner.episode import needs_attention, scene_summary
+
+    with user_errors(as_json=as_json):
+        backend = _backend()
+        project_id, episode_id = _resolve(backend, project, episode)
+        episodes: list[dict[str, Any]] = []
+        for ep in _episodes(backend, project_id, episode_id):
+            scenes: list[dict[str, Any]] = []
+            attention: list[str] = []
+            for scene_id in backend.list_scenes(project_id, ep):
+                manifest = backend.load_manifest(project_id, ep, scene_id)
+                scene = backend.load_scene(project_id, ep, scene_id)
+                if scene is None or manifest is None:
+                    continue
+                summary = scene_summary(scene, manifest.active_version, "persisted")
+                summary["candidates"] = [c.version for c in manifest.candidates()]
+                if summary["candidates"]:
+                    attention.append(
+                        f"{scene_id}: candidate v{summary['candidates'][-1]} waits; "
+                        f"`recoil rederive --conform {scene_id}` makes it active"
+                    )
+                attention += needs_attention(scene)
+                scenes.append(summary)
+            episodes.append({"episode": ep, "scenes": scenes, "attention": attention})
+    if as_json:
+        echo_json({"project": project_id, "episodes": episodes})
+        return
+    for ep_data in episodes:
+        typer.echo(f"{project_id}/{ep_data['episode']}")
+        for row in ep_data["scenes"]:
+            cands = f" candidates {row['candidates']}" if row["candidates"] else ""
+            typer.echo(f"  {row['scene_id']}  v{row['version']}{cands}")
+            for beat in row["beats"]:
+                typer.echo(
+                    f"    {beat['beat_id']}  {beat['modality']}  "
+                    f"{'done' if beat['succeeded'] else 'not done'}"
+                )
+                for take in beat["takes"]:
+                    jobs = ",".join(take["job_ids"]) or "-"
+                    typer.echo(
+                        f"      {take['take_id']}  {take['state']}  job {jobs}  "
+                        f"{take['render'] or ''}"
+                    )
+        for line in ep_data["attention"]:
+            typer.echo(f"  needs attention: {line}")
+
+
+@app.command("budget")
+def budget_report(
+    project: ProjectOpt = None,
+    episode: EpisodeOpt = None,
+    by: Annotated[
+        str, typer.Option(help="Group spend by: model, scene, kind, provider or episode.")
+    ] = "kind",
+    as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+) -> None:
+    """Spend from the ledger, grouped."""
+    fields = ("model", "scene_id", "kind", "provider", "episode")
+    key = "scene_id" if by == "scene" else by
+    if key not in fields:
+        fail(f"--by must be one of model, scene, kind, provider, episode (got {by!r})", 2)
+    with user_errors(as_json=as_json):
+        backend = _backend()
+        project_id, episode_id = _resolve(backend, project, episode)
+        entries = backend.read_ledger(project_id, episode_id)
+    groups: dict[str, float] = {}
+    for entry in entries:
+        value = getattr(entry, key)
+        name = value.value if hasattr(value, "value") else str(value)
+        groups[name] = groups.get(name, 0.0) + entry.amount_usd
+    total = sum(groups.values())
+    if as_json:
+        echo_json(
+            {
+                "project": project_id,
+                "episode": episode_id,
+                "by": by,
+                "groups": {k: round(v, 6) for k, v in sorted(groups.items())},
+                "total_usd": round(total, 6),
+                "entries": len(entries),
+            }
+        )
+        return
+    typer.echo(f"spend for {project_id}{'/' + episode_id if episode_id else ''} by {by}:")
+    for name, amount in sorted(groups.items()):
+        typer.echo(f"  {name:<32} ${amount:.4f}")
+    typer.echo(f"  {'total':<32} ${total:.4f} ({len(entries)} charge(s))")
+
+
+@app.command("rederive")
+def rederive(
+    conform: Annotated[
+        str, typer.Option("--conform", metavar="SCENE", help="Scene whose candidate to activate.")
+    ],
+    version: Annotated[
+        int | None, typer.Option(help="Version to make active (default: newest candidate).")
+    ] = None,
+    project: ProjectOpt = None,
+    episode: EpisodeOpt = None,
+    wait: Annotated[bool, typer.Option("--wait", help="Wait for a running recoil.")] = False,
+) -> None:
+    """Make a staged candidate version of a scene active (the next run renders it)."""
+    from recoil_core.ids import validate_id
+
+    with user_errors():
+        backend = _backend()
+        project_id, episode_id = _resolve(backend, project, episode)
+        validate_id(conform, what="scene")
+        if episode_id is None:
+            owners = [
+                ep
+                for ep in backend.list_episodes(project_id)
+                if conform in backend.list_scenes(project_id, ep)
+            ]
+            if len(owners) != 1:
+                fail(
+                    f"say which episode with --episode (scene {conform} found in: "
+                    f"{', '.join(owners) or 'none'})",
+                    2,
+                )
+            episode_id = owners[0]
+        with backend.lock_episode(project_id, episode_id, timeout_s=None if wait else 0.0):
+            before = backend.load_manifest(project_id, episode_id, conform)
+            if before is None:
+                fail(f"no scene {conform} in {project_id}/{episode_id}", 2)
+            active = backend.conform(project_id, episode_id, conform, version)
+    typer.echo(
+        f"scene {conform}: v{active} is now active (was v{before.active_version}); "
+        "the next `recoil run` renders it"
+    )
