@@ -34,6 +34,7 @@ import itertools
 import json
 import secrets
 import signal
+import socket
 import sys
 import threading
 import time
@@ -257,7 +258,7 @@ class FakeArkServer:
     def start(self) -> FakeArkServer:
         if self._thread is None:
             self._thread = threading.Thread(
-                target=self._httpd.serve_forever, name="fake-ark", daemon=True
+                target=self._httpd.serve_forever, args=(0.02,), name="fake-ark", daemon=True
             )
             self._thread.start()
         return self
@@ -281,7 +282,7 @@ class FakeArkServer:
         self.close()
 
     def serve_forever(self) -> None:
-        self._httpd.serve_forever()
+        self._httpd.serve_forever(poll_interval=0.1)
 
     # ------------------------------------------------------------------ knobs and faults
 
@@ -655,10 +656,19 @@ class _Server(ThreadingHTTPServer):
         self.fake = fake
         super().__init__(address, handler)
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hung up (timed out) is expected; anything else is reported."""
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: _Server
+
+    def setup(self) -> None:
+        super().setup()
+        self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def _serve(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)

@@ -178,7 +178,9 @@ class ArkProvider:
                     break
                 if _matches(item, info.model_id, seed, body):
                     matches.append(str(item.get("id")))
-            if older or len(items) < self._find.page_size:
+            total = data.get("total") if isinstance(data, dict) else None
+            last_page = isinstance(total, int) and page * self._find.page_size >= total
+            if older or last_page or len(items) < self._find.page_size:
                 break
         if not matches:
             return None
