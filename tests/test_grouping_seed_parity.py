@@ -1,4 +1,7 @@
-"""Seed rows S12-S16, S18, S19, S22 (grouping half): identities the strategies stamp."""
+"""Seed rows S12-S16, S18, S19, S22 (grouping half): identities the strategies stamp.
+
+Scenes are built from groups by the runner's own ``scene_from_group`` (one beat per unit).
+"""
 
 from __future__ import annotations
 
@@ -11,7 +14,6 @@ import pytest
 from recoil_core.convert import dump_document, load_document
 from recoil_core.hashing import shotset_hash
 from recoil_core.model import (
-    Beat,
     CanonicalShot,
     CoveragePass,
     CoverageSegment,
@@ -19,19 +21,14 @@ from recoil_core.model import (
     Scene,
 )
 from recoil_core.registry import Registry, build_registry
+from recoil_core.runner.planning import scene_from_group
 from recoil_core.testing.grouping import assert_identity, grouping_context, units_of
+from recoil_core.testing.plans import canonical_shot
 
 
-def shot(shot_id: str, order: int, *, location: str = "LOC_A", **kw: object) -> CanonicalShot:
-    return CanonicalShot(
-        shot_id=shot_id,
-        sequence_id=str(kw.pop("sequence", "SEQ11")),
-        scene_index=order,
-        location_id=location,
-        duration_s=float(kw.pop("duration", 2.0)),  # type: ignore[arg-type]
-        prompt=f"prompt {shot_id}",
-        order=order,
-        **kw,  # type: ignore[arg-type]
+def shot(shot_id: str, order: int, *, location: str = "LOC_A") -> CanonicalShot:
+    return canonical_shot(
+        shot_id, order, order=order, location_id=location, prompt=f"prompt {shot_id}"
     )
 
 
@@ -48,22 +45,6 @@ def identity_dict(strategy: str, ordinal: int, shot_ids: list[str], pass_id: str
         "source_pass_id": pass_id,
         "shotset_hash": shotset_hash(shot_ids),
     }
-
-
-def scene_from_group(group: Group) -> Scene:
-    """What the runner persists for a group: one beat per unit carrying its identity."""
-    beats = [
-        Beat(
-            beat_id=unit.unit_id,
-            modality=unit.modality,
-            grouping=unit.identity,
-            segments=list(unit.segments),
-            generation_config=unit.generation_config,
-            element_config=unit.element_config,
-        )
-        for unit in group.units
-    ]
-    return Scene(scene_id=group.scene_id, beats=beats, grouping=group.identity)
 
 
 def round_trip(scene: Scene, tmp_path: Path) -> Scene:

@@ -75,6 +75,23 @@ def _scalar(raw: str) -> Any:
     return raw
 
 
+def check_pass_ids(plan: CanonicalPlan, pass_ids: Sequence[str]) -> None:
+    """Raise :class:`~recoil_core.errors.PlanError` naming every id the plan has no pass for."""
+    from recoil_core.errors import PlanError, PlanIssue
+
+    known = [p.pass_id for p in plan.coverage_passes]
+    missing = [pass_id for pass_id in dict.fromkeys(pass_ids) if pass_id not in known]
+    if missing:
+        listing = ", ".join(known) or "none"
+        raise PlanError(
+            plan.source_path or "plan",
+            [
+                PlanIssue("--pass", f"no coverage pass {pass_id!r}; the plan's passes: {listing}")
+                for pass_id in missing
+            ],
+        )
+
+
 def assemble_plan(
     registry: Registry,
     plan: CanonicalPlan,
@@ -88,29 +105,16 @@ def assemble_plan(
     Raises :class:`~recoil_core.errors.UnknownNameError` for an unknown strategy and
     :class:`~recoil_core.errors.PlanError` for a pass id the plan does not have.
     """
-    from recoil_core.errors import PlanError, PlanIssue
-    from recoil_core.interfaces import GroupingContext
+    from recoil_core.runner.planning import derive_groups
 
     strategy = registry.strategy(strategy_name)
-    known = {p.pass_id: p for p in plan.coverage_passes}
-    missing = [pass_id for pass_id in pass_ids if pass_id not in known]
-    if missing:
-        listing = ", ".join(known) or "none"
-        raise PlanError(
-            plan.source_path or "plan",
-            [
-                PlanIssue("--pass", f"no coverage pass {pass_id!r}; the plan's passes: {listing}")
-                for pass_id in missing
-            ],
-        )
-    ctx = GroupingContext(
-        project=plan.project,
-        episode=plan.episode_id,
-        plan=plan,
-        selected_passes=tuple(known[pass_id] for pass_id in dict.fromkeys(pass_ids)),
+    check_pass_ids(plan, pass_ids)
+    return derive_groups(
+        plan,
+        strategy,
+        selected_pass_ids=tuple(dict.fromkeys(pass_ids)),
         options=dict(options or {}),
     )
-    return strategy.assemble(plan.shots, ctx)
 
 
 def _render_table(rows: Sequence[UnitRow]) -> str:
