@@ -1,0 +1,53 @@
+"""The seeddance plugin as Recoil loads it: spec, limits, checks, cheap import."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from recoil_seeddance import plugin
+
+from recoil_core.interfaces import ProviderContext
+from recoil_core.registry import build_registry
+
+
+def test_registry_offers_the_seeddance_provider_and_estimator() -> None:
+    registry = build_registry()
+    spec = registry.provider("seeddance")
+    assert spec.modalities == {"video_i2v", "r2v_multi", "video_t2v"}
+    assert spec.serves("r2v_multi", "seeddance-2.0")
+    assert spec.serves("video_i2v", "dreamina-seedance-2-0-260128")
+    assert not spec.serves("image_t2i", "seeddance-2.0")
+    assert spec.can_find_by_request and not spec.bills_failures
+    assert (spec.limits.concurrency, spec.limits.requests_per_minute) == (10, 600)
+    assert registry.estimator("seeddance") is not None
+
+
+def test_missing_key_is_a_problem_that_names_the_variable() -> None:
+    spec = plugin.recoil_providers()[0]
+    assert spec.check is not None
+    [problem] = spec.check(ProviderContext(env={}))
+    assert problem.startswith("ARK_API_KEY is not set: ")
+    assert spec.check(ProviderContext(env={"ARK_API_KEY": "k"})) == []
+
+
+def test_bad_transport_and_poll_settings_are_problems() -> None:
+    env = {"ARK_API_KEY": "k", "RECOIL_HTTP_TRANSPORT": "curl", "RECOIL_SEEDDANCE_POLL_S": "x"}
+    problems = plugin.check(ProviderContext(env=env))
+    assert any("RECOIL_HTTP_TRANSPORT" in p for p in problems)
+    assert any("RECOIL_SEEDDANCE_POLL_S" in p for p in problems)
+
+
+def test_poll_interval_defaults_to_10s_and_env_overrides_it() -> None:
+    assert plugin.limits({}).poll_interval_s == 10.0
+    assert plugin.limits({"RECOIL_SEEDDANCE_POLL_S": "0.01"}).poll_interval_s == 0.01
+
+
+def test_loading_the_plugin_imports_no_http_client() -> None:
+    code = (
+        "import sys, recoil_seeddance.plugin as p; p.recoil_providers(); "
+        "p.recoil_cost_estimators(); "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('httpx', 'aiohttp')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
