@@ -23,7 +23,10 @@ Rules this module keeps:
 * The ledger is append-only; an entry is committed once its line, newline included, is
   fsynced. A final line without a newline is a torn append (the process died mid-write):
   readers ignore it, and the next append truncates it (logging a warning) before writing.
-  A complete line that cannot be read is corruption and raises.
+  A complete line that cannot be read is corruption and raises. Appends hold an exclusive
+  lock on the ledger file, and each backend object keeps an index of entry ids (built on
+  first use, then extended by reading only the bytes appended since), so a duplicate
+  ``entry_id`` is refused in O(1) even when another process appended it.
 """
 
 from __future__ import annotations
@@ -39,6 +42,11 @@ from typing import Any, TypeVar
 
 import attrs
 import filelock
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
 
 from recoil_core.convert import dump_document, load_document
 from recoil_core.errors import (
@@ -119,7 +127,7 @@ def _structure(kind: str, data: object, cls: type[T], source: str) -> T:
     obj = load_document(kind, data, cls, source=source)
     found = data.get("document") if isinstance(data, dict) else None
     if found != kind:
-        raise CorruptDocumentError(source, f"expected a {kind} document, found kind {found!r}")
+        raise CorruptDocumentError(source, f"expected a {kind} document, found {found!r}")
     return obj
 
 
@@ -194,7 +202,8 @@ class FilesystemBackend:
         self._active_cache: dict[Path, _CachedActive] = {}
         self._doc_signatures: dict[Path, StatSignature] = {}
         self._ledgers: dict[Path, _LedgerIndex] = {}
-        self._ledger_locks: dict[Path, filelock.BaseFileLock] = {}
+        self._episode_dirs: dict[tuple[str, str], Path] = {}
+        self._scene_dirs: dict[tuple[str, str, str], Path] = {}
 
     def __repr__(self) -> str:
         return f"FilesystemBackend({str(self.root)!r})"
@@ -203,13 +212,23 @@ class FilesystemBackend:
 
     def episode_dir(self, project: str, episode: str) -> Path:
         """The episode folder (ids checked; nothing is created)."""
-        validate_id(project, what="project")
-        validate_id(episode, what="episode")
-        return self.root / project / episode
+        key = (project, episode)
+        path = self._episode_dirs.get(key)
+        if path is None:
+            validate_id(project, what="project")
+            validate_id(episode, what="episode")
+            path = self._episode_dirs[key] = self.root / project / episode
+        return path
 
     def scene_dir(self, project: str, episode: str, scene_id: str) -> Path:
-        validate_id(scene_id, what="scene id")
-        return self.episode_dir(project, episode) / SCENES_DIR / scene_id
+        """A scene's folder (ids checked; nothing is created)."""
+        key = (project, episode, scene_id)
+        path = self._scene_dirs.get(key)
+        if path is None:
+            validate_id(scene_id, what="scene id")
+            path = self.episode_dir(project, episode) / SCENES_DIR / scene_id
+            self._scene_dirs[key] = path
+        return path
 
     def _mutex(self, episode_dir: Path) -> threading.RLock:
         return _PROCESS.mutex(episode_dir)
@@ -451,14 +470,16 @@ class FilesystemBackend:
         path = episode_dir / LEDGER_FILE
         line = _encode(LEDGER_KIND, entry) + b"\n"
         with self._mutex(episode_dir):
+            if entry.entry_id in self._refresh_ledger(path)[0].ids:
+                return False
             ensure_directory(episode_dir)
-            with self._ledger_file_lock(episode_dir):
-                index, size = self._refresh_ledger(path)
-                if entry.entry_id in index.ids:
-                    return False
-                created = size == 0 and not path.exists()
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-                try:
+            created = not path.exists()
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
+            try:
+                with _exclusive(fd, episode_dir / LEDGER_LOCK_FILE):
+                    index, size = self._refresh_ledger(path)  # another process may have appended
+                    if entry.entry_id in index.ids:
+                        return False
                     if size > index.offset:
                         log.warning(
                             "%s: removing an incomplete last line (%d bytes) left by an "
@@ -470,21 +491,14 @@ class FilesystemBackend:
                     write_all(fd, line)
                     os.fsync(fd)
                     index.inode = os.fstat(fd).st_ino
-                finally:
-                    os.close(fd)
-                if created:
-                    fsync_directory(episode_dir)
-                index.ids.add(entry.entry_id)
-                index.offset += len(line)
-                index.lines += 1
+                    index.ids.add(entry.entry_id)
+                    index.offset += len(line)
+                    index.lines += 1
+            finally:
+                os.close(fd)
+            if created:
+                fsync_directory(episode_dir)
         return True
-
-    def _ledger_file_lock(self, episode_dir: Path) -> filelock.BaseFileLock:
-        lock = self._ledger_locks.get(episode_dir)
-        if lock is None:
-            lock = filelock.FileLock(episode_dir / LEDGER_LOCK_FILE, thread_local=False)
-            self._ledger_locks[episode_dir] = lock
-        return lock
 
     def _refresh_ledger(self, path: Path) -> tuple[_LedgerIndex, int]:
         """Bring the entry-id index up to date with the file; return it and the file size."""
@@ -588,6 +602,20 @@ class FilesystemBackend:
         directory = self.episode_dir(project, episode) / RENDERS_DIR
         ensure_directory(directory)
         return str(directory)
+
+
+@contextlib.contextmanager
+def _exclusive(fd: int, fallback: Path) -> Iterator[None]:
+    """Hold an exclusive lock on the open file ``fd`` across processes (blocking)."""
+    if fcntl is None:  # pragma: no cover - platforms without flock
+        with filelock.FileLock(fallback):
+            yield
+        return
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
 
 
 def _ledger_entry_id(raw: bytes, path: Path, number: int) -> str:
