@@ -75,23 +75,6 @@ def _scalar(raw: str) -> Any:
     return raw
 
 
-def check_pass_ids(plan: CanonicalPlan, pass_ids: Sequence[str]) -> None:
-    """Raise :class:`~recoil_core.errors.PlanError` naming every id the plan has no pass for."""
-    from recoil_core.errors import PlanError, PlanIssue
-
-    known = [p.pass_id for p in plan.coverage_passes]
-    missing = [pass_id for pass_id in dict.fromkeys(pass_ids) if pass_id not in known]
-    if missing:
-        listing = ", ".join(known) or "none"
-        raise PlanError(
-            plan.source_path or "plan",
-            [
-                PlanIssue("--pass", f"no coverage pass {pass_id!r}; the plan's passes: {listing}")
-                for pass_id in missing
-            ],
-        )
-
-
 def assemble_plan(
     registry: Registry,
     plan: CanonicalPlan,
@@ -108,7 +91,6 @@ def assemble_plan(
     from recoil_core.runner.planning import derive_groups
 
     strategy = registry.strategy(strategy_name)
-    check_pass_ids(plan, pass_ids)
     return derive_groups(
         plan,
         strategy,

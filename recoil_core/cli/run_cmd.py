@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Annotated, Any
@@ -10,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from recoil_core.cli._app import app, echo_json, fail, state, user_errors
+from recoil_core.cli.group_cmd import parse_options
 
 if TYPE_CHECKING:
     from recoil_core.persistence.protocol import PersistenceBackend
@@ -29,21 +29,6 @@ def _backend(lock_timeout_s: float | None = 0.0) -> PersistenceBackend:
             projects_root=settings.projects_root, env=settings.env, lock_timeout_s=lock_timeout_s
         )
     )
-
-
-def _parse_options(values: list[str]) -> dict[str, Any]:
-    import json
-
-    options: dict[str, Any] = {}
-    for item in values:
-        key, sep, raw = item.partition("=")
-        if not sep or not key:
-            fail(f"--option {item!r}: expected KEY=VALUE", 2)
-        try:
-            options[key] = json.loads(raw)
-        except ValueError:
-            options[key] = raw
-    return options
 
 
 class _Progress:
@@ -175,6 +160,8 @@ def run(
     Resumable: running the same command again picks up where it stopped, without paying
     twice for any take.
     """
+    import asyncio
+
     from recoil_core.errors import BudgetExhaustedError
     from recoil_core.plan import load_plan
     from recoil_core.runner import EpisodeRunner, RunOptions
@@ -197,7 +184,7 @@ def run(
             max_takes=max_takes,
             dry_run=dry_run,
             selected_pass_ids=tuple(pass_ids or ()),
-            strategy_options=_parse_options(option or []),
+            strategy_options=parse_options(option or []),
             resubmit_unknown=resubmit_unknown,
             lock_timeout_s=None if wait else 0.0,
             job_timeout_s=job_timeout,

@@ -91,6 +91,18 @@ def step_seed(take_id: str, step_id: str) -> int:
     return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
 
 
+def never_dispatched(take: Take) -> bool:
+    """A take cancelled before any paid call (an interrupted run): it used no attempt."""
+    return take.state == TakeState.CANCELLED and all(
+        s.state in (StepState.PLANNED, StepState.SKIPPED) for s in take.workflow.steps
+    )
+
+
+def attempts(beat: Beat) -> int:
+    """Takes that count against ``max_takes``: all but those that never reached a provider."""
+    return sum(1 for take in beat.takes if not never_dispatched(take))
+
+
 def _parse_time(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 
@@ -151,7 +163,7 @@ class TakeExecutor:
                 await self.resume_take(session, beat, take)
         if not session.dispatch_new_takes:
             return
-        while not beat.succeeded and len(beat.takes) < beat.max_takes:
+        while not beat.succeeded and attempts(beat) < beat.max_takes:
             if any(not t.is_final for t in beat.takes):
                 return  # an unknown take waits for the user; never stack a new paid take on it
             await self.new_take(session, beat)
@@ -300,9 +312,14 @@ class TakeExecutor:
             if state == StepState.UNKNOWN:
                 if not self.options.resubmit_unknown:
                     return StepOutcome.PENDING
-                state = step.state = StepState.PLANNED
                 step.error = None
                 take.attention = None
+                found = await self._find(spec.can_find_by_request, provider, take, step)
+                if found is not None:  # it did reach the provider after all: never pay twice
+                    state = StepState.SUBMITTED
+                    self._record_job(session, beat, take, step, found)
+                else:
+                    state = step.state = StepState.PLANNED
 
             if state == StepState.PLANNED:
                 step.submitting_at = utc_now()
@@ -497,7 +514,10 @@ class TakeExecutor:
     ) -> str:
         provider = self.pool.get(step.provider or "")
         self.options.renders_dir.mkdir(parents=True, exist_ok=True)
-        tmp = self.options.renders_dir / f".{take.take_id}.{step.step_id}.{os.getpid()}.part"
+        stem = f".{take.take_id}.{step.step_id}"
+        for stale in self.options.renders_dir.glob(f"{stem}.*.part"):  # a killed run's download
+            stale.unlink(missing_ok=True)
+        tmp = self.options.renders_dir / f"{stem}.{os.getpid()}.part"
         try:
             await provider.download(status, tmp)
         except ProviderError as exc:
@@ -507,8 +527,8 @@ class TakeExecutor:
             return StepOutcome.PENDING
         record = render_media(
             renders_dir=self.options.renders_dir,
+            project=self.options.project,
             episode=self.options.episode,
-            scene_id=session.scene.scene_id,
             beat=beat,
             take=take,
             step=step,

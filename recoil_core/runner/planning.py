@@ -7,9 +7,25 @@ from typing import Any
 
 import attrs
 
+from recoil_core.errors import PlanError, PlanIssue
 from recoil_core.hashing import stable_digest
 from recoil_core.interfaces import GroupingContext, GroupingStrategy
 from recoil_core.model import Beat, CanonicalPlan, CanonicalShot, Group, RenderUnit, Scene
+
+
+def check_pass_ids(plan: CanonicalPlan, pass_ids: Sequence[str]) -> None:
+    """Raise :class:`~recoil_core.errors.PlanError` naming every id the plan has no pass for."""
+    known = [p.pass_id for p in plan.coverage_passes]
+    missing = [pass_id for pass_id in dict.fromkeys(pass_ids) if pass_id not in known]
+    if missing:
+        listing = ", ".join(known) or "none"
+        raise PlanError(
+            plan.source_path or "plan",
+            [
+                PlanIssue("--pass", f"no coverage pass {pass_id!r}; the plan's passes: {listing}")
+                for pass_id in missing
+            ],
+        )
 
 
 def derive_groups(
@@ -20,7 +36,8 @@ def derive_groups(
     options: dict[str, Any] | None = None,
 ) -> list[Group]:
     """Ask the strategy for the plan's groups (selected coverage passes by id)."""
-    passes = tuple(plan.pass_by_id(pid) for pid in selected_pass_ids)
+    check_pass_ids(plan, selected_pass_ids)
+    passes = tuple(plan.pass_by_id(pid) for pid in dict.fromkeys(selected_pass_ids))
     ctx = GroupingContext(
         project=plan.project,
         episode=plan.episode_id,

@@ -2,27 +2,15 @@
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
-from typing import Any
 
 from recoil_core.interfaces import JobStatus
 from recoil_core.model import Beat, GroupIdentity, Take, WorkflowStep
-from recoil_core.render import RenderRecord, render_name, write_render
-
-
-def _sha256(path: Path) -> str | None:
-    try:
-        digest = hashlib.sha256()
-        with path.open("rb") as handle:
-            for chunk in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(chunk)
-        return digest.hexdigest()
-    except OSError:
-        return None
+from recoil_core.render import RenderRecord, build_provenance, render_name, write_render
 
 
 def output_name(beat: Beat, take: Take, step: WorkflowStep, episode: str, suffix: str) -> str:
+    """The runner's name for a step's output, or the one ``render_name`` derives."""
     explicit = step.payload.get("output_filename")
     if isinstance(explicit, str) and explicit:
         return explicit
@@ -33,15 +21,15 @@ def output_name(beat: Beat, take: Take, step: WorkflowStep, episode: str, suffix
         episode=episode,
         take_number=take.index + 1,
         suffix=suffix,
-        tag=None if last else step.step_id,
+        tag=None if last else step.step_id.replace("_", "-"),
     )
 
 
 def render_media(
     *,
     renders_dir: Path,
+    project: str,
     episode: str,
-    scene_id: str,
     beat: Beat,
     take: Take,
     step: WorkflowStep,
@@ -50,39 +38,15 @@ def render_media(
     provider_version: str | None,
 ) -> RenderRecord:
     """Move a downloaded media file into place with its provenance sidecar."""
-    inputs: dict[str, Any] = {}
-    for role, source_id in step.inputs.items():
-        source = take.workflow.step(source_id)
-        path = source.receipt.run_result.output_path if source.receipt else None
-        if path:
-            inputs[role] = {"path": path, "sha256": _sha256(Path(path))}
-    for role in ("first_frame", "last_frame"):
-        value = step.payload.get(role)
-        if isinstance(value, str) and role not in inputs:
-            local = Path(value)
-            inputs[role] = {"path": value, "sha256": _sha256(local) if local.exists() else None}
-    provenance: dict[str, Any] = {
-        "grouping": beat.grouping.to_dict() if beat.grouping else None,
-        "scene_id": scene_id,
-        "beat_id": beat.beat_id,
-        "take_id": take.take_id,
-        "step_id": step.step_id,
-        "modality": step.modality,
-        "shots": beat.shot_ids,
-        "prompt": step.payload.get("prompt"),
-        "model": step.model,
-        "provider": step.provider,
-        "provider_version": provider_version,
-        "job_id": step.job_id,
-        "seed": step.payload.get("seed") if step.payload.get("seed") is not None else step.seed,
-        "cost_usd": status.cost_usd,
-        "timings": {
-            "submitting_at": step.submitting_at,
-            "submitted_at": step.submitted_at,
-        },
-        "inputs": inputs,
-        "workflow": take.workflow.provenance,
-        "provider_metadata": dict(status.metadata),
-    }
+    provenance = build_provenance(
+        beat,
+        take,
+        step,
+        provider_version=provider_version,
+        cost_usd=status.cost_usd,
+        provider_metadata=status.metadata,
+        project=project,
+        episode=episode,
+    )
     name = output_name(beat, take, step, episode, status.media_suffix)
     return write_render(renders_dir, name, media, provenance)
