@@ -123,7 +123,10 @@ def load_plan(path: str | os.PathLike[str]) -> CanonicalPlan:
     """Read and validate the plan file at ``path``; :class:`PlanError` lists every problem."""
     source = os.fspath(path)
     data, duplicates = _read_json(source)
-    plan_path = Path(source).absolute()
+    try:
+        plan_path = Path(source).absolute()
+    except OSError:  # the working directory is gone
+        plan_path = Path(source)
     plan = _Checker(source, plan_path.parent, duplicates).plan(data)
     return attrs.evolve(plan, source_path=str(plan_path))
 
@@ -722,10 +725,10 @@ class _Checker:
         if _SCHEME.match(text) and not re.match(r"^[A-Za-z]:[\\/]", text):
             self.issue(loc, f"{_show(text)}: only http(s) URLs, data:image URIs or file paths")
             return None
-        path = Path(text)
-        if not path.is_absolute():
-            path = (self.base_dir or Path.cwd()) / path
         try:
+            path = Path(text)
+            if not path.is_absolute():
+                path = (self.base_dir or Path.cwd()) / path
             resolved = path.resolve()
             found = resolved.is_file()
         except (OSError, ValueError, RuntimeError) as exc:
