@@ -473,6 +473,24 @@ def test_video_not_ready_download_is_retried(ark: FakeArkServer, tmp_path: Path)
     assert ark.stats()["creates_total"] == 1
 
 
+def test_media_host_errors_and_dropped_connections_are_retried(
+    ark: FakeArkServer, tmp_path: Path
+) -> None:
+    dest = tmp_path / "v.mp4"
+
+    async def flow(p: ArkProvider) -> str:
+        job_id = await p.submit(request())
+        status = await poll_until_final(p, job_id)
+        ark.inject("media", "status", status_code=503)
+        ark.inject("media", "drop")
+        await p.download(status, dest)
+        return job_id
+
+    job_id = run(using(provider(ark), flow))
+    assert dest.read_bytes() == media_bytes(job_id)
+    assert ark.stats()["requests"]["media"] == 3
+
+
 # ---------------------------------------------------------------------- secrets
 
 

@@ -575,9 +575,13 @@ class FakeArkServer:
         parts = path.split("/")  # ["", "_media", task_id, "<gen>.mp4"]
         fault = self._take_fault("media")
         if fault is not None:
-            if fault.kind in ("status", "drop", "malformed"):
-                _apply_fault(fault)
-                return _json(fault.status_code, _error_body(fault.code, "fake media fault"))
+            if fault.kind == "status":
+                err = _fault_error(fault)
+                return _json(err.status, _error_body(err.code, err.message), err.headers)
+            if fault.kind == "drop":
+                raise _Drop
+            if fault.kind == "malformed":
+                return 200, {"Content-Type": "video/mp4"}, b"\x00\x00\x00"
             time.sleep(fault.delay_s)
         with self._lock:
             if "authorization" in headers:
