@@ -516,6 +516,19 @@ def test_refused_key_never_appears_in_errors_logs_or_reprs(
     assert not any(SENTINEL_KEY in item for item in seen)
 
 
+def test_statuses_of_a_full_render_carry_no_key(tmp_path: Path) -> None:
+    with FakeArkServer(api_key=SENTINEL_KEY) as ark:
+
+        async def flow(p: ArkProvider) -> list[JobStatus]:
+            job_id = await p.submit(request())
+            status = await poll_until_final(p, job_id)
+            await p.download(status, tmp_path / "v.mp4")
+            return [status, await p.poll(job_id)]
+
+        statuses = run(using(provider(ark), flow))
+    assert not any(SENTINEL_KEY in repr(s) for s in statuses)
+
+
 def test_unreachable_server_errors_carry_no_key(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     with FakeArkServer() as gone:
