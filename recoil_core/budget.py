@@ -2,6 +2,12 @@
 
 ``spent + reserved <= cap`` holds at every reservation. A reservation is one check-and-add
 under a lock, never a read followed by a separate write.
+
+Charges are what the provider billed, not the estimate. When a take is billed more than
+its estimate, the guard learns the ratio and reserves every later take at ``estimate *
+ratio``, so estimates that run low stop new takes early instead of letting each one
+overshoot. What can still pass the cap is bounded: only takes already in flight when the
+low estimate showed (each by its own ``actual - reserved``) spend past it.
 """
 
 from __future__ import annotations
@@ -24,6 +30,9 @@ class Reservation:
     amount: float
     remaining: float
     released: bool = False
+    estimate: float = 0.0
+    """What the estimator said (``amount`` is this times the learned overrun ratio)."""
+    charged: float = 0.0
 
 
 class BudgetGuard:
@@ -35,6 +44,7 @@ class BudgetGuard:
         self.cap = cap
         self._spent = spent
         self._reserved = 0.0
+        self._overrun = 1.0
         self._lock = threading.Lock()
         self.events: list[dict[str, Any]] = []
 
@@ -47,6 +57,11 @@ class BudgetGuard:
         return self._reserved
 
     @property
+    def overrun(self) -> float:
+        """The highest billed/estimated ratio seen so far (1.0 until a take overran)."""
+        return self._overrun
+
+    @property
     def remaining(self) -> float:
         """What can still be reserved (``inf`` without a cap; may be negative once overspent)."""
         if self.cap is None:
@@ -55,24 +70,29 @@ class BudgetGuard:
 
     def reserve(self, amount: float) -> Reservation:
         """Set ``amount`` aside or raise :class:`BudgetExhaustedError` if it would pass the cap."""
-        amount = max(0.0, amount)
+        estimate = max(0.0, amount)
         with self._lock:
+            amount = estimate * self._overrun
             if self.cap is not None and self._spent + self._reserved + amount > self.cap + EPSILON:
                 raise BudgetExhaustedError(remaining=max(0.0, self.remaining))
             self._reserved += amount
-            return Reservation(amount=amount, remaining=amount)
+            return Reservation(amount=amount, remaining=amount, estimate=estimate)
 
     def force_reserve(self, amount: float) -> Reservation:
         """Reserve without the cap check: for takes already at the provider (resumed work)."""
         with self._lock:
             self._reserved += max(0.0, amount)
-            return Reservation(amount=amount, remaining=max(0.0, amount))
+            return Reservation(amount=amount, remaining=max(0.0, amount), estimate=max(0.0, amount))
 
     def charge(
         self, reservation: Reservation | None, entry: LedgerEntry, *, new: bool = True
     ) -> None:
         """Record a charge. ``new=False`` (already in the ledger) only consumes the reservation."""
         with self._lock:
+            if reservation is not None:
+                reservation.charged += entry.amount_usd
+                if reservation.estimate > 0 and reservation.charged > reservation.estimate:
+                    self._overrun = max(self._overrun, reservation.charged / reservation.estimate)
             if reservation is not None and not reservation.released:
                 consumed = min(reservation.remaining, entry.amount_usd)
                 reservation.remaining -= consumed

@@ -29,7 +29,12 @@ from recoil_core.model import (
 from recoil_core.persistence.protocol import PersistenceBackend
 from recoil_core.registry import Registry
 from recoil_core.runner.accounting import Accountant
-from recoil_core.runner.dispatch import DispatchOptions, SceneSession, TakeExecutor
+from recoil_core.runner.dispatch import (
+    DispatchOptions,
+    SceneSession,
+    TakeExecutor,
+    attempts,
+)
 from recoil_core.runner.planning import derive_scenes
 from recoil_core.runner.providers import ProviderPool
 from recoil_core.runner.reconcile import Action, Reconciled, reconcile
@@ -293,7 +298,7 @@ class EpisodeRunner:
             spent_before_usd=self.guard.spent,
         )
         derived = self.derive()
-        pool = ProviderPool(self.registry, self.env, {})
+        pool = ProviderPool(self.registry, self.env, {"concurrency": self.options.concurrency})
         try:
             with self._lock():
                 reconciled = [
@@ -347,7 +352,7 @@ class EpisodeRunner:
                 continue
             session = SceneSession(item.scene, item.version or 0)
             for beat in item.scene.beats:
-                if beat.succeeded or len(beat.takes) >= beat.max_takes:
+                if beat.succeeded or attempts(beat) >= beat.max_takes:
                     continue
                 try:
                     workflow = executor.build(session, beat, len(beat.takes))
@@ -476,7 +481,7 @@ class EpisodeRunner:
         scene, version = found
         session = SceneSession(scene, version, dispatch_new_takes=False)
         cutoff = datetime.now(UTC) - older_than
-        pool = ProviderPool(self.registry, self.env, {})
+        pool = ProviderPool(self.registry, self.env, {"concurrency": self.options.concurrency})
         executor = self._executor(pool)
         recovered = 0
         try:
