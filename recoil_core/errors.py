@@ -56,9 +56,9 @@ class PlanIssue:
         return f"PlanIssue({self.location!r}, {self.message!r})"
 
     def __eq__(self, other: object) -> bool:
-        return (
-            isinstance(other, PlanIssue)
-            and (self.location, self.message) == (other.location, other.message)
+        return isinstance(other, PlanIssue) and (self.location, self.message) == (
+            other.location,
+            other.message,
         )
 
     def __hash__(self) -> int:
@@ -111,7 +111,8 @@ class SceneVersionConflictError(RecoilError):
         self.actual = actual
         super().__init__(
             f"scene {scene_id}: active version is v{actual}, expected v{expected}; "
-            "another writer changed it. Nothing was submitted; run again to pick up the new version."
+            "another writer changed it. Nothing was submitted; "
+            "run again to pick up the new version."
         )
 
 

@@ -284,7 +284,11 @@ class TakeEvent:
 
 @attrs.frozen
 class SceneEvent:
-    """Something happened to a scene: ``created``, ``reused``, ``candidate_staged``, ``finished``."""
+    """A scene event.
+
+    ``kind`` is one of ``created``, ``reused``, ``replaced``, ``candidate_staged`` and
+    ``candidate_exists``.
+    """
 
     project: str
     episode: str

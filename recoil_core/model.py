@@ -544,7 +544,10 @@ def charge_entry_id(take_id: str, step_id: str, kind: ChargeKind | str) -> str:
 
 
 def rendered_shot_ids(before: Mapping[str, int], beats: Sequence[Beat]) -> list[str]:
-    """Shot ids of beats whose non-build-error take count grew since ``before`` (beat id -> count)."""
+    """Shot ids of beats whose non-build-error take count grew since ``before``.
+
+    ``before`` maps beat id to its non-build-error take count when the run started.
+    """
     out: dict[str, None] = {}
     for beat in beats:
         if beat.rendered_take_count > before.get(beat.beat_id, 0):

@@ -21,7 +21,8 @@ def test_main_job_renders_example_episode_offline_and_resumes_as_noop(recoil_cli
     assert first.returncode == 0, first.stderr
     report = _json(first)
     assert report["complete"] and report["provider"] == "animatic"
-    assert report["take_counts"] == {"succeeded": len(report["planned"]) or report["take_counts"]["succeeded"]}
+    beats = [b for s in report["scenes"] for b in s["beats"]]
+    assert report["take_counts"] == {"succeeded": len(beats)}
 
     renders = tmp_path / "projects" / "nightshift" / "EP001" / "renders"
     videos = sorted(renders.glob("*.mp4"))
@@ -121,17 +122,33 @@ def test_budget_halt_exits_6_and_reports_rendered_shots(recoil_cli, tmp_path):
     from recoil_core.testing.fake_ark import FakeArkServer
 
     with FakeArkServer(api_key="k") as server:
-        env = {"ARK_API_KEY": "k", "ARK_BASE_URL": server.base_url,
-               "RECOIL_SEEDDANCE_POLL_S": "0.01"}
-        result = recoil_cli("run", str(EXAMPLE), "--provider", "seeddance", "--budget", "0.5",
-                            "--concurrency", "1", "--json", env=env)
+        env = {
+            "ARK_API_KEY": "k",
+            "ARK_BASE_URL": server.base_url,
+            "RECOIL_SEEDDANCE_POLL_S": "0.01",
+        }
+        result = recoil_cli(
+            "run",
+            str(EXAMPLE),
+            "--provider",
+            "seeddance",
+            "--budget",
+            "0.5",
+            "--concurrency",
+            "1",
+            "--json",
+            env=env,
+        )
     assert result.returncode == 6, result.stderr
     data = _json(result)
     assert data["error"] == "BudgetExhaustedError"
     assert isinstance(data["rendered_shot_ids"], list)
     ledger = tmp_path / "projects" / "nightshift" / "EP001" / "ledger.jsonl"
-    spent = sum(json.loads(line)["amount_usd"] for line in ledger.read_text().splitlines()) \
-        if ledger.exists() else 0.0
+    spent = (
+        sum(json.loads(line)["amount_usd"] for line in ledger.read_text().splitlines())
+        if ledger.exists()
+        else 0.0
+    )
     assert spent <= 0.5
 
 

@@ -16,7 +16,7 @@ import attrs
 import typer
 
 from recoil_core._version import __version__
-from recoil_core.settings import PluginSelection, Settings
+from recoil_core.settings import Settings
 
 if TYPE_CHECKING:
     from recoil_core.registry import Registry
@@ -65,23 +65,35 @@ def _version_callback(value: bool) -> None:
 def root(
     version: Annotated[
         bool,
-        typer.Option("--version", callback=_version_callback, is_eager=True,
-                     help="Show the kernel version and exit."),
+        typer.Option(
+            "--version",
+            callback=_version_callback,
+            is_eager=True,
+            help="Show the kernel version and exit.",
+        ),
     ] = False,
     load_plugins: Annotated[
         str | None,
-        typer.Option("--load-plugins", metavar="A,B",
-                     help="Load only these plugins (empty: none). Env: RECOIL_LOAD_PLUGINS."),
+        typer.Option(
+            "--load-plugins",
+            metavar="A,B",
+            help="Load only these plugins (empty: none). Env: RECOIL_LOAD_PLUGINS.",
+        ),
     ] = None,
     disable_plugins: Annotated[
         str | None,
-        typer.Option("--disable-plugins", metavar="A,B",
-                     help="Skip these plugins. Env: RECOIL_DISABLE_PLUGINS."),
+        typer.Option(
+            "--disable-plugins",
+            metavar="A,B",
+            help="Skip these plugins. Env: RECOIL_DISABLE_PLUGINS.",
+        ),
     ] = None,
     strict_plugins: Annotated[
         bool,
-        typer.Option("--strict-plugins",
-                     help="Fail if any plugin fails to load. Env: RECOIL_STRICT_PLUGINS=1."),
+        typer.Option(
+            "--strict-plugins",
+            help="Fail if any plugin fails to load. Env: RECOIL_STRICT_PLUGINS=1.",
+        ),
     ] = False,
 ) -> None:
     """Recoil: episode plan in, rendered and versioned video out."""
