@@ -1,0 +1,239 @@
+"""The take state machine against a scripted provider: every path ends in the right state,
+with the right charge, and no path ever creates a second paid job for the same take."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from recoil_core.errors import (
+    ProviderRejected,
+    ProviderUnavailable,
+    RateLimited,
+    TaskNotFound,
+)
+from recoil_core.interfaces import JobStatus
+from recoil_core.model import CanonicalPlan, ChargeKind, StepState, TakeState
+from recoil_core.testing.doubles import Outcome, ScriptedProvider
+from recoil_core.testing.harness import RunHarness
+from recoil_core.testing.plans import canonical_plan, canonical_shot
+
+PROJECT, EPISODE = "p", "EP001"
+
+
+def one_shot() -> CanonicalPlan:
+    return canonical_plan([canonical_shot("EP001_SH01")], project=PROJECT, episode=EPISODE)
+
+
+def only_take(harness: RunHarness):
+    (scene_id,) = harness.backend.list_scenes(PROJECT, EPISODE)
+    (beat,) = harness.backend.load_scene(PROJECT, EPISODE, scene_id).beats
+    return beat
+
+
+def test_happy_path_persists_every_state_and_charges_billed_cost(tmp_path):
+    harness = RunHarness(tmp_path, provider=ScriptedProvider(Outcome(cost_usd=0.42)), estimate=0.5)
+    report = harness.run(one_shot(), budget_usd=1.0)
+    beat = only_take(harness)
+    (take,) = beat.takes
+    assert take.state == TakeState.SUCCEEDED and beat.primary_take_id == take.take_id
+    assert take.workflow.steps[0].job_id == "job-1"
+    assert take.render_path and take.sidecar_path
+    assert report.charged_usd == pytest.approx(0.42)
+    ledger = harness.backend.read_ledger(PROJECT, EPISODE)
+    assert [(e.kind, e.amount_usd, e.job_id) for e in ledger] == [
+        (ChargeKind.SUCCEEDED, 0.42, "job-1")
+    ]
+
+
+def test_ambiguous_create_that_reached_the_provider_is_found_not_repeated(tmp_path):
+    provider = ScriptedProvider(
+        Outcome(
+            submit_error=ProviderUnavailable("read timeout", code="ambiguous_create"),
+            create_despite_error=True,
+        )
+    )
+    harness = RunHarness(tmp_path, provider=provider)
+    assert harness.run(one_shot()).complete
+    assert provider.created == 1 and provider.finds == 1
+    assert only_take(harness).takes[0].state == TakeState.SUCCEEDED
+
+
+def test_ambiguous_create_not_found_is_unknown_and_never_resubmitted_unless_asked(tmp_path):
+    lost = Outcome(submit_error=ProviderUnavailable("connection reset", code="ambiguous_create"))
+    provider = ScriptedProvider(lost)
+    harness = RunHarness(tmp_path, provider=provider)
+    report = harness.run(one_shot())
+    take = only_take(harness).takes[0]
+    assert take.state == TakeState.UNKNOWN
+    assert take.workflow.steps[0].state == StepState.UNKNOWN
+    assert "--resubmit-unknown" in take.attention
+    assert not report.complete and report.attention
+
+    provider.script = lambda _request: Outcome()
+    again = harness.run(one_shot(), max_takes=3)
+    assert len(provider.submits) == 1, "an unknown take is never resubmitted on its own"
+    assert [t.state for t in only_take(harness).takes] == [TakeState.UNKNOWN]
+    assert not again.complete
+
+    harness.run(one_shot(), resubmit_unknown=True)
+    assert len(provider.submits) == 2 and provider.created == 1
+    assert only_take(harness).takes[0].state == TakeState.SUCCEEDED
+
+
+def test_provider_that_cannot_find_leaves_an_ambiguous_take_unknown(tmp_path):
+    from recoil_core.testing.doubles import make_plugin, scripted_provider_spec
+
+    provider = ScriptedProvider(
+        Outcome(submit_error=ProviderUnavailable("timeout"), create_despite_error=True)
+    )
+    spec = scripted_provider_spec(provider, name="blind", can_find_by_request=False)
+    harness = RunHarness(tmp_path, extra_plugins=[("blind-plugin", make_plugin(providers=[spec]))])
+    harness.run(one_shot(), provider="blind")
+    assert provider.finds == 0 and provider.created == 1
+    assert only_take(harness).takes[0].state == TakeState.UNKNOWN
+
+
+def test_rejected_create_fails_the_take_without_charge_and_releases_reservation(tmp_path):
+    provider = ScriptedProvider(
+        Outcome(
+            submit_error=ProviderRejected(
+                "prompt refused", code="InputTextSensitiveContentDetected"
+            )
+        )
+    )
+    harness = RunHarness(tmp_path, provider=provider, estimate=2.0)
+    runner = harness.runner(one_shot(), budget_usd=5.0)
+    report = asyncio.run(runner.run())
+    take = only_take(harness).takes[0]
+    assert take.state == TakeState.FAILED
+    assert "InputTextSensitiveContentDetected" in take.error
+    assert harness.backend.read_ledger(PROJECT, EPISODE) == []
+    assert runner.guard.reserved == 0 and runner.guard.spent == 0
+    assert not report.complete
+
+
+def test_failed_take_is_retried_with_a_new_take_up_to_max_takes(tmp_path):
+    outcomes = iter(
+        [
+            Outcome(state="failed", error_code="OutputVideoSensitiveContentDetected"),
+            Outcome(cost_usd=1.0),
+        ]
+    )
+    provider = ScriptedProvider(lambda _request: next(outcomes))
+    harness = RunHarness(tmp_path, provider=provider)
+    assert harness.run(one_shot(), max_takes=2).complete
+    beat = only_take(harness)
+    assert [t.state for t in beat.takes] == [TakeState.FAILED, TakeState.SUCCEEDED]
+    assert beat.primary_take_id == beat.takes[1].take_id
+    assert provider.created == 2
+    assert {r.seed for r in provider.submits} == {
+        s.seed for t in beat.takes for s in t.workflow.steps
+    }
+    assert len({r.seed for r in provider.submits}) == 2, "every take step has a seed of its own"
+
+
+def test_rate_limited_create_waits_and_creates_exactly_once(tmp_path):
+    calls = {"n": 0}
+
+    def script(_request):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            return Outcome(submit_error=RateLimited("slow down", retry_after=0.0))
+        return Outcome()
+
+    provider = ScriptedProvider(script)
+    harness = RunHarness(tmp_path, provider=provider)
+    assert harness.run(one_shot()).complete
+    assert len(provider.submits) == 2 and provider.created == 1 and provider.finds == 0
+
+
+def test_job_that_never_finishes_times_out_is_cancelled_and_not_charged(tmp_path):
+    provider = ScriptedProvider(Outcome(polls_until_final=10**9, cost_usd=9.0))
+    harness = RunHarness(tmp_path, provider=provider, estimate=1.0)
+    runner = harness.runner(one_shot(), budget_usd=10.0, job_timeout_s=1e-6)
+    asyncio.run(runner.run())
+    take = only_take(harness).takes[0]
+    assert take.state == TakeState.FAILED and "did not finish" in take.error
+    assert provider.cancelled == ["job-1"]
+    assert harness.backend.read_ledger(PROJECT, EPISODE) == []
+    assert runner.guard.reserved == 0
+
+
+def test_task_purged_at_provider_is_terminal_and_not_recreated(tmp_path):
+    class Forgetful(ScriptedProvider):
+        async def poll(self, job_id: str) -> JobStatus:
+            raise TaskNotFound(f"task {job_id} not found", code="task_not_found")
+
+    provider = Forgetful()
+    harness = RunHarness(tmp_path, provider=provider)
+    harness.run(one_shot(), max_takes=1)
+    take = only_take(harness).takes[0]
+    assert take.state == TakeState.FAILED and "task_not_found" in take.error
+    harness.run(one_shot(), max_takes=1)
+    assert provider.created == 1
+
+
+def test_unknown_modality_runner_is_refused_in_preflight_before_any_reservation(tmp_path):
+    harness = RunHarness(tmp_path, runners=[], plugins=("filesystem", "grouping", "coverage"))
+    from recoil_core.errors import PreflightError
+
+    with pytest.raises(PreflightError) as info:
+        harness.run(one_shot(), budget_usd=1.0)
+    assert "no modality runner for 'video_i2v'" in str(info.value)
+    assert harness.provider.submits == []
+    (scene_id,) = harness.backend.list_scenes(PROJECT, EPISODE)
+    assert harness.backend.load_scene(PROJECT, EPISODE, scene_id).beats[0].takes == []
+
+
+def test_preflight_gate_and_provider_check_problems_are_all_reported(tmp_path):
+    from recoil_core.errors import PreflightError
+    from recoil_core.interfaces import PreflightGate
+    from recoil_core.testing.doubles import make_plugin, scripted_provider_spec
+
+    seen = []
+
+    def gate(ctx):
+        seen.append((ctx.project, ctx.episode, [s.scene_id for s in ctx.scenes]))
+        return ["storyboard missing for EP001_SH01"]
+
+    keyless = scripted_provider_spec(
+        ScriptedProvider(), name="keyless", check=lambda ctx: ["KEY is not set"]
+    )
+    harness = RunHarness(
+        tmp_path,
+        extra_plugins=[
+            ("gates", make_plugin(gates=[PreflightGate("boards", gate)], providers=[keyless]))
+        ],
+    )
+    with pytest.raises(PreflightError) as info:
+        harness.run(one_shot(), provider="keyless")
+    message = str(info.value)
+    assert "boards: storyboard missing for EP001_SH01" in message
+    assert "provider keyless: KEY is not set" in message
+    assert seen == [(PROJECT, EPISODE, ["BATCH_001"])]
+
+
+def test_observers_hear_each_persisted_take_state_in_order(tmp_path):
+    from recoil_core.testing.doubles import make_plugin
+
+    heard: list[tuple[str | None, str]] = []
+    scenes: list[str] = []
+
+    def on_take(event):
+        persisted = harness.backend.load_scene(PROJECT, EPISODE, event.scene_id)
+        stored = persisted.beat(event.beat_id).take(event.take.take_id).state
+        assert stored == event.take.state, "observers hear of a state only once it is persisted"
+        heard.append((event.previous_state, event.take.state.value))
+
+    plugin = make_plugin(on_take_event=on_take, on_scene_event=lambda e: scenes.append(e.kind))
+    harness = RunHarness(tmp_path, extra_plugins=[("observer", plugin)])
+    harness.run(one_shot())
+    assert heard == [
+        ("planned", "reserved"),
+        ("reserved", "submitting"),
+        ("submitting", "submitted"),
+        ("submitted", "succeeded"),
+    ]
+    assert scenes == ["created"]
