@@ -18,8 +18,10 @@ Rules this module keeps:
   reuses the manifest it read last only while this backend object has held the episode
   lock without a break since that read, no backend object of this process has written the
   manifest since, and the manifest file's identity (inode, size, mtime, ctime) is
-  unchanged; otherwise it reads the manifest again. Scene writes in one process are
-  serialised per episode; across processes, callers hold the episode lock.
+  unchanged; otherwise it reads the manifest again. Writes to one scene in one process
+  are serialised per scene (different scenes are written in parallel from threads);
+  ledger and derivation writes per episode; across processes, callers hold the episode
+  lock.
 * The ledger is append-only; an entry is committed once its line, newline included, is
   fsynced. A final line without a newline is a torn append (the process died mid-write):
   readers ignore it, and the next append truncates it (logging a warning) before writing.
@@ -230,8 +232,9 @@ class FilesystemBackend:
             self._scene_dirs[key] = path
         return path
 
-    def _mutex(self, episode_dir: Path) -> threading.RLock:
-        return _PROCESS.mutex(episode_dir)
+    def _mutex(self, directory: Path) -> threading.RLock:
+        """The process-wide mutex of a scene folder (scene writes) or episode folder."""
+        return _PROCESS.mutex(directory)
 
     # ------------------------------------------------------------------ reading
 
@@ -372,9 +375,8 @@ class FilesystemBackend:
 
     def create_scene(self, project: str, episode: str, scene: Scene) -> int:
         scene_dir = self.scene_dir(project, episode, scene.scene_id)
-        episode_dir = scene_dir.parent.parent
         payload = _encode(SCENE_KIND, scene)
-        with self._mutex(episode_dir):
+        with self._mutex(scene_dir):
             existing = self._read_manifest(scene_dir)
             if existing is not None:
                 raise SceneExistsError(scene.scene_id, existing.active_version)
@@ -392,7 +394,7 @@ class FilesystemBackend:
         scene_dir = self.scene_dir(project, episode, scene.scene_id)
         episode_dir = scene_dir.parent.parent
         payload = _encode(SCENE_KIND, scene)
-        with self._mutex(episode_dir):
+        with self._mutex(scene_dir):
             active = self._active_version(scene_dir, episode_dir)
             if active != expected_version:
                 raise SceneVersionConflictError(scene.scene_id, expected_version, active)
@@ -402,7 +404,7 @@ class FilesystemBackend:
     def stage_candidate(self, project: str, episode: str, scene: Scene, *, note: str = "") -> int:
         scene_dir = self.scene_dir(project, episode, scene.scene_id)
         payload = _encode(SCENE_KIND, scene)
-        with self._mutex(scene_dir.parent.parent):
+        with self._mutex(scene_dir):
             manifest = self._read_manifest(scene_dir)
             if manifest is None:
                 raise SceneNotFoundError(project, episode, scene.scene_id)
@@ -421,7 +423,7 @@ class FilesystemBackend:
 
     def conform(self, project: str, episode: str, scene_id: str, version: int | None = None) -> int:
         scene_dir = self.scene_dir(project, episode, scene_id)
-        with self._mutex(scene_dir.parent.parent):
+        with self._mutex(scene_dir):
             manifest = self._read_manifest(scene_dir)
             if manifest is None:
                 raise SceneNotFoundError(project, episode, scene_id)
