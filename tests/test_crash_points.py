@@ -215,6 +215,7 @@ def check_money(
                 assert recorded == hashlib.sha256(render.read_bytes()).hexdigest()
     assert counts.lost_renders == 0
     server_tasks = set(stats["tasks"])
+    assert stats["creates_total"] == len(jobs), "a create no take step knows about"
     assert server_tasks <= set(jobs), (
         f"tasks no take knows about: {sorted(server_tasks - set(jobs))}"
     )
