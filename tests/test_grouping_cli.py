@@ -89,6 +89,7 @@ def test_group_lists_continuity_units_with_identity_modality_and_duration(
             "modality": "r2v_multi",
             "shot_ids": ["EP001_SH01", "EP001_SH02"],
             "duration_s": 7.0,
+            "estimate_usd": 0.0,
         },
         {
             "scene_id": "BATCH_002",
@@ -98,6 +99,7 @@ def test_group_lists_continuity_units_with_identity_modality_and_duration(
             "modality": "video_i2v",
             "shot_ids": ["EP001_SH03"],
             "duration_s": 2.0,
+            "estimate_usd": 0.0,
         },
         {
             "scene_id": "BATCH_003",
@@ -107,6 +109,7 @@ def test_group_lists_continuity_units_with_identity_modality_and_duration(
             "modality": "video_i2v",
             "shot_ids": ["EP001_SH04"],
             "duration_s": 5.0,
+            "estimate_usd": 0.0,
         },
     ]
 
@@ -123,6 +126,7 @@ def test_group_human_output_is_a_table_with_a_summary(plan_file: Path) -> None:
         "modality",
         "shots",
         "duration",
+        "est_usd",
     ]
     assert lines[1].split() == [
         "ONER_001",
@@ -132,9 +136,24 @@ def test_group_human_output_is_a_table_with_a_summary(plan_file: Path) -> None:
         "r2v_multi",
         "EP001_SH01,EP001_SH02,EP001_SH03",
         "9s",
+        "0.0000",
     ]
     assert lines[2].split()[:2] == ["ONER_002", "ONER_002__oner"]
-    assert lines[-1] == "2 scene(s), 2 unit(s), 14s with 'oner'"
+    assert lines[-1] == "2 scene(s), 2 unit(s), 14s with 'oner'; estimated $0.0000 on animatic"
+
+
+def test_group_estimates_cost_per_unit_on_the_chosen_provider(plan_file: Path) -> None:
+    result = recoil(
+        "group", str(plan_file), "--provider", "seeddance", "--json", cwd=plan_file.parent
+    )
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    estimates = [unit["estimate_usd"] for unit in data["units"]]
+    assert data["provider"] == "seeddance"
+    assert all(e > 0 for e in estimates)
+    assert data["estimated_usd"] == pytest.approx(sum(estimates))
+    longer, shorter = estimates[2], estimates[1]
+    assert longer > shorter, "a 5 s unit costs more than a 2 s one"
 
 
 def test_group_options_reach_the_strategy(plan_file: Path) -> None:

@@ -27,6 +27,8 @@ class UnitRow:
     modality: str
     shot_ids: tuple[str, ...]
     duration_s: float
+    estimate_usd: float | None = None
+    """First-take cost on the chosen provider (``None`` if the unit cannot be built)."""
 
     def to_dict(self) -> dict[str, Any]:
         data = attrs.asdict(self)
@@ -34,11 +36,11 @@ class UnitRow:
         return data
 
 
-def unit_rows(groups: Sequence[Group]) -> list[UnitRow]:
-    """The preview rows of ``groups``, one per render unit, in group order.
-
-    Columns added later (a cost estimate) extend :class:`UnitRow` and this function.
-    """
+def unit_rows(
+    groups: Sequence[Group], estimates: Mapping[str, float | None] | None = None
+) -> list[UnitRow]:
+    """The preview rows of ``groups``, one per render unit, in group order."""
+    estimates = estimates or {}
     return [
         UnitRow(
             scene_id=group.scene_id,
@@ -48,6 +50,7 @@ def unit_rows(groups: Sequence[Group]) -> list[UnitRow]:
             modality=unit.modality,
             shot_ids=unit.identity.shot_ids,
             duration_s=unit.duration_s,
+            estimate_usd=estimates.get(unit.unit_id),
         )
         for group in groups
         for unit in group.units
@@ -100,7 +103,7 @@ def assemble_plan(
 
 
 def _render_table(rows: Sequence[UnitRow]) -> str:
-    header = ("scene", "unit", "strategy", "ordinal", "modality", "shots", "duration")
+    header = ("scene", "unit", "strategy", "ordinal", "modality", "shots", "duration", "est_usd")
     lines = [header] + [
         (
             row.scene_id,
@@ -110,6 +113,7 @@ def _render_table(rows: Sequence[UnitRow]) -> str:
             row.modality,
             ",".join(row.shot_ids),
             f"{row.duration_s:g}s",
+            "n/a" if row.estimate_usd is None else f"{row.estimate_usd:.4f}",
         )
         for row in rows
     ]
@@ -139,29 +143,45 @@ def group(
             help="Strategy option, e.g. max_shots=3 (repeatable).",
         ),
     ] = None,
+    provider: Annotated[
+        str | None,
+        typer.Option(
+            help="Provider to estimate costs for (default: $RECOIL_PROVIDER, else animatic)."
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Preview the render units a grouping strategy makes of a plan (nothing is rendered)."""
     options = parse_options(option or [])
     with user_errors(as_json=as_json):
         from recoil_core.plan import load_plan
+        from recoil_core.runner.episode import DEFAULT_PROVIDER
+        from recoil_core.runner.workflows import estimate_groups
 
         plan = load_plan(plan_path)
-        groups = assemble_plan(
-            state().registry(), plan, strategy, pass_ids=passes or [], options=options
-        )
-    rows = unit_rows(groups)
+        registry = state().registry()
+        groups = assemble_plan(registry, plan, strategy, pass_ids=passes or [], options=options)
+        chosen = provider or state().settings.provider or DEFAULT_PROVIDER
+        estimates = estimate_groups(registry, plan, groups, video_provider=chosen)
+    rows = unit_rows(groups, estimates)
+    known = [row.estimate_usd for row in rows if row.estimate_usd is not None]
+    total_usd = round(sum(known), 6)
     if as_json:
         echo_json(
             {
                 "ok": True,
                 "plan": str(plan_path),
                 "strategy": strategy,
+                "provider": chosen,
                 "scenes": len(groups),
+                "estimated_usd": total_usd,
                 "units": [row.to_dict() for row in rows],
             }
         )
         return
     typer.echo(_render_table(rows))
     total = sum(row.duration_s for row in rows)
-    typer.echo(f"{len(groups)} scene(s), {len(rows)} unit(s), {total:g}s with {strategy!r}")
+    typer.echo(
+        f"{len(groups)} scene(s), {len(rows)} unit(s), {total:g}s with {strategy!r}; "
+        f"estimated ${total_usd:.4f} on {chosen}"
+    )

@@ -30,7 +30,7 @@ from recoil_core.errors import (
     RateLimited,
     TaskNotFound,
 )
-from recoil_core.interfaces import BuildContext, JobStatus, SubmitRequest, TakeEvent
+from recoil_core.interfaces import JobStatus, SubmitRequest, TakeEvent
 from recoil_core.model import (
     Beat,
     CanonicalPlan,
@@ -50,6 +50,7 @@ from recoil_core.registry import Registry
 from recoil_core.runner.accounting import Accountant
 from recoil_core.runner.providers import ProviderPool
 from recoil_core.runner.renders import render_media
+from recoil_core.runner.workflows import build_workflow, estimate_workflow
 
 log = logging.getLogger(__name__)
 
@@ -169,31 +170,19 @@ class TakeExecutor:
             await self.new_take(session, beat)
 
     def build(self, session: SceneSession, beat: Beat, take_index: int) -> Workflow:
-        runner = self.registry.runner(beat.modality)
-        ctx = BuildContext(
-            project=self.options.project,
-            episode=self.options.episode,
-            scene_id=session.scene.scene_id,
+        return build_workflow(
+            self.registry,
+            beat,
             plan=self.plan,
+            scene_id=session.scene.scene_id,
             take_index=take_index,
             video_provider=self.options.video_provider,
             image_provider=self.options.image_provider,
             settings=self.options.settings,
         )
-        try:
-            return runner.build_workflow(beat, ctx)
-        except PayloadBuildError:
-            raise
-        except Exception as exc:  # a runner bug is this take's build error, not a crash
-            raise PayloadBuildError(beat.beat_id, f"{type(exc).__name__}: {exc}") from exc
 
     def estimate(self, workflow: Workflow) -> float:
-        total = 0.0
-        for step in workflow.steps:
-            estimator = self.registry.estimator(step.provider or "")
-            step.estimate_usd = float(estimator.estimate(step)) if estimator is not None else 0.0
-            total += step.estimate_usd
-        return total
+        return estimate_workflow(self.registry, workflow)
 
     async def new_take(self, session: SceneSession, beat: Beat) -> Take:
         index = len(beat.takes)

@@ -38,6 +38,7 @@ from recoil_core.runner.dispatch import (
 from recoil_core.runner.planning import derive_scenes
 from recoil_core.runner.providers import ProviderPool
 from recoil_core.runner.reconcile import Action, Reconciled, reconcile
+from recoil_core.runner.workflows import image_provider_for
 
 DEFAULT_PROVIDER = "animatic"
 DEFAULT_STRATEGY = "continuity"
@@ -206,10 +207,7 @@ class EpisodeRunner:
         )
 
     def image_provider(self) -> str | None:
-        if self.options.image_provider:
-            return self.options.image_provider
-        spec = self.registry.provider(self.provider_name)
-        return self.provider_name if spec.serves("image_t2i") else None
+        return image_provider_for(self.registry, self.provider_name, self.options.image_provider)
 
     # ------------------------------------------------------------------ preflight
 

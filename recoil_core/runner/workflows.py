@@ -1,0 +1,97 @@
+"""Building and pricing a beat's workflow: the modality runner, then the cost estimators.
+
+Pure: used by dispatch for real takes, by dry runs, and by ``recoil group`` previews.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from recoil_core.errors import PayloadBuildError
+from recoil_core.interfaces import BuildContext
+from recoil_core.model import Beat, CanonicalPlan, Group, Workflow
+from recoil_core.registry import Registry
+
+
+def build_workflow(
+    registry: Registry,
+    beat: Beat,
+    *,
+    plan: CanonicalPlan,
+    scene_id: str,
+    take_index: int,
+    video_provider: str,
+    image_provider: str | None,
+    settings: Mapping[str, Any] | None = None,
+) -> Workflow:
+    """The workflow the beat's modality runner builds; any runner failure is a build error."""
+    runner = registry.runner(beat.modality)
+    ctx = BuildContext(
+        project=plan.project,
+        episode=plan.episode_id,
+        scene_id=scene_id,
+        plan=plan,
+        take_index=take_index,
+        video_provider=video_provider,
+        image_provider=image_provider,
+        settings=dict(settings or {}),
+    )
+    try:
+        return runner.build_workflow(beat, ctx)
+    except PayloadBuildError:
+        raise
+    except Exception as exc:  # a runner bug is this take's build error, not a crash
+        raise PayloadBuildError(beat.beat_id, f"{type(exc).__name__}: {exc}") from exc
+
+
+def estimate_workflow(registry: Registry, workflow: Workflow) -> float:
+    """Price every step with its provider's estimator (0 without one); returns the total."""
+    total = 0.0
+    for step in workflow.steps:
+        estimator = registry.estimator(step.provider or "")
+        step.estimate_usd = float(estimator.estimate(step)) if estimator is not None else 0.0
+        total += step.estimate_usd
+    return total
+
+
+def image_provider_for(
+    registry: Registry, video_provider: str, explicit: str | None = None
+) -> str | None:
+    """The keyframe provider: the explicit one, else the video provider if it serves images."""
+    if explicit:
+        return explicit
+    return video_provider if registry.provider(video_provider).serves("image_t2i") else None
+
+
+def estimate_groups(
+    registry: Registry,
+    plan: CanonicalPlan,
+    groups: Sequence[Group],
+    *,
+    video_provider: str,
+    image_provider: str | None = None,
+) -> dict[str, float | None]:
+    """First-take cost estimate per render unit (``None`` where the unit cannot be built)."""
+    from recoil_core.runner.planning import scene_from_group
+
+    image = image_provider_for(registry, video_provider, image_provider)
+    out: dict[str, float | None] = {}
+    for group in groups:
+        scene = scene_from_group(group, plan=plan)
+        for beat in scene.beats:
+            try:
+                workflow = build_workflow(
+                    registry,
+                    beat,
+                    plan=plan,
+                    scene_id=scene.scene_id,
+                    take_index=0,
+                    video_provider=video_provider,
+                    image_provider=image,
+                )
+            except PayloadBuildError:
+                out[beat.beat_id] = None
+                continue
+            out[beat.beat_id] = estimate_workflow(registry, workflow)
+    return out
