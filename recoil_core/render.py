@@ -10,6 +10,7 @@ import hashlib
 import json
 import os
 import re
+import threading
 import uuid
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -212,9 +213,56 @@ def _temp_path(dest_dir: Path, name: str) -> Path:
     return dest_dir / f".{name}.{uuid.uuid4().hex}.tmp"
 
 
+class _TempIndex:
+    """Temp files (``.<name>.<...>.tmp``) per render folder, listed once per folder change.
+
+    Listing a folder of thousands of renders for every write made writing N renders
+    O(N^2). The listing is reused while the folder's mtime is the one recorded after this
+    process's own last write into it; any other change to the folder lists it again.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._folders: dict[Path, tuple[int, set[str]]] = {}
+
+    def clear(self, dest_dir: Path, name: str) -> None:
+        """Remove the temp files a crashed write of ``name`` (or its sidecar) left behind."""
+        prefix = f".{name}."
+        with self._lock:
+            mtime = os.stat(dest_dir).st_mtime_ns
+            cached = self._folders.get(dest_dir)
+            if cached is not None and cached[0] == mtime:
+                temps = cached[1]
+            else:
+                with os.scandir(dest_dir) as entries:
+                    temps = {e.name for e in entries if _looks_temp(e.name)}
+            for stale in [t for t in temps if _is_temp_of(t, prefix)]:
+                (dest_dir / stale).unlink(missing_ok=True)
+                temps.discard(stale)
+            self._folders[dest_dir] = (mtime, temps)
+
+    def written(self, dest_dir: Path) -> None:
+        """Record the folder's mtime after this process wrote into it."""
+        with self._lock:
+            cached = self._folders.get(dest_dir)
+            if cached is not None:
+                self._folders[dest_dir] = (os.stat(dest_dir).st_mtime_ns, cached[1])
+
+
+def _looks_temp(name: str) -> bool:
+    return name.startswith(".") and name.endswith(".tmp")
+
+
+def _is_temp_of(temp: str, prefix: str) -> bool:
+    """Whether ``temp`` matches the glob ``<prefix>*.tmp``."""
+    return temp.startswith(prefix) and temp[len(prefix) :].endswith(".tmp")
+
+
+_TEMPS = _TempIndex()
+
+
 def _clear_stale_temps(dest_dir: Path, name: str) -> None:
-    for stale in dest_dir.glob(f".{name}.*.tmp"):
-        stale.unlink(missing_ok=True)
+    _TEMPS.clear(dest_dir, name)
 
 
 def _copy_atomic(source: Path, final: Path) -> tuple[str, int]:
@@ -292,6 +340,7 @@ def write_render(
             "provenance": recorded,
         },
     )
+    _TEMPS.written(dest_dir)
     if move and media.exists() and media.resolve() != final.resolve():
         media.unlink()
     return RenderRecord(path=final, sidecar_path=sidecar, sha256=sha256, bytes=size)
