@@ -199,6 +199,26 @@ def kill_once(
     return mode if killed else None
 
 
+def run_to_end(env: Mapping[str, str], cwd: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [
+            recoil_executable(),
+            "run",
+            str(EXAMPLE_PLAN),
+            "--provider",
+            "seeddance",
+            "--json",
+            *extra,
+        ],
+        env=dict(env),
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
 def finish(
     ark: WatchedArk, env: Mapping[str, str], cwd: Path, counts: CampaignCounts
 ) -> subprocess.CompletedProcess[str]:
@@ -206,15 +226,7 @@ def finish(
     the create reached Ark) are checked at the server, then resubmitted, as a user would."""
     for _ in range(3):
         counts.runs += 1
-        done = subprocess.run(
-            [recoil_executable(), "run", str(EXAMPLE_PLAN), "--provider", "seeddance", "--json"],
-            env=dict(env),
-            cwd=cwd,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
+        done = run_to_end(env, cwd)
         assert "Traceback" not in done.stderr, done.stderr
         if done.returncode == 0:
             return done
@@ -232,16 +244,7 @@ def finish(
                             assert step.job_id is not None or step.seed not in seeds
                         counts.unknown_resolved += 1
         counts.runs += 1
-        resubmitted = subprocess.run(
-            [recoil_executable(), "run", str(EXAMPLE_PLAN), "--provider", "seeddance"]
-            + ["--resubmit-unknown", "--json"],
-            env=dict(env),
-            cwd=cwd,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
+        resubmitted = run_to_end(env, cwd, "--resubmit-unknown")
         if resubmitted.returncode == 0:
             return resubmitted
     raise AssertionError(f"episode did not complete: {done.stdout}\n{done.stderr}")
