@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 from recoil_core.budget import BudgetGuard, Reservation
 from recoil_core.model import ChargeKind, LedgerEntry, Take, WorkflowStep, charge_entry_id
 from recoil_core.persistence.protocol import PersistenceBackend
@@ -18,6 +20,7 @@ class Accountant:
         self.project = project
         self.episode = episode
         self.charged_this_run = 0.0
+        self._lock = threading.Lock()
 
     def charge(
         self,
@@ -47,6 +50,7 @@ class Accountant:
         new = self.backend.append_ledger(entry)
         self.guard.charge(reservation, entry, new=new)
         if new:
-            self.charged_this_run += amount
+            with self._lock:  # charges may come from worker threads
+                self.charged_this_run += amount
         take.cost_usd += amount
         return entry

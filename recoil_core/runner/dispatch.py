@@ -22,6 +22,7 @@ from typing import Any
 import attrs
 
 from recoil_core.budget import BudgetGuard, Reservation
+from recoil_core.convert import converter
 from recoil_core.errors import (
     PayloadBuildError,
     ProviderError,
@@ -65,6 +66,7 @@ class SceneSession:
     scene: Scene
     version: int
     dispatch_new_takes: bool = True
+    lock: asyncio.Lock = attrs.field(factory=asyncio.Lock, eq=False, repr=False)
 
 
 @attrs.frozen
@@ -131,18 +133,45 @@ class TakeExecutor:
         self.plan = plan
         self.options = options
         self.sleep: Callable[[float], Any] = asyncio.sleep
+        self._parts: set[str] | None = None
+
+    def _stale_parts(self, prefix: str) -> list[str]:
+        """Partial downloads (``<prefix>*.part``) an earlier, killed run left in the renders
+        folder; listed once per run (this run's own are removed as they finish)."""
+        if self._parts is None:
+            try:
+                with os.scandir(self.options.renders_dir) as entries:
+                    self._parts = {e.name for e in entries if e.name.endswith(".part")}
+            except FileNotFoundError:
+                self._parts = set()
+        found = [
+            n for n in self._parts if n.startswith(prefix) and n[len(prefix) :].endswith(".part")
+        ]
+        self._parts.difference_update(found)
+        return found
 
     # ------------------------------------------------------------------ persistence
 
-    def persist(self, session: SceneSession, beat: Beat, take: Take, previous: str | None) -> None:
-        """Save the scene (compare-and-set on its active version), then tell observers."""
+    async def persist(
+        self, session: SceneSession, beat: Beat, take: Take, previous: str | None
+    ) -> None:
+        """Save the scene (compare-and-set on its active version), then tell observers.
+
+        The write (fsyncs included) runs in a worker thread so other takes keep going; saves
+        of one scene are serialised and each writes the scene as it was when its turn came.
+        """
         take.updated_at = utc_now()
-        self.backend.save_scene(
-            self.options.project,
-            self.options.episode,
-            session.scene,
-            expected_version=session.version,
-        )
+        async with session.lock:
+            scene = session.scene
+            if len(scene.beats) > 1:  # other beats' takes may change it while it is written
+                scene = converter.structure(converter.unstructure(scene), Scene)
+            await asyncio.to_thread(
+                self.backend.save_scene,
+                self.options.project,
+                self.options.episode,
+                scene,
+                expected_version=session.version,
+            )
         if previous != take.state.value:
             self.registry.notify_take(
                 TakeEvent(
@@ -192,7 +221,7 @@ class TakeExecutor:
             take = beat.new_take(Workflow(workflow_id=f"{beat.beat_id}_take_{index}"))
             take.state = TakeState.BUILD_ERROR
             take.error = str(exc)
-            self.persist(session, beat, take, TakeState.PLANNED.value)
+            await self.persist(session, beat, take, TakeState.PLANNED.value)
             return take
         estimate = self.estimate(workflow)
         reservation = self.guard.reserve(estimate)  # BudgetExhaustedError: no take is created
@@ -204,7 +233,7 @@ class TakeExecutor:
             )
         take.state = TakeState.RESERVED
         try:
-            self.persist(session, beat, take, TakeState.PLANNED.value)
+            await self.persist(session, beat, take, TakeState.PLANNED.value)
         except BaseException:
             self.guard.release(reservation)
             raise
@@ -219,7 +248,7 @@ class TakeExecutor:
             previous = take.state.value
             take.state = TakeState.CANCELLED
             take.error = "interrupted before any paid call; a new take replaces it"
-            self.persist(session, beat, take, previous)
+            await self.persist(session, beat, take, previous)
             return
         reservation = self.guard.force_reserve(
             sum(s.estimate_usd for s in take.workflow.steps if not s.is_final)
@@ -256,7 +285,7 @@ class TakeExecutor:
                 take.state = TakeState.FAILED_BUT_BILLED
             else:
                 take.state = TakeState.FAILED
-            self.persist(session, beat, take, previous)
+            await self.persist(session, beat, take, previous)
         finally:
             self.guard.release(reservation)
 
@@ -306,14 +335,14 @@ class TakeExecutor:
                 found = await self._find(spec.can_find_by_request, provider, take, step)
                 if found is not None:  # it did reach the provider after all: never pay twice
                     state = StepState.SUBMITTED
-                    self._record_job(session, beat, take, step, found)
+                    await self._record_job(session, beat, take, step, found)
                 else:
                     state = step.state = StepState.PLANNED
 
             if state == StepState.PLANNED:
                 step.submitting_at = utc_now()
                 previous = self._set(take, step, StepState.SUBMITTING, TakeState.SUBMITTING)
-                self.persist(session, beat, take, previous)  # CAS: a moved version stops here
+                await self.persist(session, beat, take, previous)  # CAS: a moved version stops here
                 job_id = await self._create(session, beat, take, step)
                 if job_id is None:
                     return (
@@ -324,16 +353,16 @@ class TakeExecutor:
             elif state == StepState.SUBMITTING:
                 job_id = await self._find(spec.can_find_by_request, provider, take, step)
                 if job_id is None:
-                    self._mark_unknown(session, beat, take, step)
+                    await self._mark_unknown(session, beat, take, step)
                     return StepOutcome.PENDING
-                self._record_job(session, beat, take, step, job_id)
+                await self._record_job(session, beat, take, step, job_id)
 
             status = await self._wait(session, beat, take, step)
             if status is None:
                 return StepOutcome.FAILED if step.is_final else StepOutcome.PENDING
             if status.state == "succeeded":
                 return await self._finish_success(session, beat, take, step, status, reservation)
-            return self._finish_failure(session, beat, take, step, status, reservation)
+            return await self._finish_failure(session, beat, take, step, status, reservation)
 
     async def _create(
         self, session: SceneSession, beat: Beat, take: Take, step: WorkflowStep
@@ -352,10 +381,10 @@ class TakeExecutor:
                         exc.retry_after if exc.retry_after is not None else 2.0**attempt
                     )
                     continue
-                self._fail_step(session, beat, take, step, f"rate limited: {exc}", exc.code)
+                await self._fail_step(session, beat, take, step, f"rate limited: {exc}", exc.code)
                 return None
             except ProviderRejected as exc:
-                self._fail_step(session, beat, take, step, str(exc), exc.code)
+                await self._fail_step(session, beat, take, step, str(exc), exc.code)
                 return None
             except (ProviderUnavailable, ProviderError, OSError, TimeoutError) as exc:
                 # Ambiguous: the create may have reached the provider. Look, never repeat.
@@ -367,10 +396,10 @@ class TakeExecutor:
                 )
                 found = await self._find(spec.can_find_by_request, provider, take, step)
                 if found is None:
-                    self._mark_unknown(session, beat, take, step, reason=str(exc))
+                    await self._mark_unknown(session, beat, take, step, reason=str(exc))
                     return None
                 job_id = found
-            self._record_job(session, beat, take, step, job_id)
+            await self._record_job(session, beat, take, step, job_id)
             return job_id
         return None
 
@@ -390,15 +419,15 @@ class TakeExecutor:
                 return None
         return None
 
-    def _record_job(
+    async def _record_job(
         self, session: SceneSession, beat: Beat, take: Take, step: WorkflowStep, job_id: str
     ) -> None:
         step.job_id = job_id
         step.submitted_at = utc_now()
         previous = self._set(take, step, StepState.SUBMITTED, TakeState.SUBMITTED)
-        self.persist(session, beat, take, previous)
+        await self.persist(session, beat, take, previous)
 
-    def _mark_unknown(
+    async def _mark_unknown(
         self,
         session: SceneSession,
         beat: Beat,
@@ -413,9 +442,9 @@ class TakeExecutor:
             "resubmitted. Check the provider's console, then re-run with --resubmit-unknown "
             "to submit it again."
         )
-        self.persist(session, beat, take, previous)
+        await self.persist(session, beat, take, previous)
 
-    def _fail_step(
+    async def _fail_step(
         self,
         session: SceneSession,
         beat: Beat,
@@ -429,7 +458,7 @@ class TakeExecutor:
         step.finished_at = utc_now()
         step.state = state
         take.error = step.error
-        self.persist(session, beat, take, take.state.value)
+        await self.persist(session, beat, take, take.state.value)
 
     async def _wait(
         self, session: SceneSession, beat: Beat, take: Take, step: WorkflowStep
@@ -454,7 +483,7 @@ class TakeExecutor:
                 status = await provider.poll(step.job_id)
                 errors = 0
             except TaskNotFound as exc:
-                self._fail_step(
+                await self._fail_step(
                     session,
                     beat,
                     take,
@@ -469,7 +498,7 @@ class TakeExecutor:
                     take.attention = (
                         f"polling {step.job_id} keeps failing ({exc}); re-run to resume"
                     )
-                    self.persist(session, beat, take, take.state.value)
+                    await self.persist(session, beat, take, take.state.value)
                     return None
                 await self.sleep(min(30.0, 0.5 * 2**errors))
                 continue
@@ -480,7 +509,7 @@ class TakeExecutor:
                     await provider.cancel(step.job_id)
                 except ProviderError as exc:
                     log.info("cancel of %s failed: %s", step.job_id, exc)
-                self._fail_step(
+                await self._fail_step(
                     session,
                     beat,
                     take,
@@ -504,17 +533,18 @@ class TakeExecutor:
         provider = self.pool.get(step.provider or "")
         self.options.renders_dir.mkdir(parents=True, exist_ok=True)
         stem = f".{take.take_id}.{step.step_id}"
-        for stale in self.options.renders_dir.glob(f"{stem}.*.part"):  # a killed run's download
-            stale.unlink(missing_ok=True)
+        for stale in self._stale_parts(f"{stem}."):  # a killed run's download
+            (self.options.renders_dir / stale).unlink(missing_ok=True)
         tmp = self.options.renders_dir / f"{stem}.{os.getpid()}.part"
         try:
             await provider.download(status, tmp)
         except ProviderError as exc:
             tmp.unlink(missing_ok=True)
             take.attention = f"download of job {step.job_id} failed ({exc}); re-run to retry it"
-            self.persist(session, beat, take, take.state.value)
+            await self.persist(session, beat, take, take.state.value)
             return StepOutcome.PENDING
-        record = render_media(
+        record = await asyncio.to_thread(
+            render_media,
             renders_dir=self.options.renders_dir,
             project=self.options.project,
             episode=self.options.episode,
@@ -525,7 +555,8 @@ class TakeExecutor:
             media=tmp,
             provider_version=self.registry.provider_version(step.provider or ""),
         )
-        self.accountant.charge(
+        await asyncio.to_thread(
+            self.accountant.charge,
             scene_id=session.scene.scene_id,
             beat_id=beat.beat_id,
             take=take,
@@ -555,10 +586,10 @@ class TakeExecutor:
         if step is take.workflow.steps[-1]:
             take.render_path = str(record.path)
             take.sidecar_path = str(record.sidecar_path)
-        self.persist(session, beat, take, take.state.value)
+        await self.persist(session, beat, take, take.state.value)
         return StepOutcome.SUCCEEDED
 
-    def _finish_failure(
+    async def _finish_failure(
         self,
         session: SceneSession,
         beat: Beat,
@@ -569,7 +600,8 @@ class TakeExecutor:
     ) -> str:
         billed = status.cost_usd > 0
         if billed:
-            self.accountant.charge(
+            await asyncio.to_thread(
+                self.accountant.charge,
                 scene_id=session.scene.scene_id,
                 beat_id=beat.beat_id,
                 take=take,
@@ -602,5 +634,5 @@ class TakeExecutor:
             else StepState.FAILED
         )
         message = status.error_message or f"job ended {status.state}"
-        self._fail_step(session, beat, take, step, message, status.error_code, state)
+        await self._fail_step(session, beat, take, step, message, status.error_code, state)
         return StepOutcome.FAILED
