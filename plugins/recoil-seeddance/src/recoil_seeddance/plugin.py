@@ -21,11 +21,23 @@ from recoil_seeddance.models import FRIENDLY_MODELS
 NAME = "seeddance"
 MODALITIES = frozenset({"video_i2v", "r2v_multi", "video_t2v"})
 POLL_ENV = "RECOIL_SEEDDANCE_POLL_S"
+CONCURRENCY_ENV = "RECOIL_SEEDDANCE_CONCURRENCY"
 DEFAULT_POLL_S = 10.0
+DEFAULT_CONCURRENCY = 10
+
+
+def concurrency(env: Mapping[str, str]) -> int:
+    """Tasks in flight at once: ``RECOIL_SEEDDANCE_CONCURRENCY`` (your account's quota), else 10."""
+    raw = env.get(CONCURRENCY_ENV)
+    try:
+        return max(1, int(raw)) if raw else DEFAULT_CONCURRENCY
+    except ValueError:
+        return DEFAULT_CONCURRENCY
 
 
 def limits(env: Mapping[str, str]) -> ProviderLimits:
-    """Ark's per-model limits; ``RECOIL_SEEDDANCE_POLL_S`` overrides the poll interval."""
+    """Ark's per-model limits; ``RECOIL_SEEDDANCE_POLL_S`` overrides the poll interval and
+    ``RECOIL_SEEDDANCE_CONCURRENCY`` the tasks in flight."""
     raw = env.get(POLL_ENV)
     poll_s = DEFAULT_POLL_S
     if raw:
@@ -33,7 +45,9 @@ def limits(env: Mapping[str, str]) -> ProviderLimits:
             poll_s = max(0.0, float(raw))
         except ValueError:
             poll_s = DEFAULT_POLL_S
-    return ProviderLimits(concurrency=10, requests_per_minute=600, poll_interval_s=poll_s)
+    return ProviderLimits(
+        concurrency=concurrency(env), requests_per_minute=600, poll_interval_s=poll_s
+    )
 
 
 def check(ctx: ProviderContext) -> list[str]:
@@ -56,6 +70,12 @@ def check(ctx: ProviderContext) -> list[str]:
             float(raw_poll)
         except ValueError:
             problems.append(f"{POLL_ENV}={raw_poll!r} is not a number of seconds")
+    raw_concurrency = ctx.env.get(CONCURRENCY_ENV)
+    if raw_concurrency:
+        try:
+            int(raw_concurrency)
+        except ValueError:
+            problems.append(f"{CONCURRENCY_ENV}={raw_concurrency!r} is not a whole number")
     return problems
 
 

@@ -391,7 +391,9 @@ def create_provider(ctx: ProviderContext) -> ArkProvider:
     key = ctx.env.get("ARK_API_KEY", "")
     if not key:
         raise ProviderRejected("ARK_API_KEY is not set", code="missing_key")
-    concurrency = int(ctx.settings.get("concurrency") or DEFAULT_CONCURRENCY)
+    from recoil_seeddance.plugin import concurrency as env_concurrency
+
+    concurrency = int(ctx.settings.get("concurrency") or env_concurrency(ctx.env))
     client = make_client(transport=transport_name(ctx.env), connections=concurrency + 4)
     return ArkProvider(
         api_key=key, client=client, base_url=ctx.env.get("ARK_BASE_URL") or DEFAULT_BASE_URL
