@@ -1,0 +1,117 @@
+"""The budget cap under concurrency 100, with estimates that are right and estimates that
+run low. The guard charges what was billed and learns by how much estimates ran low.
+
+The guarantee (see recoil_core/budget.py):
+- estimates >= billed (Seedance's estimate is its billed price): spent <= cap, always;
+- estimates low: no take starts once ``spent + reserved + estimate * learned_ratio`` would
+  pass the cap; what passes it is at most the takes already in flight when the first
+  overrun was charged, each by its own ``billed - reserved``.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from recoil_core.budget import BudgetGuard
+from recoil_core.errors import BudgetExhaustedError
+from recoil_core.model import ChargeKind, LedgerEntry
+from recoil_core.testing.doubles import Outcome, ScriptedProvider
+from recoil_core.testing.harness import RunHarness
+from recoil_core.testing.plans import canonical_plan, canonical_shot
+
+
+def many_shots(n: int):  # type: ignore[no-untyped-def]
+    return canonical_plan([canonical_shot(f"EP001_SH{i:02d}", i) for i in range(1, n + 1)])
+
+
+def entry(amount: float, take: str = "t") -> LedgerEntry:
+    return LedgerEntry(
+        entry_id=f"{take}:video:succeeded",
+        project="p",
+        episode="EP001",
+        scene_id="s",
+        beat_id="b",
+        take_id=take,
+        step_id="video",
+        provider="scripted",
+        model="m",
+        kind=ChargeKind.SUCCEEDED,
+        amount_usd=amount,
+        job_id="j",
+    )
+
+
+def spent(harness: RunHarness) -> float:
+    return sum(e.amount_usd for e in harness.backend.read_ledger("p", "EP001"))
+
+
+def test_accurate_estimates_never_pass_the_cap_at_concurrency_100(tmp_path) -> None:
+    provider = ScriptedProvider(Outcome(cost_usd=1.0, polls_until_final=2))
+    harness = RunHarness(tmp_path, provider=provider, estimate=1.0)
+
+    with pytest.raises(BudgetExhaustedError):
+        harness.run(many_shots(40), strategy="solo", budget_usd=10.5, concurrency=100)
+
+    assert provider.created == 10
+    assert spent(harness) == pytest.approx(10.0)
+
+
+def test_low_estimates_are_learned_and_the_cap_holds_one_take_at_a_time(tmp_path) -> None:
+    """Billed 3x the estimate. Without learning, takes 4 and later would each still fit
+    (spent 9 + estimate 1 <= 10) and spend past the cap; with it, take 4 reserves 3."""
+    provider = ScriptedProvider(Outcome(cost_usd=3.0))
+    harness = RunHarness(tmp_path, provider=provider, estimate=1.0)
+
+    with pytest.raises(BudgetExhaustedError):
+        harness.run(many_shots(20), strategy="solo", budget_usd=10.0, concurrency=1)
+
+    assert provider.created == 3
+    assert spent(harness) == pytest.approx(9.0)
+
+
+def test_low_estimates_at_concurrency_100_stop_new_takes_and_bound_the_overshoot(
+    tmp_path,
+) -> None:
+    provider = ScriptedProvider(Outcome(cost_usd=3.0, polls_until_final=2))
+    harness = RunHarness(tmp_path, provider=provider, estimate=1.0)
+
+    with pytest.raises(BudgetExhaustedError):
+        harness.run(many_shots(100), strategy="solo", budget_usd=10.0, concurrency=100)
+
+    # Ten takes fit the cap at the estimate and were all in flight before the first
+    # charge showed the estimate was low; each overshoots by its own 3 - 1. No take
+    # started after that.
+    assert provider.created == 10
+    assert spent(harness) == pytest.approx(30.0)
+    assert spent(harness) <= 10.0 + provider.created * (3.0 - 1.0)
+
+
+def test_guard_reserves_later_takes_at_the_learned_overrun() -> None:
+    guard = BudgetGuard(10.0)
+    first = guard.reserve(1.0)
+    guard.charge(first, entry(2.5, "a"))
+    guard.release(first)
+
+    second = guard.reserve(1.0)
+
+    assert guard.overrun == pytest.approx(2.5)
+    assert second.amount == pytest.approx(2.5)
+    assert guard.spent + guard.reserved == pytest.approx(5.0)
+
+
+def test_guard_charges_what_was_billed_not_what_was_reserved() -> None:
+    guard = BudgetGuard(100.0)
+    reservation = guard.reserve(5.0)
+    guard.charge(reservation, entry(2.0))
+    guard.release(reservation)
+    assert (guard.spent, guard.reserved, guard.overrun) == (2.0, 0.0, 1.0)
+
+
+def test_a_zero_cap_starts_nothing(tmp_path) -> None:
+    provider = ScriptedProvider(Outcome(cost_usd=1.0))
+    harness = RunHarness(tmp_path, provider=provider, estimate=0.5)
+
+    with pytest.raises(BudgetExhaustedError):
+        harness.run(many_shots(3), strategy="solo", budget_usd=0.0, concurrency=100)
+
+    assert provider.created == 0 and spent(harness) == 0.0
