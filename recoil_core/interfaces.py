@@ -14,19 +14,18 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 import attrs
 
-from recoil_core.model import (
-    Beat,
-    CanonicalPlan,
-    CanonicalShot,
-    CoveragePass,
-    Group,
-    Scene,
-    Take,
-    Workflow,
-    WorkflowStep,
-)
-
 if TYPE_CHECKING:
+    from recoil_core.model import (
+        Beat,
+        CanonicalPlan,
+        CanonicalShot,
+        CoveragePass,
+        Group,
+        Scene,
+        Take,
+        Workflow,
+        WorkflowStep,
+    )
     from recoil_core.persistence.protocol import PersistenceBackend
 
 

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from recoil_core.errors import RecoilError, SceneVersionConflictError
-from recoil_core.model import LedgerEntry, Scene, SceneManifest
+
+if TYPE_CHECKING:
+    from recoil_core.model import LedgerEntry, Scene, SceneManifest
 
 
 class SceneExistsError(SceneVersionConflictError):

@@ -1,14 +1,32 @@
-"""Entry point module of recoil-plugins-grouping: the hook implementations Recoil loads."""
+"""Entry point module of recoil-plugins-grouping: the hook implementations Recoil loads.
+
+Registrations are lazy: the implementation modules are imported on first use, so
+``recoil plugins list`` and ``recoil --help`` stay fast.
+"""
 
 from __future__ import annotations
 
 from recoil_core import hookimpl
 from recoil_core.interfaces import GroupingStrategy
-from recoil_plugins_grouping.continuity import ContinuityStrategy
-from recoil_plugins_grouping.oner import OnerStrategy
-from recoil_plugins_grouping.solo import SoloStrategy
+from recoil_core.lazy import LazyStrategy
 
 
 @hookimpl
 def recoil_grouping_strategies() -> list[GroupingStrategy]:
-    return [ContinuityStrategy(), SoloStrategy(), OnerStrategy()]
+    return [
+        LazyStrategy(
+            "continuity",
+            "consecutive same-location shots of a sequence as one multi-shot clip",
+            "recoil_plugins_grouping.continuity:ContinuityStrategy",
+        ),
+        LazyStrategy(
+            "solo",
+            "one video_i2v clip per shot",
+            "recoil_plugins_grouping.solo:SoloStrategy",
+        ),
+        LazyStrategy(
+            "oner",
+            "each sequence as one continuous clip",
+            "recoil_plugins_grouping.oner:OnerStrategy",
+        ),
+    ]

@@ -1,13 +1,22 @@
-"""Entry point module of recoil-plugins-video: the hook implementations Recoil loads."""
+"""Entry point module of recoil-plugins-video: the hook implementations Recoil loads.
+
+Registrations are lazy: the implementation modules are imported on first use, so
+``recoil plugins list`` and ``recoil --help`` stay fast.
+"""
 
 from __future__ import annotations
 
 from recoil_core import hookimpl
 from recoil_core.interfaces import ModalityRunner
+from recoil_core.lazy import LazyRunner
 
 
 @hookimpl
 def recoil_modality_runners() -> list[ModalityRunner]:
-    from recoil_plugins_video.image_t2i import ImageT2IRunner
-
-    return [ImageT2IRunner()]
+    return [
+        LazyRunner(
+            "image_t2i",
+            "keyframe images (text to image), one per shot of the beat",
+            "recoil_plugins_video.image_t2i:ImageT2IRunner",
+        ),
+    ]

@@ -1,5 +1,22 @@
 """Recoil coverage grouping strategy (passes, wildcard segments)."""
 
-from recoil_coverage.strategy import CoverageStrategy
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from recoil_coverage.strategy import CoverageStrategy
 
 __all__ = ["CoverageStrategy"]
+
+_HOME = {
+    "CoverageStrategy": "recoil_coverage.strategy",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Import the public classes on first use, so loading the plugin stays cheap."""
+    if name in _HOME:
+        return getattr(import_module(_HOME[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,12 +1,22 @@
-"""Entry point module of recoil-coverage: the hook implementations Recoil loads."""
+"""Entry point module of recoil-coverage: the hook implementations Recoil loads.
+
+Registrations are lazy: the implementation modules are imported on first use, so
+``recoil plugins list`` and ``recoil --help`` stay fast.
+"""
 
 from __future__ import annotations
 
 from recoil_core import hookimpl
 from recoil_core.interfaces import GroupingStrategy
-from recoil_coverage.strategy import CoverageStrategy
+from recoil_core.lazy import LazyStrategy
 
 
 @hookimpl
 def recoil_grouping_strategies() -> list[GroupingStrategy]:
-    return [CoverageStrategy()]
+    return [
+        LazyStrategy(
+            "coverage",
+            "each coverage pass (camera side, focus, wildcards) as one multi-shot clip",
+            "recoil_coverage.strategy:CoverageStrategy",
+        ),
+    ]

@@ -1,5 +1,22 @@
 """Recoil video_i2v modality runner."""
 
-from recoil_i2v.runner import VideoI2VRunner
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from recoil_i2v.runner import VideoI2VRunner
 
 __all__ = ["VideoI2VRunner"]
+
+_HOME = {
+    "VideoI2VRunner": "recoil_i2v.runner",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Import the public classes on first use, so loading the plugin stays cheap."""
+    if name in _HOME:
+        return getattr(import_module(_HOME[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

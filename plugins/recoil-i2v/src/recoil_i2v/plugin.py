@@ -1,13 +1,22 @@
-"""Entry point module of recoil-i2v: the hook implementations Recoil loads."""
+"""Entry point module of recoil-i2v: the hook implementations Recoil loads.
+
+Registrations are lazy: the implementation modules are imported on first use, so
+``recoil plugins list`` and ``recoil --help`` stay fast.
+"""
 
 from __future__ import annotations
 
 from recoil_core import hookimpl
 from recoil_core.interfaces import ModalityRunner
+from recoil_core.lazy import LazyRunner
 
 
 @hookimpl
 def recoil_modality_runners() -> list[ModalityRunner]:
-    from recoil_i2v.runner import VideoI2VRunner
-
-    return [VideoI2VRunner()]
+    return [
+        LazyRunner(
+            "video_i2v",
+            "image to video from the shot's first frame (keyframe if none)",
+            "recoil_i2v.runner:VideoI2VRunner",
+        ),
+    ]

@@ -1,13 +1,22 @@
-"""Entry point module of recoil-r2v-multi: the hook implementations Recoil loads."""
+"""Entry point module of recoil-r2v-multi: the hook implementations Recoil loads.
+
+Registrations are lazy: the implementation modules are imported on first use, so
+``recoil plugins list`` and ``recoil --help`` stay fast.
+"""
 
 from __future__ import annotations
 
 from recoil_core import hookimpl
 from recoil_core.interfaces import ModalityRunner
+from recoil_core.lazy import LazyRunner
 
 
 @hookimpl
 def recoil_modality_runners() -> list[ModalityRunner]:
-    from recoil_r2v_multi.runner import R2VMultiRunner
-
-    return [R2VMultiRunner()]
+    return [
+        LazyRunner(
+            "r2v_multi",
+            "reference images to one multi-shot video",
+            "recoil_r2v_multi.runner:R2VMultiRunner",
+        ),
+    ]
