@@ -521,6 +521,28 @@ class TakeExecutor:
                 return None
             await self.sleep(interval)
 
+    async def _charge(
+        self,
+        session: SceneSession,
+        beat: Beat,
+        take: Take,
+        step: WorkflowStep,
+        kind: ChargeKind,
+        status: JobStatus,
+        reservation: Reservation,
+    ) -> None:
+        """Append what the provider billed to the ledger (off the event loop)."""
+        await asyncio.to_thread(
+            self.accountant.charge,
+            scene_id=session.scene.scene_id,
+            beat_id=beat.beat_id,
+            take=take,
+            step=step,
+            kind=kind,
+            amount=status.cost_usd,
+            reservation=reservation,
+        )
+
     async def _finish_success(
         self,
         session: SceneSession,
@@ -555,26 +577,11 @@ class TakeExecutor:
             media=tmp,
             provider_version=self.registry.provider_version(step.provider or ""),
         )
-        await asyncio.to_thread(
-            self.accountant.charge,
-            scene_id=session.scene.scene_id,
-            beat_id=beat.beat_id,
-            take=take,
-            step=step,
-            kind=ChargeKind.SUCCEEDED,
-            amount=status.cost_usd,
-            reservation=reservation,
-        )
-        step.receipt = GenerationReceipt(
-            receipt_id=f"rcpt_{take.take_id}_{step.step_id}",
-            take_id=take.take_id,
-            step_id=step.step_id,
-            modality=step.modality,
-            provider=step.provider or "",
-            model=step.model or "",
-            job_id=step.job_id,
-            timestamp_utc=utc_now(),
-            run_result=RunResult(
+        await self._charge(session, beat, take, step, ChargeKind.SUCCEEDED, status, reservation)
+        step.receipt = _receipt(
+            take,
+            step,
+            RunResult(
                 success=True,
                 output_path=str(record.path),
                 output_sha256=record.sha256,
@@ -600,26 +607,13 @@ class TakeExecutor:
     ) -> str:
         billed = status.cost_usd > 0
         if billed:
-            await asyncio.to_thread(
-                self.accountant.charge,
-                scene_id=session.scene.scene_id,
-                beat_id=beat.beat_id,
-                take=take,
-                step=step,
-                kind=ChargeKind.FAILED_BUT_BILLED,
-                amount=status.cost_usd,
-                reservation=reservation,
+            await self._charge(
+                session, beat, take, step, ChargeKind.FAILED_BUT_BILLED, status, reservation
             )
-        step.receipt = GenerationReceipt(
-            receipt_id=f"rcpt_{take.take_id}_{step.step_id}",
-            take_id=take.take_id,
-            step_id=step.step_id,
-            modality=step.modality,
-            provider=step.provider or "",
-            model=step.model or "",
-            job_id=step.job_id,
-            timestamp_utc=utc_now(),
-            run_result=RunResult(
+        step.receipt = _receipt(
+            take,
+            step,
+            RunResult(
                 success=False,
                 cost_usd=status.cost_usd,
                 error_code=status.error_code,
@@ -636,3 +630,17 @@ class TakeExecutor:
         message = status.error_message or f"job ended {status.state}"
         await self._fail_step(session, beat, take, step, message, status.error_code, state)
         return StepOutcome.FAILED
+
+
+def _receipt(take: Take, step: WorkflowStep, result: RunResult) -> GenerationReceipt:
+    return GenerationReceipt(
+        receipt_id=f"rcpt_{take.take_id}_{step.step_id}",
+        take_id=take.take_id,
+        step_id=step.step_id,
+        modality=step.modality,
+        provider=step.provider or "",
+        model=step.model or "",
+        job_id=step.job_id,
+        timestamp_utc=utc_now(),
+        run_result=result,
+    )
