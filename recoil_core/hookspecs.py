@@ -154,7 +154,12 @@ def recoil_on_take_event(event: TakeEvent) -> None:
 
 @hookspec
 def recoil_on_scene_event(event: SceneEvent) -> None:
-    """Observe a scene event: ``created``, ``reused``, ``candidate_staged``, ``finished``.
+    """Observe a scene event: how a run reconciled a scene, and when it finished with it.
+
+    ``event.kind`` is ``created``, ``reused``, ``replaced`` (an unrendered version was
+    superseded), ``candidate_staged``, ``candidate_exists`` (reconciliation, before any
+    dispatch) or ``finished`` (after the run's dispatch, with ``"k/n beat(s) rendered"`` in
+    ``event.detail``). Dry runs emit nothing.
 
     :param event: project, episode, scene id, event kind, the version concerned and a
         human-readable detail.

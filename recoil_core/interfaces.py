@@ -285,8 +285,8 @@ class TakeEvent:
 class SceneEvent:
     """A scene event.
 
-    ``kind`` is one of ``created``, ``reused``, ``replaced``, ``candidate_staged`` and
-    ``candidate_exists``.
+    ``kind`` is one of ``created``, ``reused``, ``replaced``, ``candidate_staged``,
+    ``candidate_exists`` and ``finished``.
     """
 
     project: str

@@ -236,4 +236,36 @@ def test_observers_hear_each_persisted_take_state_in_order(tmp_path):
         ("submitting", "submitted"),
         ("submitted", "succeeded"),
     ]
-    assert scenes == ["created"]
+    assert scenes == ["created", "finished"]
+
+
+class _Counting(ScriptedProvider):
+    """Counts jobs between create and download, to see how many run at once."""
+
+    def __init__(self) -> None:
+        super().__init__(Outcome(polls_until_final=3))
+        self.in_flight = 0
+        self.most = 0
+
+    async def submit(self, request):
+        job_id = await super().submit(request)
+        self.in_flight += 1
+        self.most = max(self.most, self.in_flight)
+        return job_id
+
+    async def download(self, status, dest):
+        self.in_flight -= 1
+        await super().download(status, dest)
+
+
+@pytest.mark.parametrize(("provider_limit", "expected_most"), [(1, 1), (3, 3)])
+def test_provider_concurrency_limit_caps_jobs_in_flight_below_global_concurrency(
+    tmp_path, provider_limit, expected_most
+):
+    provider = _Counting()
+    harness = RunHarness(tmp_path, provider=provider, provider_concurrency=provider_limit)
+    shots = [canonical_shot(f"EP001_SH{i:02d}", location_id=f"LOC_{i}") for i in range(1, 7)]
+    plan = canonical_plan(shots, project=PROJECT, episode=EPISODE)
+    assert harness.run(plan, concurrency=6).complete
+    assert provider.created == 6
+    assert provider.most == expected_most

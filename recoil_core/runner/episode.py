@@ -445,6 +445,19 @@ class EpisodeRunner:
                 report.scenes.append(
                     scene_summary(session.scene, session.version, item.action.value)
                 )
+        for session in sessions:
+            done = sum(1 for beat in session.scene.beats if beat.succeeded)
+            self.registry.notify_scene(
+                SceneEvent(
+                    project=self.project,
+                    episode=self.episode,
+                    scene_id=session.scene.scene_id,
+                    kind="finished",
+                    version=session.version,
+                    detail=f"{done}/{len(session.scene.beats)} beat(s) rendered"
+                    + (" (budget halt)" if halt else ""),
+                )
+            )
         if halt:
             report.halted = str(halt[0])
             raise BudgetExhaustedError(
