@@ -214,11 +214,13 @@ def _temp_path(dest_dir: Path, name: str) -> Path:
 
 
 class _TempIndex:
-    """Temp files (``.<name>.<...>.tmp``) per render folder, listed once per folder change.
+    """Temp files (``.<name>.<...>.tmp``) per render folder, listed once per process.
 
     Listing a folder of thousands of renders for every write made writing N renders
-    O(N^2). The listing is reused while the folder's mtime is the one recorded after this
-    process's own last write into it; any other change to the folder lists it again.
+    O(N^2). A temp file is left behind only by a process that died mid-write, and while
+    a run writes an episode's renders it holds the episode lock, so no other process
+    writes there: the folder is listed on this process's first write into it (or when the
+    folder itself was replaced), and the list is kept up to date by the writes after it.
     """
 
     def __init__(self) -> None:
@@ -228,25 +230,19 @@ class _TempIndex:
     def clear(self, dest_dir: Path, name: str) -> None:
         """Remove the temp files a crashed write of ``name`` (or its sidecar) left behind."""
         prefix = f".{name}."
+        inode = os.stat(dest_dir).st_ino
         with self._lock:
-            mtime = os.stat(dest_dir).st_mtime_ns
             cached = self._folders.get(dest_dir)
-            if cached is not None and cached[0] == mtime:
+            if cached is not None and cached[0] == inode:
                 temps = cached[1]
             else:
                 with os.scandir(dest_dir) as entries:
                     temps = {e.name for e in entries if _looks_temp(e.name)}
-            for stale in [t for t in temps if _is_temp_of(t, prefix)]:
-                (dest_dir / stale).unlink(missing_ok=True)
-                temps.discard(stale)
-            self._folders[dest_dir] = (mtime, temps)
-
-    def written(self, dest_dir: Path) -> None:
-        """Record the folder's mtime after this process wrote into it."""
-        with self._lock:
-            cached = self._folders.get(dest_dir)
-            if cached is not None:
-                self._folders[dest_dir] = (os.stat(dest_dir).st_mtime_ns, cached[1])
+                self._folders[dest_dir] = (inode, temps)
+            stale = [t for t in temps if _is_temp_of(t, prefix)]
+            temps.difference_update(stale)
+        for leftover in stale:
+            (dest_dir / leftover).unlink(missing_ok=True)
 
 
 def _looks_temp(name: str) -> bool:
@@ -340,7 +336,6 @@ def write_render(
             "provenance": recorded,
         },
     )
-    _TEMPS.written(dest_dir)
     if move and media.exists() and media.resolve() != final.resolve():
         media.unlink()
     return RenderRecord(path=final, sidecar_path=sidecar, sha256=sha256, bytes=size)
