@@ -1,0 +1,227 @@
+"""Benchmark: Recoil dispatching takes to Seedance against bare HTTP scripts and the ideal.
+
+A fake Ark server (``recoil_core.testing.fake_ark``) runs in a separate process (its CPU
+is not counted) with 50 ms added to every request and tasks finishing 300 ms after their
+create. Against it, in this run:
+
+* Recoil: 500 takes (a 500-shot plan, ``solo`` strategy) through the real ``EpisodeRunner``,
+  the real ``seeddance`` provider, the filesystem backend and render writer in a temp dir,
+  concurrency 100 (raised through ``RECOIL_SEEDDANCE_CONCURRENCY``; polls every 50 ms
+  through ``RECOIL_SEEDDANCE_POLL_S``);
+* a bare httpx asyncio script doing the same create / poll / download calls, with httpx's
+  default transport, then with ``httpx_aiohttp.AiohttpTransport``;
+* the ideal latency-bound time: ``ceil(takes / concurrency)`` waves of one task's
+  create + queue + final poll + download.
+
+Printed: wall times, their ratios to the ideal, and Recoil's CPU ms per take.
+Targets for Recoil: wall <= 1.2 x ideal, <= 5 ms CPU per take.
+
+    .venv/bin/python bench/dispatch.py [--takes 500] [--concurrency 100] [--profile]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import math
+import os
+import pstats
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from recoil_core.interfaces import BackendContext
+from recoil_core.model import CanonicalPlan
+from recoil_core.registry import build_registry
+from recoil_core.runner import EpisodeRunner, RunOptions
+from recoil_core.settings import PluginSelection
+from recoil_core.testing.plans import canonical_plan, canonical_shot
+
+API_KEY = "bench-ark-key"
+MODEL_ID = "dreamina-seedance-2-0-260128"
+TASKS = "/contents/generations/tasks"
+
+
+@contextmanager
+def fake_ark(latency_ms: float, queue_s: float) -> Iterator[str]:
+    """The fake Ark server in its own process; yields its base URL, stops it on exit."""
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "recoil_core.testing.fake_ark",
+            "--port",
+            "0",
+            "--print-port",
+            "--api-key",
+            API_KEY,
+            "--latency-ms",
+            str(latency_ms),
+            "--queue-s",
+            str(queue_s),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        base_url = proc.stdout.readline().strip()
+        if not base_url.startswith("http"):
+            raise SystemExit("the fake Ark server did not start")
+        yield base_url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def generate_plan(n_shots: int) -> CanonicalPlan:
+    shots = [
+        canonical_shot(
+            f"EP001_SH{i + 1:04d}",
+            scene_index=i + 1,
+            duration_s=5.0,
+            prompt=f"shot {i + 1}: the crew crosses the market at dusk",
+        )
+        for i in range(n_shots)
+    ]
+    return canonical_plan(shots, project="bench")
+
+
+def run_recoil(
+    root: Path, base_url: str, n: int, concurrency: int, poll_s: float, profile: bool
+) -> dict[str, Any]:
+    env = {
+        "ARK_API_KEY": API_KEY,
+        "ARK_BASE_URL": base_url,
+        "RECOIL_SEEDDANCE_POLL_S": str(poll_s),
+        "RECOIL_SEEDDANCE_CONCURRENCY": str(concurrency),
+    }
+    os.environ.update(env)  # provider limits are read when the plugin is loaded
+    registry = build_registry(
+        PluginSelection(load_only=("filesystem", "grouping", "video", "i2v", "seeddance"))
+    )
+    backend = registry.backend("filesystem").factory(BackendContext(projects_root=root))
+    runner = EpisodeRunner(
+        generate_plan(n),
+        registry=registry,
+        backend=backend,
+        env=env,
+        options=RunOptions(strategy="solo", provider="seeddance", concurrency=concurrency),
+    )
+    profiler = cProfile.Profile() if profile else None
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    if profiler:
+        profiler.enable()
+    report = asyncio.run(runner.run())
+    if profiler:
+        profiler.disable()
+    result = {"cpu": time.process_time() - cpu0, "wall": time.perf_counter() - wall0}
+    if report.take_counts.get("succeeded") != n:
+        raise SystemExit(f"recoil: expected {n} succeeded takes, got {report.take_counts}")
+    if profiler:
+        stats = pstats.Stats(profiler)
+        stats.sort_stats("cumulative").print_stats(30)
+        stats.sort_stats("tottime").print_stats(25)
+    return result
+
+
+async def bare_script(
+    base_url: str, n: int, concurrency: int, poll_s: float, transport: str, out: Path
+) -> None:
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    if transport == "aiohttp":
+        from httpx_aiohttp import AiohttpTransport
+
+        client = httpx.AsyncClient(transport=AiohttpTransport(limits=limits), timeout=60)
+    else:
+        client = httpx.AsyncClient(limits=limits, timeout=60)
+    headers = {"Authorization": f"Bearer {API_KEY}"}
+    slots = asyncio.Semaphore(concurrency)
+
+    async def one(i: int) -> None:
+        async with slots:
+            body = {
+                "model": MODEL_ID,
+                "content": [{"type": "text", "text": f"shot {i + 1}"}],
+                "resolution": "720p",
+                "ratio": "9:16",
+                "duration": 5,
+                "seed": i,
+            }
+            created = await client.post(base_url + TASKS, json=body, headers=headers)
+            task_id = created.json()["id"]
+            while True:
+                task = (await client.get(f"{base_url}{TASKS}/{task_id}", headers=headers)).json()
+                if task["status"] in ("succeeded", "failed", "cancelled", "expired"):
+                    break
+                await asyncio.sleep(poll_s)
+            media = await client.get(task["content"]["video_url"])
+            (out / f"{task_id}.mp4").write_bytes(media.content)
+
+    async with client:
+        await asyncio.gather(*(one(i) for i in range(n)))
+
+
+def run_bare(
+    base_url: str, n: int, concurrency: int, poll_s: float, transport: str, out: Path
+) -> dict[str, Any]:
+    out.mkdir(parents=True, exist_ok=True)
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    asyncio.run(bare_script(base_url, n, concurrency, poll_s, transport, out))
+    return {"cpu": time.process_time() - cpu0, "wall": time.perf_counter() - wall0}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--takes", type=int, default=500)
+    parser.add_argument("--concurrency", type=int, default=100)
+    parser.add_argument("--latency-ms", type=float, default=50.0)
+    parser.add_argument("--queue-s", type=float, default=0.3)
+    parser.add_argument("--poll-s", type=float, default=0.05)
+    parser.add_argument("--profile", action="store_true", help="print a cProfile of Recoil's run")
+    args = parser.parse_args()
+    n, c = args.takes, args.concurrency
+    latency = args.latency_ms / 1000
+    ideal = math.ceil(n / c) * (latency + args.queue_s + latency + latency)
+    tmp = Path(tempfile.mkdtemp(prefix="recoil-bench-dispatch-"))
+    try:
+        with fake_ark(args.latency_ms, args.queue_s) as base_url:
+            httpx_run = run_bare(base_url, n, c, args.poll_s, "httpx", tmp / "bare-httpx")
+            aiohttp_run = run_bare(base_url, n, c, args.poll_s, "aiohttp", tmp / "bare-aiohttp")
+            recoil = run_recoil(tmp / "projects", base_url, n, c, args.poll_s, args.profile)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    print(
+        f"dispatch: {n} takes, concurrency {c}, latency {args.latency_ms:g} ms/request, "
+        f"queue {args.queue_s:g} s, poll every {args.poll_s:g} s"
+    )
+    print(f"  ideal (latency-bound)  wall {ideal:6.2f} s")
+    rows = [("bare httpx", httpx_run), ("bare httpx+aiohttp", aiohttp_run), ("recoil", recoil)]
+    for name, run in rows:
+        print(
+            f"  {name:<22} wall {run['wall']:6.2f} s  x{run['wall'] / ideal:5.2f} ideal  "
+            f"CPU {run['cpu'] * 1000 / n:6.2f} ms/take"
+        )
+    ok_wall = recoil["wall"] <= 1.2 * ideal
+    ok_cpu = recoil["cpu"] * 1000 / n <= 5.0
+    print(
+        f"  targets (recoil): wall <= 1.2 x ideal {'OK' if ok_wall else 'MISSED'}; "
+        f"<= 5 ms CPU/take {'OK' if ok_cpu else 'MISSED'}"
+    )
+
+
+if __name__ == "__main__":
+    main()
