@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 __all__ = [
+    "AuthenticationFailed",
     "BudgetExhaustedError",
     "CorruptDocumentError",
     "EpisodeLockedError",
@@ -192,6 +193,11 @@ class ProviderRejected(ProviderError):
 
 class ModerationBlocked(ProviderRejected):
     """The provider's input or output moderation rejected this take."""
+
+
+class AuthenticationFailed(ProviderRejected):
+    """The provider refused the credentials. Every later call would fail too, so the run
+    stops submitting (takes already at the provider finish) and the user fixes the key."""
 
 
 class TaskNotFound(ProviderError):

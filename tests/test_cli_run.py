@@ -162,3 +162,21 @@ def test_second_run_on_a_locked_episode_stops_with_a_clear_message(recoil_cli, t
         result = recoil_cli("run", str(EXAMPLE))
     assert result.returncode == 5
     assert "locked by another recoil process" in result.stderr and "--wait" in result.stderr
+
+
+def test_refused_key_stops_the_run_after_the_first_create_and_says_why(recoil_cli):
+    from recoil_core.testing.fake_ark import FakeArkServer
+
+    with FakeArkServer(api_key="the-right-key") as server:
+        env = {"ARK_API_KEY": "a-wrong-key", "ARK_BASE_URL": server.base_url}
+        result = recoil_cli(
+            "run", str(EXAMPLE), "--provider", "seeddance", "--concurrency", "1", env=env
+        )
+        creates_attempted = server.stats()["requests"].get("create", 0)
+    assert result.returncode == 9, result.stderr
+    assert "API key was refused" in result.stderr and "nothing more was submitted" in result.stderr
+    assert "a-wrong-key" not in result.stderr + result.stdout
+    assert creates_attempted == 1
+    status = _json(recoil_cli("status", "--json"))
+    takes = [t for s in status["episodes"][0]["scenes"] for b in s["beats"] for t in b["takes"]]
+    assert [t["state"] for t in takes] == ["failed"]

@@ -19,6 +19,7 @@ from test_crash_points import (
     small_plan,
 )
 
+from recoil_core.errors import AuthenticationFailed
 from recoil_core.registry import build_registry
 from recoil_core.settings import PluginSelection
 from recoil_core.testing.fake_ark import FakeArkServer
@@ -117,8 +118,9 @@ def test_a_refused_key_is_a_clear_error_that_does_not_echo_the_key(tmp_path: Pat
             env, tmp_path, "run", str(EXAMPLE_PLAN), "--provider", "seeddance", "--json"
         )
         status = recoil(env, tmp_path, "status", "--json")
-    assert plain.returncode != 0 and as_json.returncode != 0
-    assert "7 failed" in plain.stdout
+    assert plain.returncode == 9 and as_json.returncode == 9
+    assert "the API key was refused; check ARK_API_KEY" in plain.stderr
+    assert "nothing more was submitted" in plain.stderr
     assert "the API key was refused; check ARK_API_KEY" in as_json.stdout
     assert "401" in status.stdout
     for result in (plain, as_json, status):
@@ -151,11 +153,12 @@ def test_debug_logs_of_a_faulty_episode_never_contain_the_key(
         report = run_episode(small_plan(2), registry, backend, env)
         with FakeArkServer(api_key="another-key") as refusing:
             bad_env = {"ARK_API_KEY": SENTINEL, "ARK_BASE_URL": refusing.base_url}
-            refused = run_episode(small_plan(1, episode="EP002"), registry, backend, bad_env)
-    assert report.complete and not refused.complete
+            with pytest.raises(AuthenticationFailed) as refused:
+                run_episode(small_plan(1, episode="EP002"), registry, backend, bad_env)
+    assert report.complete
     assert caplog.records, "nothing was logged: the check would prove nothing"
     assert SENTINEL not in caplog.text
     assert all(SENTINEL not in repr(r.args) for r in caplog.records)
-    assert SENTINEL not in repr(refused.to_dict())
+    assert SENTINEL not in repr(refused.value) and SENTINEL not in str(refused.value)
     check_money(ark, backend, "p", "EP001")
     assert files_holding(tmp_path, SENTINEL) == []

@@ -108,6 +108,14 @@ def _print_report(report: RunReport) -> None:
         f"{report.project}/{report.episode}: {len(report.scenes)} scene(s); takes: "
         f"{summary or 'none'}; charged ${report.charged_usd:.4f} this run"
     )
+    for scene in report.scenes:
+        for beat in scene["beats"]:
+            for take in beat["takes"]:
+                if (
+                    take["state"] in ("failed", "failed_but_billed", "build_error")
+                    and take["error"]
+                ):
+                    typer.echo(f"  {take['take_id']} {take['state']}: {take['error']}")
     for line in report.attention:
         typer.echo(f"  needs attention: {line}")
     if report.complete:

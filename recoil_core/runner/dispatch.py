@@ -24,6 +24,7 @@ import attrs
 from recoil_core.budget import BudgetGuard, Reservation
 from recoil_core.convert import converter
 from recoil_core.errors import (
+    AuthenticationFailed,
     PayloadBuildError,
     ProviderError,
     ProviderRejected,
@@ -272,7 +273,13 @@ class TakeExecutor:
                         outcome = StepOutcome.FAILED
                         break
                     continue
-                outcome = await self.run_step(session, beat, take, step, reservation)
+                try:
+                    outcome = await self.run_step(session, beat, take, step, reservation)
+                except AuthenticationFailed:
+                    previous = take.state.value
+                    take.state = TakeState.FAILED
+                    await self.persist(session, beat, take, previous)
+                    raise
                 if outcome != StepOutcome.SUCCEEDED:
                     break
             if outcome == StepOutcome.PENDING:
@@ -383,6 +390,9 @@ class TakeExecutor:
                     continue
                 await self._fail_step(session, beat, take, step, f"rate limited: {exc}", exc.code)
                 return None
+            except AuthenticationFailed as exc:
+                await self._fail_step(session, beat, take, step, str(exc), exc.code)
+                raise
             except ProviderRejected as exc:
                 await self._fail_step(session, beat, take, step, str(exc), exc.code)
                 return None

@@ -16,7 +16,12 @@ from typing import Any
 import attrs
 
 from recoil_core.budget import BudgetGuard
-from recoil_core.errors import BudgetExhaustedError, PreflightError, UnknownNameError
+from recoil_core.errors import (
+    AuthenticationFailed,
+    BudgetExhaustedError,
+    PreflightError,
+    UnknownNameError,
+)
 from recoil_core.hashing import stable_digest
 from recoil_core.interfaces import PreflightContext, SceneEvent
 from recoil_core.model import (
@@ -403,7 +408,7 @@ class EpisodeRunner:
                 "spent_usd": self.guard.spent,
             },
         )
-        halt: list[BudgetExhaustedError] = []
+        halt: list[BudgetExhaustedError | AuthenticationFailed] = []
         position = 0
 
         async def worker() -> None:
@@ -413,8 +418,8 @@ class EpisodeRunner:
                 position += 1
                 try:
                     await executor.run_beat(session, beat)
-                except BudgetExhaustedError as exc:
-                    halt.append(exc)
+                except (BudgetExhaustedError, AuthenticationFailed) as exc:
+                    halt.append(exc)  # stop starting takes; those in flight finish
                     return
                 self.progress(
                     "beat",
@@ -455,13 +460,20 @@ class EpisodeRunner:
                     kind="finished",
                     version=session.version,
                     detail=f"{done}/{len(session.scene.beats)} beat(s) rendered"
-                    + (" (budget halt)" if halt else ""),
+                    + (" (halted)" if halt else ""),
                 )
             )
         if halt:
-            report.halted = str(halt[0])
+            stop = halt[0]
+            report.halted = str(stop)
+            if isinstance(stop, AuthenticationFailed):
+                raise AuthenticationFailed(
+                    f"{stop} (nothing more was submitted; takes already at the provider were "
+                    "followed to the end; fix the key and run again to resume)",
+                    code=stop.code,
+                )
             raise BudgetExhaustedError(
-                remaining=halt[0].remaining, rendered_shot_ids=report.rendered_shot_ids
+                remaining=stop.remaining, rendered_shot_ids=report.rendered_shot_ids
             )
 
     def _stamp_derivation(self, scenes: Sequence[Scene]) -> None:

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
 from recoil_core.errors import (
+    AuthenticationFailed,
     ModerationBlocked,
     ProviderError,
     ProviderRejected,
@@ -79,7 +80,7 @@ def error_for_status(
     if status >= 500 or status == 408:
         return ProviderUnavailable(text, code=code or f"http_{status}")
     if status in (401, 403):
-        return ProviderRejected(
+        return AuthenticationFailed(
             f"Ark {op}: HTTP {status} {code or 'unauthorized'}: the API key was refused; "
             "check ARK_API_KEY and that the key may use this model",
             code=code or "unauthorized",
