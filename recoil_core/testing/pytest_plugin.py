@@ -6,6 +6,8 @@ Fixtures for plugin authors, the same ones Recoil's own tests use:
   for running the ``recoil`` CLI as a subprocess.
 - ``recoil_harness``: a :class:`~recoil_core.testing.harness.RunHarness` (real registry,
   real filesystem backend in a temp dir, scripted provider).
+- ``recoil_plugins``: the in-process plugins ``recoil_harness`` registers, as
+  ``(name, plugin)`` pairs; empty unless a ``conftest.py`` overrides it with your own.
 - ``fake_ark``: a running :class:`~recoil_core.testing.fake_ark.FakeArkServer` on 127.0.0.1.
 - ``recoil_cli``: run the ``recoil`` CLI in a subprocess with ``recoil_env``.
 """
@@ -63,8 +65,14 @@ def recoil_cli(
 
 
 @pytest.fixture
-def recoil_harness(tmp_path: Path) -> RunHarness:
-    return RunHarness(tmp_path)
+def recoil_plugins() -> list[tuple[str, object]]:
+    """Override in ``conftest.py`` to register your plugin module in ``recoil_harness``."""
+    return []
+
+
+@pytest.fixture
+def recoil_harness(tmp_path: Path, recoil_plugins: list[tuple[str, object]]) -> RunHarness:
+    return RunHarness(tmp_path, extra_plugins=recoil_plugins)
 
 
 @pytest.fixture

@@ -1,0 +1,120 @@
+"""Entry point module of recoil-myplugin: the hook implementations Recoil loads.
+
+Keep this module cheap to import (``recoil plugins list`` imports it): register lazily
+(``LazyStrategy``/``LazyRunner`` name a ``module:Class``) and import heavy libraries
+inside provider and backend factories. Every hook Recoil offers is shown below; the
+grouping strategy is live, the others are commented out. Uncomment what you need and
+delete the rest. The full list: docs/hooks.md in the Recoil repository.
+"""
+
+from __future__ import annotations
+
+from recoil_core import hookimpl
+from recoil_core.interfaces import GroupingStrategy
+from recoil_core.lazy import LazyStrategy
+
+# ----------------------------------------------------------------- grouping strategies
+# How shots become render units. Users pick one with `recoil run plan.json --strategy NAME`.
+
+
+@hookimpl
+def recoil_grouping_strategies() -> list[GroupingStrategy]:
+    return [
+        LazyStrategy(
+            "myplugin", "one clip per shot, in plan order", "recoil_myplugin.strategy:MyStrategy"
+        )
+    ]
+
+
+# ----------------------------------------------------------------- modality runners
+# Builders of the workflow (provider steps) that renders one unit of a modality. One runner
+# per modality across all plugins. Guide: docs/writing-a-modality-runner.md.
+#
+# from recoil_core.interfaces import ModalityRunner
+# from recoil_core.lazy import LazyRunner
+#
+# @hookimpl
+# def recoil_modality_runners() -> list[ModalityRunner]:
+#     return [LazyRunner("my_modality", "what it builds", "recoil_myplugin.runner:MyRunner")]
+
+# ----------------------------------------------------------------- providers
+# A generation service. Import its HTTP client inside the factory; read keys from ctx.env
+# and never put them in an error, a log or JobStatus.metadata. Guide: docs/writing-a-provider.md.
+#
+# from recoil_core.interfaces import Provider, ProviderContext, ProviderLimits, ProviderSpec
+#
+# def _factory(ctx: ProviderContext) -> Provider:
+#     from recoil_myplugin.provider import MyProvider  # heavy imports happen here, per run
+#
+#     return MyProvider(api_key=ctx.env["MYPLUGIN_API_KEY"])
+#
+# def _check(ctx: ProviderContext) -> list[str]:
+#     return [] if ctx.env.get("MYPLUGIN_API_KEY") else ["set MYPLUGIN_API_KEY"]
+#
+# @hookimpl
+# def recoil_providers() -> list[ProviderSpec]:
+#     return [
+#         ProviderSpec(
+#             name="myplugin",
+#             modalities={"video_i2v", "video_t2v"},
+#             factory=_factory,
+#             limits=ProviderLimits(concurrency=2, poll_interval_s=5.0),
+#             can_find_by_request=True,  # only if find() can really look a job up
+#             check=_check,
+#         )
+#     ]
+
+# ----------------------------------------------------------------- cost estimators
+# The USD cost of one step on one provider; reserved before the paid call, so err high.
+#
+# from recoil_core.interfaces import CostEstimator
+#
+# @hookimpl
+# def recoil_cost_estimators() -> list[CostEstimator]:
+#     return [
+#         CostEstimator(
+#             provider="myplugin",
+#             estimate=lambda step: 0.05 * float(step.payload.get("duration_s", 5)),
+#         )
+#     ]
+
+# ----------------------------------------------------------------- persistence backends
+# Where scenes, takes and the ledger live (RECOIL_BACKEND=NAME). A backend should pass
+# recoil_core.testing.conformance, the suite the built-in filesystem backend passes.
+#
+# from recoil_core.interfaces import BackendContext, BackendSpec
+#
+# def _backend(ctx: BackendContext):
+#     from recoil_myplugin.backend import MyBackend
+#
+#     return MyBackend(ctx.projects_root)
+#
+# @hookimpl
+# def recoil_persistence_backends() -> list[BackendSpec]:
+#     return [BackendSpec(name="myplugin", factory=_backend)]
+
+# ----------------------------------------------------------------- preflight gates
+# Checks before anything is reserved or paid for; any problem stops the run.
+#
+# from recoil_core.interfaces import PreflightContext, PreflightGate
+#
+# def _no_long_shots(ctx: PreflightContext) -> list[str]:
+#     return [f"{s.shot_id} is over 15 s" for s in ctx.plan.shots if s.duration_s > 15]
+#
+# @hookimpl
+# def recoil_preflight_gates() -> list[PreflightGate]:
+#     return [PreflightGate(name="myplugin-length", check=_no_long_shots)]
+
+# ----------------------------------------------------------------- observers
+# Called after a take's new state or a scene event was persisted. Return values are ignored;
+# an exception is logged and never stops the run.
+#
+# from recoil_core.interfaces import SceneEvent, TakeEvent
+#
+# @hookimpl
+# def recoil_on_take_event(event: TakeEvent) -> None:
+#     print(f"{event.beat_id}: {event.previous_state} -> {event.take.state}")
+#
+# @hookimpl
+# def recoil_on_scene_event(event: SceneEvent) -> None:
+#     print(f"{event.scene_id}: {event.kind} v{event.version}")
