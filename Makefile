@@ -5,7 +5,8 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 DISTS := -e . -e recoil_plugins_grouping -e recoil_plugins_video \
 	-e plugins/recoil-coverage -e plugins/recoil-i2v -e plugins/recoil-r2v-multi \
-	-e plugins/recoil-seeddance -e plugins/recoil-animatic
+	-e plugins/recoil-seeddance -e plugins/recoil-animatic \
+	-e plugins/recoil-postgres
 
 .PHONY: setup test demo lint bench clean
 
