@@ -57,7 +57,13 @@ from recoil_core.persistence.protocol import (
     SceneNotFoundError,
     UnknownSceneVersionError,
 )
-from recoil_postgres.config import DEFAULT_DSN, DEFAULT_SCHEMA, check_schema_name, scrub, shown_dsn
+from recoil_postgres.config import (
+    DEFAULT_DSN,
+    DEFAULT_SCHEMA,
+    check_schema_name,
+    describe,
+    shown_dsn,
+)
 from recoil_postgres.connection import Conn, connect
 from recoil_postgres.errors import (
     PostgresConfigError,
@@ -183,7 +189,7 @@ class PostgresBackend:
             except psycopg.Error as exc:
                 raise PostgresConfigError(
                     f"cannot create Recoil's tables in PostgreSQL schema {self.schema!r} at "
-                    f"{shown_dsn(self._dsn)}: {scrub(str(exc).strip(), self._dsn)}"
+                    f"{shown_dsn(self._dsn)}: {describe(exc, self._dsn)}"
                 ) from None
             self._schema_ready = True
         return conn
@@ -208,8 +214,8 @@ class PostgresBackend:
         else:
             what = "PostgreSQL could not complete the operation"
         return PostgresUnavailableError(
-            f"{what} at {shown_dsn(self._dsn)}: {scrub(str(exc).strip(), self._dsn)}; "
-            "nothing of this operation was committed. Run again once the server is reachable."
+            f"{what} at {shown_dsn(self._dsn)}: {describe(exc, self._dsn)} The operation "
+            "may not have completed; run again once the server is reachable."
         )
 
     def _q(self, template: str) -> sql.Composed:

@@ -62,6 +62,12 @@ def scrub(text: str, dsn: str) -> str:
     return text
 
 
+def describe(exc: BaseException, dsn: str) -> str:
+    """A driver error as one scrubbed sentence (whitespace collapsed, ends with punctuation)."""
+    text = scrub(" ".join(str(exc).split()), dsn) or type(exc).__name__
+    return text if text[-1] in ".?!" else text + "."
+
+
 def shown_dsn(dsn: str) -> str:
     """``dsn`` as it may be shown in a message or log: password masked."""
     text = dsn.strip()

@@ -13,7 +13,7 @@ from recoil_postgres.config import (
     CONNECT_TIMEOUT_S,
     DEFAULT_DSN,
     DSN_ENV,
-    scrub,
+    describe,
     shown_dsn,
 )
 from recoil_postgres.errors import PostgresConfigError, PostgresUnavailableError
@@ -33,8 +33,8 @@ def connect(dsn: str, *, autocommit: bool = False) -> Conn:
     except psycopg.Error as exc:
         raise PostgresConfigError(
             f"{DSN_ENV} is not a valid PostgreSQL connection string "
-            f"({scrub(str(exc).strip(), dsn)}); use e.g. {DEFAULT_DSN} "
-            "or 'host=... dbname=... user=...'"
+            f"({describe(exc, dsn)}) Use e.g. {DEFAULT_DSN} "
+            "or 'host=... dbname=... user=...'."
         ) from None
     params.setdefault("connect_timeout", CONNECT_TIMEOUT_S)
     params.setdefault("application_name", APPLICATION_NAME)
@@ -42,6 +42,6 @@ def connect(dsn: str, *, autocommit: bool = False) -> Conn:
         return psycopg.connect(make_conninfo("", **params), autocommit=autocommit)
     except psycopg.Error as exc:
         raise PostgresUnavailableError(
-            f"cannot connect to PostgreSQL at {shown_dsn(dsn)}: {scrub(str(exc).strip(), dsn)}. "
+            f"cannot connect to PostgreSQL at {shown_dsn(dsn)}: {describe(exc, dsn)} "
             f"Check {DSN_ENV} and that the server is running."
         ) from None

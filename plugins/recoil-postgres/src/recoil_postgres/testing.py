@@ -15,7 +15,8 @@ from contextlib import contextmanager
 
 from psycopg import sql
 
-from recoil_postgres.config import dsn_from_env
+from recoil_core.errors import RecoilError
+from recoil_postgres.config import DSN_ENV, dsn_from_env
 from recoil_postgres.connection import connect
 
 SCRATCH_PREFIX = "recoil_test"
@@ -29,6 +30,21 @@ def server_dsn(env: Mapping[str, str] | None = None) -> str:
 def require_server(dsn: str) -> None:
     """Connect once; raises ``PostgresUnavailableError`` (password masked) if that fails."""
     connect(dsn, autocommit=True).close()
+
+
+def reachable_dsn() -> str:
+    """:func:`server_dsn`, after checking the server answers; fails the test (not skip) if not."""
+    import pytest
+
+    dsn = server_dsn()
+    try:
+        require_server(dsn)
+    except RecoilError as exc:
+        pytest.fail(
+            f"this test needs a running PostgreSQL (set {DSN_ENV}): {exc}",
+            pytrace=False,
+        )
+    return dsn
 
 
 @contextmanager
