@@ -313,11 +313,12 @@ def test_killed_at_every_write_resumes_without_paying_twice_or_losing_a_render(
 def test_take_killed_before_its_paid_call_is_replaced_within_max_takes_1(
     tmp_path: Path, registry: Registry, ark: FakeArkServer
 ) -> None:
-    """The reserved-take write is the 2nd (after the scene); dying right after it leaves a
-    take that never reached Ark. It is cancelled and must not use the beat's one attempt."""
+    """A new scene is written with its reserved take (the run's 1st write); dying right after
+    it leaves a take that never reached Ark. It is cancelled and must not use the beat's one
+    attempt."""
     plan = small_plan(1)
     root = tmp_path / "p"
-    dying = DyingBackend(filesystem(registry, root), at=2, after=True)
+    dying = DyingBackend(filesystem(registry, root), at=1, after=True)
     with pytest.raises(Killed):
         run_episode(plan, registry, dying, ark_env(ark), max_takes=1)
     backend = filesystem(registry, root)

@@ -183,8 +183,7 @@ def test_unknown_modality_runner_is_refused_in_preflight_before_any_reservation(
         harness.run(one_shot(), budget_usd=1.0)
     assert "no modality runner for 'video_i2v'" in str(info.value)
     assert harness.provider.submits == []
-    (scene_id,) = harness.backend.list_scenes(PROJECT, EPISODE)
-    assert harness.backend.load_scene(PROJECT, EPISODE, scene_id).beats[0].takes == []
+    assert harness.backend.list_scenes(PROJECT, EPISODE) == [], "a refused run writes no scene"
 
 
 def test_preflight_gate_and_provider_check_problems_are_all_reported(tmp_path):

@@ -32,7 +32,7 @@ from recoil_core.errors import (
     RateLimited,
     TaskNotFound,
 )
-from recoil_core.interfaces import JobStatus, SubmitRequest, TakeEvent
+from recoil_core.interfaces import JobStatus, SceneEvent, SubmitRequest, TakeEvent
 from recoil_core.model import (
     Beat,
     CanonicalPlan,
@@ -67,6 +67,8 @@ class SceneSession:
     scene: Scene
     version: int
     dispatch_new_takes: bool = True
+    needs_create: bool = False
+    """A new scene not written yet: its first save creates it as version 1."""
     lock: asyncio.Lock = attrs.field(factory=asyncio.Lock, eq=False, repr=False)
 
 
@@ -162,17 +164,7 @@ class TakeExecutor:
         of one scene are serialised and each writes the scene as it was when its turn came.
         """
         take.updated_at = utc_now()
-        async with session.lock:
-            scene = session.scene
-            if len(scene.beats) > 1:  # other beats' takes may change it while it is written
-                scene = converter.structure(converter.unstructure(scene), Scene)
-            await asyncio.to_thread(
-                self.backend.save_scene,
-                self.options.project,
-                self.options.episode,
-                scene,
-                expected_version=session.version,
-            )
+        await self.save(session)
         if previous != take.state.value:
             self.registry.notify_take(
                 TakeEvent(
@@ -183,6 +175,35 @@ class TakeExecutor:
                     take=take,
                     previous_state=previous,
                 )
+            )
+
+    async def save(self, session: SceneSession) -> None:
+        """Write the scene: create it if it is new, else compare-and-set its active version."""
+        async with session.lock:
+            scene = session.scene
+            if len(scene.beats) > 1:  # other beats' takes may change it while it is written
+                scene = converter.structure(converter.unstructure(scene), Scene)
+            if session.needs_create:
+                session.version = await asyncio.to_thread(
+                    self.backend.create_scene, self.options.project, self.options.episode, scene
+                )
+                session.needs_create = False
+                self.registry.notify_scene(
+                    SceneEvent(
+                        project=self.options.project,
+                        episode=self.options.episode,
+                        scene_id=scene.scene_id,
+                        kind="created",
+                        version=session.version,
+                    )
+                )
+                return
+            await asyncio.to_thread(
+                self.backend.save_scene,
+                self.options.project,
+                self.options.episode,
+                scene,
+                expected_version=session.version,
             )
 
     # ------------------------------------------------------------------ beats
@@ -601,9 +622,11 @@ class TakeExecutor:
         step.finished_at = utc_now()
         step.state = StepState.SUCCEEDED
         if step is take.workflow.steps[-1]:
+            # persisted with the take's final state by execute(), one write instead of two
             take.render_path = str(record.path)
             take.sidecar_path = str(record.sidecar_path)
-        await self.persist(session, beat, take, take.state.value)
+        else:
+            await self.persist(session, beat, take, take.state.value)
         return StepOutcome.SUCCEEDED
 
     async def _finish_failure(

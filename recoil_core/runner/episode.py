@@ -312,6 +312,7 @@ class EpisodeRunner:
                         scene,
                         max_takes=self.options.max_takes,
                         dry_run=self.options.dry_run,
+                        create=False,
                     )
                     for scene in derived
                 ]
@@ -333,7 +334,8 @@ class EpisodeRunner:
         if notice:
             report.notices.append(notice)
             self.progress("notice", {"message": notice})
-        if not self.options.dry_run:
+        if not self.options.dry_run and item.action is not Action.CREATED:
+            # a new scene is announced when it is written (with its first take)
             self.registry.notify_scene(
                 SceneEvent(
                     project=self.project,
@@ -389,7 +391,12 @@ class EpisodeRunner:
         """Run every beat through the take state machine with bounded concurrency."""
         executor = self._executor(pool)
         sessions = [
-            SceneSession(r.scene, r.version or 0, dispatch_new_takes=r.dispatch_new_takes)
+            SceneSession(
+                r.scene,
+                r.version or 0,
+                dispatch_new_takes=r.dispatch_new_takes,
+                needs_create=r.version is None,
+            )
             for r in reconciled
         ]
         before = {b.beat_id: b.rendered_take_count for s in sessions for b in s.scene.beats}
@@ -436,6 +443,8 @@ class EpisodeRunner:
         ]
         try:
             await asyncio.gather(*workers)
+            # scenes no take reached (a halt, nothing to render) are still written
+            await asyncio.gather(*(executor.save(s) for s in sessions if s.needs_create))
         except BaseException:
             for task in workers:
                 task.cancel()

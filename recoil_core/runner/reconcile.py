@@ -67,11 +67,17 @@ def reconcile(
     *,
     max_takes: int,
     dry_run: bool = False,
+    create: bool = True,
 ) -> Reconciled:
-    """Decide what to run for ``derived`` and persist that decision (unless ``dry_run``)."""
+    """Decide what to run for ``derived`` and persist that decision (unless ``dry_run``).
+
+    With ``create=False`` a new scene is not written here: the caller creates it (version
+    1) with its first take, or at the end of the run, whichever comes first.
+    """
     found = backend.load_active(project, episode, derived.scene_id)
     if found is None:
-        version = None if dry_run else backend.create_scene(project, episode, derived)
+        write = create and not dry_run
+        version = backend.create_scene(project, episode, derived) if write else None
         return Reconciled(derived, version, Action.CREATED)
 
     active, version = found
