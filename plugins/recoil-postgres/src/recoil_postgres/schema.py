@@ -19,7 +19,7 @@ from recoil_core.errors import SchemaVersionError
 STORE_VERSION = 1
 """Version of the table layout below (independent of the documents' schema_version)."""
 
-_DDL = """
+DDL = """
 CREATE SCHEMA IF NOT EXISTS {s};
 
 CREATE TABLE IF NOT EXISTS {s}.schema_version (
@@ -122,7 +122,7 @@ def ensure_schema(conn: psycopg.Connection[TupleRow], schema: str) -> None:
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (bootstrap_lock_key(schema),))
             found = _layout_version(conn, schema)
         if found is None:
-            ddl = sql.SQL(_DDL).format(
+            ddl = sql.SQL(DDL).format(
                 s=sql.Identifier(schema),
                 name=sql.Literal(schema),
                 version=sql.Literal(STORE_VERSION),
