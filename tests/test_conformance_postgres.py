@@ -11,24 +11,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from recoil_postgres.backend import PostgresBackend
+from recoil_postgres.testing import reachable_dsn, scratch_schema
 
 from recoil_core.testing.conformance import BackendConformance, MakeBackend
-from recoil_postgres.backend import PostgresBackend
-from recoil_postgres.errors import PostgresUnavailableError
-from recoil_postgres.testing import require_server, scratch_schema, server_dsn
 
 
 @pytest.fixture
 def postgres_dsn() -> str:
-    dsn = server_dsn()
-    try:
-        require_server(dsn)
-    except PostgresUnavailableError as exc:
-        pytest.fail(
-            f"these tests need a running PostgreSQL (set RECOIL_POSTGRES_DSN): {exc}",
-            pytrace=False,
-        )
-    return dsn
+    return reachable_dsn()
 
 
 class TestPostgresConformance(BackendConformance):
