@@ -24,6 +24,7 @@ from recoil_postgres.backend import PostgresBackend
 from recoil_postgres.connection import Conn, connect
 from recoil_postgres.errors import (
     PostgresConfigError,
+    PostgresRefusedError,
     PostgresUnavailableError,
     SceneRevisionConflictError,
 )
@@ -307,6 +308,18 @@ def test_tables_from_a_newer_recoil_postgres_are_refused(
     )
     with pytest.raises(SchemaVersionError, match="upgrade recoil-postgres"):
         make_backend().list_projects()
+
+
+def test_text_postgresql_cannot_store_is_a_clear_error_and_writes_nothing(
+    make_backend: MakeBackend,
+) -> None:
+    backend = make_backend()
+    scene = coverage_scene()
+    scene.metadata = {"note": "nul \x00 byte"}
+    with pytest.raises(PostgresRefusedError, match="Nothing was written"):
+        backend.create_scene(PROJECT, EPISODE, scene)
+    assert backend.load_manifest(PROJECT, EPISODE, PASS_ID) is None
+    assert backend.list_scenes(PROJECT, EPISODE) == []
 
 
 # ---------------------------------------------------------------- ledger

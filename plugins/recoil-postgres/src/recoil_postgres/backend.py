@@ -67,6 +67,7 @@ from recoil_postgres.config import (
 from recoil_postgres.connection import Conn, connect
 from recoil_postgres.errors import (
     PostgresConfigError,
+    PostgresRefusedError,
     PostgresUnavailableError,
     SceneRevisionConflictError,
 )
@@ -205,6 +206,11 @@ class PostgresBackend:
             except psycopg.OperationalError as exc:
                 self._revisions.clear()  # a commit may or may not have happened
                 raise self._failure(exc) from None
+            except psycopg.Error as exc:
+                raise PostgresRefusedError(
+                    f"PostgreSQL refused the operation in schema {self.schema!r}: "
+                    f"{describe(exc, self._dsn)} Nothing was written."
+                ) from None
 
     def _failure(self, exc: psycopg.Error) -> PostgresUnavailableError:
         conn = self._conn

@@ -17,6 +17,12 @@ class PostgresUnavailableError(RecoilError):
     exit_code = 10
 
 
+class PostgresRefusedError(RecoilError):
+    """PostgreSQL refused a statement (for example text it cannot store); nothing was written."""
+
+    exit_code = 3
+
+
 class SceneRevisionConflictError(SceneVersionConflictError):
     """The active version is still the expected one, but another writer rewrote it since
     this backend object last read or wrote it; nothing was written."""
