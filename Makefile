@@ -3,14 +3,14 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-DISTS := -e . -e recoil_plugins_grouping -e recoil_plugins_video \
-	-e plugins/recoil-coverage -e plugins/recoil-i2v -e plugins/recoil-r2v-multi \
-	-e plugins/recoil-seeddance -e plugins/recoil-animatic \
-	-e plugins/recoil-postgres
+PLUGIN_DIRS := recoil_plugins_grouping recoil_plugins_video \
+	plugins/recoil-coverage plugins/recoil-i2v plugins/recoil-r2v-multi \
+	plugins/recoil-seeddance plugins/recoil-animatic plugins/recoil-postgres
+DISTS := -e . $(addprefix -e ,$(PLUGIN_DIRS))
 
 .PHONY: setup test demo lint bench clean
 
-$(BIN)/recoil: pyproject.toml */pyproject.toml plugins/*/pyproject.toml
+$(BIN)/recoil: pyproject.toml $(addsuffix /pyproject.toml,$(PLUGIN_DIRS))
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet $(DISTS) -e ".[test]"
