@@ -10,6 +10,7 @@ import hashlib
 import json
 import os
 import re
+import stat
 import threading
 import uuid
 from collections.abc import Iterator, Mapping
@@ -261,7 +262,7 @@ def _clear_stale_temps(dest_dir: Path, name: str) -> None:
     _TEMPS.clear(dest_dir, name)
 
 
-def _copy_atomic(source: Path, final: Path) -> tuple[str, int]:
+def _copy_atomic(source: Path, final: Path, *, sync_dir: bool = True) -> tuple[str, int]:
     """Copy ``source`` to ``final`` through a same-dir temp file; never a partial ``final``."""
     temp = _temp_path(final.parent, final.name)
     digest = hashlib.sha256()
@@ -278,11 +279,34 @@ def _copy_atomic(source: Path, final: Path) -> tuple[str, int]:
     except BaseException:
         temp.unlink(missing_ok=True)
         raise
-    _fsync_dir(final.parent)
+    if sync_dir:
+        _fsync_dir(final.parent)
     return digest.hexdigest(), size
 
 
-def _write_json_atomic(path: Path, document: Mapping[str, Any]) -> None:
+def _move_atomic(source: Path, final: Path) -> tuple[str, int]:
+    """Hash and fsync ``source``, then rename it to ``final`` (same file system only)."""
+    digest = hashlib.sha256()
+    size = 0
+    with source.open("rb") as src:
+        while chunk := src.read(_CHUNK):
+            digest.update(chunk)
+            size += len(chunk)
+        os.fsync(src.fileno())
+    os.replace(source, final)
+    return digest.hexdigest(), size
+
+
+def _movable(source: Path, directory: Path) -> bool:
+    """A regular file on the same file system as ``directory`` (so a rename can place it)."""
+    try:
+        info = source.stat()
+        return stat.S_ISREG(info.st_mode) and info.st_dev == directory.stat().st_dev
+    except OSError:
+        return False
+
+
+def _write_json_atomic(path: Path, document: Mapping[str, Any], *, sync_dir: bool = True) -> None:
     temp = _temp_path(path.parent, path.name)
     data = json.dumps(document, indent=2, sort_keys=True, default=str).encode("utf-8") + b"\n"
     try:
@@ -294,7 +318,8 @@ def _write_json_atomic(path: Path, document: Mapping[str, Any]) -> None:
     except BaseException:
         temp.unlink(missing_ok=True)
         raise
-    _fsync_dir(path.parent)
+    if sync_dir:
+        _fsync_dir(path.parent)
 
 
 def write_render(
@@ -311,7 +336,9 @@ def write_render(
     final names only ever hold complete files; a rerun replaces them (and any temp file a
     crash left behind). The sidecar carries ``provenance`` plus ``provenance.output``
     (name, sha256, bytes). Provenance holding credential-like fields is refused before
-    anything is written. With ``move`` the source media is removed once in place.
+    anything is written. With ``move`` the source media is removed once in place: renamed
+    when it is on the same file system (a downloaded ``.part`` file beside the renders),
+    copied otherwise. One directory fsync makes both renames durable.
     """
     validate_id(name, what="render file name")
     secrets = find_secret_keys(provenance)
@@ -322,7 +349,10 @@ def write_render(
     sidecar = dest_dir / sidecar_name(name)
     _clear_stale_temps(dest_dir, name)
     _clear_stale_temps(dest_dir, sidecar.name)
-    sha256, size = _copy_atomic(media, final)
+    if move and media.resolve() != final.resolve() and _movable(media, dest_dir):
+        sha256, size = _move_atomic(media, final)
+    else:
+        sha256, size = _copy_atomic(media, final, sync_dir=False)
     recorded = dict(provenance)
     recorded["output"] = {"name": name, "sha256": sha256, "bytes": size}
     _write_json_atomic(
@@ -335,7 +365,9 @@ def write_render(
             "bytes": size,
             "provenance": recorded,
         },
+        sync_dir=False,
     )
+    _fsync_dir(dest_dir)
     if move and media.exists() and media.resolve() != final.resolve():
         media.unlink()
     return RenderRecord(path=final, sidecar_path=sidecar, sha256=sha256, bytes=size)
