@@ -122,13 +122,19 @@ def run_recoil(
         options=RunOptions(strategy="solo", provider="seeddance", concurrency=concurrency),
     )
     profiler = cProfile.Profile() if profile else None
-    cpu0, wall0 = time.process_time(), time.perf_counter()
+    t0, wall0 = os.times(), time.perf_counter()
     if profiler:
         profiler.enable()
     report = asyncio.run(runner.run())
     if profiler:
         profiler.disable()
-    result = {"cpu": time.process_time() - cpu0, "wall": time.perf_counter() - wall0}
+    t1 = os.times()
+    result = {
+        "cpu": (t1.user - t0.user) + (t1.system - t0.system),
+        "user": t1.user - t0.user,
+        "sys": t1.system - t0.system,
+        "wall": time.perf_counter() - wall0,
+    }
     if report.take_counts.get("succeeded") != n:
         raise SystemExit(f"recoil: expected {n} succeeded takes, got {report.take_counts}")
     if profiler:
@@ -179,9 +185,15 @@ def run_bare(
     base_url: str, n: int, concurrency: int, poll_s: float, transport: str, out: Path
 ) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
-    cpu0, wall0 = time.process_time(), time.perf_counter()
+    t0, wall0 = os.times(), time.perf_counter()
     asyncio.run(bare_script(base_url, n, concurrency, poll_s, transport, out))
-    return {"cpu": time.process_time() - cpu0, "wall": time.perf_counter() - wall0}
+    t1 = os.times()
+    return {
+        "cpu": (t1.user - t0.user) + (t1.system - t0.system),
+        "user": t1.user - t0.user,
+        "sys": t1.system - t0.system,
+        "wall": time.perf_counter() - wall0,
+    }
 
 
 def main() -> None:
@@ -213,13 +225,21 @@ def main() -> None:
     for name, run in rows:
         print(
             f"  {name:<22} wall {run['wall']:6.2f} s  x{run['wall'] / ideal:5.2f} ideal  "
-            f"CPU {run['cpu'] * 1000 / n:6.2f} ms/take"
+            f"CPU {run['cpu'] * 1000 / n:6.2f} ms/take "
+            f"(user {run['user'] * 1000 / n:5.2f}, system {run['sys'] * 1000 / n:5.2f})"
         )
     ok_wall = recoil["wall"] <= 1.2 * ideal
+    ok_user = recoil["user"] * 1000 / n <= 5.0
     ok_cpu = recoil["cpu"] * 1000 / n <= 5.0
     print(
         f"  targets (recoil): wall <= 1.2 x ideal {'OK' if ok_wall else 'MISSED'}; "
-        f"<= 5 ms CPU/take {'OK' if ok_cpu else 'MISSED'}"
+        f"<= 5 ms CPU/take: user {'OK' if ok_user else 'MISSED'}, "
+        f"user+system {'OK' if ok_cpu else 'MISSED'}"
+    )
+    print(
+        "  (Recoil's system CPU is mostly the durable writes each take makes before and after "
+        "its paid calls (state, render, sidecar, ledger, each fsynced); the bare scripts "
+        "write nothing durable)"
     )
 
 
