@@ -367,9 +367,6 @@ FINAL_TAKE_STATES = frozenset(
         TakeState.CANCELLED,
     }
 )
-IN_FLIGHT_TAKE_STATES = frozenset(
-    {TakeState.RESERVED, TakeState.SUBMITTING, TakeState.SUBMITTED, TakeState.PLANNED}
-)
 
 
 @attrs.define

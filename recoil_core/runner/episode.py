@@ -543,7 +543,3 @@ def needs_attention(scene: Scene) -> list[str]:
                 job_list = ", ".join(filter(None, jobs)) or "-"
                 out.append(f"{take.take_id}: {take.state.value} (job {job_list}); re-run to resume")
     return out
-
-
-def dispatchable(item: Reconciled) -> bool:
-    return item.action is not Action.CANDIDATE_STAGED
