@@ -10,20 +10,15 @@ directory goes on ``PYTHONPATH`` of real ``recoil`` and ``pytest`` subprocesses.
 from __future__ import annotations
 
 import json
-import re
-import shutil
-import subprocess
-import sys
-import tomllib
 from pathlib import Path
 
 import pytest
+from _doc_examples import PYTEST, DocExample, doc_files, install_doc_example
 
-from recoil_core.testing.distributions import pythonpath_env, write_distribution
+from recoil_core.testing.pytest_plugin import recoil_executable
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "writing-a-grouping-strategy.md"
-RECOIL = shutil.which("recoil", path=str(Path(sys.executable).parent)) or "recoil"
-FENCE = re.compile(r"^```(\w*)\n(.*?)^```", re.MULTILINE | re.DOTALL)
+RECOIL = recoil_executable()
 
 PLAN = {
     "project": "demo",
@@ -42,64 +37,20 @@ PLAN = {
 }
 
 
-def doc_files() -> dict[str, str]:
-    """Code blocks of the doc whose first line is ``# <path>``, by path."""
-    files = {}
-    for _lang, body in FENCE.findall(DOC.read_text(encoding="utf-8")):
-        first, _, rest = body.partition("\n")
-        if first.startswith("# ") and ("/" in first or first.endswith(".toml")):
-            files[first[2:].strip()] = rest
-    return files
-
-
 @pytest.fixture(scope="module")
-def installed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
-    """Install the doc's distribution into a site directory; return what the tests need."""
-    files = doc_files()
-    project = tomllib.loads(files["pyproject.toml"])["project"]
-    entry_points = dict(project["entry-points"]["recoil.plugins"])
-    [module] = entry_points.values()
-    site = tmp_path_factory.mktemp("site")
-    write_distribution(
-        site,
-        project["name"],
-        version=project["version"],
-        entry_points=entry_points,
-        modules={module: files[f"src/{module.replace('.', '/')}.py"]},
-        requires=project["dependencies"],
-    )
-    work = tmp_path_factory.mktemp("work")
-    (work / "plan.json").write_text(json.dumps(PLAN), encoding="utf-8")
-    (work / "tests").mkdir()
-    (work / "tests" / "test_by_character.py").write_text(
-        files["tests/test_by_character.py"], encoding="utf-8"
-    )
-    return {"site": site, "work": work, "files": files, "project": project}
-
-
-def run(installed: dict[str, object], *args: str) -> subprocess.CompletedProcess[str]:
-    env = pythonpath_env(installed["site"])  # type: ignore[arg-type]
-    env.pop("RECOIL_LOAD_PLUGINS", None)
-    env.pop("RECOIL_DISABLE_PLUGINS", None)
-    return subprocess.run(
-        list(args),
-        capture_output=True,
-        text=True,
-        cwd=installed["work"],
-        env=env,
-        timeout=120,
-        check=False,
-    )
+def installed(tmp_path_factory: pytest.TempPathFactory) -> DocExample:
+    """The doc's distribution installed in a site directory; a work dir with plan and test."""
+    return install_doc_example(DOC, tmp_path_factory, PLAN)
 
 
 def test_the_example_strategy_is_at_most_30_lines_of_code() -> None:
-    source = doc_files()["src/recoil_by_character/plugin.py"]
+    source = doc_files(DOC)["src/recoil_by_character/plugin.py"]
     lines = [line for line in source.splitlines() if line.strip()]
     assert len(lines) <= 30, len(lines)
 
 
-def test_example_distribution_shows_in_plugins_list(installed: dict[str, object]) -> None:
-    result = run(installed, RECOIL, "plugins", "list", "--json")
+def test_example_distribution_shows_in_plugins_list(installed: DocExample) -> None:
+    result = installed.run(RECOIL, "plugins", "list", "--json")
     assert result.returncode == 0, result.stderr
     record = {r["name"]: r for r in json.loads(result.stdout)}["by-character"]
     assert record["status"] == "ok", record
@@ -108,8 +59,8 @@ def test_example_distribution_shows_in_plugins_list(installed: dict[str, object]
     assert record["provides"] == ["grouping:by_character"]
 
 
-def test_recoil_group_runs_the_example_strategy(installed: dict[str, object]) -> None:
-    result = run(installed, RECOIL, "group", "plan.json", "--strategy", "by_character", "--json")
+def test_recoil_group_runs_the_example_strategy(installed: DocExample) -> None:
+    result = installed.run(RECOIL, "group", "plan.json", "--strategy", "by_character", "--json")
     assert result.returncode == 0, result.stderr
     units = json.loads(result.stdout)["units"]
     assert [
@@ -122,28 +73,19 @@ def test_recoil_group_runs_the_example_strategy(installed: dict[str, object]) ->
     assert {u["strategy"] for u in units} == {"by_character"}
 
 
-def test_the_docs_group_output_is_what_recoil_prints(installed: dict[str, object]) -> None:
+def test_the_docs_group_output_is_what_recoil_prints(installed: DocExample) -> None:
     text = DOC.read_text(encoding="utf-8")
     shown = text.split("$ recoil group plan.json --strategy by_character\n", 1)[1]
     shown_rows = [line.split() for line in shown.split("...", 1)[0].strip().splitlines()]
-    result = run(installed, RECOIL, "group", "plan.json", "--strategy", "by_character")
+    result = installed.run(RECOIL, "group", "plan.json", "--strategy", "by_character")
     assert result.returncode == 0, result.stderr
     printed = [line.split() for line in result.stdout.splitlines()]
     assert printed[: len(shown_rows)] == shown_rows
 
 
 def test_the_docs_test_passes_against_the_installed_example(
-    installed: dict[str, object],
+    installed: DocExample,
 ) -> None:
-    result = run(
-        installed,
-        sys.executable,
-        "-m",
-        "pytest",
-        "-q",
-        "-p",
-        "no:cacheprovider",
-        "tests/test_by_character.py",
-    )
+    result = installed.run(*PYTEST, "tests/test_by_character.py")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "1 passed" in result.stdout

@@ -9,20 +9,16 @@ with the doc's entry points), which goes on ``PYTHONPATH`` of real ``recoil`` an
 from __future__ import annotations
 
 import json
-import re
-import shutil
 import subprocess
-import sys
-import tomllib
 from pathlib import Path
 
 import pytest
+from _doc_examples import PYTEST, DocExample, doc_files, install_doc_example
 
-from recoil_core.testing.distributions import pythonpath_env, write_distribution
+from recoil_core.testing.pytest_plugin import recoil_executable
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "writing-a-provider.md"
-RECOIL = shutil.which("recoil", path=str(Path(sys.executable).parent)) or "recoil"
-FENCE = re.compile(r"^```(\w*)\n(.*?)^```", re.MULTILINE | re.DOTALL)
+RECOIL = recoil_executable()
 RUN_COMMAND = "recoil run plan.json --strategy solo --provider slideshow --budget 1"
 SECRET = "sk-slideshow-7f3a9c-do-not-print"
 
@@ -41,79 +37,28 @@ PLAN = {
 }
 
 
-def doc_files() -> dict[str, str]:
-    """Code blocks of the doc whose first line is ``# <path>``, by path."""
-    files = {}
-    for _lang, body in FENCE.findall(DOC.read_text(encoding="utf-8")):
-        first, _, rest = body.partition("\n")
-        if first.startswith("# ") and ("/" in first or first.endswith(".toml")):
-            files[first[2:].strip()] = rest
-    return files
-
-
 @pytest.fixture(scope="module")
-def installed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """Install the doc's distribution into a site directory; a work dir with the plan."""
-    files = doc_files()
-    project = tomllib.loads(files["pyproject.toml"])["project"]
-    modules = {
-        path.removeprefix("src/").removesuffix(".py").replace("/", "."): source
-        for path, source in files.items()
-        if path.startswith("src/")
-    }
-    site = tmp_path_factory.mktemp("site")
-    write_distribution(
-        site,
-        project["name"],
-        version=project["version"],
-        entry_points=dict(project["entry-points"]["recoil.plugins"]),
-        modules=modules,
-        requires=project["dependencies"],
-    )
-    work = tmp_path_factory.mktemp("work")
-    (work / "plan.json").write_text(json.dumps(PLAN), encoding="utf-8")
-    (work / "tests").mkdir()
-    (work / "tests" / "test_slideshow.py").write_text(
-        files["tests/test_slideshow.py"], encoding="utf-8"
-    )
-    return {"site": site, "work": work}
+def installed(tmp_path_factory: pytest.TempPathFactory) -> DocExample:
+    """The doc's distribution installed in a site directory; a work dir with plan and test."""
+    return install_doc_example(DOC, tmp_path_factory, PLAN)
 
 
-def shown(command: str, occurrence: int = 0) -> list[str]:
-    """The output lines the doc shows after its ``occurrence``-th ``$ command`` line."""
-    text = DOC.read_text(encoding="utf-8").split(f"$ {command}\n")[occurrence + 1]
-    lines = []
-    for line in text.splitlines():
-        if line.startswith(("$", "```")):
-            break
-        lines.append(line)
-    return lines
-
-
-def run(
-    installed: dict[str, Path], *args: str, **extra_env: str
-) -> subprocess.CompletedProcess[str]:
-    env = pythonpath_env(installed["site"])
-    for key in [k for k in env if k.startswith(("RECOIL_", "SLIDESHOW_"))]:
-        del env[key]
-    work = installed["work"]
-    env["RECOIL_PROJECTS_ROOT"] = str(work / "projects")
-    env["RECOIL_ANIMATIC_CACHE"] = str(work / "animatic-cache")
-    env["SLIDESHOW_DIR"] = str(work / "service")
-    env.update(extra_env)
-    return subprocess.run(
-        list(args), capture_output=True, text=True, cwd=work, env=env, timeout=120, check=False
+def run(installed: DocExample, *args: str, **settings: str) -> subprocess.CompletedProcess[str]:
+    """Run ``args`` with the example installed, the slideshow service in the work dir."""
+    service = str(installed.work / "service")
+    return installed.run(
+        *args, drop=("RECOIL_", "SLIDESHOW_"), **({"SLIDESHOW_DIR": service} | settings)
     )
 
 
 def test_the_example_provider_is_at_most_60_lines_of_code() -> None:
-    files = doc_files()
+    files = doc_files(DOC)
     sources = [files["src/recoil_slideshow/plugin.py"], files["src/recoil_slideshow/provider.py"]]
     lines = [line for source in sources for line in source.splitlines() if line.strip()]
     assert len(lines) <= 60, len(lines)
 
 
-def test_example_distribution_shows_in_plugins_list(installed: dict[str, Path]) -> None:
+def test_example_distribution_shows_in_plugins_list(installed: DocExample) -> None:
     result = run(installed, RECOIL, "plugins", "list", "--json")
     assert result.returncode == 0, result.stderr
     record = {r["name"]: r for r in json.loads(result.stdout)}["slideshow"]
@@ -124,32 +69,32 @@ def test_example_distribution_shows_in_plugins_list(installed: dict[str, Path]) 
     table = run(installed, RECOIL, "plugins", "list", "--hook", "providers")
     assert table.returncode == 0, table.stderr
     printed = {line.split()[0]: line.split() for line in table.stdout.splitlines()}
-    for row in shown("recoil plugins list --hook providers"):
+    for row in installed.shown("recoil plugins list --hook providers"):
         if row != "...":
             assert printed[row.split()[0]] == row.split()
 
 
 def test_run_without_the_key_stops_before_anything_is_submitted(
-    installed: dict[str, Path],
+    installed: DocExample,
 ) -> None:
     result = run(installed, RECOIL, *RUN_COMMAND.split()[1:])
     assert result.returncode != 0
-    assert result.stderr.splitlines() == shown(RUN_COMMAND)
+    assert result.stderr.splitlines() == installed.shown(RUN_COMMAND)
     assert "Traceback" not in result.stderr
-    assert not (installed["work"] / "service").exists()
+    assert not (installed.work / "service").exists()
 
 
 def test_recoil_run_renders_with_the_example_provider_and_charges_its_cost(
-    installed: dict[str, Path],
+    installed: DocExample,
 ) -> None:
     args = RUN_COMMAND.split()[1:]
     result = run(installed, RECOIL, *args, SLIDESHOW_API_KEY=SECRET)
     assert result.returncode == 0, result.stdout + result.stderr
-    printed, doc_lines = result.stdout.splitlines(), shown(RUN_COMMAND, occurrence=1)
+    printed, doc_lines = result.stdout.splitlines(), installed.shown(RUN_COMMAND, occurrence=1)
     assert doc_lines[1] == "..."
     assert [printed[0], *printed[-2:]] == [doc_lines[0], *doc_lines[2:]]
 
-    episode = installed["work"] / "projects" / "demo" / "EP001"
+    episode = installed.work / "projects" / "demo" / "EP001"
     expected = {"EP001_SH1_take1.mp4": 0.06, "EP001_SH2_take1.mp4": 0.04}
     assert sorted(p.name for p in (episode / "renders").glob("*.mp4")) == sorted(expected)
     for name, cost in expected.items():
@@ -177,13 +122,13 @@ def test_recoil_run_renders_with_the_example_provider_and_charges_its_cost(
     assert report["complete"] and report["provider"] == "slideshow"
     assert report["charged_usd"] == 0
 
-    written = [p for p in installed["work"].rglob("*") if p.is_file()]
+    written = [p for p in installed.work.rglob("*") if p.is_file()]
     assert [p for p in written if SECRET in p.read_text(errors="replace")] == []
     assert SECRET not in result.stdout + result.stderr + again.stdout + again.stderr
 
 
 def test_a_create_that_may_have_happened_is_not_submitted_again(
-    installed: dict[str, Path], tmp_path: Path
+    installed: DocExample, tmp_path: Path
 ) -> None:
     blocked = tmp_path / "not-a-folder"
     blocked.write_text("", encoding="utf-8")
@@ -210,16 +155,7 @@ def test_a_create_that_may_have_happened_is_not_submitted_again(
     assert not ledger.exists() or ledger.read_text(encoding="utf-8").strip() == ""
 
 
-def test_the_docs_test_passes_against_the_installed_example(installed: dict[str, Path]) -> None:
-    result = run(
-        installed,
-        sys.executable,
-        "-m",
-        "pytest",
-        "-q",
-        "-p",
-        "no:cacheprovider",
-        "tests/test_slideshow.py",
-    )
+def test_the_docs_test_passes_against_the_installed_example(installed: DocExample) -> None:
+    result = run(installed, *PYTEST, "tests/test_slideshow.py")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "1 passed" in result.stdout

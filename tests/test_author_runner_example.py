@@ -10,20 +10,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
-import shutil
-import subprocess
-import sys
-import tomllib
 from pathlib import Path
 
 import pytest
+from _doc_examples import PYTEST, DocExample, install_doc_example
 
-from recoil_core.testing.distributions import pythonpath_env, write_distribution
+from recoil_core.testing.pytest_plugin import recoil_executable
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "writing-a-modality-runner.md"
-RECOIL = shutil.which("recoil", path=str(Path(sys.executable).parent)) or "recoil"
-FENCE = re.compile(r"^```(\w*)\n(.*?)^```", re.MULTILINE | re.DOTALL)
+RECOIL = recoil_executable()
 
 PLAN = {
     "project": "demo",
@@ -49,105 +44,47 @@ RENDERS = {
 }
 
 
-def doc_files() -> dict[str, str]:
-    """Code blocks of the doc whose first line is ``# <path>``, by path."""
-    files = {}
-    for _lang, body in FENCE.findall(DOC.read_text(encoding="utf-8")):
-        first, _, rest = body.partition("\n")
-        if first.startswith("# ") and ("/" in first or first.endswith(".toml")):
-            files[first[2:].strip()] = rest
-    return files
-
-
-def shown(command: str) -> list[str]:
-    """The output lines the doc shows after ``$ command`` (``...`` marks lines left out)."""
-    text = DOC.read_text(encoding="utf-8").split(f"$ {command}\n", 1)[1]
-    lines = []
-    for line in text.splitlines():
-        if line.startswith(("$", "```")):
-            break
-        lines.append(line)
-    return lines
-
-
 @pytest.fixture(scope="module")
-def installed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """Install the doc's distribution into a site directory; a work dir with plan and tests."""
-    files = doc_files()
-    project = tomllib.loads(files["pyproject.toml"])["project"]
-    modules = {
-        path.removeprefix("src/").removesuffix(".py").replace("/", "."): source
-        for path, source in files.items()
-        if path.startswith("src/")
-    }
-    site = tmp_path_factory.mktemp("site")
-    write_distribution(
-        site,
-        project["name"],
-        version=project["version"],
-        entry_points=dict(project["entry-points"]["recoil.plugins"]),
-        modules=modules,
-        requires=project["dependencies"],
-    )
-    work = tmp_path_factory.mktemp("work")
-    (work / "plan.json").write_text(json.dumps(PLAN), encoding="utf-8")
-    for path, source in files.items():
-        if path.startswith("tests/"):
-            (work / path).parent.mkdir(exist_ok=True)
-            (work / path).write_text(source, encoding="utf-8")
-    return {"site": site, "work": work}
+def installed(tmp_path_factory: pytest.TempPathFactory) -> DocExample:
+    """The doc's distribution installed in a site directory; a work dir with plan and tests."""
+    return install_doc_example(DOC, tmp_path_factory, PLAN)
 
 
-def run(installed: dict[str, Path], *args: str) -> subprocess.CompletedProcess[str]:
-    env = pythonpath_env(installed["site"])
-    for key in [k for k in env if k.startswith("RECOIL_")]:
-        del env[key]
-    env["RECOIL_PROJECTS_ROOT"] = str(installed["work"] / "projects")
-    env["RECOIL_ANIMATIC_CACHE"] = str(installed["work"] / "animatic-cache")
-    return subprocess.run(
-        list(args),
-        capture_output=True,
-        text=True,
-        cwd=installed["work"],
-        env=env,
-        timeout=120,
-        check=False,
-    )
-
-
-def test_example_distribution_shows_in_plugins_list(installed: dict[str, Path]) -> None:
-    result = run(installed, RECOIL, "plugins", "list", "--json")
+def test_example_distribution_shows_in_plugins_list(installed: DocExample) -> None:
+    result = installed.run(RECOIL, "plugins", "list", "--json")
     assert result.returncode == 0, result.stderr
     record = {r["name"]: r for r in json.loads(result.stdout)}["montage"]
     assert record["status"] == "ok", record
     assert record["distribution"] == "recoil-montage"
     assert record["provides"] == ["grouping:montage", "runner:montage"]
 
-    table = run(installed, RECOIL, "plugins", "list", "--hook", "modality_runners")
+    table = installed.run(RECOIL, "plugins", "list", "--hook", "modality_runners")
     assert table.returncode == 0, table.stderr
     printed = {line.split()[0]: line.split() for line in table.stdout.splitlines()}
-    for row in shown("recoil plugins list --hook modality_runners")[:-1]:
+    for row in installed.shown("recoil plugins list --hook modality_runners")[:-1]:
         assert printed[row.split()[0]] == row.split()
 
 
-def test_recoil_group_makes_one_montage_unit_per_location(installed: dict[str, Path]) -> None:
-    result = run(installed, RECOIL, "group", "plan.json", "--strategy", "montage")
+def test_recoil_group_makes_one_montage_unit_per_location(installed: DocExample) -> None:
+    result = installed.run(RECOIL, "group", "plan.json", "--strategy", "montage")
     assert result.returncode == 0, result.stderr
     printed = [line.split() for line in result.stdout.splitlines()]
-    expected = [line.split() for line in shown("recoil group plan.json --strategy montage")[:-1]]
+    expected = [
+        line.split() for line in installed.shown("recoil group plan.json --strategy montage")[:-1]
+    ]
     assert printed[: len(expected)] == expected
 
 
 def test_recoil_run_renders_title_cards_and_montages_with_animatic(
-    installed: dict[str, Path],
+    installed: DocExample,
 ) -> None:
-    result = run(installed, RECOIL, "run", "plan.json", "--strategy", "montage")
+    result = installed.run(RECOIL, "run", "plan.json", "--strategy", "montage")
     assert result.returncode == 0, result.stdout + result.stderr
-    expected = shown("recoil run plan.json --strategy montage")
+    expected = installed.shown("recoil run plan.json --strategy montage")
     assert expected[0] == "..."
     assert result.stdout.splitlines()[-2:] == expected[1:]
 
-    renders = installed["work"] / "projects" / "demo" / "EP001" / "renders"
+    renders = installed.work / "projects" / "demo" / "EP001" / "renders"
     titles = {name.replace(".mp4", "_title.png") for name in RENDERS}
     assert {p.name for p in renders.iterdir() if not p.name.endswith(".json")} == (
         set(RENDERS) | titles
@@ -170,7 +107,7 @@ def test_recoil_run_renders_title_cards_and_montages_with_animatic(
             == hashlib.sha256(title.read_bytes()).hexdigest()
         )
 
-    ledger = installed["work"] / "projects" / "demo" / "EP001" / "ledger.jsonl"
+    ledger = installed.work / "projects" / "demo" / "EP001" / "ledger.jsonl"
     entries = [json.loads(line) for line in ledger.read_text(encoding="utf-8").splitlines()]
     assert sorted((e["beat_id"], e["step_id"], e["amount_usd"]) for e in entries) == [
         ("MONTAGE_001__montage", "title", 0.0),
@@ -180,16 +117,7 @@ def test_recoil_run_renders_title_cards_and_montages_with_animatic(
     ]
 
 
-def test_the_docs_test_passes_against_the_installed_example(installed: dict[str, Path]) -> None:
-    result = run(
-        installed,
-        sys.executable,
-        "-m",
-        "pytest",
-        "-q",
-        "-p",
-        "no:cacheprovider",
-        "tests/test_montage.py",
-    )
+def test_the_docs_test_passes_against_the_installed_example(installed: DocExample) -> None:
+    result = installed.run(*PYTEST, "tests/test_montage.py")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "1 passed" in result.stdout

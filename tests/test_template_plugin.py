@@ -10,25 +10,29 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
-import os
 import re
 import shutil
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 import pytest
+from _doc_examples import PYTEST
 
 from recoil_core import hookspecs
 from recoil_core.registry import KINDS, OBSERVER_HOOKS
-from recoil_core.testing.distributions import pythonpath_env, write_distribution
+from recoil_core.testing.distributions import (
+    markdown_blocks,
+    modules_from_sources,
+    run_with_distributions,
+    write_pyproject_distribution,
+)
+from recoil_core.testing.pytest_plugin import recoil_executable
 
 REPO = Path(__file__).resolve().parents[1]
 TEMPLATE = REPO / "plugins" / "_template"
 HOOKS_DOC = REPO / "docs" / "hooks.md"
-RECOIL = shutil.which("recoil", path=str(Path(sys.executable).parent)) or "recoil"
-FENCE = re.compile(r"^```(\w*)\n(.*?)^```", re.MULTILINE | re.DOTALL)
+RECOIL = recoil_executable()
 HOOK_NAMES = sorted(
     name
     for name, fn in vars(hookspecs).items()
@@ -53,28 +57,12 @@ PLAN = {
 def rename_commands() -> str:
     """The README's copy-and-rename shell block (the one that starts with ``cp -r``)."""
     readme = (TEMPLATE / "README.md").read_text(encoding="utf-8")
-    [block] = [body for _lang, body in FENCE.findall(readme) if body.startswith("cp -r")]
+    [block] = [body for body in markdown_blocks(readme) if body.startswith("cp -r")]
     return block
 
 
-def environment(*site: Path) -> dict[str, str]:
-    """This process's environment without RECOIL_* settings, ``site`` first on PYTHONPATH."""
-    env = pythonpath_env(*site) if site else dict(os.environ)
-    for key in [k for k in env if k.startswith("RECOIL_")]:
-        del env[key]
-    return env
-
-
 def run(cwd: Path, site: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        list(args),
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env=environment(site),
-        timeout=120,
-        check=False,
-    )
+    return run_with_distributions(args, site, cwd=cwd)
 
 
 @pytest.fixture(scope="module")
@@ -97,20 +85,15 @@ def copied(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     )
     assert renamed.returncode == 0, renamed.stderr
     project_dir = scratch / "recoil-acme"
-    project = tomllib.loads((project_dir / "pyproject.toml").read_text(encoding="utf-8"))["project"]
-    src = project_dir / "src"
-    modules = {
-        ".".join(path.relative_to(src).with_suffix("").parts): path.read_text(encoding="utf-8")
-        for path in sorted(src.rglob("*.py"))
+    sources = {
+        path.relative_to(project_dir).as_posix(): path.read_text(encoding="utf-8")
+        for path in sorted((project_dir / "src").rglob("*.py"))
     }
     site = scratch / "site"
-    write_distribution(
+    write_pyproject_distribution(
         site,
-        project["name"],
-        version=project["version"],
-        entry_points=dict(project["entry-points"]["recoil.plugins"]),
-        modules=modules,
-        requires=project["dependencies"],
+        (project_dir / "pyproject.toml").read_text(encoding="utf-8"),
+        modules_from_sources(sources),
     )
     (scratch / "plan.json").write_text(json.dumps(PLAN), encoding="utf-8")
     return {"scratch": scratch, "project": project_dir, "site": site}
@@ -162,16 +145,7 @@ def test_renamed_template_strategy_groups_a_plan(copied: dict[str, Path]) -> Non
 
 
 def test_renamed_template_own_tests_pass(copied: dict[str, Path]) -> None:
-    result = run(
-        copied["project"],
-        copied["site"],
-        sys.executable,
-        "-m",
-        "pytest",
-        "-q",
-        "-p",
-        "no:cacheprovider",
-    )
+    result = run(copied["project"], copied["site"], *PYTEST)
 
     assert result.returncode == 0, result.stdout + result.stderr
     assert "1 passed" in result.stdout
@@ -188,15 +162,7 @@ def test_template_is_neither_installed_nor_collected_nor_loaded() -> None:
         timeout=120,
         check=False,
     )
-    listed = subprocess.run(
-        [RECOIL, "plugins", "list", "--json"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        env=environment(),
-        timeout=60,
-        check=False,
-    )
+    listed = run_with_distributions([RECOIL, "plugins", "list", "--json"], cwd=REPO, timeout=60)
 
     assert "test_" in collected.stdout, collected.stdout + collected.stderr
     assert "plugins/_template" not in collected.stdout
