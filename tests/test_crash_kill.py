@@ -34,6 +34,7 @@ from urllib.parse import urlsplit
 
 import attrs
 import pytest
+from _money import MoneyCounts, check_money, cli_env, run_recoil
 
 from recoil_core.model import TakeState
 from recoil_core.persistence.filesystem import FilesystemBackend
@@ -75,30 +76,14 @@ class WatchedArk(FakeArkServer):
 
 
 @attrs.define
-class CampaignCounts:
+class CampaignCounts(MoneyCounts):
+    """The money counts of all the campaign's episodes, and what the campaign did."""
+
     episodes: int = 0
     runs: int = 0
     kills: int = 0
-    takes: int = 0
-    creates: int = 0
-    duplicates: int = 0
-    lost_renders: int = 0
     unknown_resolved: int = 0
-    ledger_usd: float = 0.0
-    billed_usd: float = 0.0
     kills_by_mode: dict[str, int] = attrs.field(factory=dict)
-
-
-def cli_env(ark: FakeArkServer, root: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("RECOIL_", "ARK_"))}
-    env.update(
-        ARK_API_KEY=ark.api_key,
-        ARK_BASE_URL=ark.base_url,
-        RECOIL_PROJECTS_ROOT=str(root / "projects"),
-        RECOIL_ANIMATIC_CACHE=str(root / "animatic-cache"),
-        RECOIL_SEEDDANCE_POLL_S="0.02",
-    )
-    return env
 
 
 def start_run(env: Mapping[str, str], cwd: Path, *extra: str) -> subprocess.Popen[str]:
@@ -124,14 +109,8 @@ def wait_for(ark: WatchedArk, proc: subprocess.Popen[str], ready: Callable[[], b
 
 
 def status_json(env: Mapping[str, str], cwd: Path) -> dict[str, Any]:
-    done = subprocess.run(
-        [recoil_executable(), "status", "--json", "--project", PROJECT, "--episode", EPISODE],
-        env=dict(env),
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+    done = run_recoil(
+        env, cwd, "status", "--json", "--project", PROJECT, "--episode", EPISODE, timeout=120
     )
     assert done.returncode == 0, done.stderr
     assert "Traceback" not in done.stderr
@@ -200,22 +179,8 @@ def kill_once(
 
 
 def run_to_end(env: Mapping[str, str], cwd: Path, *extra: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [
-            recoil_executable(),
-            "run",
-            str(EXAMPLE_PLAN),
-            "--provider",
-            "seeddance",
-            "--json",
-            *extra,
-        ],
-        env=dict(env),
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
+    return run_recoil(
+        env, cwd, "run", str(EXAMPLE_PLAN), "--provider", "seeddance", "--json", *extra
     )
 
 
@@ -259,8 +224,6 @@ def run_campaign(
     log: Callable[[str], None] = print,
 ) -> CampaignCounts:
     """Kill ``kills`` runs in total over as many fresh episodes as it takes."""
-    from test_crash_points import check_money
-
     rng = random.Random(seed)
     counts = CampaignCounts()
     log(f"kill campaign seed={seed} kills={kills} per_episode={kills_per_episode}")
@@ -284,12 +247,7 @@ def run_campaign(
             backend = FilesystemBackend(Path(env["RECOIL_PROJECTS_ROOT"]))
             money = check_money(ark, backend, PROJECT, EPISODE)
             assert money.succeeded == 7
-            counts.takes += money.takes
-            counts.creates += money.creates
-            counts.duplicates += money.duplicates
-            counts.lost_renders += money.lost_renders
-            counts.ledger_usd += money.ledger_usd
-            counts.billed_usd += money.billed_usd
+            counts.add(money)
             log(f"  complete: {money}")
     return counts
 

@@ -4,35 +4,33 @@ The real runner, the real Seedance provider and a fake Ark server on 127.0.0.1; 
 stand-in is a backend proxy that "dies" (raises and refuses every later call, like a
 killed process) just before or just after its N-th write. For every N a second, fresh
 runner resumes the episode until it completes, then the money invariants are checked
-(``check_money``, also used by the other money tests).
+(``check_money`` of ``tests/_money.py``, shared with the other money tests).
 """
 
 from __future__ import annotations
 
-import asyncio
-import hashlib
-import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import attrs
 import pytest
-from recoil_seeddance.models import model_info
-from recoil_seeddance.pricing import price_table
+from _money import (
+    PLUGINS,
+    check_money,
+    filesystem,
+    persisted_scenes,
+    run_episode,
+    small_plan,
+)
 
-from recoil_core.interfaces import BackendContext
-from recoil_core.model import CanonicalPlan, ChargeKind, Scene, TakeState
+from recoil_core.model import CanonicalPlan, TakeState
 from recoil_core.persistence.protocol import PersistenceBackend
 from recoil_core.registry import Registry, build_registry
-from recoil_core.runner import EpisodeRunner, RunOptions, RunReport
-from recoil_core.runner.episode import needs_attention
+from recoil_core.runner import RunReport
 from recoil_core.settings import PluginSelection
 from recoil_core.testing.fake_ark import FakeArkServer
-from recoil_core.testing.plans import canonical_plan, canonical_shot
 
 SENTINEL_KEY = "SENTINEL-ark-key-money-5c1e0b7a"
-PLUGINS = ("filesystem", "grouping", "video", "i2v", "r2v-multi", "seeddance")
 WRITES = frozenset(
     {
         "create_scene",
@@ -95,148 +93,6 @@ def ark() -> Iterator[FakeArkServer]:
 
 def ark_env(ark: FakeArkServer, **extra: str) -> dict[str, str]:
     return {"ARK_API_KEY": ark.api_key, "ARK_BASE_URL": ark.base_url, **extra}
-
-
-def small_plan(shots: int = 2, **overrides: Any) -> CanonicalPlan:
-    """``shots`` solo-able shots in different locations (one beat each under continuity)."""
-    return canonical_plan(
-        [
-            canonical_shot(f"EP001_SH{i:02d}", i, location_id=f"LOC_{i}", duration_s=4.0)
-            for i in range(1, shots + 1)
-        ],
-        **overrides,
-    )
-
-
-def filesystem(registry: Registry, root: Path) -> PersistenceBackend:
-    return registry.backend("filesystem").factory(BackendContext(projects_root=root))
-
-
-def run_episode(
-    plan: CanonicalPlan,
-    registry: Registry,
-    backend: Any,
-    env: Mapping[str, str],
-    **options: Any,
-) -> RunReport:
-    options.setdefault("provider", "seeddance")
-    options.setdefault("poll_interval_s", 0.0)
-    runner = EpisodeRunner(
-        plan, registry=registry, backend=backend, options=RunOptions(**options), env=env
-    )
-    return asyncio.run(runner.run())
-
-
-# ---------------------------------------------------------------------- the invariants
-
-
-@attrs.define
-class MoneyCounts:
-    takes: int = 0
-    succeeded: int = 0
-    creates: int = 0
-    duplicates: int = 0
-    lost_renders: int = 0
-    ledger_usd: float = 0.0
-    billed_usd: float = 0.0
-
-
-def billed_usd(ark: FakeArkServer) -> dict[str, float]:
-    """What the fake Ark billed, per task, in USD at the shipped price table."""
-    table = price_table()
-    out: dict[str, float] = {}
-    for task_id, tokens in ark.stats()["tokens_by_task"].items():
-        task = ark.task(task_id)
-        info = model_info(task["model"])
-        audio = task.get("generate_audio") if info.supports_audio else None
-        price = table.usd_per_mtok(
-            info.family,
-            resolution=task.get("resolution"),
-            generate_audio=audio if isinstance(audio, bool) else None,
-        )
-        out[task_id] = table.cost_usd(tokens, price)
-    return out
-
-
-def persisted_scenes(backend: PersistenceBackend, project: str, episode: str) -> list[Scene]:
-    scenes = []
-    for scene_id in backend.list_scenes(project, episode):
-        scene = backend.load_scene(project, episode, scene_id)
-        if scene is not None:
-            scenes.append(scene)
-    return scenes
-
-
-def check_money(
-    ark: FakeArkServer,
-    backend: PersistenceBackend,
-    project: str,
-    episode: str,
-    *,
-    complete: bool = True,
-) -> MoneyCounts:
-    """Assert the money promise for one episode and return the counts.
-
-    Each create fingerprint reached the server at most once and every server task belongs
-    to exactly one take step; every succeeded take has its render and sidecar, with the
-    sidecar's sha256 matching the file; the ledger equals what the server billed, job by
-    job; a take not final is reported by ``needs_attention`` (``complete``: none is left).
-    """
-    stats = ark.stats()
-    counts = MoneyCounts(creates=stats["creates_total"])
-    counts.duplicates = sum(n - 1 for n in stats["creates_by_fingerprint"].values() if n > 1)
-    assert counts.duplicates == 0, f"duplicate creates: {stats['creates_by_fingerprint']}"
-
-    jobs: dict[str, str] = {}
-    for scene in persisted_scenes(backend, project, episode):
-        attention = needs_attention(scene)
-        for beat in scene.beats:
-            for take in beat.takes:
-                counts.takes += 1
-                for step in take.workflow.steps:
-                    if step.job_id:
-                        assert step.job_id not in jobs, f"job {step.job_id} in two takes"
-                        jobs[step.job_id] = f"{take.take_id}/{step.step_id}"
-                if complete:
-                    assert take.is_final, f"{take.take_id} left {take.state.value}"
-                if not take.is_final:
-                    assert any(line.startswith(take.take_id) for line in attention), (
-                        f"{take.take_id} is {take.state.value} but not under attention"
-                    )
-                if take.state != TakeState.SUCCEEDED:
-                    continue
-                counts.succeeded += 1
-                render = Path(take.render_path or "")
-                sidecar = Path(take.sidecar_path or "")
-                if not (render.is_file() and sidecar.is_file()):
-                    counts.lost_renders += 1
-                    continue
-                recorded = json.loads(sidecar.read_text())["sha256"]
-                assert recorded == hashlib.sha256(render.read_bytes()).hexdigest()
-    assert counts.lost_renders == 0
-    server_tasks = set(stats["tasks"])
-    assert stats["creates_total"] == len(jobs), "a create no take step knows about"
-    assert server_tasks <= set(jobs), (
-        f"tasks no take knows about: {sorted(server_tasks - set(jobs))}"
-    )
-
-    billed = billed_usd(ark)
-    ledger = backend.read_ledger(project, episode)
-    ids = [e.entry_id for e in ledger]
-    assert len(ids) == len(set(ids)), "a charge was recorded twice"
-    by_job: dict[str, float] = {}
-    for entry in ledger:
-        assert entry.job_id is not None
-        by_job[entry.job_id] = by_job.get(entry.job_id, 0.0) + entry.amount_usd
-        if entry.kind == ChargeKind.SUCCEEDED:
-            assert entry.amount_usd > 0
-    assert by_job.keys() == billed.keys()
-    for job_id, amount in billed.items():
-        assert by_job[job_id] == pytest.approx(amount)
-    counts.ledger_usd = sum(e.amount_usd for e in ledger)
-    counts.billed_usd = sum(billed.values())
-    assert counts.ledger_usd == pytest.approx(counts.billed_usd)
-    return counts
 
 
 def unknown_steps(backend: PersistenceBackend, project: str, episode: str) -> list[Any]:

@@ -5,17 +5,18 @@ including the error paths (a refused key, faults, moderation)."""
 from __future__ import annotations
 
 import logging
-import os
 import subprocess
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from test_crash_points import (
+from _money import (
     PLUGINS,
     check_money,
+    cli_env,
     filesystem,
     run_episode,
+    run_recoil,
     small_plan,
 )
 
@@ -23,7 +24,6 @@ from recoil_core.errors import AuthenticationFailed
 from recoil_core.registry import build_registry
 from recoil_core.settings import PluginSelection
 from recoil_core.testing.fake_ark import FakeArkServer
-from recoil_core.testing.pytest_plugin import recoil_executable
 
 SENTINEL = "SENTINEL-secret-ark-key-0d9c2a71e5"
 EXAMPLE_PLAN = Path(__file__).resolve().parents[1] / "examples" / "ep001" / "plan.json"
@@ -35,28 +35,9 @@ def ark() -> Iterator[FakeArkServer]:
         yield server
 
 
-def env_for(ark: FakeArkServer, root: Path, key: str = SENTINEL) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("RECOIL_", "ARK_"))}
-    env.update(
-        ARK_API_KEY=key,
-        ARK_BASE_URL=ark.base_url,
-        RECOIL_PROJECTS_ROOT=str(root / "projects"),
-        RECOIL_ANIMATIC_CACHE=str(root / "animatic-cache"),
-        RECOIL_SEEDDANCE_POLL_S="0.01",
-    )
-    return env
-
-
-def recoil(env: Mapping[str, str], cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [recoil_executable(), *args],
-        env=dict(env),
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+def env_for(ark: FakeArkServer, root: Path) -> dict[str, str]:
+    """The CLI's environment sending SENTINEL as the key, whatever key ``ark`` expects."""
+    return cli_env(ark, root, key=SENTINEL, poll_s="0.01")
 
 
 def files_holding(root: Path, secret: str) -> list[Path]:
@@ -79,12 +60,12 @@ def test_full_episode_with_faults_leaves_the_key_in_no_file_and_no_output(
     ark.inject("get", "malformed")
     ark.set(expired_media_urls=1)
     outputs = [
-        recoil(env, tmp_path, "run", str(EXAMPLE_PLAN), "--provider", "seeddance"),
-        recoil(env, tmp_path, "run", str(EXAMPLE_PLAN), "--provider", "seeddance", "--json"),
-        recoil(env, tmp_path, "status", "--json"),
-        recoil(env, tmp_path, "status"),
-        recoil(env, tmp_path, "budget", "--json", "--by", "model"),
-        recoil(env, tmp_path, "run", str(EXAMPLE_PLAN), "--provider", "seeddance", "--dry-run"),
+        run_recoil(env, tmp_path, "run", str(EXAMPLE_PLAN), "--provider", "seeddance"),
+        run_recoil(env, tmp_path, "run", str(EXAMPLE_PLAN), "--provider", "seeddance", "--json"),
+        run_recoil(env, tmp_path, "status", "--json"),
+        run_recoil(env, tmp_path, "status"),
+        run_recoil(env, tmp_path, "budget", "--json", "--by", "model"),
+        run_recoil(env, tmp_path, "run", str(EXAMPLE_PLAN), "--provider", "seeddance", "--dry-run"),
     ]
     assert outputs[0].returncode == 0, outputs[0].stderr
     assert "episode complete" in outputs[0].stdout
@@ -101,10 +82,10 @@ def test_moderated_and_timed_out_takes_keep_the_key_out_of_errors(
 ) -> None:
     env = env_for(ark, tmp_path)
     ark.set(output_moderation=True, moderation_billed=True)
-    moderated = recoil(env, tmp_path, "run", str(EXAMPLE_PLAN), "--provider", "seeddance")
+    moderated = run_recoil(env, tmp_path, "run", str(EXAMPLE_PLAN), "--provider", "seeddance")
     assert moderated.returncode != 0
     assert "OutputVideoSensitiveContentDetected" in (
-        recoil(env, tmp_path, "status", "--json").stdout
+        run_recoil(env, tmp_path, "status", "--json").stdout
     )
     assert_clean(moderated)
     assert files_holding(tmp_path, SENTINEL) == []
@@ -113,11 +94,11 @@ def test_moderated_and_timed_out_takes_keep_the_key_out_of_errors(
 def test_a_refused_key_is_a_clear_error_that_does_not_echo_the_key(tmp_path: Path) -> None:
     with FakeArkServer(api_key="the-real-key") as ark:
         env = env_for(ark, tmp_path)  # sends SENTINEL, which the server refuses: 401
-        plain = recoil(env, tmp_path, "run", str(EXAMPLE_PLAN), "--provider", "seeddance")
-        as_json = recoil(
+        plain = run_recoil(env, tmp_path, "run", str(EXAMPLE_PLAN), "--provider", "seeddance")
+        as_json = run_recoil(
             env, tmp_path, "run", str(EXAMPLE_PLAN), "--provider", "seeddance", "--json"
         )
-        status = recoil(env, tmp_path, "status", "--json")
+        status = run_recoil(env, tmp_path, "status", "--json")
     assert plain.returncode == 9 and as_json.returncode == 9
     assert "the API key was refused; check ARK_API_KEY" in plain.stderr
     assert "nothing more was submitted" in plain.stderr
@@ -133,7 +114,7 @@ def test_missing_key_stops_the_run_before_anything_is_written(tmp_path: Path) ->
     with FakeArkServer() as ark:
         env = env_for(ark, tmp_path)
         env.pop("ARK_API_KEY")
-        result = recoil(env, tmp_path, "run", str(EXAMPLE_PLAN), "--provider", "seeddance")
+        result = run_recoil(env, tmp_path, "run", str(EXAMPLE_PLAN), "--provider", "seeddance")
     assert result.returncode != 0
     assert "ARK_API_KEY is not set" in result.stderr
     assert "Traceback" not in result.stderr
