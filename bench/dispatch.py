@@ -28,16 +28,13 @@ import math
 import os
 import pstats
 import shutil
-import subprocess
-import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
+from _fake_ark_process import API_KEY, fake_ark_process, run_cycles
 
 from recoil_core.interfaces import BackendContext
 from recoil_core.model import CanonicalPlan
@@ -46,45 +43,8 @@ from recoil_core.runner import EpisodeRunner, RunOptions
 from recoil_core.settings import PluginSelection
 from recoil_core.testing.plans import canonical_plan, canonical_shot
 
-API_KEY = "bench-ark-key"
 MODEL_ID = "dreamina-seedance-2-0-260128"
 TASKS = "/contents/generations/tasks"
-
-
-@contextmanager
-def fake_ark(latency_ms: float, queue_s: float) -> Iterator[str]:
-    """The fake Ark server in its own process; yields its base URL, stops it on exit."""
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "recoil_core.testing.fake_ark",
-            "--port",
-            "0",
-            "--print-port",
-            "--api-key",
-            API_KEY,
-            "--latency-ms",
-            str(latency_ms),
-            "--queue-s",
-            str(queue_s),
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        base_url = proc.stdout.readline().strip()
-        if not base_url.startswith("http"):
-            raise SystemExit("the fake Ark server did not start")
-        yield base_url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def generate_plan(n_shots: int) -> CanonicalPlan:
@@ -155,30 +115,28 @@ async def bare_script(
     else:
         client = httpx.AsyncClient(limits=limits, timeout=60)
     headers = {"Authorization": f"Bearer {API_KEY}"}
-    slots = asyncio.Semaphore(concurrency)
 
     async def one(i: int) -> None:
-        async with slots:
-            body = {
-                "model": MODEL_ID,
-                "content": [{"type": "text", "text": f"shot {i + 1}"}],
-                "resolution": "720p",
-                "ratio": "9:16",
-                "duration": 5,
-                "seed": i,
-            }
-            created = await client.post(base_url + TASKS, json=body, headers=headers)
-            task_id = created.json()["id"]
-            while True:
-                task = (await client.get(f"{base_url}{TASKS}/{task_id}", headers=headers)).json()
-                if task["status"] in ("succeeded", "failed", "cancelled", "expired"):
-                    break
-                await asyncio.sleep(poll_s)
-            media = await client.get(task["content"]["video_url"])
-            (out / f"{task_id}.mp4").write_bytes(media.content)
+        body = {
+            "model": MODEL_ID,
+            "content": [{"type": "text", "text": f"shot {i + 1}"}],
+            "resolution": "720p",
+            "ratio": "9:16",
+            "duration": 5,
+            "seed": i,
+        }
+        created = await client.post(base_url + TASKS, json=body, headers=headers)
+        task_id = created.json()["id"]
+        while True:
+            task = (await client.get(f"{base_url}{TASKS}/{task_id}", headers=headers)).json()
+            if task["status"] in ("succeeded", "failed", "cancelled", "expired"):
+                break
+            await asyncio.sleep(poll_s)
+        media = await client.get(task["content"]["video_url"])
+        (out / f"{task_id}.mp4").write_bytes(media.content)
 
     async with client:
-        await asyncio.gather(*(one(i) for i in range(n)))
+        await run_cycles(n, concurrency, one)
 
 
 def run_bare(
@@ -210,7 +168,7 @@ def main() -> None:
     ideal = math.ceil(n / c) * (latency + args.queue_s + latency + latency)
     tmp = Path(tempfile.mkdtemp(prefix="recoil-bench-dispatch-"))
     try:
-        with fake_ark(args.latency_ms, args.queue_s) as base_url:
+        with fake_ark_process(args.latency_ms, args.queue_s) as base_url:
             httpx_run = run_bare(base_url, n, c, args.poll_s, "httpx", tmp / "bare-httpx")
             aiohttp_run = run_bare(base_url, n, c, args.poll_s, "aiohttp", tmp / "bare-aiohttp")
             recoil = run_recoil(tmp / "projects", base_url, n, c, args.poll_s, args.profile)

@@ -13,42 +13,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import math
-import subprocess
 import sys
 import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from _fake_ark_process import API_KEY, fake_ark_process, run_cycles
 from recoil_seeddance.provider import ArkProvider
 from recoil_seeddance.transport import make_client
 
 from recoil_core.interfaces import SubmitRequest
-
-API_KEY = "bench-key"
-
-
-def start_server(latency_ms: float, queue_s: float) -> tuple[subprocess.Popen[str], str]:
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "recoil_core.testing.fake_ark",
-            "--port",
-            "0",
-            "--print-port",
-            "--api-key",
-            API_KEY,
-            "--latency-ms",
-            str(latency_ms),
-            "--queue-s",
-            str(queue_s),
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdout is not None
-    return proc, proc.stdout.readline().strip()
 
 
 async def cycle(p: ArkProvider, index: int, poll_s: float, out_dir: Path) -> None:
@@ -75,15 +50,10 @@ async def run_mode(
 ) -> tuple[float, float]:
     client = make_client(transport=transport, connections=concurrency + 4)
     p = ArkProvider(api_key=API_KEY, client=client, base_url=base_url)
-    gate = asyncio.Semaphore(concurrency)
-
-    async def one(i: int, out: Path) -> None:
-        async with gate:
-            await cycle(p, i, poll_s, out)
 
     with tempfile.TemporaryDirectory() as tmp:
         wall0, cpu0 = time.perf_counter(), time.process_time()
-        await asyncio.gather(*(one(i, Path(tmp)) for i in range(tasks)))
+        await run_cycles(tasks, concurrency, lambda i: cycle(p, i, poll_s, Path(tmp)))
         wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
     await p.aclose()
     return wall, cpu
@@ -105,16 +75,12 @@ def main() -> int:
         + latency
     )
     ideal_wall = math.ceil(args.tasks / args.concurrency) * per_cycle
-    proc, base_url = start_server(args.latency_ms, args.queue_s)
     results: dict[str, tuple[float, float]] = {}
-    try:
+    with fake_ark_process(args.latency_ms, args.queue_s) as base_url:
         for transport in ("httpx", "aiohttp"):
             results[transport] = asyncio.run(
                 run_mode(transport, base_url, args.tasks, args.concurrency, args.poll_s)
             )
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
     print(
         f"{args.tasks} cycles at concurrency {args.concurrency}, "
         f"{args.latency_ms:g} ms latency, {args.queue_s:g} s queue, poll every {args.poll_s:g} s"

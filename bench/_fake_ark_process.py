@@ -1,0 +1,61 @@
+"""The fake Ark server in its own process (its CPU is not the client's), and a bounded
+loop of client cycles against it, for the dispatch benchmarks."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+
+API_KEY = "bench-ark-key"
+
+
+@contextmanager
+def fake_ark_process(latency_ms: float, queue_s: float) -> Iterator[str]:
+    """Start ``recoil_core.testing.fake_ark`` accepting :data:`API_KEY`, with ``latency_ms``
+    added to every request and tasks finishing ``queue_s`` after their create; yield its
+    base URL, stop it on exit."""
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "recoil_core.testing.fake_ark",
+            "--port",
+            "0",
+            "--print-port",
+            "--api-key",
+            API_KEY,
+            "--latency-ms",
+            str(latency_ms),
+            "--queue-s",
+            str(queue_s),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        base_url = proc.stdout.readline().strip()
+        if not base_url.startswith("http"):
+            raise SystemExit("the fake Ark server did not start")
+        yield base_url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+async def run_cycles(n: int, concurrency: int, cycle: Callable[[int], Awaitable[None]]) -> None:
+    """Run ``cycle(0)`` .. ``cycle(n - 1)``, at most ``concurrency`` of them at a time."""
+    slots = asyncio.Semaphore(concurrency)
+
+    async def one(index: int) -> None:
+        async with slots:
+            await cycle(index)
+
+    await asyncio.gather(*(one(index) for index in range(n)))
