@@ -390,6 +390,14 @@ class EpisodeRunner:
     ) -> None:
         """Run every beat through the take state machine with bounded concurrency."""
         executor = self._executor(pool)
+        try:
+            await self._dispatch(executor, reconciled, report)
+        finally:
+            executor.close()
+
+    async def _dispatch(
+        self, executor: TakeExecutor, reconciled: Sequence[Reconciled], report: RunReport
+    ) -> None:
         sessions = [
             SceneSession(
                 r.scene,
@@ -527,6 +535,7 @@ class EpisodeRunner:
                         if take.state != before_state or take.is_final:
                             recovered += 1
         finally:
+            executor.close()
             await pool.aclose()
         return recovered
 
