@@ -180,3 +180,11 @@ def test_refused_key_stops_the_run_after_the_first_create_and_says_why(recoil_cl
     status = _json(recoil_cli("status", "--json"))
     takes = [t for s in status["episodes"][0]["scenes"] for b in s["beats"] for t in b["takes"]]
     assert [t["state"] for t in takes] == ["failed"]
+
+
+def test_status_and_budget_before_any_run_say_what_to_do(recoil_cli):
+    for command in (("status",), ("budget",)):
+        result = recoil_cli(*command)
+        assert result.returncode == 2
+        assert "nothing recorded under" in result.stderr and "recoil run PLAN" in result.stderr
+        assert "Traceback" not in result.stderr

@@ -246,9 +246,15 @@ def _resolve(
 
     if project is None:
         projects = backend.list_projects()
+        if not projects:
+            root = state().settings.projects_root
+            fail(
+                f"nothing recorded under {root} yet: run `recoil run PLAN` first "
+                "(or point RECOIL_PROJECTS_ROOT at your projects)",
+                2,
+            )
         if len(projects) != 1:
-            listing = ", ".join(projects) or "none yet"
-            fail(f"say which project with --project (found: {listing})", 2)
+            fail(f"say which project with --project (found: {', '.join(projects)})", 2)
         project = projects[0]
     validate_id(project, what="project")
     if episode is not None:
