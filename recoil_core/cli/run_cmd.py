@@ -38,6 +38,7 @@ class _Progress:
         self.mode = mode
         self.total = 0
         self.done = 0
+        self.takes: dict[str, int] = {}
         self._bar: Any = None
         self._task: Any = None
 
@@ -60,23 +61,34 @@ class _Progress:
                 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
                 self._bar = Progress(
-                    TextColumn("[bold]beats"),
+                    TextColumn("[bold]units"),
                     BarColumn(),
                     MofNCompleteColumn(),
-                    TextColumn("{task.fields[spend]}"),
+                    TextColumn("takes {task.fields[takes]}"),
+                    TextColumn("spend {task.fields[spend]}"),
                 )
                 self._bar.start()
-                self._task = self._bar.add_task("beats", total=self.total, spend="")
+                self._task = self._bar.add_task(
+                    "units", total=self.total, takes="-", spend=self._spend(data)
+                )
         elif kind == "beat":
             self.done += 1
+            for state_name in data["takes"]:
+                self.takes[state_name] = self.takes.get(state_name, 0) + 1
             mark = "done" if data["succeeded"] else "not done"
+            takes = ", ".join(f"{n} {name}" for name, n in sorted(self.takes.items()))
             if self._bar is not None:
-                self._bar.update(self._task, advance=1, spend=f"${data['spent_usd']:.2f}")
+                self._bar.update(self._task, advance=1, takes=takes, spend=self._spend(data))
             else:
                 self._print(
                     f"[{self.done}/{self.total}] {data['beat_id']}: {mark} "
-                    f"(spent ${data['spent_usd']:.2f})"
+                    f"(spend {self._spend(data)})"
                 )
+
+    @staticmethod
+    def _spend(data: Mapping[str, Any]) -> str:
+        cap = data.get("cap_usd")
+        return f"${data['spent_usd']:.2f}" + (f" of ${cap:.2f}" if cap is not None else "")
 
     def _print(self, text: str) -> None:
         if self._bar is not None:

@@ -441,7 +441,9 @@ class EpisodeRunner:
                     {
                         "beat_id": beat.beat_id,
                         "succeeded": beat.succeeded,
+                        "takes": [take.state.value for take in beat.takes],
                         "spent_usd": self.guard.spent,
+                        "cap_usd": self.guard.cap,
                     },
                 )
 
