@@ -16,7 +16,7 @@ import threading
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import attrs
 
@@ -24,6 +24,7 @@ from recoil_core.errors import RecoilError
 from recoil_core.hashing import WILDCARD
 from recoil_core.ids import validate_id
 from recoil_core.model import Beat, GroupIdentity, Take, WorkflowStep
+from recoil_core.persistence.atomic import fsync_directory, is_temp_name, write_atomic
 
 __all__ = [
     "SIDECAR_KIND",
@@ -207,26 +208,20 @@ class RenderRecord:
     bytes: int
 
 
+def _digest(handle: BinaryIO) -> tuple[str, int]:
+    """sha256 hex digest and size of what ``handle`` reads to its end."""
+    digest = hashlib.sha256()
+    size = 0
+    while chunk := handle.read(_CHUNK):
+        digest.update(chunk)
+        size += len(chunk)
+    return digest.hexdigest(), size
+
+
 def file_sha256(path: Path) -> str:
     """sha256 hex digest of a file's content."""
-    digest = hashlib.sha256()
     with path.open("rb") as handle:
-        while chunk := handle.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _fsync_dir(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+        return _digest(handle)[0]
 
 
 def _temp_path(dest_dir: Path, name: str) -> Path:
@@ -257,16 +252,12 @@ class _TempIndex:
                 temps = cached[1]
             else:
                 with os.scandir(dest_dir) as entries:
-                    temps = {e.name for e in entries if _looks_temp(e.name)}
+                    temps = {e.name for e in entries if is_temp_name(e.name)}
                 self._folders[dest_dir] = (inode, temps)
             stale = [t for t in temps if _is_temp_of(t, prefix)]
             temps.difference_update(stale)
         for leftover in stale:
             (dest_dir / leftover).unlink(missing_ok=True)
-
-
-def _looks_temp(name: str) -> bool:
-    return name.startswith(".") and name.endswith(".tmp")
 
 
 def _is_temp_of(temp: str, prefix: str) -> bool:
@@ -299,21 +290,17 @@ def _copy_atomic(source: Path, final: Path, *, sync_dir: bool = True) -> tuple[s
         temp.unlink(missing_ok=True)
         raise
     if sync_dir:
-        _fsync_dir(final.parent)
+        fsync_directory(final.parent)
     return digest.hexdigest(), size
 
 
 def _move_atomic(source: Path, final: Path) -> tuple[str, int]:
     """Hash and fsync ``source``, then rename it to ``final`` (same file system only)."""
-    digest = hashlib.sha256()
-    size = 0
     with source.open("rb") as src:
-        while chunk := src.read(_CHUNK):
-            digest.update(chunk)
-            size += len(chunk)
+        digested = _digest(src)
         os.fsync(src.fileno())
     os.replace(source, final)
-    return digest.hexdigest(), size
+    return digested
 
 
 def _movable(source: Path, directory: Path) -> bool:
@@ -325,21 +312,9 @@ def _movable(source: Path, directory: Path) -> bool:
         return False
 
 
-def _write_json_atomic(path: Path, document: Mapping[str, Any], *, sync_dir: bool = True) -> None:
-    temp = _temp_path(path.parent, path.name)
+def _sidecar_bytes(document: Mapping[str, Any]) -> bytes:
     # compact: sidecars are read by tools (and jq); indenting costs ~1 ms of CPU per render
-    data = json.dumps(document, sort_keys=True, default=str, separators=(",", ":")).encode() + b"\n"
-    try:
-        with temp.open("xb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
-    if sync_dir:
-        _fsync_dir(path.parent)
+    return json.dumps(document, sort_keys=True, default=str, separators=(",", ":")).encode() + b"\n"
 
 
 def write_render(
@@ -375,19 +350,16 @@ def write_render(
         sha256, size = _copy_atomic(media, final, sync_dir=False)
     recorded = dict(provenance)
     recorded["output"] = {"name": name, "sha256": sha256, "bytes": size}
-    _write_json_atomic(
-        sidecar,
-        {
-            "schema_version": SIDECAR_SCHEMA_VERSION,
-            "kind": SIDECAR_KIND,
-            "render": name,
-            "sha256": sha256,
-            "bytes": size,
-            "provenance": recorded,
-        },
-        sync_dir=False,
-    )
-    _fsync_dir(dest_dir)
+    sidecar_document = {
+        "schema_version": SIDECAR_SCHEMA_VERSION,
+        "kind": SIDECAR_KIND,
+        "render": name,
+        "sha256": sha256,
+        "bytes": size,
+        "provenance": recorded,
+    }
+    write_atomic(sidecar, _sidecar_bytes(sidecar_document), sync_dir=False)
+    fsync_directory(dest_dir)
     if move and media.exists() and media.resolve() != final.resolve():
         media.unlink()
     return RenderRecord(path=final, sidecar_path=sidecar, sha256=sha256, bytes=size)

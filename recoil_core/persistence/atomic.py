@@ -44,8 +44,12 @@ def write_all(fd: int, data: bytes) -> None:
         view = view[written:]
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Replace ``path`` with ``data``: temp file in the same directory, fsync, rename, fsync dir."""
+def write_atomic(path: Path, data: bytes, *, sync_dir: bool = True) -> None:
+    """Replace ``path`` with ``data``: temp file in the same directory, fsync, rename, fsync dir.
+
+    ``sync_dir=False`` leaves the directory fsync to a caller that renames several files
+    into one directory and makes the renames durable together with :func:`fsync_directory`.
+    """
     directory = path.parent
     temp = directory / (
         f".{path.name}.{os.getpid()}.{threading.get_ident()}.{next(_counter)}{TEMP_SUFFIX}"
@@ -61,7 +65,8 @@ def write_atomic(path: Path, data: bytes) -> None:
     except BaseException:
         temp.unlink(missing_ok=True)
         raise
-    fsync_directory(directory)
+    if sync_dir:
+        fsync_directory(directory)
 
 
 def ensure_directory(directory: Path) -> None:
