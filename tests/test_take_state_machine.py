@@ -239,10 +239,16 @@ def test_observers_hear_each_persisted_take_state_in_order(tmp_path):
 
 
 class _Counting(ScriptedProvider):
-    """Counts jobs between create and download, to see how many run at once."""
+    """Counts jobs between create and download, to see how many run at once.
 
-    def __init__(self) -> None:
-        super().__init__(Outcome(polls_until_final=3))
+    A job keeps running until ``hold`` jobs are in flight together (or every job was
+    created), so the most in flight is exactly what the runner allows, whatever the
+    scheduling of its I/O threads.
+    """
+
+    def __init__(self, hold: int, total: int) -> None:
+        super().__init__()
+        self.hold, self.total = hold, total
         self.in_flight = 0
         self.most = 0
 
@@ -251,6 +257,11 @@ class _Counting(ScriptedProvider):
         self.in_flight += 1
         self.most = max(self.most, self.in_flight)
         return job_id
+
+    async def poll(self, job_id):
+        if self.most < self.hold and self.created < self.total:
+            return JobStatus(job_id=job_id, state="running")
+        return await super().poll(job_id)
 
     async def download(self, status, dest):
         self.in_flight -= 1
@@ -261,7 +272,7 @@ class _Counting(ScriptedProvider):
 def test_provider_concurrency_limit_caps_jobs_in_flight_below_global_concurrency(
     tmp_path, provider_limit, expected_most
 ):
-    provider = _Counting()
+    provider = _Counting(hold=expected_most, total=6)
     harness = RunHarness(tmp_path, provider=provider, provider_concurrency=provider_limit)
     shots = [canonical_shot(f"EP001_SH{i:02d}", location_id=f"LOC_{i}") for i in range(1, 7)]
     plan = canonical_plan(shots, project=PROJECT, episode=EPISODE)
