@@ -28,6 +28,7 @@ from recoil_core.model import (
     CanonicalPlan,
     Scene,
     StepState,
+    Take,
     TakeState,
     rendered_shot_ids,
 )
@@ -156,7 +157,7 @@ def scene_summary(scene: Scene, version: int | None, action: str) -> dict[str, A
                         "render": take.render_path,
                         "cost_usd": round(take.cost_usd, 6),
                         "error": take.error,
-                        "attention": take.attention,
+                        "attention": take_attention(take),
                     }
                     for take in beat.takes
                 ],
@@ -542,15 +543,22 @@ class EpisodeRunner:
         return recovered
 
 
+def take_attention(take: Take) -> str | None:
+    """What the user should know about a take that is not done, or ``None``."""
+    if take.state == TakeState.UNKNOWN or take.attention:
+        return take.attention or take.state.value
+    if take.state in (TakeState.SUBMITTING, TakeState.SUBMITTED, TakeState.RESERVED):
+        jobs = [s.job_id for s in take.workflow.steps if s.state == StepState.SUBMITTED]
+        job_list = ", ".join(filter(None, jobs)) or "-"
+        return f"{take.state.value} (job {job_list}); re-run to resume"
+    return None
+
+
 def needs_attention(scene: Scene) -> list[str]:
     """Human-readable problems in a persisted scene (for ``recoil status``)."""
-    out = []
-    for beat in scene.beats:
-        for take in beat.takes:
-            if take.state == TakeState.UNKNOWN or take.attention:
-                out.append(f"{take.take_id}: {take.attention or take.state.value}")
-            elif take.state in (TakeState.SUBMITTING, TakeState.SUBMITTED, TakeState.RESERVED):
-                jobs = [s.job_id for s in take.workflow.steps if s.state == StepState.SUBMITTED]
-                job_list = ", ".join(filter(None, jobs)) or "-"
-                out.append(f"{take.take_id}: {take.state.value} (job {job_list}); re-run to resume")
-    return out
+    return [
+        f"{take.take_id}: {message}"
+        for beat in scene.beats
+        for take in beat.takes
+        if (message := take_attention(take)) is not None
+    ]
