@@ -13,7 +13,6 @@ import os
 import re
 import stat
 import threading
-import uuid
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -24,7 +23,13 @@ from recoil_core.errors import RecoilError
 from recoil_core.hashing import WILDCARD
 from recoil_core.ids import validate_id
 from recoil_core.model import Beat, GroupIdentity, Take, WorkflowStep
-from recoil_core.persistence.atomic import fsync_directory, is_temp_name, write_atomic
+from recoil_core.persistence.atomic import (
+    commit_group,
+    is_temp_name,
+    replace_durably,
+    temp_path,
+    write_atomic,
+)
 
 __all__ = [
     "SIDECAR_KIND",
@@ -224,10 +229,6 @@ def file_sha256(path: Path) -> str:
         return _digest(handle)[0]
 
 
-def _temp_path(dest_dir: Path, name: str) -> Path:
-    return dest_dir / f".{name}.{uuid.uuid4().hex}.tmp"
-
-
 class _TempIndex:
     """Temp files (``.<name>.<...>.tmp``) per render folder, listed once per process.
 
@@ -272,9 +273,12 @@ def _clear_stale_temps(dest_dir: Path, name: str) -> None:
     _TEMPS.clear(dest_dir, name)
 
 
-def _copy_atomic(source: Path, final: Path, *, sync_dir: bool = True) -> tuple[str, int]:
-    """Copy ``source`` to ``final`` through a same-dir temp file; never a partial ``final``."""
-    temp = _temp_path(final.parent, final.name)
+def _copy_atomic(source: Path, final: Path, *, remove_source: bool = False) -> tuple[str, int]:
+    """Copy ``source`` to ``final`` through a same-dir temp file; never a partial ``final``.
+
+    With ``remove_source`` the source is deleted once the copy is durable.
+    """
+    temp = temp_path(final.parent, final.name)
     digest = hashlib.sha256()
     size = 0
     try:
@@ -283,23 +287,18 @@ def _copy_atomic(source: Path, final: Path, *, sync_dir: bool = True) -> tuple[s
                 digest.update(chunk)
                 size += len(chunk)
                 out.write(chunk)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(temp, final)
+        replace_durably(temp, final, on_replaced=source.unlink if remove_source else None)
     except BaseException:
         temp.unlink(missing_ok=True)
         raise
-    if sync_dir:
-        fsync_directory(final.parent)
     return digest.hexdigest(), size
 
 
 def _move_atomic(source: Path, final: Path) -> tuple[str, int]:
-    """Hash and fsync ``source``, then rename it to ``final`` (same file system only)."""
+    """Hash ``source``, then rename it to ``final`` durably (same file system only)."""
     with source.open("rb") as src:
         digested = _digest(src)
-        os.fsync(src.fileno())
-    os.replace(source, final)
+    replace_durably(source, final)
     return digested
 
 
@@ -327,13 +326,14 @@ def write_render(
 ) -> RenderRecord:
     """Put finished ``media`` at ``dest_dir/name`` and its sidecar at ``dest_dir/name.json``.
 
-    Both files are written through a same-directory temp file, fsync and rename, so the
+    Both files are written through a same-directory temp file, synced and renamed, so the
     final names only ever hold complete files; a rerun replaces them (and any temp file a
-    crash left behind). The sidecar carries ``provenance`` plus ``provenance.output``
-    (name, sha256, bytes). Provenance holding credential-like fields is refused before
-    anything is written. With ``move`` the source media is removed once in place: renamed
-    when it is on the same file system (a downloaded ``.part`` file beside the renders),
-    copied otherwise. One directory fsync makes both renames durable.
+    crash left behind). They are placed together by one commit group (the caller's, when
+    it has one: see :func:`~recoil_core.persistence.atomic.commit_group`). The sidecar
+    carries ``provenance`` plus ``provenance.output`` (name, sha256, bytes). Provenance
+    holding credential-like fields is refused before anything is written. With ``move``
+    the source media is removed once in place: renamed when it is on the same file system
+    (a downloaded ``.part`` file beside the renders), copied otherwise.
     """
     validate_id(name, what="render file name")
     secrets = find_secret_keys(provenance)
@@ -344,24 +344,23 @@ def write_render(
     sidecar = dest_dir / sidecar_name(name)
     _clear_stale_temps(dest_dir, name)
     _clear_stale_temps(dest_dir, sidecar.name)
-    if move and media.resolve() != final.resolve() and _movable(media, dest_dir):
-        sha256, size = _move_atomic(media, final)
-    else:
-        sha256, size = _copy_atomic(media, final, sync_dir=False)
-    recorded = dict(provenance)
-    recorded["output"] = {"name": name, "sha256": sha256, "bytes": size}
-    sidecar_document = {
-        "schema_version": SIDECAR_SCHEMA_VERSION,
-        "kind": SIDECAR_KIND,
-        "render": name,
-        "sha256": sha256,
-        "bytes": size,
-        "provenance": recorded,
-    }
-    write_atomic(sidecar, _sidecar_bytes(sidecar_document), sync_dir=False)
-    fsync_directory(dest_dir)
-    if move and media.exists() and media.resolve() != final.resolve():
-        media.unlink()
+    with commit_group():  # both files placed and made durable together
+        elsewhere = media.resolve() != final.resolve()
+        if move and elsewhere and _movable(media, dest_dir):
+            sha256, size = _move_atomic(media, final)
+        else:
+            sha256, size = _copy_atomic(media, final, remove_source=move and elsewhere)
+        recorded = dict(provenance)
+        recorded["output"] = {"name": name, "sha256": sha256, "bytes": size}
+        sidecar_document = {
+            "schema_version": SIDECAR_SCHEMA_VERSION,
+            "kind": SIDECAR_KIND,
+            "render": name,
+            "sha256": sha256,
+            "bytes": size,
+            "provenance": recorded,
+        }
+        write_atomic(sidecar, _sidecar_bytes(sidecar_document))
     return RenderRecord(path=final, sidecar_path=sidecar, sha256=sha256, bytes=size)
 
 

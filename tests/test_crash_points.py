@@ -9,6 +9,7 @@ runner resumes the episode until it completes, then the money invariants are che
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -48,7 +49,14 @@ class Killed(BaseException):
 
 
 class DyingBackend:
-    """A backend that dies just before (``after=False``) or just after its ``at``-th write."""
+    """A backend that dies just before (``after=False``) its ``at``-th write, or just after
+    that write became durable (``after=True``).
+
+    The runner makes its writes inside the backend's ``write_batch()``, where a write is
+    durable only when the batch commits; so "after" dies as the batch holding the write
+    exits, having committed (with the rest of its batch). "Before" dies inside the batch:
+    the writes made before it in that batch are dropped, as a real kill would drop them.
+    """
 
     def __init__(self, inner: PersistenceBackend, *, at: int, after: bool) -> None:
         self._inner = inner
@@ -56,6 +64,8 @@ class DyingBackend:
         self._after = after
         self.writes = 0
         self.dead = False
+        self._batches = 0
+        self._dying = False
 
     def __getattr__(self, name: str) -> Any:
         if self.dead:
@@ -73,11 +83,28 @@ class DyingBackend:
                 raise Killed(f"killed before write {self._at} ({name})")
             result = attr(*args, **kwargs)
             if self.writes == self._at and self._after:
+                if self._batches:  # durable when the batch commits: die then
+                    self._dying = True
+                    return result
                 self.dead = True
                 raise Killed(f"killed after write {self._at} ({name})")
             return result
 
         return write
+
+    @contextlib.contextmanager
+    def write_batch(self) -> Iterator[None]:
+        if self.dead:
+            raise Killed("dead before a write batch")
+        self._batches += 1
+        try:
+            with self._inner.write_batch():  # type: ignore[attr-defined]
+                yield
+        finally:
+            self._batches -= 1
+        if self._dying:
+            self.dead = True
+            raise Killed(f"killed after write {self._at} (its batch committed)")
 
 
 @pytest.fixture(scope="module")

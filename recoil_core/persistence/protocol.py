@@ -67,6 +67,13 @@ class PersistenceBackend(Protocol):
     Every write is atomic: a reader sees the old document or the new one, never a part.
     A document that cannot be read raises :class:`CorruptDocumentError` naming it, and is
     never overwritten. A document from a newer schema raises :class:`SchemaVersionError`.
+
+    Optional: ``write_batch()``, a context manager. Writes made inside it by the calling
+    thread are durable once it exits normally (not necessarily before); reads inside it see
+    them. If the block raises, each write in it may or may not have been kept, as after a
+    crash. The runner makes its writes through one thread in such batches, so a backend
+    that can commit many writes at once (one sync, one transaction) gets that speed-up;
+    a backend without the method has each write durable on its own.
     """
 
     name: str

@@ -10,13 +10,11 @@ repeated; if it cannot be found the take becomes ``unknown`` and waits for the u
 from __future__ import annotations
 
 import asyncio
-import functools
 import hashlib
 import logging
 import os
 import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -55,13 +53,13 @@ from recoil_core.runner.accounting import Accountant
 from recoil_core.runner.providers import ProviderPool
 from recoil_core.runner.renders import render_media
 from recoil_core.runner.workflows import build_workflow, estimate_workflow
+from recoil_core.runner.writer import BatchWriter
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
 CREATE_RETRIES = 3
-IO_THREADS = 2
 POLL_ERROR_RETRIES = 5
 
 
@@ -141,7 +139,7 @@ class TakeExecutor:
         self.plan = plan
         self.options = options
         self.sleep: Callable[[float], Any] = asyncio.sleep
-        self._io = ThreadPoolExecutor(max_workers=IO_THREADS, thread_name_prefix="recoil-io")
+        self._writer = BatchWriter(getattr(backend, "write_batch", None))
         self._parts: set[str] | None = None
 
     def _stale_parts(self, prefix: str) -> list[str]:
@@ -162,26 +160,26 @@ class TakeExecutor:
     # ------------------------------------------------------------------ persistence
 
     def close(self) -> None:
-        """Wait for writes in flight and stop the I/O threads."""
-        self._io.shutdown(wait=True)
+        """Wait for writes in flight and stop the writer thread."""
+        self._writer.close()
 
-    async def io(self, function: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
-        """Run blocking file work (writes, fsyncs) off the event loop on the I/O threads.
+    async def write(self, function: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+        """Run blocking writes off the event loop; return once they are durable.
 
-        Two threads: enough to overlap fsyncs with the loop's work, few enough that they do
-        not fight the loop for the interpreter lock (measured at concurrency 100: six
-        threads cost about 60% more CPU per take and were slower).
+        One writer thread takes every write (scene saves, renders, ledger appends) and
+        commits those that queued up together in one batch (see
+        :mod:`recoil_core.runner.writer`), so the loop never waits on a disk and a
+        take's next side effect never starts before its state is durable.
         """
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._io, functools.partial(function, *args, **kwargs))
+        return await self._writer.call(function, *args, **kwargs)
 
     async def persist(
         self, session: SceneSession, beat: Beat, take: Take, previous: str | None
     ) -> None:
         """Save the scene (compare-and-set on its active version), then tell observers.
 
-        The write (fsyncs included) runs in a worker thread so other takes keep going; saves
-        of one scene are serialised and each writes the scene as it was when its turn came.
+        The write runs on the writer thread so other takes keep going; saves of one scene
+        are serialised and each writes the scene as it was when its turn came.
         """
         take.updated_at = utc_now()
         await self.save(session)
@@ -204,7 +202,7 @@ class TakeExecutor:
             if len(scene.beats) > 1:  # other beats' takes may change it while it is written
                 scene = converter.structure(converter.unstructure(scene), Scene)
             if session.needs_create:
-                session.version = await self.io(
+                session.version = await self.write(
                     self.backend.create_scene, self.options.project, self.options.episode, scene
                 )
                 session.needs_create = False
@@ -218,7 +216,7 @@ class TakeExecutor:
                     )
                 )
                 return
-            await self.io(
+            await self.write(
                 self.backend.save_scene,
                 self.options.project,
                 self.options.episode,
@@ -583,7 +581,7 @@ class TakeExecutor:
         reservation: Reservation,
     ) -> None:
         """Append what the provider billed to the ledger (off the event loop)."""
-        await self.io(
+        await self.write(
             self.accountant.charge,
             scene_id=session.scene.scene_id,
             beat_id=beat.beat_id,
@@ -616,7 +614,7 @@ class TakeExecutor:
             take.attention = f"download of job {step.job_id} failed ({exc}); re-run to retry it"
             await self.persist(session, beat, take, take.state.value)
             return StepOutcome.PENDING
-        record = await self.io(
+        record = await self.write(
             render_media,
             renders_dir=self.options.renders_dir,
             project=self.options.project,

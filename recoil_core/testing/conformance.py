@@ -383,6 +383,27 @@ class BackendConformance:
         assert reloaded is not None
         assert [beat.max_takes for beat in reloaded.beats] == [5, 5]
 
+    def test_write_batch_if_offered_reads_its_writes_and_keeps_them(
+        self, backend: PersistenceBackend, make_backend: MakeBackend
+    ) -> None:
+        """``write_batch()`` is optional; a backend that offers it keeps this contract."""
+        batch = getattr(backend, "write_batch", None)
+        if batch is None:
+            pytest.skip(f"{backend.name} has no write_batch()")
+        scene = coverage_scene()
+        with batch():
+            assert backend.create_scene(PROJECT, EPISODE, scene) == 1
+            assert backend.load_active(PROJECT, EPISODE, PASS_ID) == (scene, 1)
+            scene.metadata = {"saved": "in the batch"}
+            backend.save_scene(PROJECT, EPISODE, scene, expected_version=1)
+            with pytest.raises(SceneVersionConflictError):
+                backend.save_scene(PROJECT, EPISODE, scene, expected_version=2)
+            assert backend.append_ledger(charge("t1", 0.5))
+            assert not backend.append_ledger(charge("t1", 0.5))
+        fresh = make_backend()
+        assert fresh.load_active(PROJECT, EPISODE, PASS_ID) == (scene, 1)
+        assert [e.amount_usd for e in fresh.read_ledger(PROJECT, EPISODE)] == [0.5]
+
     # ---------------------------------------------------------------- derivation and ledger
 
     def test_derivation_manifest_round_trips(self, backend: PersistenceBackend) -> None:

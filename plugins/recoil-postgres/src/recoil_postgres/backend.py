@@ -11,7 +11,9 @@ Tables (in one schema, see :mod:`recoil_postgres.schema`)::
 Rules this module keeps:
 
 * One connection per backend object (autocommit off), used by one thread at a time; every
-  operation is one short transaction that commits before the call returns.
+  operation is one short transaction that commits before the call returns, unless it runs
+  inside :meth:`PostgresBackend.write_batch`: then it is a savepoint of the batch's one
+  transaction, committed when the block ends.
 * ``save_scene`` is one conditional ``UPDATE ... WHERE active_version = expected`` that also
   requires the row's ``revision`` (bumped by a trigger on every update) to be the one this
   object last read or wrote; zero rows means a conflict and nothing is written. A backend
@@ -211,6 +213,32 @@ class PostgresBackend:
                     f"PostgreSQL refused the operation in schema {self.schema!r}: "
                     f"{describe(exc, self._dsn)} Nothing was written."
                 ) from None
+
+    @contextlib.contextmanager
+    def write_batch(self) -> Iterator[None]:
+        """Every operation in the block runs in one transaction (each its own savepoint, so a
+        refused compare-and-swap undoes only itself); one commit makes them durable.
+
+        The runner's writer thread batches the writes of many takes this way: one WAL flush
+        instead of one per write. Other threads wait for the block to end.
+        """
+        with self._mutex:
+            conn = self._connection()
+            try:
+                with conn.transaction():
+                    yield
+            except psycopg.OperationalError as exc:
+                self._revisions.clear()  # the commit may or may not have happened
+                raise self._failure(exc) from None
+            except psycopg.Error as exc:
+                self._revisions.clear()
+                raise PostgresRefusedError(
+                    f"PostgreSQL refused a batch of writes in schema {self.schema!r}: "
+                    f"{describe(exc, self._dsn)} Nothing in the batch was written."
+                ) from None
+            except BaseException:
+                self._revisions.clear()  # rolled back: what this object wrote is gone
+                raise
 
     def _failure(self, exc: psycopg.Error) -> PostgresUnavailableError:
         conn = self._conn

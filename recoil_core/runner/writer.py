@@ -1,0 +1,117 @@
+"""The runner's writer: one thread that makes every take's writes durable, in batches.
+
+Scene saves, renders and ledger appends are blocking file (or database) work; the event
+loop hands them to this thread and awaits them. Writes that arrive while a batch is being
+written and synced wait for the next batch, so at concurrency 100 one commit makes tens
+of them durable at once. A batch runs inside the backend's optional ``write_batch()``
+(see :class:`~recoil_core.persistence.protocol.PersistenceBackend`); a backend without one
+makes each write durable on its own, and batching then only saves thread hand-offs.
+
+No caller is told its write is done before the batch holding it has committed, so the
+rule "persist each state before the side effect that follows it" holds per take.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import attrs
+
+T = TypeVar("T")
+
+
+@attrs.define(slots=True)
+class _Job:
+    function: Callable[[], Any]
+    future: asyncio.Future[Any]
+    outcome: tuple[bool, Any] = (False, None)
+
+
+class BatchWriter:
+    """Runs blocking writes on one thread, each batch inside ``batch()`` when given."""
+
+    def __init__(
+        self,
+        batch: Callable[[], contextlib.AbstractContextManager[Any]] | None = None,
+        *,
+        name: str = "recoil-writer",
+    ) -> None:
+        self._batch = batch
+        self._name = name
+        self._ready = threading.Condition()
+        self._pending: list[_Job] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._closed = False
+
+    async def call(self, function: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+        """Run ``function(*args, **kwargs)`` on the writer thread; return once it is durable.
+
+        Exceptions the function raises come back here; if the batch's commit fails, every
+        write in the batch gets that error. A cancelled caller does not stop its write.
+        """
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        job = _Job(lambda: function(*args, **kwargs), future)
+        with self._ready:
+            if self._closed:
+                raise RuntimeError("the writer is closed")
+            self._loop = loop
+            self._pending.append(job)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
+                self._thread.start()
+            elif len(self._pending) == 1:
+                self._ready.notify()
+        return await future
+
+    def close(self) -> None:
+        """Finish the writes already handed over, then stop the thread."""
+        with self._ready:
+            self._closed = True
+            self._ready.notify()
+            thread = self._thread
+        if thread is not None:
+            thread.join()
+
+    def _run(self) -> None:
+        while True:
+            with self._ready:
+                while not self._pending and not self._closed:
+                    self._ready.wait()
+                if not self._pending:
+                    return
+                jobs, self._pending = self._pending, []
+                loop = self._loop
+            self._write(jobs)
+            if loop is not None:
+                # a closed loop (RuntimeError) has nobody waiting any more
+                with contextlib.suppress(RuntimeError):
+                    loop.call_soon_threadsafe(_settle, jobs)
+
+    def _write(self, jobs: list[_Job]) -> None:
+        try:
+            with self._batch() if self._batch is not None else contextlib.nullcontext():
+                for job in jobs:
+                    try:
+                        job.outcome = (True, job.function())
+                    except Exception as exc:  # this write failed; the rest of the batch goes on
+                        job.outcome = (False, exc)
+        except BaseException as exc:  # the commit failed (or a write died): nothing promised
+            for job in jobs:
+                job.outcome = (False, exc)
+
+
+def _settle(jobs: list[_Job]) -> None:
+    for job in jobs:
+        if job.future.done():  # the caller was cancelled
+            continue
+        ok, value = job.outcome
+        if ok:
+            job.future.set_result(value)
+        else:
+            job.future.set_exception(value)
