@@ -229,36 +229,43 @@ def file_sha256(path: Path) -> str:
         return _digest(handle)[0]
 
 
-class _TempIndex:
-    """Temp files (``.<name>.<...>.tmp``) per render folder, listed once per process.
+class _RenderFolders:
+    """Per render folder, listed once per process: its temp files and file system.
 
     Listing a folder of thousands of renders for every write made writing N renders
     O(N^2). A temp file is left behind only by a process that died mid-write, and while
     a run writes an episode's renders it holds the episode lock, so no other process
     writes there: the folder is listed on this process's first write into it (or when the
     folder itself was replaced), and the list is kept up to date by the writes after it.
+    One ``stat`` per render checks the folder is still the one listed.
     """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._folders: dict[Path, tuple[int, set[str]]] = {}
 
-    def clear(self, dest_dir: Path, name: str) -> None:
-        """Remove the temp files a crashed write of ``name`` (or its sidecar) left behind."""
-        prefix = f".{name}."
-        inode = os.stat(dest_dir).st_ino
+    def prepare(self, dest_dir: Path, names: tuple[str, ...]) -> int:
+        """Create ``dest_dir`` if needed, remove the temp files a crashed write of one of
+        ``names`` left there, and return the folder's device number."""
+        try:
+            info = os.stat(dest_dir)
+        except FileNotFoundError:
+            dest_dir.mkdir(parents=True, exist_ok=True)
+            info = os.stat(dest_dir)
+        prefixes = tuple(f".{name}." for name in names)
         with self._lock:
             cached = self._folders.get(dest_dir)
-            if cached is not None and cached[0] == inode:
+            if cached is not None and cached[0] == info.st_ino:
                 temps = cached[1]
             else:
                 with os.scandir(dest_dir) as entries:
                     temps = {e.name for e in entries if is_temp_name(e.name)}
-                self._folders[dest_dir] = (inode, temps)
-            stale = [t for t in temps if _is_temp_of(t, prefix)]
+                self._folders[dest_dir] = (info.st_ino, temps)
+            stale = [t for t in temps if any(_is_temp_of(t, p) for p in prefixes)]
             temps.difference_update(stale)
         for leftover in stale:
             (dest_dir / leftover).unlink(missing_ok=True)
+        return info.st_dev
 
 
 def _is_temp_of(temp: str, prefix: str) -> bool:
@@ -266,11 +273,7 @@ def _is_temp_of(temp: str, prefix: str) -> bool:
     return temp.startswith(prefix) and temp[len(prefix) :].endswith(".tmp")
 
 
-_TEMPS = _TempIndex()
-
-
-def _clear_stale_temps(dest_dir: Path, name: str) -> None:
-    _TEMPS.clear(dest_dir, name)
+_FOLDERS = _RenderFolders()
 
 
 def _copy_atomic(source: Path, final: Path, *, remove_source: bool = False) -> tuple[str, int]:
@@ -302,13 +305,13 @@ def _move_atomic(source: Path, final: Path) -> tuple[str, int]:
     return digested
 
 
-def _movable(source: Path, directory: Path) -> bool:
-    """A regular file on the same file system as ``directory`` (so a rename can place it)."""
+def _movable(source: Path, device: int) -> bool:
+    """A regular file on file system ``device`` (so a rename can place it)."""
     try:
-        info = source.stat()
-        return stat.S_ISREG(info.st_mode) and info.st_dev == directory.stat().st_dev
+        info = os.stat(source)
     except OSError:
         return False
+    return stat.S_ISREG(info.st_mode) and info.st_dev == device
 
 
 def _sidecar_bytes(document: Mapping[str, Any]) -> bytes:
@@ -339,14 +342,12 @@ def write_render(
     secrets = find_secret_keys(provenance)
     if secrets:
         raise SecretInProvenanceError(name, secrets)
-    dest_dir.mkdir(parents=True, exist_ok=True)
     final = dest_dir / name
     sidecar = dest_dir / sidecar_name(name)
-    _clear_stale_temps(dest_dir, name)
-    _clear_stale_temps(dest_dir, sidecar.name)
+    device = _FOLDERS.prepare(dest_dir, (name, sidecar.name))
     with commit_group():  # both files placed and made durable together
-        elsewhere = media.resolve() != final.resolve()
-        if move and elsewhere and _movable(media, dest_dir):
+        elsewhere = os.path.abspath(media) != os.path.abspath(final)
+        if move and elsewhere and _movable(media, device):
             sha256, size = _move_atomic(media, final)
         else:
             sha256, size = _copy_atomic(media, final, remove_source=move and elsewhere)

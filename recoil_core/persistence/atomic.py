@@ -153,7 +153,16 @@ def replace_durably(
 
 def ensure_directory(directory: Path) -> None:
     """Create ``directory`` (and parents); fsync the parent of each directory created."""
-    if directory.is_dir():
+    try:  # the common case, a new folder in an existing one: one system call
+        os.mkdir(directory)
+    except FileExistsError:
+        if directory.is_dir():
+            return
+        raise
+    except FileNotFoundError:
+        pass
+    else:
+        fsync_directory(directory.parent)
         return
     missing: list[Path] = []
     current = directory
@@ -315,13 +324,26 @@ class CommitGroup:
         assert syncfs is not None
         devices: dict[int, Path] = {}
         for folder in folders:
-            devices.setdefault(os.stat(folder).st_dev, folder)
+            devices.setdefault(_device(folder), folder)
         for folder in devices.values():
             fd = os.open(folder, _DIRECTORY_FLAGS)
             try:
                 syncfs(fd)
             finally:
                 os.close(fd)
+
+
+_DEVICES: dict[Path, int] = {}
+
+
+def _device(folder: Path) -> int:
+    """The device number of ``folder``'s file system (remembered: one ``stat`` per folder)."""
+    device = _DEVICES.get(folder)
+    if device is None:
+        if len(_DEVICES) > 65536:
+            _DEVICES.clear()
+        device = _DEVICES[folder] = os.stat(folder).st_dev
+    return device
 
 
 def current_group() -> CommitGroup | None:

@@ -49,6 +49,7 @@ from recoil_core.model import (
 )
 from recoil_core.persistence.protocol import PersistenceBackend
 from recoil_core.registry import Registry
+from recoil_core.render import RenderRecord
 from recoil_core.runner.accounting import Accountant
 from recoil_core.runner.providers import ProviderPool
 from recoil_core.runner.renders import render_media
@@ -141,6 +142,7 @@ class TakeExecutor:
         self.sleep: Callable[[float], Any] = asyncio.sleep
         self._writer = BatchWriter(getattr(backend, "write_batch", None))
         self._parts: set[str] | None = None
+        self._renders_ready = False
 
     def _stale_parts(self, prefix: str) -> list[str]:
         """Partial downloads (``<prefix>*.part``) an earlier, killed run left in the renders
@@ -602,7 +604,9 @@ class TakeExecutor:
         reservation: Reservation,
     ) -> str:
         provider = self.pool.get(step.provider or "")
-        self.options.renders_dir.mkdir(parents=True, exist_ok=True)
+        if not self._renders_ready:
+            self.options.renders_dir.mkdir(parents=True, exist_ok=True)
+            self._renders_ready = True
         stem = f".{take.take_id}.{step.step_id}"
         for stale in self._stale_parts(f"{stem}."):  # a killed run's download
             (self.options.renders_dir / stale).unlink(missing_ok=True)
@@ -614,19 +618,34 @@ class TakeExecutor:
             take.attention = f"download of job {step.job_id} failed ({exc}); re-run to retry it"
             await self.persist(session, beat, take, take.state.value)
             return StepOutcome.PENDING
-        record = await self.write(
-            render_media,
-            renders_dir=self.options.renders_dir,
-            project=self.options.project,
-            episode=self.options.episode,
-            beat=beat,
-            take=take,
-            step=step,
-            status=status,
-            media=tmp,
-            provider_version=self.registry.provider_version(step.provider or ""),
-        )
-        await self._charge(session, beat, take, step, ChargeKind.SUCCEEDED, status, reservation)
+        provider_version = self.registry.provider_version(step.provider or "")
+
+        def place_and_charge() -> RenderRecord:
+            # One write for both: the render and its charge become durable in the same
+            # batch, and the take is marked succeeded only after that (by the caller).
+            record = render_media(
+                renders_dir=self.options.renders_dir,
+                project=self.options.project,
+                episode=self.options.episode,
+                beat=beat,
+                take=take,
+                step=step,
+                status=status,
+                media=tmp,
+                provider_version=provider_version,
+            )
+            self.accountant.charge(
+                scene_id=session.scene.scene_id,
+                beat_id=beat.beat_id,
+                take=take,
+                step=step,
+                kind=ChargeKind.SUCCEEDED,
+                amount=status.cost_usd,
+                reservation=reservation,
+            )
+            return record
+
+        record = await self.write(place_and_charge)
         step.receipt = _receipt(
             take,
             step,
