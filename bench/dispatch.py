@@ -195,9 +195,9 @@ def main() -> None:
         f"user+system {'OK' if ok_cpu else 'MISSED'}"
     )
     print(
-        "  (Recoil's system CPU is mostly the durable writes each take makes before and after "
-        "its paid calls (state, render, sidecar, ledger, each fsynced); the bare scripts "
-        "write nothing durable)"
+        "  (Recoil also makes each take's state, render, sidecar and charge durable before "
+        "and after its paid calls, in batched commits; the bare scripts write nothing "
+        "durable)"
     )
 
 

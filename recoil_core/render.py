@@ -306,9 +306,9 @@ def _move_atomic(source: Path, final: Path) -> tuple[str, int]:
 
 
 def _movable(source: Path, device: int) -> bool:
-    """A regular file on file system ``device`` (so a rename can place it)."""
+    """A regular file (not a link to one) on file system ``device``: a rename places it."""
     try:
-        info = os.stat(source)
+        info = os.lstat(source)
     except OSError:
         return False
     return stat.S_ISREG(info.st_mode) and info.st_dev == device

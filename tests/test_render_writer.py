@@ -64,6 +64,34 @@ def test_write_render_can_keep_the_source(tmp_path: Path) -> None:
     assert media.read_bytes() == b"video-bytes"
 
 
+def test_write_render_copies_a_linked_source_and_removes_the_link_after(
+    tmp_path: Path,
+) -> None:
+    """A source the writer cannot rename into place (here a symbolic link: the render
+    must be the data, not a link to it) is copied; the link goes once the copy is placed."""
+    data = tmp_path / "elsewhere.bin"
+    data.write_bytes(b"copied")
+    link = tmp_path / "link.part"
+    link.symlink_to(data)
+    dest = tmp_path / "renders"
+    record = write_render(dest, NAME, link, {})
+    assert record.path.read_bytes() == b"copied"
+    assert not record.path.is_symlink()
+    assert not link.exists() and not link.is_symlink()
+
+
+def test_write_render_recreates_a_renders_folder_removed_between_renders(
+    tmp_path: Path,
+) -> None:
+    dest = tmp_path / "renders"
+    write_render(dest, NAME, _media(tmp_path, b"one"), {})
+    for child in dest.iterdir():
+        child.unlink()
+    dest.rmdir()
+    record = write_render(dest, NAME, _media(tmp_path, b"two"), {})
+    assert record.path.read_bytes() == b"two"
+
+
 def test_write_render_replaces_an_existing_render(tmp_path: Path) -> None:
     dest = tmp_path / "renders"
     write_render(dest, NAME, _media(tmp_path, b"old"), {"take": 1})

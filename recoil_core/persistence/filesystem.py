@@ -22,6 +22,11 @@ Rules this module keeps:
   are serialised per scene (different scenes are written in parallel from threads);
   ledger and derivation writes per episode; across processes, callers hold the episode
   lock.
+* Inside :meth:`FilesystemBackend.write_batch` (one thread's
+  :func:`~recoil_core.persistence.atomic.commit_group`) documents reach their names when
+  the batch commits; a manifest listing a new version is renamed only after that version
+  is durable. An operation on a scene (or the derivation manifest) with a write pending
+  in the batch commits the batch first, so it reads and compares what the batch wrote.
 * The ledger is append-only; an entry is committed once its line, newline included, is
   fsynced. A final line without a newline is a torn append (the process died mid-write):
   readers ignore it, and the next append truncates it (logging a warning) before writing.
