@@ -178,18 +178,18 @@ def _path(parts: tuple[str | int, ...]) -> str:
 
 
 def _scan(value: object, where: tuple[str | int, ...], found: list[str]) -> None:
-    if isinstance(value, Mapping):
+    if isinstance(value, (dict, Mapping)):  # dict first: it skips the ABC check
         for key, item in value.items():
             here = (*where, str(key))
             if _is_secret_key(str(key)) or _is_bearer(item):
                 found.append(_path(here))
-            if isinstance(item, (Mapping, list, tuple)):
+            if isinstance(item, (dict, list, tuple, Mapping)):
                 _scan(item, here, found)
     elif isinstance(value, (list, tuple)):
         for index, item in enumerate(value):
             if _is_bearer(item):
                 found.append(_path((*where, index)))
-            if isinstance(item, (Mapping, list, tuple)):
+            if isinstance(item, (dict, list, tuple, Mapping)):
                 _scan(item, (*where, index), found)
 
 

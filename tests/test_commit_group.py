@@ -1,7 +1,8 @@
 """Group commit: atomic writes collected in a batch and made durable together.
 
 Covers ``recoil_core.persistence.atomic.commit_group`` (both sync methods), the filesystem
-backend's ``write_batch`` and the runner's ``BatchWriter`` that drives them.
+backend's ``write_batch`` and the runner's ``BatchWriter`` that drives them, on a thread
+or on the event loop.
 """
 
 from __future__ import annotations
@@ -248,9 +249,33 @@ def test_writes_queued_while_a_batch_runs_share_the_next_batch() -> None:
     assert counting.batches == [["first"], list(range(50))]
 
 
-def test_a_failing_write_fails_alone_and_a_failing_commit_fails_its_batch() -> None:
+def test_on_the_event_loop_writes_queued_in_one_loop_turn_share_a_batch() -> None:
     counting = CountingBatch()
-    writer = BatchWriter(counting)
+    writer = BatchWriter(counting, inline=True)
+    threads: set[int] = set()
+
+    def write(i: int) -> int:
+        threads.add(threading.get_ident())
+        counting.batches[-1].append(i)
+        return i
+
+    async def main() -> list[int]:
+        first = await asyncio.gather(*(writer.call(write, i) for i in range(50)))
+        second = await asyncio.gather(*(writer.call(write, i) for i in range(3)))
+        return [*first, *second]
+
+    try:
+        assert asyncio.run(main()) == [*range(50), *range(3)]
+    finally:
+        writer.close()
+    assert counting.batches == [list(range(50)), list(range(3))]
+    assert threads == {threading.get_ident()}  # no thread: the loop's own
+
+
+@pytest.mark.parametrize("inline", [False, True], ids=["thread", "event-loop"])
+def test_a_failing_write_fails_alone_and_a_failing_commit_fails_its_batch(inline: bool) -> None:
+    counting = CountingBatch()
+    writer = BatchWriter(counting, inline=inline)
 
     def bad() -> None:
         raise ValueError("bad write")
@@ -273,8 +298,11 @@ def test_a_failing_write_fails_alone_and_a_failing_commit_fails_its_batch() -> N
         writer.close()
 
 
-def test_close_finishes_handed_over_writes_and_refuses_new_ones(tmp_path: Path) -> None:
-    writer = BatchWriter()
+@pytest.mark.parametrize("inline", [False, True], ids=["thread", "event-loop"])
+def test_close_finishes_handed_over_writes_and_refuses_new_ones(
+    tmp_path: Path, inline: bool
+) -> None:
+    writer = BatchWriter(inline=inline)
 
     async def main() -> None:
         await writer.call(write_atomic, tmp_path / "a.json", b"a")

@@ -45,7 +45,7 @@ def temp_path(directory: Path, name: str) -> Path:
     return directory / f".{name}.{unique}{TEMP_SUFFIX}"
 
 
-def _fsync_directory_now(directory: Path) -> None:
+def _fsync_directory_now(directory: str | Path) -> None:
     try:
         fd = os.open(directory, _DIRECTORY_FLAGS)
     except OSError:  # pragma: no cover - platforms that cannot open directories
@@ -221,19 +221,24 @@ def sync_method() -> str:
     return "syncfs"
 
 
+_Rename = tuple[int, str, str, str, "Callable[[], None] | None"]
+"""(stage, temp, final, final's folder, on_replaced)"""
+
+
 class CommitGroup:
     """Atomic writes collected in one thread and made durable together by :meth:`commit`.
 
     Use through :func:`commit_group`. Files written in place (an append) are registered
     with :meth:`sync_path`; directories whose entries changed with :meth:`sync_directory`.
+    Paths are kept as strings: a batch handles thousands of them.
     """
 
     def __init__(self, method: str | None = None) -> None:
         self.method = method or sync_method()
-        self._renames: list[tuple[int, Path, Path, Callable[[], None] | None]] = []
-        self._paths: set[Path] = set()
-        self._directories: set[Path] = set()
-        self._pending_dirs: set[Path] = set()
+        self._renames: list[_Rename] = []
+        self._paths: set[str] = set()
+        self._directories: set[str] = set()
+        self._pending_dirs: set[str] = set()
 
     def __len__(self) -> int:
         return len(self._renames) + len(self._paths) + len(self._directories)
@@ -247,18 +252,20 @@ class CommitGroup:
         on_replaced: Callable[[], None] | None = None,
     ) -> None:
         """Rename the complete ``temp`` over ``final`` at commit (after stage - 1 is durable)."""
-        self._renames.append((stage, temp, final, on_replaced))
-        self._pending_dirs.add(final.parent)
+        target = os.fspath(final)
+        folder = os.path.dirname(target)
+        self._renames.append((stage, os.fspath(temp), target, folder, on_replaced))
+        self._pending_dirs.add(folder)
 
     def sync_path(self, path: Path) -> None:
-        self._paths.add(path)
+        self._paths.add(os.fspath(path))
 
     def sync_directory(self, directory: Path) -> None:
-        self._directories.add(directory)
+        self._directories.add(os.fspath(directory))
 
     def has_pending(self, directory: Path) -> bool:
         """Whether a rename into ``directory`` waits for the commit."""
-        return directory in self._pending_dirs
+        return bool(self._pending_dirs) and os.fspath(directory) in self._pending_dirs
 
     def commit(self) -> None:
         """Make everything in the group durable: sync, rename stage by stage, sync."""
@@ -269,37 +276,40 @@ class CommitGroup:
         if not renames and not paths and not directories:
             return
         try:
-            folders = {final.parent for _, _, final, _ in renames}
-            self._sync_data([temp for _, temp, _, _ in renames], paths, directories, folders)
-            for stage in sorted({stage for stage, _, _, _ in renames}):
-                done = [r for r in renames if r[0] == stage]
-                for _, temp, final, _ in done:
+            folders = {r[3] for r in renames}
+            self._sync_data([r[1] for r in renames], paths, directories, folders)
+            stages = sorted({r[0] for r in renames})
+            for stage in stages:
+                done = renames if len(stages) == 1 else [r for r in renames if r[0] == stage]
+                for _, temp, final, _, _ in done:
                     os.replace(temp, final)
-                self._sync_entries({final.parent for _, _, final, _ in done})
-                for _, _, _, on_replaced in done:
+                self._sync_entries({r[3] for r in done})
+                for *_, on_replaced in done:
                     if on_replaced is not None:
                         on_replaced()
         except BaseException:
-            for _, temp, _, _ in renames:
-                temp.unlink(missing_ok=True)
+            for _, temp, *_ in renames:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(temp)
             raise
 
     def abandon(self) -> None:
         """Drop the group without committing: its temp files are removed, nothing renamed."""
         renames, self._renames = self._renames, []
         self._paths, self._directories, self._pending_dirs = set(), set(), set()
-        for _, temp, _, _ in renames:
-            temp.unlink(missing_ok=True)
+        for _, temp, *_ in renames:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temp)
 
     def _sync_data(
         self,
-        temps: list[Path],
-        paths: set[Path],
-        directories: set[Path],
-        folders: set[Path],
+        temps: list[str],
+        paths: set[str],
+        directories: set[str],
+        folders: set[str],
     ) -> None:
         if self.method == "syncfs":
-            self._syncfs(folders | directories | {p.parent for p in paths})
+            self._syncfs(folders | directories | {os.path.dirname(p) for p in paths})
             return
         for path in [*temps, *paths]:
             fd = os.open(path, os.O_RDONLY)
@@ -310,7 +320,7 @@ class CommitGroup:
         for directory in directories:
             _fsync_directory_now(directory)
 
-    def _sync_entries(self, folders: set[Path]) -> None:
+    def _sync_entries(self, folders: set[str]) -> None:
         if self.method == "syncfs":
             self._syncfs(folders)
             return
@@ -318,11 +328,11 @@ class CommitGroup:
             _fsync_directory_now(folder)
 
     @staticmethod
-    def _syncfs(folders: set[Path]) -> None:
+    def _syncfs(folders: set[str]) -> None:
         """One ``syncfs`` per file system the folders live on."""
         syncfs = _syncfs()
         assert syncfs is not None
-        devices: dict[int, Path] = {}
+        devices: dict[int, str] = {}
         for folder in folders:
             devices.setdefault(_device(folder), folder)
         for folder in devices.values():
@@ -333,10 +343,10 @@ class CommitGroup:
                 os.close(fd)
 
 
-_DEVICES: dict[Path, int] = {}
+_DEVICES: dict[str, int] = {}
 
 
-def _device(folder: Path) -> int:
+def _device(folder: str) -> int:
     """The device number of ``folder``'s file system (remembered: one ``stat`` per folder)."""
     device = _DEVICES.get(folder)
     if device is None:

@@ -73,7 +73,9 @@ class PersistenceBackend(Protocol):
     them. If the block raises, each write in it may or may not have been kept, as after a
     crash. The runner makes its writes through one thread in such batches, so a backend
     that can commit many writes at once (one sync, one transaction) gets that speed-up;
-    a backend without the method has each write durable on its own.
+    a backend without the method has each write durable on its own. A backend whose writes
+    are local and take microseconds may also set ``inline_write_batches = True``: the
+    runner then runs its batches on the event loop instead of a thread.
     """
 
     name: str

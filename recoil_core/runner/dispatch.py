@@ -140,7 +140,10 @@ class TakeExecutor:
         self.plan = plan
         self.options = options
         self.sleep: Callable[[float], Any] = asyncio.sleep
-        self._writer = BatchWriter(getattr(backend, "write_batch", None))
+        self._writer = BatchWriter(
+            getattr(backend, "write_batch", None),
+            inline=bool(getattr(backend, "inline_write_batches", False)),
+        )
         self._parts: set[str] | None = None
         self._renders_ready = False
 
@@ -168,10 +171,10 @@ class TakeExecutor:
     async def write(self, function: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
         """Run blocking writes off the event loop; return once they are durable.
 
-        One writer thread takes every write (scene saves, renders, ledger appends) and
+        Every write (scene saves, renders, ledger appends) goes to one writer, which
         commits those that queued up together in one batch (see
-        :mod:`recoil_core.runner.writer`), so the loop never waits on a disk and a
-        take's next side effect never starts before its state is durable.
+        :mod:`recoil_core.runner.writer`), so a take's next side effect never starts
+        before its state is durable.
         """
         return await self._writer.call(function, *args, **kwargs)
 
