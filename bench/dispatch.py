@@ -186,6 +186,11 @@ def main() -> None:
             f"CPU {run['cpu'] * 1000 / n:6.2f} ms/take "
             f"(user {run['user'] * 1000 / n:5.2f}, system {run['sys'] * 1000 / n:5.2f})"
         )
+    print(
+        f"  recoil / bare httpx+aiohttp (same server, same run): "
+        f"wall x{recoil['wall'] / aiohttp_run['wall']:.2f}, "
+        f"CPU x{recoil['cpu'] / aiohttp_run['cpu']:.2f}"
+    )
     ok_wall = recoil["wall"] <= 1.2 * ideal
     ok_user = recoil["user"] * 1000 / n <= 5.0
     ok_cpu = recoil["cpu"] * 1000 / n <= 5.0

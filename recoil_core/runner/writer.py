@@ -1,20 +1,22 @@
-"""The runner's writer: one thread that makes every take's writes durable, in batches.
+"""The runner's writer: every take's writes made durable in batches.
 
-Scene saves, renders and ledger appends are blocking file (or database) work; the event
-loop hands them to this thread and awaits them. Writes that arrive while a batch is being
+Scene saves, renders and ledger appends are blocking file (or database) work. The event
+loop hands them to the writer and awaits them; writes that arrive while a batch is being
 written and synced wait for the next batch, so at concurrency 100 one commit makes tens
 of them durable at once. A batch runs inside the backend's optional ``write_batch()``
 (see :class:`~recoil_core.persistence.protocol.PersistenceBackend`); a backend without one
-makes each write durable on its own, and batching then only saves thread hand-offs.
+makes each write durable on its own.
 
 No caller is told its write is done before the batch holding it has committed, so the
 rule "persist each state before the side effect that follows it" holds per take.
 
-A backend whose writes are local and short (the filesystem backend sets
-``inline_write_batches = True``) has its batches run on the event loop itself instead:
-a thread would hand the interpreter lock back and forth with the loop on every system
-call it makes, which at concurrency 100 cost more than the writes. The loop then pauses
-for one batch at a time (a few milliseconds: the writes and two ``syncfs`` calls).
+Where a batch runs: by default on one writer thread, so the loop never waits on the
+backend (PostgreSQL: network round trips). A backend whose writes are local and short
+(the filesystem backend sets ``inline_write_batches = True``) has its batches run on the
+event loop itself: a thread would hand the interpreter lock back and forth with the loop
+on every system call it makes, which at concurrency 100 cost more than the writes. The
+loop then pauses for one batch at a time (a few milliseconds: the writes and two
+``syncfs`` calls); the jobs queued in one turn of the loop form one batch.
 """
 
 from __future__ import annotations
@@ -38,7 +40,8 @@ class _Job:
 
 
 class BatchWriter:
-    """Runs blocking writes on one thread, each batch inside ``batch()`` when given."""
+    """Runs blocking writes in batches, each inside ``batch()`` when given: on one
+    thread, or on the event loop with ``inline``."""
 
     def __init__(
         self,
@@ -57,7 +60,7 @@ class BatchWriter:
         self._closed = False
 
     async def call(self, function: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
-        """Run ``function(*args, **kwargs)`` on the writer thread; return once it is durable.
+        """Run ``function(*args, **kwargs)`` in the next batch; return once it is durable.
 
         Exceptions the function raises come back here; if the batch's commit fails, every
         write in the batch gets that error. A cancelled caller does not stop its write.
@@ -95,7 +98,7 @@ class BatchWriter:
             _settle(jobs)
 
     def close(self) -> None:
-        """Finish the writes already handed over, then stop the thread."""
+        """Finish the writes already handed over, then stop (the thread, if any)."""
         if self._inline:
             self._closed = True
             self._run_inline()  # jobs of cancelled callers still get written
