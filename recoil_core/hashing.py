@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Iterable
@@ -12,8 +13,15 @@ WILDCARD = "wildcard"
 
 def shotset_hash(shot_ids: Iterable[str]) -> str:
     """Digest of the sorted set of real shot ids: order-invariant, wildcards excluded."""
+    if isinstance(shot_ids, tuple):
+        return _tuple_hash(shot_ids)  # identities hash the same tuple at every save
     real = sorted({sid for sid in shot_ids if sid and sid != WILDCARD})
     return hashlib.sha256("\n".join(real).encode("utf-8")).hexdigest()[:16]
+
+
+@functools.lru_cache(maxsize=8192)
+def _tuple_hash(shot_ids: tuple[str, ...]) -> str:
+    return shotset_hash(list(shot_ids))
 
 
 def stable_digest(value: Any) -> str:
