@@ -585,9 +585,20 @@ class TakeExecutor:
         status: JobStatus,
         reservation: Reservation,
     ) -> None:
-        """Append what the provider billed to the ledger (off the event loop)."""
-        await self.write(
-            self.accountant.charge,
+        """Append what the provider billed to the ledger, durably."""
+        await self.write(self._charge_now, session, beat, take, step, kind, status, reservation)
+
+    def _charge_now(
+        self,
+        session: SceneSession,
+        beat: Beat,
+        take: Take,
+        step: WorkflowStep,
+        kind: ChargeKind,
+        status: JobStatus,
+        reservation: Reservation,
+    ) -> None:
+        self.accountant.charge(
             scene_id=session.scene.scene_id,
             beat_id=beat.beat_id,
             take=take,
@@ -637,15 +648,7 @@ class TakeExecutor:
                 media=tmp,
                 provider_version=provider_version,
             )
-            self.accountant.charge(
-                scene_id=session.scene.scene_id,
-                beat_id=beat.beat_id,
-                take=take,
-                step=step,
-                kind=ChargeKind.SUCCEEDED,
-                amount=status.cost_usd,
-                reservation=reservation,
-            )
+            self._charge_now(session, beat, take, step, ChargeKind.SUCCEEDED, status, reservation)
             return record
 
         record = await self.write(place_and_charge)
