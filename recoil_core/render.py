@@ -25,6 +25,7 @@ from recoil_core.ids import validate_id
 from recoil_core.model import Beat, GroupIdentity, Take, WorkflowStep
 from recoil_core.persistence.atomic import (
     commit_group,
+    ensure_directory,
     is_temp_name,
     replace_durably,
     temp_path,
@@ -250,7 +251,7 @@ class _RenderFolders:
         try:
             info = os.stat(dest_dir)
         except FileNotFoundError:
-            dest_dir.mkdir(parents=True, exist_ok=True)
+            ensure_directory(dest_dir)  # its entry made durable like the files put in it
             info = os.stat(dest_dir)
         prefixes = tuple(f".{name}." for name in names)
         with self._lock:

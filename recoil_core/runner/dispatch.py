@@ -165,11 +165,11 @@ class TakeExecutor:
     # ------------------------------------------------------------------ persistence
 
     def close(self) -> None:
-        """Wait for writes in flight and stop the writer thread."""
+        """Finish the writes handed over and stop the writer."""
         self._writer.close()
 
     async def write(self, function: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
-        """Run blocking writes off the event loop; return once they are durable.
+        """Run blocking writes in the writer's next batch; return once they are durable.
 
         Every write (scene saves, renders, ledger appends) goes to one writer, which
         commits those that queued up together in one batch (see
@@ -183,8 +183,8 @@ class TakeExecutor:
     ) -> None:
         """Save the scene (compare-and-set on its active version), then tell observers.
 
-        The write runs on the writer thread so other takes keep going; saves of one scene
-        are serialised and each writes the scene as it was when its turn came.
+        Other takes keep going while the write waits for its batch; saves of one scene are
+        serialised and each writes the scene as it was when its turn came.
         """
         take.updated_at = utc_now()
         await self.save(session)
