@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Mapping
@@ -47,8 +48,9 @@ def model_id_for(name: str) -> str:
     return FRIENDLY_MODELS.get(name, name)
 
 
+@functools.lru_cache(maxsize=256)
 def model_info(name: str) -> ModelInfo:
-    """Durations and features of a model, by friendly name or Ark id."""
+    """Durations and features of a model, by friendly name or Ark id (read at every poll)."""
     model_id = model_id_for(name)
     family = _DATE_SUFFIX.sub("", model_id)
     if family.startswith("dreamina-seedance-2"):
