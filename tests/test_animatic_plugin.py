@@ -22,7 +22,8 @@ def test_entry_point_registers_animatic_for_keyframes_and_video_of_any_model() -
     assert not spec.serves("audio_tts")
     assert spec.can_find_by_request
     assert not spec.bills_failures
-    assert spec.check is None
+    assert spec.check is not None  # needs no key: it only checks the cache size setting
+    assert spec.check(ProviderContext(env={})) == []
     assert spec.limits.poll_interval_s == 0.0
     origin = registry.origin(PROVIDERS, "animatic")
     assert origin is not None and origin.distribution == "recoil-animatic"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
 import subprocess
 import sys
 from fractions import Fraction
@@ -374,3 +375,77 @@ def test_unwritable_cache_is_rejected_naming_the_setting(tmp_path: Path) -> None
     provider = AnimaticProvider(blocker / "cache")
     with pytest.raises(ProviderRejected, match="RECOIL_ANIMATIC_CACHE"):
         asyncio.run(provider.submit(_video_request([_segment("EP001_SH01", 1.0)])))
+
+
+# ---------------------------------------------------------------------------- cache size
+
+
+def _cached_media(cache: Path) -> list[Path]:
+    return sorted(p for p in cache.iterdir() if p.suffix in (".mp4", ".png"))
+
+
+def test_closing_the_provider_removes_least_recently_used_clips_beyond_the_limit(
+    tmp_path: Path,
+) -> None:
+    cache = tmp_path / "cache"
+    provider = AnimaticProvider(cache, limit_bytes=1)  # keep (at most) nothing
+    statuses = [
+        _render(provider, _video_request([_segment(f"EP001_SH0{i}", 1.0)]), tmp_path / f"{i}.mp4")
+        for i in (1, 2, 3)
+    ]
+    sizes = {p.name: p.stat().st_size for p in _cached_media(cache)}
+    assert len(sizes) == 3
+    # SH01 was used last: polled again now, so it is the most recently used clip
+    asyncio.run(provider.poll(statuses[0].job_id))
+    provider.limit_bytes = sizes[f"{statuses[0].job_id}.mp4"]  # room for exactly one clip
+    asyncio.run(provider.aclose())
+
+    assert [p.name for p in _cached_media(cache)] == [f"{statuses[0].job_id}.mp4"]
+    assert len(list(cache.glob("*.json"))) == 3  # job files stay: pruned clips re-render
+
+    async def again() -> JobStatus:
+        fresh = AnimaticProvider(cache)
+        status = await fresh.poll(statuses[2].job_id)
+        await fresh.download(status, tmp_path / "again.mp4")
+        return status
+
+    assert asyncio.run(again()).state == "succeeded"
+    assert _sha(tmp_path / "again.mp4") == _sha(tmp_path / "3.mp4")
+
+
+def test_cache_limit_zero_keeps_every_clip(tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    provider = AnimaticProvider(cache, limit_bytes=0)
+    for i in (1, 2):
+        _render(provider, _video_request([_segment(f"EP001_SH0{i}", 1.0)]), tmp_path / f"{i}.mp4")
+    asyncio.run(provider.aclose())
+    assert len(_cached_media(cache)) == 2
+
+
+@pytest.mark.parametrize(("value", "expected"), [("", 1024 << 20), ("0", 0), ("2.5", 2621440)])
+def test_cache_limit_setting(value: str, expected: int) -> None:
+    from recoil_animatic.settings import CACHE_MAX_ENV, cache_limit_bytes
+
+    assert cache_limit_bytes({CACHE_MAX_ENV: value}) == expected
+
+
+@pytest.mark.parametrize("value", ["lots", "-1", "nan"])
+def test_a_bad_cache_limit_stops_the_run_before_anything_is_reserved(
+    value: str, tmp_path: Path
+) -> None:
+    env = {
+        **os.environ,
+        "RECOIL_ANIMATIC_CACHE_MB": value,
+        "RECOIL_ANIMATIC_CACHE": str(tmp_path / "cache"),
+        "RECOIL_PROJECTS_ROOT": str(tmp_path / "projects"),
+    }
+    plan = Path(__file__).resolve().parents[1] / "examples" / "ep001" / "plan.json"
+    recoil = Path(sys.executable).with_name("recoil")
+    done = subprocess.run(
+        [str(recoil), "run", str(plan)], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 8, done.stderr
+    assert "RECOIL_ANIMATIC_CACHE_MB" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not list((tmp_path / "projects").rglob("*.json*"))  # no scene, no ledger
+    assert not (tmp_path / "cache").exists()

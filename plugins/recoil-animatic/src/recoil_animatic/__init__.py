@@ -17,5 +17,7 @@ Output is deterministic: the same request gives byte-identical files (single-thr
 x264, bit-exact codec and muxer flags). Media and a small job file live in
 ``$RECOIL_ANIMATIC_CACHE`` (default ``~/.cache/recoil-animatic``), keyed by a job id derived
 from the request, so a later process can find, poll and download what an earlier one
-submitted, and re-render it if the media was lost.
+submitted, and re-render it if the media was lost. At the end of a run the cache drops
+the least recently used clips beyond ``$RECOIL_ANIMATIC_CACHE_MB`` (default 1024 MiB;
+``0`` keeps everything); job files stay, so a dropped clip is rendered again on demand.
 """

@@ -8,6 +8,7 @@ re-render any job an earlier one submitted.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -21,12 +22,13 @@ import cattrs
 
 from recoil_animatic.job import JOB_PREFIX, RenderJob, build_job, file_digest
 from recoil_animatic.render import render
+from recoil_animatic.settings import CACHE_ENV, DEFAULT_CACHE_MAX_MB, cache_limit_bytes
 from recoil_core.convert import converter
 from recoil_core.errors import ProviderRejected, TaskNotFound
 from recoil_core.interfaces import JobStatus, ProviderContext, SubmitRequest
 
-CACHE_ENV = "RECOIL_ANIMATIC_CACHE"
 _JOB_ID = re.compile(re.escape(JOB_PREFIX) + r"[0-9a-f]{24}")
+_MEDIA_SUFFIXES = (".mp4", ".png")
 
 
 def cache_dir(env: Mapping[str, str]) -> Path:
@@ -36,6 +38,48 @@ def cache_dir(env: Mapping[str, str]) -> Path:
         return Path(explicit).expanduser()
     base = env.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "recoil-animatic"
+
+
+def prune_cache(cache: Path, limit_bytes: int) -> list[Path]:
+    """Remove the least recently used media from ``cache`` until it holds ``limit_bytes``.
+
+    Only media files go; the small job files stay, so a pruned clip is rendered again
+    (byte for byte the same) if a later run polls or downloads its job. Returns what was
+    removed. ``limit_bytes`` of 0 keeps everything.
+    """
+    if limit_bytes <= 0:
+        return []
+    media: list[tuple[float, int, Path]] = []
+    try:
+        entries = list(os.scandir(cache))
+    except FileNotFoundError:
+        return []
+    for entry in entries:
+        if entry.name.endswith(_MEDIA_SUFFIXES) and _JOB_ID.match(entry.name):
+            try:
+                info = entry.stat()
+            except FileNotFoundError:
+                continue
+            media.append((info.st_mtime, info.st_size, Path(entry.path)))
+    total = sum(size for _, size, _ in media)
+    removed: list[Path] = []
+    for _, size, path in sorted(media, key=lambda item: item[0]):
+        if total <= limit_bytes:
+            break
+        path.unlink(missing_ok=True)
+        total -= size
+        removed.append(path)
+    return removed
+
+
+def _touch(media: Path) -> bool:
+    """Mark cached media as used now (the cache removes least recently used clips first);
+    False if it is not there."""
+    try:
+        os.utime(media)
+    except FileNotFoundError:
+        return False
+    return True
 
 
 def _write_atomic(path: Path, text: str) -> None:
@@ -70,8 +114,9 @@ def _metadata(job: RenderJob) -> dict[str, Any]:
 class AnimaticProvider:
     """Renders title-card previs for any model: MP4 clips for video steps, PNG keyframes."""
 
-    def __init__(self, cache: Path) -> None:
+    def __init__(self, cache: Path, *, limit_bytes: int = DEFAULT_CACHE_MAX_MB << 20) -> None:
         self.cache = cache
+        self.limit_bytes = limit_bytes
         self._media: dict[str, Path] = {}
 
     # ------------------------------------------------------------------ files
@@ -110,7 +155,7 @@ class AnimaticProvider:
     def _ensure(self, job: RenderJob) -> Path:
         """The job's media, rendered now if it is not in the cache yet."""
         media = self._media_file(job)
-        if not media.is_file():
+        if not _touch(media):
             if job.background is not None:
                 background = Path(job.background)
                 if not background.is_file() or file_digest(background) != job.background_digest:
@@ -193,9 +238,15 @@ class AnimaticProvider:
         """Nothing to cancel: rendering finishes inside ``submit``."""
 
     async def aclose(self) -> None:
-        """Nothing to release."""
+        """Keep the cache within its size limit (least recently used clips go first)."""
+        with contextlib.suppress(OSError):  # an untidy cache is no reason to fail a run
+            await asyncio.to_thread(prune_cache, self.cache, self.limit_bytes)
 
 
 def create(ctx: ProviderContext) -> AnimaticProvider:
     """The ProviderSpec factory."""
-    return AnimaticProvider(cache_dir(ctx.env))
+    try:
+        limit = cache_limit_bytes(ctx.env)
+    except ValueError as exc:
+        raise ProviderRejected(str(exc), code="InvalidSetting") from None
+    return AnimaticProvider(cache_dir(ctx.env), limit_bytes=limit)
