@@ -28,7 +28,7 @@ from recoil_core.persistence.atomic import (
     write_atomic,
 )
 from recoil_core.persistence.filesystem import FilesystemBackend
-from recoil_core.runner.writer import BatchWriter
+from recoil_core.runner.writer import MAX_BATCH, BatchWriter
 from recoil_core.testing.conformance import EPISODE, PASS_ID, PROJECT, charge, coverage_scene
 
 
@@ -246,10 +246,10 @@ def test_writes_queued_while_a_batch_runs_share_the_next_batch() -> None:
     finally:
         writer.close()
     assert results == ["first", *range(50)]
-    assert counting.batches == [["first"], list(range(50))]
+    assert counting.batches == [["first"], list(range(MAX_BATCH)), list(range(MAX_BATCH, 50))]
 
 
-def test_on_the_event_loop_writes_queued_in_one_loop_turn_share_a_batch() -> None:
+def test_on_the_event_loop_writes_queued_in_one_loop_turn_share_batches() -> None:
     counting = CountingBatch()
     writer = BatchWriter(counting, inline=True)
     threads: set[int] = set()
@@ -268,7 +268,7 @@ def test_on_the_event_loop_writes_queued_in_one_loop_turn_share_a_batch() -> Non
         assert asyncio.run(main()) == [*range(50), *range(3)]
     finally:
         writer.close()
-    assert counting.batches == [list(range(50)), list(range(3))]
+    assert counting.batches == [list(range(MAX_BATCH)), list(range(MAX_BATCH, 50)), [0, 1, 2]]
     assert threads == {threading.get_ident()}  # no thread: the loop's own
 
 

@@ -31,6 +31,10 @@ import attrs
 
 T = TypeVar("T")
 
+MAX_BATCH = 32
+"""Writes per batch at most: a burst (a hundred takes starting at once) is committed in
+several batches, so the first takes move on while the rest are written."""
+
 
 @attrs.define(slots=True)
 class _Job:
@@ -87,21 +91,24 @@ class BatchWriter:
                 self._ready.notify()
         return await future
 
-    def _run_inline(self) -> None:
+    def _run_inline(self, *, reschedule: bool = True) -> None:
         """Write every job queued since the last batch, on the event loop."""
-        jobs, self._pending = self._pending, []
+        jobs, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
         if not jobs:
             return
         try:
             self._write(jobs)
         finally:
-            _settle(jobs)
+            _settle(jobs)  # wakes the callers first: the next batch is queued behind them
+            if self._pending and reschedule:
+                asyncio.get_running_loop().call_soon(self._run_inline)
 
     def close(self) -> None:
         """Finish the writes already handed over, then stop (the thread, if any)."""
         if self._inline:
             self._closed = True
-            self._run_inline()  # jobs of cancelled callers still get written
+            while self._pending:  # jobs of cancelled callers still get written
+                self._run_inline(reschedule=False)
             return
         with self._ready:
             self._closed = True
@@ -117,7 +124,7 @@ class BatchWriter:
                     self._ready.wait()
                 if not self._pending:
                     return
-                jobs, self._pending = self._pending, []
+                jobs, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
                 loop = self._loop
             self._write(jobs)
             if loop is not None:
