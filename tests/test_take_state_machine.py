@@ -279,3 +279,15 @@ def test_provider_concurrency_limit_caps_jobs_in_flight_below_global_concurrency
     assert harness.run(plan, concurrency=6).complete
     assert provider.created == 6
     assert provider.most == expected_most
+
+
+def test_run_concurrency_caps_jobs_at_the_provider_though_more_takes_are_in_flight(tmp_path):
+    """Concurrency 4 runs five takes (a quarter more, to save state around the jobs) but
+    never more than four jobs at the provider at once."""
+    provider = _Counting(hold=4, total=10)
+    harness = RunHarness(tmp_path, provider=provider, provider_concurrency=10)
+    shots = [canonical_shot(f"EP001_SH{i:02d}", location_id=f"LOC_{i}") for i in range(1, 11)]
+    plan = canonical_plan(shots, project=PROJECT, episode=EPISODE)
+    assert harness.run(plan, concurrency=4).complete
+    assert provider.created == 10
+    assert provider.most == 4

@@ -152,7 +152,12 @@ def run(
         str,
         typer.Option(help="episode: cap includes earlier runs' spend; run: only this run."),
     ] = "episode",
-    concurrency: Annotated[int, typer.Option(min=1, help="Takes in flight at once.")] = 4,
+    concurrency: Annotated[
+        int,
+        typer.Option(
+            min=1, help="Jobs at a provider at once (a quarter more takes may be saving results)."
+        ),
+    ] = 4,
     max_takes: Annotated[int, typer.Option(min=1, help="Attempts per beat.")] = 1,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Print what would run; write nothing.")

@@ -51,7 +51,7 @@ from recoil_core.persistence.protocol import PersistenceBackend
 from recoil_core.registry import Registry
 from recoil_core.render import RenderRecord
 from recoil_core.runner.accounting import Accountant
-from recoil_core.runner.providers import ProviderPool
+from recoil_core.runner.providers import ProviderPool, ProviderSlot
 from recoil_core.runner.renders import render_media
 from recoil_core.runner.workflows import build_workflow, estimate_workflow
 from recoil_core.runner.writer import BatchWriter
@@ -376,7 +376,7 @@ class TakeExecutor:
         step.provider = provider_name
         spec = self.pool.spec(provider_name)
         provider = self.pool.get(provider_name)
-        async with self.pool.slot(provider_name):
+        async with self.pool.slot(provider_name) as slot:
             state = step.state
             if state == StepState.UNKNOWN:
                 if not self.options.resubmit_unknown:
@@ -412,7 +412,10 @@ class TakeExecutor:
             if status is None:
                 return StepOutcome.FAILED if step.is_final else StepOutcome.PENDING
             if status.state == "succeeded":
-                return await self._finish_success(session, beat, take, step, status, reservation)
+                return await self._finish_success(
+                    session, beat, take, step, status, reservation, slot
+                )
+            slot.release()  # the provider is done with this job
             return await self._finish_failure(session, beat, take, step, status, reservation)
 
     async def _create(
@@ -616,6 +619,7 @@ class TakeExecutor:
         step: WorkflowStep,
         status: JobStatus,
         reservation: Reservation,
+        slot: ProviderSlot,
     ) -> str:
         provider = self.pool.get(step.provider or "")
         if not self._renders_ready:
@@ -627,6 +631,7 @@ class TakeExecutor:
         tmp = self.options.renders_dir / f"{stem}.{os.getpid()}.part"
         try:
             await provider.download(status, tmp)
+            slot.release()  # the provider's part is done; the next job may start
         except ProviderError as exc:
             tmp.unlink(missing_ok=True)
             take.attention = f"download of job {step.job_id} failed ({exc}); re-run to retry it"

@@ -167,6 +167,14 @@ def scene_summary(scene: Scene, version: int | None, action: str) -> dict[str, A
     }
 
 
+def worker_count(concurrency: int) -> int:
+    """Takes in flight for a run of ``concurrency``: that many hold provider job slots,
+    and a quarter more may be saving their state around them (writing the new take before
+    its create, the render and charge after its download), so the provider is never kept
+    waiting on the disk. Below 4 there are no extra takes (runs stay strictly ordered)."""
+    return concurrency + concurrency // 4
+
+
 class EpisodeRunner:
     """Runs one plan's episode. ``run()`` is the whole flow; the parts are usable alone."""
 
@@ -450,7 +458,7 @@ class EpisodeRunner:
 
         workers = [
             asyncio.create_task(worker())
-            for _ in range(max(1, min(self.options.concurrency, len(queue))))
+            for _ in range(max(1, min(worker_count(self.options.concurrency), len(queue))))
         ]
         try:
             await asyncio.gather(*workers)

@@ -36,12 +36,18 @@ class ProviderPool:
         spec = self.spec(name)
         return list(spec.check(self._ctx)) if spec.check is not None else []
 
-    def slot(self, name: str) -> asyncio.Semaphore:
-        slot = self._slots.get(name)
-        if slot is None:
-            slot = asyncio.Semaphore(max(1, self.spec(name).limits.concurrency))
-            self._slots[name] = slot
-        return slot
+    def slot(self, name: str) -> ProviderSlot:
+        """A hold on one of the provider's job slots: at most the provider's declared
+        concurrency, and at most the run's ``concurrency`` setting, at once."""
+        semaphore = self._slots.get(name)
+        if semaphore is None:
+            limit = self.spec(name).limits.concurrency
+            wanted = self._ctx.settings.get("concurrency")
+            if isinstance(wanted, int) and wanted > 0:
+                limit = min(limit, wanted)
+            semaphore = asyncio.Semaphore(max(1, limit))
+            self._slots[name] = semaphore
+        return ProviderSlot(semaphore)
 
     async def pace(self, name: str) -> None:
         """Wait for the provider's requests-per-minute budget before a create."""
@@ -60,3 +66,25 @@ class ProviderPool:
         for provider in self._live.values():
             await provider.aclose()
         self._live.clear()
+
+
+class ProviderSlot:
+    """``async with`` holds a provider job slot; :meth:`release` gives it back early (once
+    the job's provider work is done, while the take still writes its results)."""
+
+    def __init__(self, semaphore: asyncio.Semaphore) -> None:
+        self._semaphore = semaphore
+        self._held = False
+
+    async def __aenter__(self) -> ProviderSlot:
+        await self._semaphore.acquire()
+        self._held = True
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        self.release()
+
+    def release(self) -> None:
+        if self._held:
+            self._held = False
+            self._semaphore.release()
