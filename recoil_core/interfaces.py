@@ -178,6 +178,8 @@ class ProviderLimits:
     """Limits the runner enforces for a provider on top of the global concurrency."""
 
     concurrency: int = 4
+    """Jobs at this provider at once (from the create until the download is done); the
+    run's ``--concurrency`` may lower it, never raise it."""
     requests_per_minute: int | None = None
     poll_interval_s: float = 5.0
     job_timeout_s: float = 3600.0
