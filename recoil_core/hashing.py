@@ -19,7 +19,7 @@ def shotset_hash(shot_ids: Iterable[str]) -> str:
     return hashlib.sha256("\n".join(real).encode("utf-8")).hexdigest()[:16]
 
 
-@functools.lru_cache(maxsize=8192)
+@functools.lru_cache(maxsize=1024)  # the identities of the takes in flight
 def _tuple_hash(shot_ids: tuple[str, ...]) -> str:
     return shotset_hash(list(shot_ids))
 

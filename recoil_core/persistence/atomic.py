@@ -350,7 +350,7 @@ def _device(folder: str) -> int:
     """The device number of ``folder``'s file system (remembered: one ``stat`` per folder)."""
     device = _DEVICES.get(folder)
     if device is None:
-        if len(_DEVICES) > 65536:
+        if len(_DEVICES) > 1024:  # bounded: a run touches thousands of scene folders
             _DEVICES.clear()
         device = _DEVICES[folder] = os.stat(folder).st_dev
     return device
