@@ -188,3 +188,24 @@ def test_status_and_budget_before_any_run_say_what_to_do(recoil_cli):
         assert result.returncode == 2
         assert "nothing recorded under" in result.stderr and "recoil run PLAN" in result.stderr
         assert "Traceback" not in result.stderr
+
+
+def test_a_tier_seeddance_would_refuse_stops_the_run_before_anything_is_reserved(recoil_cli):
+    """The example's coverage pass asks for tier 2: with Seedance that is refused in
+    preflight (exit 8), naming the pass, with nothing created at Ark and nothing written."""
+    from recoil_core.testing.fake_ark import FakeArkServer
+
+    with FakeArkServer(api_key="k") as server:
+        env = {"ARK_API_KEY": "k", "ARK_BASE_URL": server.base_url}
+        result = recoil_cli(
+            "run", str(EXAMPLE), "--provider", "seeddance", "--strategy", "coverage", env=env
+        )
+        creates = server.stats()["requests"].get("create", 0)
+    assert result.returncode == 8, result.stderr
+    pass_id = json.loads(EXAMPLE.read_text())["coverage_passes"][0]["pass_id"]
+    assert f"coverage pass {pass_id} generation_config.tier is 2" in result.stderr
+    assert "nothing was reserved or submitted" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert creates == 0
+    status = recoil_cli("status", "--json")
+    assert all(not episode["scenes"] for episode in _json(status)["episodes"])

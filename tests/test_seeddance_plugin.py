@@ -51,3 +51,49 @@ def test_loading_the_plugin_imports_no_http_client() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+# ---------------------------------------------------------------------------- tier gate
+
+
+def _ctx(generation_config: dict, *, provider: str = "seeddance", model: str = "seeddance-2.0"):
+    from recoil_core.interfaces import PreflightContext
+    from recoil_core.model import Beat, GroupIdentity, Scene
+    from recoil_core.testing.plans import canonical_plan, canonical_shot
+
+    plan = canonical_plan([canonical_shot("EP001_SH01", video_model=model)], project="p")
+    beat = Beat(
+        beat_id="EP001_PASS_001_SH01__cov",
+        modality="r2v_multi",
+        grouping=GroupIdentity("coverage", 1, ("EP001_SH01",), source_pass_id="PASS_A"),
+        generation_config=generation_config,
+    )
+    scene = Scene(scene_id="EP001_PASS_001", beats=[beat], project="p", episode="EP001")
+    return PreflightContext(
+        project="p",
+        episode="EP001",
+        plan=plan,
+        scenes=(scene,),
+        video_provider=provider,
+        budget_cap_usd=None,
+    )
+
+
+def test_tier_gate_refuses_tiers_ark_does_not_know_naming_the_pass() -> None:
+    [problem] = plugin.check_tiers(_ctx({"tier": "pro"}))
+    assert "coverage pass PASS_A generation_config.tier is 'pro'" in problem
+    assert "default and flex" in problem
+    assert plugin.check_tiers(_ctx({"tier": "pro"}, provider="animatic")) == []
+    assert plugin.check_tiers(_ctx({"tier": "default"})) == []
+    assert plugin.check_tiers(_ctx({})) == []
+
+
+def test_tier_gate_refuses_flex_for_2x_models_only() -> None:
+    [problem] = plugin.check_tiers(_ctx({"tier": "flex"}))
+    assert "has no flex tier" in problem
+    assert plugin.check_tiers(_ctx({"tier": "flex"}, model="seeddance-1.5-pro")) == []
+
+
+def test_tier_gate_is_registered() -> None:
+    registry = build_registry()
+    assert "seeddance-tiers" in {gate.name for gate in registry.gates}

@@ -11,12 +11,14 @@ from collections.abc import Mapping
 from recoil_core import hookimpl
 from recoil_core.interfaces import (
     CostEstimator,
+    PreflightContext,
+    PreflightGate,
     Provider,
     ProviderContext,
     ProviderLimits,
     ProviderSpec,
 )
-from recoil_seeddance.models import FRIENDLY_MODELS
+from recoil_seeddance.models import FRIENDLY_MODELS, model_info
 
 NAME = "seeddance"
 MODALITIES = frozenset({"video_i2v", "r2v_multi", "video_t2v"})
@@ -79,6 +81,53 @@ def check(ctx: ProviderContext) -> list[str]:
     return problems
 
 
+TIERS = ("default", "flex")
+
+
+def check_tiers(ctx: PreflightContext) -> list[str]:
+    """Service tiers Ark would refuse, found before anything is reserved.
+
+    A beat's tier comes from its pass ``generation_config`` (or the plan's default
+    ``provider_hints``); Ark knows ``default`` and ``flex``, and 2.x models have no flex
+    tier. Without this gate such a take would be reserved and then refused at submit.
+    """
+    if ctx.video_provider != NAME:
+        return []
+
+    hints = ctx.plan.defaults.get("provider_hints")
+    default_tier = hints.get("tier") if isinstance(hints, Mapping) else None
+    shots = {shot.shot_id: shot for shot in ctx.plan.shots}
+    problems: dict[str, str] = {}
+    for scene in ctx.scenes:
+        for beat in scene.beats:
+            if beat.succeeded:
+                continue
+            in_pass = "tier" in beat.generation_config
+            tier = beat.generation_config["tier"] if in_pass else default_tier
+            if tier is None:
+                continue
+            pass_id = beat.grouping.source_pass_id if beat.grouping else None
+            where = (
+                f"coverage pass {pass_id} generation_config.tier"
+                if in_pass and pass_id
+                else f"beat {beat.beat_id} generation_config.tier"
+                if in_pass
+                else "plan defaults provider_hints.tier"
+            )
+            if tier not in TIERS:
+                problems[where] = (
+                    f"{where} is {tier!r}; Seedance service tiers are default and flex"
+                )
+                continue
+            first = next((shots[i] for i in beat.shot_ids if i in shots), None)
+            model = beat.generation_config.get("model") or (first.video_model if first else None)
+            if tier == "flex" and model and model_info(str(model)).is_v2:
+                problems[f"{where}:{model}"] = (
+                    f"{where} is 'flex' but {model} has no flex tier; use default or a 1.x model"
+                )
+    return list(problems.values())
+
+
 def _factory(ctx: ProviderContext) -> Provider:
     from recoil_seeddance.provider import create_provider
 
@@ -107,3 +156,14 @@ def recoil_cost_estimators() -> list[CostEstimator]:
     from recoil_seeddance.estimate import ESTIMATOR
 
     return [ESTIMATOR]
+
+
+@hookimpl
+def recoil_preflight_gates() -> list[PreflightGate]:
+    return [
+        PreflightGate(
+            name="seeddance-tiers",
+            check=check_tiers,
+            description="refuses Ark service tiers Seedance would reject, before any reservation",
+        )
+    ]
