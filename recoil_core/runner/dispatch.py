@@ -578,7 +578,7 @@ class TakeExecutor:
                 return None
             await self.sleep(interval)
 
-    async def _charge(
+    def _charge(
         self,
         session: SceneSession,
         beat: Beat,
@@ -588,19 +588,7 @@ class TakeExecutor:
         status: JobStatus,
         reservation: Reservation,
     ) -> None:
-        """Append what the provider billed to the ledger, durably."""
-        await self.write(self._charge_now, session, beat, take, step, kind, status, reservation)
-
-    def _charge_now(
-        self,
-        session: SceneSession,
-        beat: Beat,
-        take: Take,
-        step: WorkflowStep,
-        kind: ChargeKind,
-        status: JobStatus,
-        reservation: Reservation,
-    ) -> None:
+        """Append what the provider billed to the ledger: a write, so run it in a batch."""
         self.accountant.charge(
             scene_id=session.scene.scene_id,
             beat_id=beat.beat_id,
@@ -653,7 +641,7 @@ class TakeExecutor:
                 media=tmp,
                 provider_version=provider_version,
             )
-            self._charge_now(session, beat, take, step, ChargeKind.SUCCEEDED, status, reservation)
+            self._charge(session, beat, take, step, ChargeKind.SUCCEEDED, status, reservation)
             return record
 
         record = await self.write(place_and_charge)
@@ -688,8 +676,15 @@ class TakeExecutor:
     ) -> str:
         billed = status.cost_usd > 0
         if billed:
-            await self._charge(
-                session, beat, take, step, ChargeKind.FAILED_BUT_BILLED, status, reservation
+            await self.write(  # what the provider billed, in the ledger, durably
+                self._charge,
+                session,
+                beat,
+                take,
+                step,
+                ChargeKind.FAILED_BUT_BILLED,
+                status,
+                reservation,
             )
         step.receipt = _receipt(
             take,
