@@ -71,9 +71,9 @@ class PersistenceBackend(Protocol):
     Optional: ``write_batch()``, a context manager. Writes made inside it by the calling
     thread are durable once it exits normally (not necessarily before); reads inside it see
     them. If the block raises, each write in it may or may not have been kept, as after a
-    crash. The runner makes its writes through one thread in such batches, so a backend
-    that can commit many writes at once (one sync, one transaction) gets that speed-up;
-    a backend without the method has each write durable on its own. A backend whose writes
+    crash. The runner makes all of a run's writes from one thread in such batches, so a
+    backend that can commit many writes at once (one sync, one transaction) gets that
+    speed-up; a backend without the method has each write durable on its own. A backend whose writes
     are local and take microseconds may also set ``inline_write_batches = True``: the
     runner then runs its batches on the event loop instead of a thread.
     """
