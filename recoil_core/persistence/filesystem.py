@@ -83,7 +83,7 @@ from recoil_core.persistence.atomic import (
 from recoil_core.persistence.protocol import (
     SceneExistsError,
     SceneNotFoundError,
-    UnknownSceneVersionError,
+    conform_target,
 )
 
 log = logging.getLogger(__name__)
@@ -470,22 +470,8 @@ class FilesystemBackend:
             manifest = self._read_manifest(scene_dir)
             if manifest is None:
                 raise SceneNotFoundError(project, episode, scene_id)
-            if version is None:
-                candidates = manifest.candidates()
-                if not candidates:
-                    raise UnknownSceneVersionError(
-                        scene_id,
-                        f"no candidate version to conform; active remains "
-                        f"v{manifest.active_version}",
-                    )
-                version = max(entry.version for entry in candidates)
-            try:
-                entry = manifest.entry(version)
-            except KeyError:
-                listed = ", ".join(f"v{e.version}" for e in manifest.versions)
-                raise UnknownSceneVersionError(
-                    scene_id, f"has no version v{version} (versions: {listed})"
-                ) from None
+            version = conform_target(manifest, version)
+            entry = manifest.entry(version)
             self._load_listed(scene_dir, version)
             entry.downstream = Downstream.DERIVED
             manifest.active_version = version

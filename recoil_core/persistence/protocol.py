@@ -52,6 +52,25 @@ class UnknownSceneVersionError(RecoilError, LookupError):
         super().__init__(f"scene {scene_id}: {message}")
 
 
+def conform_target(manifest: SceneManifest, version: int | None) -> int:
+    """The version ``conform`` makes active: ``version``, or the newest candidate when it
+    is None. :class:`UnknownSceneVersionError` when there is no candidate or the scene has
+    no such version (every backend refuses these the same way)."""
+    scene_id = manifest.scene_id
+    if version is None:
+        candidates = manifest.candidates()
+        if not candidates:
+            raise UnknownSceneVersionError(
+                scene_id,
+                f"no candidate version to conform; active remains v{manifest.active_version}",
+            )
+        return max(entry.version for entry in candidates)
+    if version not in {entry.version for entry in manifest.versions}:
+        listed = ", ".join(f"v{e.version}" for e in manifest.versions)
+        raise UnknownSceneVersionError(scene_id, f"has no version v{version} (versions: {listed})")
+    return version
+
+
 @runtime_checkable
 class PersistenceBackend(Protocol):
     """Scenes with versions, the derivation manifest, and an append-only ledger.
@@ -148,4 +167,5 @@ __all__: Sequence[str] = [
     "SceneExistsError",
     "SceneNotFoundError",
     "UnknownSceneVersionError",
+    "conform_target",
 ]

@@ -57,7 +57,7 @@ from recoil_core.persistence.filesystem import (
 from recoil_core.persistence.protocol import (
     SceneExistsError,
     SceneNotFoundError,
-    UnknownSceneVersionError,
+    conform_target,
 )
 from recoil_postgres.config import (
     DEFAULT_DSN,
@@ -467,21 +467,7 @@ class PostgresBackend:
         _scene_ids(project, episode, scene_id)
         ids = (project, episode, scene_id)
         with self._transaction() as conn:
-            manifest = self._lock_scene(conn, ids)
-            if version is None:
-                candidates = manifest.candidates()
-                if not candidates:
-                    raise UnknownSceneVersionError(
-                        scene_id,
-                        f"no candidate version to conform; active remains "
-                        f"v{manifest.active_version}",
-                    )
-                version = max(entry.version for entry in candidates)
-            if version not in {entry.version for entry in manifest.versions}:
-                listed = ", ".join(f"v{e.version}" for e in manifest.versions)
-                raise UnknownSceneVersionError(
-                    scene_id, f"has no version v{version} (versions: {listed})"
-                )
+            version = conform_target(self._lock_scene(conn, ids), version)
             row = self._one(conn, _ACTIVE_ROW, (*ids, version))
             assert row is not None
             key = (*ids, version)
