@@ -31,18 +31,25 @@ def dump_document(kind: str, obj: object) -> dict[str, Any]:
     return {"schema_version": SCHEMA_VERSION, "document": kind, **data}
 
 
-def load_document(kind: str, data: object, cls: type[T], *, source: str) -> T:
-    """Structure a persisted document, checking and migrating its schema version."""
-    if not isinstance(data, dict):
-        raise CorruptDocumentError(source, f"expected a JSON object, got {type(data).__name__}")
+def document_version(data: dict[str, Any], source: str, *, to: str = "read it") -> int:
+    """A document's ``schema_version``: corrupt if missing, refused if newer than this
+    Recoil (the message says to upgrade recoil-core ``to`` do what was asked)."""
     version = data.get("schema_version")
     if not isinstance(version, int) or isinstance(version, bool):
         raise CorruptDocumentError(source, "missing or invalid schema_version")
     if version > SCHEMA_VERSION:
         raise SchemaVersionError(
             f"{source}: schema_version {version} is newer than this Recoil understands "
-            f"({SCHEMA_VERSION}); upgrade recoil-core to read it"
+            f"({SCHEMA_VERSION}); upgrade recoil-core to {to}"
         )
+    return version
+
+
+def load_document(kind: str, data: object, cls: type[T], *, source: str) -> T:
+    """Structure a persisted document, checking and migrating its schema version."""
+    if not isinstance(data, dict):
+        raise CorruptDocumentError(source, f"expected a JSON object, got {type(data).__name__}")
+    version = document_version(data, source)
     while version < SCHEMA_VERSION:
         migrate = MIGRATIONS.get((kind, version))
         if migrate is None:

@@ -55,16 +55,14 @@ try:
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
-from recoil_core.convert import dump_document, load_document
+from recoil_core.convert import document_version, dump_document, load_document
 from recoil_core.errors import (
     CorruptDocumentError,
     EpisodeLockedError,
     SceneVersionConflictError,
-    SchemaVersionError,
 )
 from recoil_core.ids import id_problem, validate_id
 from recoil_core.model import (
-    SCHEMA_VERSION,
     Downstream,
     LedgerEntry,
     Scene,
@@ -656,14 +654,7 @@ def _ledger_entry_id(raw: bytes, path: Path, number: int) -> str:
     data = _parse_json(raw, source)
     if not isinstance(data, dict):
         raise CorruptDocumentError(source, "expected a JSON object")
-    version = data.get("schema_version")
-    if not isinstance(version, int) or isinstance(version, bool):
-        raise CorruptDocumentError(source, "missing or invalid schema_version")
-    if version > SCHEMA_VERSION:
-        raise SchemaVersionError(
-            f"{source}: schema_version {version} is newer than this Recoil understands "
-            f"({SCHEMA_VERSION}); upgrade recoil-core to append to this ledger"
-        )
+    document_version(data, source, to="append to this ledger")
     entry_id = data.get("entry_id")
     if not isinstance(entry_id, str) or not entry_id:
         raise CorruptDocumentError(source, "missing entry_id")
