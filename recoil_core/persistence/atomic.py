@@ -14,6 +14,7 @@ never torn, just like a crash between two ordinary atomic writes.
 from __future__ import annotations
 
 import contextlib
+import functools
 import itertools
 import os
 import sys
@@ -91,15 +92,13 @@ def write_atomic(
     path: Path,
     data: bytes,
     *,
-    sync_dir: bool = True,
     stage: int = 0,
     on_replaced: Callable[[], None] | None = None,
 ) -> None:
     """Replace ``path`` with ``data``: temp file in the same directory, fsync, rename, fsync dir.
 
-    ``sync_dir=False`` leaves the directory fsync to a caller that renames several files
-    into one directory and makes the renames durable together with :func:`fsync_directory`.
-    ``on_replaced`` runs once ``path`` holds ``data`` (durably, unless ``sync_dir=False``).
+    ``on_replaced`` runs once ``path`` holds ``data`` durably. Several files meant to be
+    placed together go in one :func:`commit_group`.
 
     Inside a :func:`commit_group` the temp file is written now and renamed when the group
     commits; ``stage`` orders renames within a group: a file of stage 1 is renamed only
@@ -122,8 +121,7 @@ def write_atomic(
     except BaseException:
         temp.unlink(missing_ok=True)
         raise
-    if sync_dir:
-        _fsync_directory_now(path.parent)
+    _fsync_directory_now(path.parent)
     if on_replaced is not None:
         on_replaced()
 
@@ -201,16 +199,10 @@ def _load_syncfs() -> Callable[[int], int] | None:
     return syncfs
 
 
-_SYNCFS_LOADED = False
-_SYNCFS: Callable[[int], int] | None = None
-
-
+@functools.cache
 def _syncfs() -> Callable[[int], int] | None:
-    global _SYNCFS, _SYNCFS_LOADED
-    if not _SYNCFS_LOADED:
-        _SYNCFS = _load_syncfs()
-        _SYNCFS_LOADED = True
-    return _SYNCFS
+    """``syncfs(2)`` from the C library, loaded on first use (``ctypes`` is not cheap)."""
+    return _load_syncfs()
 
 
 def sync_method() -> str:
