@@ -16,8 +16,9 @@ A parent process reads counters from ``GET <base_url>/_fake/stats``, changes kno
 ``POST /_fake/knobs`` (a JSON object of knob values) and adds faults with
 ``POST /_fake/faults`` (a JSON object of :meth:`FakeArkServer.inject` arguments).
 
-Task progression uses the server's clock (injectable): a task finishes on the first GET
-that is both its ``polls_to_finish``-th and at least ``queue_s`` seconds after creation.
+Task progression uses the server's clock (injectable): a task finishes on the first poll (a GET,
+or a list naming it in ``filter.task_ids``) that is both its ``polls_to_finish``-th and at
+least ``queue_s`` seconds after creation.
 Prompt markers choose per-task outcomes: ``[[moderate-output]]`` (failed with
 ``OutputVideoSensitiveContentDetected``, not billed), ``[[moderate-output-billed]]``
 (same, billed), ``[[moderate-input]]`` (create answers 400
@@ -542,9 +543,15 @@ class FakeArkServer:
         status = one("filter.status")
         ids = set(query.get("filter.task_ids", []))
         with self._lock:
-            tasks = sorted(self._tasks.values(), key=lambda t: (t.created_at, t.id), reverse=True)
+            if ids:  # a list naming tasks asks for their state: that is a poll of each
+                tasks = [self._tasks[i] for i in ids if i in self._tasks]
+            else:
+                tasks = list(self._tasks.values())
+            tasks.sort(key=lambda t: (t.created_at, t.id), reverse=True)
             for task in tasks:
-                self._advance(task, count_poll=False)
+                self._advance(task, count_poll=bool(ids))
+                if ids and task.media_gen in task.expired_gens:  # signed afresh, as by a GET
+                    task.media_gen += 1
             chosen = [
                 t
                 for t in tasks

@@ -24,8 +24,11 @@ NAME = "seeddance"
 MODALITIES = frozenset({"video_i2v", "r2v_multi", "video_t2v"})
 POLL_ENV = "RECOIL_SEEDDANCE_POLL_S"
 CONCURRENCY_ENV = "RECOIL_SEEDDANCE_CONCURRENCY"
+POLL_BATCH_ENV = "RECOIL_SEEDDANCE_POLL_BATCH"
 DEFAULT_POLL_S = 10.0
 DEFAULT_CONCURRENCY = 10
+DEFAULT_POLL_BATCH = 100
+MAX_POLL_BATCH = 500
 
 
 def concurrency(env: Mapping[str, str]) -> int:
@@ -35,6 +38,16 @@ def concurrency(env: Mapping[str, str]) -> int:
         return max(1, int(raw)) if raw else DEFAULT_CONCURRENCY
     except ValueError:
         return DEFAULT_CONCURRENCY
+
+
+def poll_batch(env: Mapping[str, str]) -> int:
+    """Tasks one list request polls at once: ``RECOIL_SEEDDANCE_POLL_BATCH`` (0 or 1: one
+    GET per task), else 100; Ark pages hold at most 500."""
+    raw = env.get(POLL_BATCH_ENV)
+    try:
+        return min(MAX_POLL_BATCH, max(0, int(raw))) if raw else DEFAULT_POLL_BATCH
+    except ValueError:
+        return DEFAULT_POLL_BATCH
 
 
 def limits(env: Mapping[str, str]) -> ProviderLimits:
@@ -78,6 +91,16 @@ def check(ctx: ProviderContext) -> list[str]:
             int(raw_concurrency)
         except ValueError:
             problems.append(f"{CONCURRENCY_ENV}={raw_concurrency!r} is not a whole number")
+    raw_batch = ctx.env.get(POLL_BATCH_ENV)
+    if raw_batch:
+        try:
+            if not 0 <= int(raw_batch) <= MAX_POLL_BATCH:
+                raise ValueError
+        except ValueError:
+            problems.append(
+                f"{POLL_BATCH_ENV}={raw_batch!r}: use a whole number from 0 (one GET per "
+                f"task) to {MAX_POLL_BATCH} (tasks polled by one list request)"
+            )
     return problems
 
 

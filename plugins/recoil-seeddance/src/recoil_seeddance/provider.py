@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -28,6 +28,9 @@ from recoil_core.errors import (
 from recoil_core.interfaces import JobStatus, ProviderContext, SubmitRequest
 from recoil_seeddance.errors import AMBIGUOUS_CREATE, error_body, error_for_status
 from recoil_seeddance.models import model_info
+from recoil_seeddance.plugin import DEFAULT_POLL_BATCH, poll_batch
+from recoil_seeddance.plugin import concurrency as env_concurrency
+from recoil_seeddance.polling import PollBatcher
 from recoil_seeddance.pricing import price_table
 from recoil_seeddance.request import build_create, match_key
 from recoil_seeddance.transport import DOWNLOAD_TIMEOUT, make_client, transport_name
@@ -93,6 +96,32 @@ def _rate_limited(error: ProviderError) -> bool:
     return isinstance(error, RateLimited)
 
 
+def _never(error: ProviderError) -> bool:
+    return False
+
+
+def _complete(item: Mapping[str, Any]) -> bool:
+    """Whether a listed task says all a GET would about its state and its bill.
+
+    Queued and running tasks need only their status. A final task also needs its model,
+    resolution and usage (what it was billed, even when failed) and, when its price
+    depends on it, ``generate_audio``; a succeeded one its video URL.
+    """
+    state = item.get("status")
+    if state in ("queued", "running"):
+        return True
+    if state not in STATES or not item.get("model") or "resolution" not in item:
+        return False
+    usage = item.get("usage")
+    if not (isinstance(usage, dict) and "completion_tokens" in usage):
+        return False
+    content = item.get("content")
+    if state == "succeeded" and not (isinstance(content, dict) and content.get("video_url")):
+        return False
+    prices = price_table().models.get(model_info(str(item["model"])).family, {})
+    return "silent" not in prices or "generate_audio" in item
+
+
 class ArkProvider:
     """A :class:`recoil_core.interfaces.Provider` for Seedance over the Ark task API."""
 
@@ -106,7 +135,10 @@ class ArkProvider:
         find_policy: FindPolicy = FindPolicy(),
         sleep: Sleep = asyncio.sleep,
         rng: random.Random | None = None,
+        poll_batch: int = DEFAULT_POLL_BATCH,
     ) -> None:
+        """``poll_batch``: polls waiting at once are answered by one list request of up to
+        this many tasks (see :mod:`recoil_seeddance.polling`); 0 or 1 polls each with GET."""
         self._key = _Secret(api_key)
         self._client = client
         self._base_url = base_url.rstrip("/")
@@ -114,6 +146,11 @@ class ArkProvider:
         self._find = find_policy
         self._sleep = sleep
         self._rng = rng or random.Random()
+        self._batcher = (
+            PollBatcher(self._get_status, self._list_statuses, max_ids=poll_batch)
+            if poll_batch > 1
+            else None
+        )
 
     def __repr__(self) -> str:
         return f"ArkProvider(base_url={self._base_url!r})"
@@ -140,8 +177,9 @@ class ArkProvider:
         return task_id
 
     async def poll(self, job_id: str) -> JobStatus:
-        data = await self._call("get", "GET", f"{TASKS}/{quote(job_id, safe='')}")
-        return self._status(job_id, data)
+        if self._batcher is not None:
+            return await self._batcher.poll(job_id)
+        return await self._get_status(job_id)
 
     async def find(self, request: SubmitRequest) -> str | None:
         """The newest task matching the request's model and seed, created since it was sent.
@@ -196,7 +234,7 @@ class ArkProvider:
         return matches[0]
 
     async def download(self, status: JobStatus, dest: Path) -> None:
-        url = status.media_url or (await self.poll(status.job_id)).media_url
+        url = status.media_url or (await self._get_status(status.job_id)).media_url
         refreshes = 0
         attempt = 0
         try:
@@ -215,8 +253,8 @@ class ArkProvider:
                             "expired/denied; poll the task again later",
                             code="media_expired",
                         )
-                    refreshes += 1
-                    url = (await self.poll(status.job_id)).media_url
+                    refreshes += 1  # a GET of the task signs a fresh URL
+                    url = (await self._get_status(status.job_id)).media_url
                     continue
                 attempt += 1
                 if not error.retryable or attempt >= self._retry.attempts:
@@ -231,7 +269,34 @@ class ArkProvider:
         await self._call("cancel", "DELETE", f"{TASKS}/{quote(job_id, safe='')}")
 
     async def aclose(self) -> None:
+        if self._batcher is not None:
+            await self._batcher.aclose()
         await self._client.aclose()
+
+    # ------------------------------------------------------------------ polling
+
+    async def _get_status(self, job_id: str) -> JobStatus:
+        data = await self._call("get", "GET", f"{TASKS}/{quote(job_id, safe='')}")
+        return self._status(job_id, data)
+
+    async def _list_statuses(self, job_ids: Sequence[str]) -> dict[str, JobStatus]:
+        """The listed state of each task in one request; a task missing from the answer,
+        or listed without all its bill depends on, is left out (the caller GETs it)."""
+        params = {"page_num": 1, "page_size": len(job_ids), "filter.task_ids": list(job_ids)}
+        data = await self._call("list", "GET", TASKS, params=params, retry_if=_never)
+        items = data.get("items") if isinstance(data, dict) else None
+        wanted = set(job_ids)
+        found: dict[str, JobStatus] = {}
+        for item in items if isinstance(items, list) else []:
+            if not isinstance(item, dict) or item.get("id") not in wanted:
+                continue
+            if not _complete(item):
+                continue
+            try:
+                found[item["id"]] = self._status(item["id"], item)
+            except ProviderError:
+                continue
+        return found
 
     # ------------------------------------------------------------------ HTTP
 
@@ -391,10 +456,11 @@ def create_provider(ctx: ProviderContext) -> ArkProvider:
     key = ctx.env.get("ARK_API_KEY", "")
     if not key:
         raise ProviderRejected("ARK_API_KEY is not set", code="missing_key")
-    from recoil_seeddance.plugin import concurrency as env_concurrency
-
     concurrency = int(ctx.settings.get("concurrency") or env_concurrency(ctx.env))
     client = make_client(transport=transport_name(ctx.env), connections=concurrency + 4)
     return ArkProvider(
-        api_key=key, client=client, base_url=ctx.env.get("ARK_BASE_URL") or DEFAULT_BASE_URL
+        api_key=key,
+        client=client,
+        base_url=ctx.env.get("ARK_BASE_URL") or DEFAULT_BASE_URL,
+        poll_batch=poll_batch(ctx.env),
     )
