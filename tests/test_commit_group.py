@@ -249,6 +249,64 @@ def test_writes_queued_while_a_batch_runs_share_the_next_batch() -> None:
     assert counting.batches == [["first"], list(range(MAX_BATCH)), list(range(MAX_BATCH, 50))]
 
 
+@pytest.mark.parametrize("inline", [False, True], ids=["thread", "event-loop"])
+def test_urgent_writes_jump_the_queue_and_none_is_lost(inline: bool) -> None:
+    counting = CountingBatch()
+    writer = BatchWriter(counting, inline=inline)
+    gate = threading.Event()
+
+    def first() -> str:
+        if not inline:
+            gate.wait(timeout=10)
+        counting.batches[-1].append("first")
+        return "first"
+
+    def write(name: str) -> str:
+        counting.batches[-1].append(name)
+        return name
+
+    async def main() -> list[str]:
+        head = asyncio.ensure_future(writer.call(first))
+        if not inline:
+            while not counting.batches:  # the first batch is running and blocked on the gate
+                await asyncio.sleep(0)
+        calls = [writer.call(write, f"n{i}") for i in range(40)]
+        calls += [writer.call(write, f"u{i}", urgent=True) for i in range(5)]
+        queued = asyncio.gather(*calls)
+        await asyncio.sleep(0)
+        gate.set()
+        return [await head, *await queued]
+
+    try:
+        results = asyncio.run(asyncio.wait_for(main(), 10))
+    finally:
+        writer.close()
+    assert results == ["first", *(f"n{i}" for i in range(40)), *(f"u{i}" for i in range(5))]
+    written = [name for batch in counting.batches for name in batch]
+    assert sorted(written) == sorted(results)  # each exactly once
+    urgent_batch = next(b for b in counting.batches if "u0" in b)
+    assert urgent_batch[:5] == [f"u{i}" for i in range(5)]  # ahead of the queued others
+    # the first batch formed after they were queued: on a thread the one after the blocked
+    # batch; on the loop the one everything queued in this turn shares, "first" included
+    assert counting.batches.index(urgent_batch) == (0 if inline else 1)
+    normal = [n for n in written if n.startswith("n")]
+    assert normal == [f"n{i}" for i in range(40)]  # the rest keep their order
+
+
+def test_a_busy_writer_thread_loses_no_write_urgent_or_not() -> None:
+    writer = BatchWriter(CountingBatch())
+
+    async def main() -> list[int]:
+        return await asyncio.gather(
+            *(writer.call(lambda i=i: i, urgent=i % 3 == 0) for i in range(2000))
+        )
+
+    try:
+        assert asyncio.run(asyncio.wait_for(main(), 30)) == list(range(2000))
+    finally:
+        writer.close()
+
+
 def test_on_the_event_loop_writes_queued_in_one_loop_turn_share_batches() -> None:
     counting = CountingBatch()
     writer = BatchWriter(counting, inline=True)

@@ -200,9 +200,6 @@ class FilesystemBackend:
     """
 
     name = "filesystem"
-    inline_write_batches = True
-    """Its writes are local file system calls: the runner may run write batches on its
-    event loop (see :mod:`recoil_core.runner.writer`)."""
 
     def __init__(self, root: str | os.PathLike[str], *, lock_timeout_s: float | None = 0.0):
         self.root = Path(root).absolute()

@@ -92,9 +92,10 @@ class PersistenceBackend(Protocol):
     them. If the block raises, each write in it may or may not have been kept, as after a
     crash. The runner makes all of a run's writes from one thread in such batches, so a
     backend that can commit many writes at once (one sync, one transaction) gets that
-    speed-up; a backend without the method has each write durable on its own. A backend whose writes
-    are local and take microseconds may also set ``inline_write_batches = True``: the
-    runner then runs its batches on the event loop instead of a thread.
+    speed-up; a backend without the method has each write durable on its own. A backend
+    whose writes take microseconds and never block (in memory, say) may set
+    ``inline_write_batches = True``: the runner then runs its batches on the event loop
+    instead of its writer thread.
     """
 
     name: str

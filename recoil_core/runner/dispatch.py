@@ -168,26 +168,35 @@ class TakeExecutor:
         """Finish the writes handed over and stop the writer."""
         self._writer.close()
 
-    async def write(self, function: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+    async def write(
+        self, function: Callable[..., T], /, *args: Any, urgent: bool = False, **kwargs: Any
+    ) -> T:
         """Run blocking writes in the writer's next batch; return once they are durable.
 
         Every write (scene saves, renders, ledger appends) goes to one writer, which
         commits those that queued up together in one batch (see
         :mod:`recoil_core.runner.writer`), so a take's next side effect never starts
-        before its state is durable.
+        before its state is durable. ``urgent`` writes go first.
         """
-        return await self._writer.call(function, *args, **kwargs)
+        return await self._writer.call(function, *args, urgent=urgent, **kwargs)
 
     async def persist(
-        self, session: SceneSession, beat: Beat, take: Take, previous: str | None
+        self,
+        session: SceneSession,
+        beat: Beat,
+        take: Take,
+        previous: str | None,
+        *,
+        urgent: bool = False,
     ) -> None:
         """Save the scene (compare-and-set on its active version), then tell observers.
 
         Other takes keep going while the write waits for its batch; saves of one scene are
-        serialised and each writes the scene as it was when its turn came.
+        serialised and each writes the scene as it was when its turn came. ``urgent``: a
+        held provider slot waits on this save (``submitting``), so it is written first.
         """
         take.updated_at = utc_now()
-        await self.save(session)
+        await self.save(session, urgent=urgent)
         if previous != take.state.value:
             self.registry.notify_take(
                 TakeEvent(
@@ -200,7 +209,7 @@ class TakeExecutor:
                 )
             )
 
-    async def save(self, session: SceneSession) -> None:
+    async def save(self, session: SceneSession, *, urgent: bool = False) -> None:
         """Write the scene: create it if it is new, else compare-and-set its active version."""
         async with session.lock:
             scene = session.scene
@@ -227,6 +236,7 @@ class TakeExecutor:
                 self.options.episode,
                 scene,
                 expected_version=session.version,
+                urgent=urgent,
             )
 
     # ------------------------------------------------------------------ beats
@@ -393,7 +403,8 @@ class TakeExecutor:
             if state == StepState.PLANNED:
                 step.submitting_at = utc_now()
                 previous = self._set(take, step, StepState.SUBMITTING, TakeState.SUBMITTING)
-                await self.persist(session, beat, take, previous)  # CAS: a moved version stops here
+                # CAS: a moved version stops here. Urgent: this take holds a provider slot.
+                await self.persist(session, beat, take, previous, urgent=True)
                 job_id = await self._create(session, beat, take, step)
                 if job_id is None:
                     return (

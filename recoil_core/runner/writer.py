@@ -10,13 +10,18 @@ makes each write durable on its own.
 No caller is told its write is done before the batch holding it has committed, so the
 rule "persist each state before the side effect that follows it" holds per take.
 
-Where a batch runs: by default on one writer thread, so the loop never waits on the
-backend (PostgreSQL: network round trips). A backend whose writes are local and short
-(the filesystem backend sets ``inline_write_batches = True``) has its batches run on the
-event loop itself: a thread would hand the interpreter lock back and forth with the loop
-on every system call it makes, which at concurrency 100 cost more than the writes. The
-loop then pauses for one batch at a time (a few milliseconds: the writes and two
-``syncfs`` calls); the jobs queued in one turn of the loop form one batch.
+An ``urgent`` write (a take's ``submitting`` state, which a held provider slot and its paid
+create wait on) goes into the next batch ahead of the others queued; the rest keep their
+order. Each caller awaits its own write, so no take ever has two writes queued and
+reordering across takes changes nothing but who waits.
+
+Where a batch runs: on one writer thread, so the loop never waits on the backend
+(PostgreSQL: network round trips; the filesystem: file creates, renames and ``syncfs``,
+during which the thread lets go of the interpreter lock and the loop goes on with the
+HTTP work). A backend whose writes never block may set ``inline_write_batches = True`` to
+have its batches run on the event loop itself, saving the hand-offs of the interpreter
+lock; the loop then pauses for one batch at a time, and the jobs queued in one turn of the
+loop form one batch.
 """
 
 from __future__ import annotations
@@ -59,13 +64,17 @@ class BatchWriter:
         self._name = name
         self._ready = threading.Condition()
         self._pending: list[_Job] = []
+        self._urgent: list[_Job] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._closed = False
 
-    async def call(self, function: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+    async def call(
+        self, function: Callable[..., T], /, *args: Any, urgent: bool = False, **kwargs: Any
+    ) -> T:
         """Run ``function(*args, **kwargs)`` in the next batch; return once it is durable.
 
+        ``urgent``: ahead of the non-urgent writes queued (see the module docstring).
         Exceptions the function raises come back here; if the batch's commit fails, every
         write in the batch gets that error. A cancelled caller does not stop its write.
         """
@@ -75,39 +84,52 @@ class BatchWriter:
         if self._inline:
             if self._closed:
                 raise RuntimeError("the writer is closed")
-            self._pending.append(job)
-            if len(self._pending) == 1:  # the first of a batch: run it once the loop is free
+            (self._urgent if urgent else self._pending).append(job)
+            if self._queued() == 1:  # the first of a batch: run it once the loop is free
                 loop.call_soon(self._run_inline)
             return await future
         with self._ready:
             if self._closed:
                 raise RuntimeError("the writer is closed")
             self._loop = loop
-            self._pending.append(job)
+            (self._urgent if urgent else self._pending).append(job)
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
                 self._thread.start()
-            elif len(self._pending) == 1:
+            elif self._queued() == 1:
                 self._ready.notify()
         return await future
 
+    def _queued(self) -> int:
+        return len(self._urgent) + len(self._pending)
+
+    def _next_batch(self) -> list[_Job]:
+        """Up to :data:`MAX_BATCH` queued jobs, urgent ones first (caller holds the lock)."""
+        jobs = self._urgent[:MAX_BATCH]
+        del self._urgent[:MAX_BATCH]  # in place: a caller may hold either list
+        room = MAX_BATCH - len(jobs)
+        if room:
+            jobs += self._pending[:room]
+            del self._pending[:room]
+        return jobs
+
     def _run_inline(self, *, reschedule: bool = True) -> None:
         """Write every job queued since the last batch, on the event loop."""
-        jobs, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
+        jobs = self._next_batch()
         if not jobs:
             return
         try:
             self._write(jobs)
         finally:
             _settle(jobs)  # wakes the callers first: the next batch is queued behind them
-            if self._pending and reschedule:
+            if self._queued() and reschedule:
                 asyncio.get_running_loop().call_soon(self._run_inline)
 
     def close(self) -> None:
         """Finish the writes already handed over, then stop (the thread, if any)."""
         if self._inline:
             self._closed = True
-            while self._pending:  # jobs of cancelled callers still get written
+            while self._queued():  # jobs of cancelled callers still get written
                 self._run_inline(reschedule=False)
             return
         with self._ready:
@@ -120,11 +142,11 @@ class BatchWriter:
     def _run(self) -> None:
         while True:
             with self._ready:
-                while not self._pending and not self._closed:
+                while not self._queued() and not self._closed:
                     self._ready.wait()
-                if not self._pending:
+                if not self._queued():
                     return
-                jobs, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
+                jobs = self._next_batch()
                 loop = self._loop
             self._write(jobs)
             if loop is not None:
