@@ -9,6 +9,8 @@ import sys
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 
+import httpx
+
 API_KEY = "bench-ark-key"
 
 
@@ -48,6 +50,13 @@ def fake_ark_process(latency_ms: float, queue_s: float) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def request_counts(base_url: str) -> dict[str, int]:
+    """Requests the fake server has answered so far, by operation (create, get, list, ...)."""
+    root = base_url.split("/api/")[0] if "/api/" in base_url else base_url
+    counts = httpx.get(f"{root}/_fake/stats", timeout=10).json()["requests"]
+    return {str(op): int(n) for op, n in counts.items()}
 
 
 async def run_cycles(n: int, concurrency: int, cycle: Callable[[int], Awaitable[None]]) -> None:

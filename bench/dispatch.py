@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from _fake_ark_process import API_KEY, fake_ark_process, run_cycles
+from _fake_ark_process import API_KEY, fake_ark_process, request_counts, run_cycles
 
 from recoil_core.interfaces import BackendContext
 from recoil_core.model import CanonicalPlan
@@ -61,7 +61,13 @@ def generate_plan(n_shots: int) -> CanonicalPlan:
 
 
 def run_recoil(
-    root: Path, base_url: str, n: int, concurrency: int, poll_s: float, profile: bool
+    root: Path,
+    base_url: str,
+    n: int,
+    concurrency: int,
+    poll_s: float,
+    profile: bool,
+    poll_batch: int | None = None,
 ) -> dict[str, Any]:
     env = {
         "ARK_API_KEY": API_KEY,
@@ -69,6 +75,8 @@ def run_recoil(
         "RECOIL_SEEDDANCE_POLL_S": str(poll_s),
         "RECOIL_SEEDDANCE_CONCURRENCY": str(concurrency),
     }
+    if poll_batch is not None:
+        env["RECOIL_SEEDDANCE_POLL_BATCH"] = str(poll_batch)
     os.environ.update(env)  # provider limits are read when the plugin is loaded
     registry = build_registry(
         PluginSelection(load_only=("filesystem", "grouping", "video", "i2v", "seeddance"))
@@ -161,6 +169,13 @@ def main() -> None:
     parser.add_argument("--latency-ms", type=float, default=50.0)
     parser.add_argument("--queue-s", type=float, default=0.3)
     parser.add_argument("--poll-s", type=float, default=0.05)
+    parser.add_argument(
+        "--poll-batch",
+        type=int,
+        default=None,
+        help="RECOIL_SEEDDANCE_POLL_BATCH for Recoil's run (0: one GET per poll, as the bare "
+        "scripts do; default: the provider's, one list request for the polls waiting at once)",
+    )
     parser.add_argument("--profile", action="store_true", help="print a cProfile of Recoil's run")
     args = parser.parse_args()
     n, c = args.takes, args.concurrency
@@ -169,9 +184,29 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="recoil-bench-dispatch-"))
     try:
         with fake_ark_process(args.latency_ms, args.queue_s) as base_url:
-            httpx_run = run_bare(base_url, n, c, args.poll_s, "httpx", tmp / "bare-httpx")
-            aiohttp_run = run_bare(base_url, n, c, args.poll_s, "aiohttp", tmp / "bare-aiohttp")
-            recoil = run_recoil(tmp / "projects", base_url, n, c, args.poll_s, args.profile)
+
+            def counted(run: Any) -> dict[str, Any]:
+                before = request_counts(base_url)
+                result: dict[str, Any] = run()
+                after = request_counts(base_url)
+                result["requests"] = {
+                    op: after[op] - before.get(op, 0)
+                    for op in sorted(after)
+                    if after[op] - before.get(op, 0)
+                }
+                return result
+
+            httpx_run = counted(
+                lambda: run_bare(base_url, n, c, args.poll_s, "httpx", tmp / "bare-httpx")
+            )
+            aiohttp_run = counted(
+                lambda: run_bare(base_url, n, c, args.poll_s, "aiohttp", tmp / "bare-aiohttp")
+            )
+            recoil = counted(
+                lambda: run_recoil(
+                    tmp / "projects", base_url, n, c, args.poll_s, args.profile, args.poll_batch
+                )
+            )
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     print(
@@ -186,6 +221,8 @@ def main() -> None:
             f"CPU {run['cpu'] * 1000 / n:6.2f} ms/take "
             f"(user {run['user'] * 1000 / n:5.2f}, system {run['sys'] * 1000 / n:5.2f})"
         )
+        per_take = ", ".join(f"{op} {count / n:.2f}" for op, count in run["requests"].items())
+        print(f"  {'':<22} requests/take {sum(run['requests'].values()) / n:.2f} ({per_take})")
     print(
         f"  recoil / bare httpx+aiohttp (same server, same run): "
         f"wall x{recoil['wall'] / aiohttp_run['wall']:.2f}, "
