@@ -143,6 +143,11 @@ def recoil_preflight_gates() -> list[PreflightGate]:
 def recoil_on_take_event(event: TakeEvent) -> None:
     """Observe a take state change. Called after the new state was persisted.
 
+    One exception: ``reserved`` is announced when the take's budget is reserved, before
+    anything is written. A new take is first written as ``submitting`` (with its
+    estimate and seed), in its provider slot, right before its paid call; a run stopped
+    before that leaves no take behind.
+
     :param event: the take (with its new state), its scene and beat, and the previous
         state. Do not mutate ``event.take``.
 

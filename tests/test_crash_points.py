@@ -24,7 +24,7 @@ from _money import (
     small_plan,
 )
 
-from recoil_core.model import CanonicalPlan, TakeState
+from recoil_core.model import CanonicalPlan, StepState, TakeState
 from recoil_core.persistence.protocol import PersistenceBackend
 from recoil_core.registry import Registry, build_registry
 from recoil_core.runner import RunReport
@@ -171,7 +171,9 @@ def test_killed_at_every_write_resumes_without_paying_twice_or_losing_a_render(
 ) -> None:
     plan = small_plan(2)
     writes = count_writes(plan, registry, tmp_path / "count")
-    assert writes >= 10  # scenes, reserve, submitting, job id, charge, success per take
+    # per take: submitting (creating its scene), job id, render with charge, success; and
+    # the derivation manifest
+    assert writes >= 9
     for at in range(1, writes + 1):
         root = tmp_path / f"at{at}"
         with FakeArkServer(api_key=SENTINEL_KEY) as ark:
@@ -193,21 +195,50 @@ def test_killed_at_every_write_resumes_without_paying_twice_or_losing_a_render(
             )
 
 
-def test_take_killed_before_its_paid_call_is_replaced_within_max_takes_1(
+def test_take_killed_in_its_first_write_leaves_nothing_and_max_takes_1_still_renders(
     tmp_path: Path, registry: Registry, ark: FakeArkServer
 ) -> None:
-    """A new scene is written with its reserved take (the run's 1st write); dying right after
-    it leaves a take that never reached Ark. It is cancelled and must not use the beat's one
-    attempt."""
+    """A new take is first written as ``submitting``, right before its create; dying inside
+    that write (the run's first) leaves no take behind, and the re-run's take is the beat's
+    one attempt."""
+    plan = small_plan(1)
+    root = tmp_path / "p"
+    dying = DyingBackend(filesystem(registry, root), at=1, after=False)
+    with pytest.raises(Killed):
+        run_episode(plan, registry, dying, ark_env(ark), max_takes=1)
+    backend = filesystem(registry, root)
+    assert persisted_scenes(backend, plan.project, plan.episode_id) == []
+    assert ark.creates_total == 0
+
+    report = run_episode(plan, registry, backend, ark_env(ark), max_takes=1)
+
+    assert report.complete
+    (scene,) = persisted_scenes(backend, plan.project, plan.episode_id)
+    assert [t.state for t in scene.beats[0].takes] == [TakeState.SUCCEEDED]
+    assert ark.creates_total == 1
+    check_money(ark, backend, plan.project, plan.episode_id)
+
+
+def test_reserved_take_on_disk_is_cancelled_and_replaced_within_max_takes_1(
+    tmp_path: Path, registry: Registry, ark: FakeArkServer
+) -> None:
+    """A take saved while still ``reserved`` (another beat of its scene wrote the scene while
+    it waited for a provider slot, or an older Recoil wrote it) never reached Ark: it is
+    cancelled and must not use the beat's one attempt."""
     plan = small_plan(1)
     root = tmp_path / "p"
     dying = DyingBackend(filesystem(registry, root), at=1, after=True)
     with pytest.raises(Killed):
         run_episode(plan, registry, dying, ark_env(ark), max_takes=1)
     backend = filesystem(registry, root)
-    (scene,) = persisted_scenes(backend, plan.project, plan.episode_id)
-    assert [t.state for t in scene.beats[0].takes] == [TakeState.RESERVED]
-    assert ark.creates_total == 0
+    (scene_id,) = backend.list_scenes(plan.project, plan.episode_id)
+    scene, version = backend.load_active(plan.project, plan.episode_id, scene_id)
+    (take,) = scene.beats[0].takes
+    assert take.state == TakeState.SUBMITTING and ark.creates_total == 0
+    take.state = TakeState.RESERVED  # as it was before its submitting save
+    for step in take.workflow.steps:
+        step.state, step.submitting_at = StepState.PLANNED, None
+    backend.save_scene(plan.project, plan.episode_id, scene, expected_version=version)
 
     report = run_episode(plan, registry, backend, ark_env(ark), max_takes=1)
 

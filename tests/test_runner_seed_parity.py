@@ -363,11 +363,12 @@ def test_s23_every_build_failure_releases_its_reservation(tmp_path):
 
 
 def test_s24_active_version_move_before_paid_submit_raises_and_submits_nothing(tmp_path):
-    holder: dict[str, Any] = {}
+    holder: dict[str, Any] = {"armed": False}
 
     def move_active_version(event: TakeEvent) -> None:
-        if event.take.state == TakeState.RESERVED and "moved" not in holder:
-            holder["moved"] = True
+        # between loading the scene and the take's pre-dispatch (submitting) save
+        if event.take.state == TakeState.RESERVED and holder["armed"]:
+            holder["armed"] = False
             backend = holder["harness"].backend
             scene = backend.load_scene(PROJECT, EPISODE, event.scene_id)
             version = backend.stage_candidate(PROJECT, EPISODE, scene, note="another writer")
@@ -376,13 +377,20 @@ def test_s24_active_version_move_before_paid_submit_raises_and_submits_nothing(t
     harness = RunHarness(
         tmp_path,
         estimate=1.0,
+        provider=ScriptedProvider(Outcome(state="failed")),
         extra_plugins=[("mover", make_plugin(on_take_event=move_active_version))],
     )
     holder["harness"] = harness
-    runner = harness.runner(plan_of(shot("EP001_SH01")), budget_usd=50.0, concurrency=1)
+    plan = plan_of(shot("EP001_SH01"))
+    harness.run(plan, budget_usd=50.0, max_takes=1)  # the scene exists, its beat unrendered
+    assert len(harness.provider.submits) == 1
+
+    holder["armed"] = True
+    runner = harness.runner(plan, budget_usd=50.0, concurrency=1, max_takes=2)
     with pytest.raises(SceneVersionConflictError):
         asyncio.run(runner.run())
-    assert harness.provider.submits == []
+    assert not holder["armed"], "the version was moved before the pre-dispatch save"
+    assert len(harness.provider.submits) == 1  # no paid call for the second take
     assert runner.guard.reserved == pytest.approx(0.0)
 
 

@@ -214,7 +214,7 @@ def test_preflight_gate_and_provider_check_problems_are_all_reported(tmp_path):
     assert seen == [(PROJECT, EPISODE, ["BATCH_001"])]
 
 
-def test_observers_hear_each_persisted_take_state_in_order(tmp_path):
+def test_observers_hear_each_take_state_in_order_once_persisted(tmp_path):
     from recoil_core.testing.doubles import make_plugin
 
     heard: list[tuple[str | None, str]] = []
@@ -222,8 +222,11 @@ def test_observers_hear_each_persisted_take_state_in_order(tmp_path):
 
     def on_take(event):
         persisted = harness.backend.load_scene(PROJECT, EPISODE, event.scene_id)
-        stored = persisted.beat(event.beat_id).take(event.take.take_id).state
-        assert stored == event.take.state, "observers hear of a state only once it is persisted"
+        if event.take.state == TakeState.RESERVED:  # announced before the take's first write
+            assert persisted is None
+        else:
+            stored = persisted.beat(event.beat_id).take(event.take.take_id).state
+            assert stored == event.take.state, "observers hear of a state once it is persisted"
         heard.append((event.previous_state, event.take.state.value))
 
     plugin = make_plugin(on_take_event=on_take, on_scene_event=lambda e: scenes.append(e.kind))

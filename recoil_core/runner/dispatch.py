@@ -1,10 +1,12 @@
 """Dispatch: the take state machine that never pays twice.
 
-Each transition is persisted (compare-and-set on the scene's active version) before the
-side effect that follows it: ``submitting`` (with the step's seed) before the create,
-the job id as soon as it is known, the render on disk and the charge in the ledger before
-``succeeded``. A create that may or may not have reached the provider is looked up, never
-repeated; if it cannot be found the take becomes ``unknown`` and waits for the user.
+A take's state is persisted (compare-and-set on the scene's active version) before each
+side effect that follows it. A new take is reserved against the budget in memory while it
+waits for a provider slot, and first written as ``submitting`` (with its estimate and the
+step's seed) in that slot, right before the create; then the job id as soon as it is
+known; the render on disk and the charge in the ledger before ``succeeded``. A create
+that may or may not have reached the provider is looked up, never repeated; if it cannot
+be found the take becomes ``unknown`` and waits for the user.
 """
 
 from __future__ import annotations
@@ -198,16 +200,20 @@ class TakeExecutor:
         take.updated_at = utc_now()
         await self.save(session, urgent=urgent)
         if previous != take.state.value:
-            self.registry.notify_take(
-                TakeEvent(
-                    project=self.options.project,
-                    episode=self.options.episode,
-                    scene_id=session.scene.scene_id,
-                    beat_id=beat.beat_id,
-                    take=take,
-                    previous_state=previous,
-                )
+            self.announce(session, beat, take, previous)
+
+    def announce(self, session: SceneSession, beat: Beat, take: Take, previous: str | None) -> None:
+        """Tell observers the take moved from ``previous`` to its current state."""
+        self.registry.notify_take(
+            TakeEvent(
+                project=self.options.project,
+                episode=self.options.episode,
+                scene_id=session.scene.scene_id,
+                beat_id=beat.beat_id,
+                take=take,
+                previous_state=previous,
             )
+        )
 
     async def save(self, session: SceneSession, *, urgent: bool = False) -> None:
         """Write the scene: create it if it is new, else compare-and-set its active version."""
@@ -287,11 +293,10 @@ class TakeExecutor:
                 step.seed if step.seed is not None else step_seed(take.take_id, step.step_id)
             )
         take.state = TakeState.RESERVED
-        try:
-            await self.persist(session, beat, take, TakeState.PLANNED.value)
-        except BaseException:
-            self.guard.release(reservation)
-            raise
+        # Not written yet: a new take is first persisted as ``submitting``, holding its
+        # provider slot, right before its paid call. Waiting for the slot has no side
+        # effect, and a run stopped before then leaves no take behind.
+        self.announce(session, beat, take, TakeState.PLANNED.value)
         await self.execute(session, beat, take, reservation)
         return take
 

@@ -15,10 +15,13 @@ poll always goes straight to GET.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from recoil_core.interfaces import JobStatus
+
+log = logging.getLogger("recoil_seeddance")
 
 GetOne = Callable[[str], Awaitable[JobStatus]]
 ListMany = Callable[[Sequence[str]], Awaitable[Mapping[str, JobStatus]]]
@@ -77,7 +80,8 @@ class PollBatcher:
         if len(ids) > 1:
             try:
                 found = await self._list_many(ids)
-            except Exception:  # the list is a shortcut; each task is asked for on its own
+            except Exception as exc:  # the list is a shortcut; each task is asked for alone
+                log.info("polling %d tasks one by one: the list request failed (%s)", len(ids), exc)
                 found = {}
         missing = [job_id for job_id in ids if job_id not in found]
         answers: list[Any] = await asyncio.gather(
