@@ -13,10 +13,13 @@ create. Against it, in this run:
 * the ideal latency-bound time: ``ceil(takes / concurrency)`` waves of one task's
   create + queue + final poll + download.
 
-Printed: wall times, their ratios to the ideal, and Recoil's CPU ms per take.
+Printed: wall times, their ratios to the ideal, CPU ms per take, and the requests per
+take the server counted for each run (Recoil's provider answers concurrent polls with one
+list request; ``--poll-batch 0`` polls task by task like the bare scripts).
 Targets for Recoil: wall <= 1.2 x ideal, <= 5 ms CPU per take.
 
-    .venv/bin/python bench/dispatch.py [--takes 500] [--concurrency 100] [--profile]
+    .venv/bin/python bench/dispatch.py [--takes 500] [--concurrency 100] [--poll-batch N]
+        [--profile]
 """
 
 from __future__ import annotations
