@@ -48,17 +48,25 @@ def requests_made(ark: FakeArkServer) -> dict[str, int]:
     return dict(ark.stats()["requests"])
 
 
+async def poll_all(
+    ark: FakeArkServer, p: ArkProvider, ids: list[str]
+) -> tuple[list[JobStatus], dict[str, int]]:
+    """Poll every task at once: the answers, and the requests the server saw meanwhile."""
+    before = requests_made(ark)
+    statuses = list(await asyncio.gather(*(p.poll(i) for i in ids)))
+    after = requests_made(ark)
+    return statuses, {op: n - before.get(op, 0) for op, n in after.items()}
+
+
 def test_concurrent_polls_share_one_list_request_and_match_a_get(ark: FakeArkServer) -> None:
     async def main() -> tuple[list[JobStatus], list[JobStatus], dict[str, int]]:
         p = ark_provider(ark)
         single = ark_provider(ark, batch=0)
         try:
             ids = await create_tasks(p, 20)
-            before = requests_made(ark)
-            batched = await asyncio.gather(*(p.poll(i) for i in ids))
-            after = requests_made(ark)
+            batched, made = await poll_all(ark, p, ids)
             one_by_one = [await single.poll(i) for i in ids]
-            return batched, one_by_one, {k: after[k] - before.get(k, 0) for k in after}
+            return batched, one_by_one, made
         finally:
             await p.aclose()
             await single.aclose()
@@ -78,11 +86,7 @@ def test_more_polls_than_a_list_holds_are_split_across_list_requests(
     async def main() -> tuple[list[JobStatus], dict[str, int]]:
         p = ark_provider(ark, batch=8)
         try:
-            ids = await create_tasks(p, 20)
-            before = requests_made(ark)
-            statuses = await asyncio.gather(*(p.poll(i) for i in ids))
-            after = requests_made(ark)
-            return statuses, {k: after[k] - before.get(k, 0) for k in after}
+            return await poll_all(ark, p, await create_tasks(p, 20))
         finally:
             await p.aclose()
 
@@ -95,11 +99,9 @@ def test_a_lone_poll_is_a_plain_get(ark: FakeArkServer) -> None:
     async def main() -> dict[str, int]:
         p = ark_provider(ark)
         try:
-            (job,) = await create_tasks(p, 1)
-            before = requests_made(ark)
-            assert (await p.poll(job)).state == "succeeded"
-            after = requests_made(ark)
-            return {k: after[k] - before.get(k, 0) for k in after}
+            (status,), made = await poll_all(ark, p, await create_tasks(p, 1))
+            assert status.state == "succeeded"
+            return made
         finally:
             await p.aclose()
 
@@ -114,10 +116,7 @@ def test_a_failed_list_falls_back_to_one_get_per_task(ark: FakeArkServer, fault:
         try:
             ids = await create_tasks(p, 5)
             ark.inject("list", fault, times=2)  # a dropped idempotent GET may be resent once
-            before = requests_made(ark)
-            statuses = await asyncio.gather(*(p.poll(i) for i in ids))
-            after = requests_made(ark)
-            return statuses, {k: after[k] - before.get(k, 0) for k in after}
+            return await poll_all(ark, p, ids)
         finally:
             await p.aclose()
 
