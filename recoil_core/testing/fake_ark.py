@@ -518,14 +518,20 @@ class FakeArkServer:
         if task.tokens:
             self._tokens_by_task[task.id] = task.tokens
 
+    def _poll(self, task: _Task) -> None:
+        """A client asked for the task's state (a GET, or a list naming it): move it along,
+        counting the poll, and sign a fresh media URL if the last one expired (caller holds
+        the lock)."""
+        self._advance(task, count_poll=True)
+        if task.media_gen in task.expired_gens:
+            task.media_gen += 1
+
     def _get(self, task_id: str, fault: Fault | None) -> tuple[int, dict[str, str], bytes]:
         with self._lock:
             task = self._tasks.get(task_id)
             if task is None:
                 raise _HttpError(404, "task_not_found", f"task {task_id} not found")
-            self._advance(task, count_poll=True)
-            if task.media_gen in task.expired_gens:
-                task.media_gen += 1
+            self._poll(task)
             payload = task.as_json(self.root_url)
         if fault is not None and fault.kind == "malformed":
             return 200, {"Content-Type": "application/json"}, json.dumps(payload).encode()[:-7]
@@ -545,19 +551,17 @@ class FakeArkServer:
         with self._lock:
             if ids:  # a list naming tasks asks for their state: that is a poll of each
                 tasks = [self._tasks[i] for i in ids if i in self._tasks]
+                for task in tasks:
+                    self._poll(task)
             else:
                 tasks = list(self._tasks.values())
+                for task in tasks:
+                    self._advance(task, count_poll=False)
             tasks.sort(key=lambda t: (t.created_at, t.id), reverse=True)
-            for task in tasks:
-                self._advance(task, count_poll=bool(ids))
-                if ids and task.media_gen in task.expired_gens:  # signed afresh, as by a GET
-                    task.media_gen += 1
             chosen = [
                 t
                 for t in tasks
-                if (not model or t.model == model)
-                and (not status or t.status == status)
-                and (not ids or t.id in ids)
+                if (not model or t.model == model) and (not status or t.status == status)
             ]
             page = chosen[(page_num - 1) * page_size : page_num * page_size]
             items = [t.as_json(self.root_url) for t in page]
