@@ -195,18 +195,25 @@ def test_killed_at_every_write_resumes_without_paying_twice_or_losing_a_render(
             )
 
 
+def killed_in_first_write(
+    root: Path, registry: Registry, ark: FakeArkServer, *, after: bool
+) -> tuple[CanonicalPlan, PersistenceBackend]:
+    """Run a one-shot plan (max_takes=1) that dies in its first write (``after``: once that
+    write's batch committed); return the plan and a fresh backend on what was left."""
+    plan = small_plan(1)
+    dying = DyingBackend(filesystem(registry, root), at=1, after=after)
+    with pytest.raises(Killed):
+        run_episode(plan, registry, dying, ark_env(ark), max_takes=1)
+    return plan, filesystem(registry, root)
+
+
 def test_take_killed_in_its_first_write_leaves_nothing_and_max_takes_1_still_renders(
     tmp_path: Path, registry: Registry, ark: FakeArkServer
 ) -> None:
     """A new take is first written as ``submitting``, right before its create; dying inside
     that write (the run's first) leaves no take behind, and the re-run's take is the beat's
     one attempt."""
-    plan = small_plan(1)
-    root = tmp_path / "p"
-    dying = DyingBackend(filesystem(registry, root), at=1, after=False)
-    with pytest.raises(Killed):
-        run_episode(plan, registry, dying, ark_env(ark), max_takes=1)
-    backend = filesystem(registry, root)
+    plan, backend = killed_in_first_write(tmp_path / "p", registry, ark, after=False)
     assert persisted_scenes(backend, plan.project, plan.episode_id) == []
     assert ark.creates_total == 0
 
@@ -225,12 +232,7 @@ def test_reserved_take_on_disk_is_cancelled_and_replaced_within_max_takes_1(
     """A take saved while still ``reserved`` (another beat of its scene wrote the scene while
     it waited for a provider slot, or an older Recoil wrote it) never reached Ark: it is
     cancelled and must not use the beat's one attempt."""
-    plan = small_plan(1)
-    root = tmp_path / "p"
-    dying = DyingBackend(filesystem(registry, root), at=1, after=True)
-    with pytest.raises(Killed):
-        run_episode(plan, registry, dying, ark_env(ark), max_takes=1)
-    backend = filesystem(registry, root)
+    plan, backend = killed_in_first_write(tmp_path / "p", registry, ark, after=True)
     (scene_id,) = backend.list_scenes(plan.project, plan.episode_id)
     scene, version = backend.load_active(plan.project, plan.episode_id, scene_id)
     (take,) = scene.beats[0].takes
