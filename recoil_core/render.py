@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import json
 import os
 import re
 import stat
@@ -19,6 +18,7 @@ from typing import Any, BinaryIO
 
 import attrs
 
+from recoil_core import jsonio
 from recoil_core.errors import RecoilError
 from recoil_core.hashing import WILDCARD
 from recoil_core.ids import validate_id
@@ -317,7 +317,7 @@ def _movable(source: Path, device: int) -> bool:
 
 def _sidecar_bytes(document: Mapping[str, Any]) -> bytes:
     # compact: sidecars are read by tools (and jq); indenting costs ~1 ms of CPU per render
-    return json.dumps(document, sort_keys=True, default=str, separators=(",", ":")).encode() + b"\n"
+    return jsonio.dumps(document, sort_keys=True, default=str) + b"\n"
 
 
 def write_render(

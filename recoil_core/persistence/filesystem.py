@@ -39,7 +39,6 @@ Rules this module keeps:
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import threading
@@ -55,6 +54,7 @@ try:
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
+from recoil_core import jsonio
 from recoil_core.convert import document_version, dump_document, load_document
 from recoil_core.errors import (
     CorruptDocumentError,
@@ -117,16 +117,13 @@ def _signature(path: Path) -> StatSignature | None:
     return (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
-def _encode(kind: str, obj: object, *, indent: int | None = None) -> bytes:
-    document = dump_document(kind, obj)
-    separators = (",", ":") if indent is None else None
-    text = json.dumps(document, ensure_ascii=False, indent=indent, separators=separators)
-    return text.encode("utf-8")
+def _encode(kind: str, obj: object, *, indent: bool = False) -> bytes:
+    return jsonio.dumps(dump_document(kind, obj), indent=indent)
 
 
 def _parse_json(raw: bytes, source: str) -> object:
     try:
-        return json.loads(raw)
+        return jsonio.loads(raw)
     except ValueError as exc:
         raise CorruptDocumentError(source, f"not valid JSON: {exc}") from None
 
@@ -350,7 +347,7 @@ class FilesystemBackend:
             if signature is not None:
                 self._remember_active(path, active, signature, generation)
 
-        payload = _encode(MANIFEST_KIND, manifest, indent=2)
+        payload = _encode(MANIFEST_KIND, manifest, indent=True)
         write_atomic(path, payload, stage=stage, on_replaced=replaced)
 
     @staticmethod
@@ -484,7 +481,7 @@ class FilesystemBackend:
     def save_derivation(self, project: str, episode: str, manifest: dict[str, Any]) -> None:
         episode_dir = self.episode_dir(project, episode)
         path = episode_dir / DERIVATION_FILE
-        payload = _encode(DERIVATION_KIND, _DerivationDocument(dict(manifest)), indent=2)
+        payload = _encode(DERIVATION_KIND, _DerivationDocument(dict(manifest)), indent=True)
         with self._mutex(episode_dir):
             self._settle(episode_dir)
             self._read(path, DERIVATION_KIND, _DerivationDocument)  # never replace a corrupt one
