@@ -3,11 +3,13 @@
 Every state save encodes a scene document (a few KB) on the writer that bounds a run's
 throughput; orjson does it about ten times faster than :mod:`json`. Both write the same
 bytes (UTF-8, compact or two-space indented), but for how a float's exponent is spelled
-(``1.5e-7`` for ``1.5e-07``), which reads back as the same number. What orjson refuses (an integer wider than
-64 bits, a key that is not a string) goes through :mod:`json` instead, so no document that
-:mod:`json` could write is lost to the faster path. Reading, :mod:`json` takes what orjson
-would refuse (``NaN``) or read differently (an integer wider than 64 bits becomes a float
-in orjson), so every document reads exactly as it did with :mod:`json` alone.
+(``1.5e-7`` for ``1.5e-07``), which reads back as the same number.
+
+Writing, what orjson refuses (an integer wider than 64 bits, a key that is not a string)
+goes through :mod:`json`, so no document that :mod:`json` could write is lost to the
+faster path. Reading, :mod:`json` takes what orjson would refuse (``NaN``) or read
+differently (an integer wider than 64 bits becomes a float in orjson), so every document
+reads exactly as it did with :mod:`json` alone.
 """
 
 from __future__ import annotations
