@@ -4,6 +4,7 @@ with the right charge, and no path ever creates a second paid job for the same t
 from __future__ import annotations
 
 import asyncio
+import threading
 
 import pytest
 
@@ -239,6 +240,70 @@ def test_observers_hear_each_take_state_in_order_once_persisted(tmp_path):
         ("submitted", "succeeded"),
     ]
     assert scenes == ["created", "finished"]
+
+
+def test_a_new_scenes_first_save_is_urgent_like_every_submitting_save(tmp_path):
+    """A new take is first written as ``submitting`` with its provider slot held; in a new
+    scene that write creates the scene, and it too goes ahead of writes already queued."""
+    from pathlib import Path
+
+    from recoil_core.budget import BudgetGuard
+    from recoil_core.persistence.filesystem import FilesystemBackend
+    from recoil_core.runner.accounting import Accountant
+    from recoil_core.runner.dispatch import DispatchOptions, SceneSession, TakeExecutor
+    from recoil_core.runner.planning import derive_scenes
+    from recoil_core.runner.providers import ProviderPool
+
+    order: list[str] = []
+
+    class Backend(FilesystemBackend):
+        def create_scene(self, project, episode, scene):
+            order.append("create")
+            return super().create_scene(project, episode, scene)
+
+    harness = RunHarness(tmp_path)
+    backend = Backend(harness.projects_root)
+    plan = one_shot()
+    guard = BudgetGuard(None)
+    executor = TakeExecutor(
+        backend=backend,
+        registry=harness.registry,
+        pool=ProviderPool(harness.registry, {}, {}),
+        guard=guard,
+        accountant=Accountant(backend, guard, PROJECT, EPISODE),
+        plan=plan,
+        options=DispatchOptions(
+            project=PROJECT,
+            episode=EPISODE,
+            video_provider="scripted",
+            image_provider=None,
+            renders_dir=Path(tmp_path / "renders"),
+        ),
+    )
+    (scene,) = derive_scenes(plan, harness.registry.strategy("solo"))
+    session = SceneSession(scene, 0, needs_create=True)
+    running, release = threading.Event(), threading.Event()
+
+    def blocker() -> None:  # holds the writer so that the next writes queue up
+        running.set()
+        release.wait(timeout=30)
+
+    async def main() -> None:
+        held = asyncio.ensure_future(executor.write(blocker))
+        while not running.is_set():
+            await asyncio.sleep(0)
+        queued = asyncio.ensure_future(executor.write(order.append, "queued earlier"))
+        first_save = asyncio.ensure_future(executor.save(session, urgent=True))
+        await asyncio.sleep(0)  # both are queued behind the blocker now
+        release.set()
+        await asyncio.gather(held, queued, first_save)
+
+    try:
+        asyncio.run(asyncio.wait_for(main(), 30))
+    finally:
+        executor.close()
+    assert order == ["create", "queued earlier"]
+    assert backend.load_scene(PROJECT, EPISODE, scene.scene_id) is not None
 
 
 class _Counting(ScriptedProvider):

@@ -223,7 +223,11 @@ class TakeExecutor:
                 scene = converter.structure(converter.unstructure(scene), Scene)
             if session.needs_create:
                 session.version = await self.write(
-                    self.backend.create_scene, self.options.project, self.options.episode, scene
+                    self.backend.create_scene,
+                    self.options.project,
+                    self.options.episode,
+                    scene,
+                    urgent=urgent,
                 )
                 session.needs_create = False
                 self.registry.notify_scene(
