@@ -10,11 +10,13 @@ The guarantee (see recoil_core/budget.py):
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from recoil_core.budget import BudgetGuard
-from recoil_core.errors import BudgetExhaustedError
-from recoil_core.model import ChargeKind, LedgerEntry
+from recoil_core.errors import BudgetExhaustedError, PluginError
+from recoil_core.model import ChargeKind, LedgerEntry, TakeState
 from recoil_core.testing.doubles import Outcome, ScriptedProvider
 from recoil_core.testing.harness import RunHarness
 from recoil_core.testing.plans import canonical_plan, canonical_shot
@@ -115,3 +117,36 @@ def test_a_zero_cap_starts_nothing(tmp_path) -> None:
         harness.run(many_shots(3), strategy="solo", budget_usd=0.0, concurrency=100)
 
     assert provider.created == 0 and spent(harness) == 0.0
+
+
+@pytest.mark.parametrize("estimate", [math.nan, math.inf, -0.5], ids=["nan", "inf", "negative"])
+def test_an_estimate_that_is_no_price_stops_the_run_before_anything_is_reserved(
+    tmp_path, estimate: float
+) -> None:
+    """A NaN estimate compares false with the cap, so it would let every take past it."""
+    provider = ScriptedProvider(Outcome(cost_usd=0.4))
+    harness = RunHarness(tmp_path, provider=provider, estimate=estimate)
+    with pytest.raises(PluginError, match=r"cost estimator for provider 'scripted'.*finite"):
+        harness.run(many_shots(3), budget_usd=10.0)
+    assert provider.created == 0
+    assert harness.backend.read_ledger("p", "EP001") == []
+
+
+@pytest.mark.parametrize("bill", [math.nan, math.inf, -0.4], ids=["nan", "inf", "negative"])
+def test_a_bill_that_is_no_price_stops_the_run_charging_nothing_and_a_rerun_resumes(
+    tmp_path, bill: float
+) -> None:
+    provider = ScriptedProvider(Outcome(cost_usd=bill))
+    harness = RunHarness(tmp_path, provider=provider, estimate=0.5)
+    with pytest.raises(PluginError, match=r"job job-1 succeeded with a bill of .* finite"):
+        harness.run(many_shots(1), budget_usd=10.0)
+    assert harness.backend.read_ledger("p", "EP001") == []
+    (scene_id,) = harness.backend.list_scenes("p", "EP001")
+    (take,) = harness.backend.load_scene("p", "EP001", scene_id).beats[0].takes
+    assert (take.state, take.workflow.steps[0].job_id) == (TakeState.SUBMITTED, "job-1")
+
+    request, _ = provider.jobs["job-1"]  # the provider's bill is readable now
+    provider.jobs["job-1"] = (request, Outcome(cost_usd=0.4))
+    assert harness.run(many_shots(1), budget_usd=10.0).complete
+    assert provider.created == 1  # polled again, never created again
+    assert [e.amount_usd for e in harness.backend.read_ledger("p", "EP001")] == [0.4]

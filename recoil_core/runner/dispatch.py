@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import math
 import os
 import time
 from collections.abc import Callable, Mapping
@@ -28,6 +29,7 @@ from recoil_core.convert import converter
 from recoil_core.errors import (
     AuthenticationFailed,
     PayloadBuildError,
+    PluginError,
     ProviderError,
     ProviderRejected,
     ProviderUnavailable,
@@ -580,6 +582,14 @@ class TakeExecutor:
                 await self.sleep(min(30.0, 0.5 * 2**errors))
                 continue
             if status.is_final:
+                if not math.isfinite(status.cost_usd) or status.cost_usd < 0:
+                    # unreadable: charging it could pass the cap (NaN compares false)
+                    raise PluginError(
+                        f"provider {step.provider!r} reports job {step.job_id} "
+                        f"{status.state} with a bill of {status.cost_usd!r} USD; a bill must "
+                        "be a finite number >= 0. Nothing was charged; the take stays "
+                        "submitted and a re-run polls it again."
+                    )
                 return status
             if time.time() - origin > timeout:
                 try:
