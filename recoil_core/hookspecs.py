@@ -105,7 +105,9 @@ def recoil_cost_estimators() -> list[CostEstimator]:
     Return a list of :class:`~recoil_core.interfaces.CostEstimator` keyed by provider
     name. The runner reserves the estimate of every step of a take before the first paid
     call and charges the provider-reported actual cost afterwards, so an estimate should
-    err high rather than low. A provider with no estimator is estimated at 0.
+    err high rather than low. A provider with no estimator is estimated at 0. An estimate
+    must be a finite number >= 0; anything else is a ``PluginError`` that stops the run
+    before anything is reserved.
 
     One estimator per provider across all plugins; a duplicate is an error.
 

@@ -123,7 +123,8 @@ class SubmitRequest:
 
 @attrs.frozen
 class JobStatus:
-    """The provider's view of a job. ``cost_usd`` is what the provider billed (0 if not)."""
+    """The provider's view of a job. ``cost_usd`` is what the provider billed (0 if not):
+    a finite number >= 0; a final status billing anything else stops the run."""
 
     job_id: str
     state: JobStateName
