@@ -1,0 +1,131 @@
+"""Benchmark: where a take's time goes in ``bench/dispatch.py``'s Recoil run.
+
+The same run as ``dispatch.py``'s Recoil line (500 takes, concurrency 100, fake Ark server
+in its own process with 50 ms per request and tasks done 300 ms after their create), with
+timers around each phase of a take: the writes the runner awaits (by kind), the provider's
+create, polling and download, and the write batches the filesystem backend commits. The
+timers wrap the methods in this process only; nothing is changed in the code measured.
+
+Printed: per phase, how many, mean, median, 90th percentile and max in ms; then a take's
+time in its provider slot against the ideal one (create + queue + final poll + download).
+
+    .venv/bin/python bench/dispatch_phases.py [--takes 500] [--concurrency 100]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import functools
+import shutil
+import statistics
+import tempfile
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from _fake_ark_process import fake_ark_process
+from dispatch import run_recoil
+from recoil_seeddance.provider import ArkProvider
+
+from recoil_core.persistence.filesystem import FilesystemBackend
+from recoil_core.runner.dispatch import TakeExecutor
+
+TIMES: dict[str, list[float]] = defaultdict(list)
+
+
+def timed_async(cls: type, name: str, label: Callable[..., str]) -> None:
+    """Time every call of ``cls.name`` (a coroutine method) under ``label(*args)``."""
+    original = getattr(cls, name)
+
+    @functools.wraps(original)
+    async def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return await original(self, *args, **kwargs)
+        finally:
+            TIMES[label(*args, **kwargs)].append(time.perf_counter() - started)
+
+    setattr(cls, name, wrapper)
+
+
+def time_batches() -> None:
+    original = FilesystemBackend.write_batch
+
+    @contextlib.contextmanager
+    def write_batch(self: FilesystemBackend) -> Iterator[None]:
+        started, cpu = time.perf_counter(), time.thread_time()
+        with original(self):
+            yield
+        TIMES["write batch (writer thread, wall)"].append(time.perf_counter() - started)
+        TIMES["write batch (writer thread, CPU)"].append(time.thread_time() - cpu)
+
+    FilesystemBackend.write_batch = write_batch  # type: ignore[method-assign]
+
+
+def write_label(function: Callable[..., Any], *_args: Any, urgent: bool = False, **_kw: Any) -> str:
+    name = getattr(function, "__name__", "write").replace("place_and_charge", "render+charge")
+    return f"write {name}{' (urgent)' if urgent else ''}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--takes", type=int, default=500)
+    parser.add_argument("--concurrency", type=int, default=100)
+    args = parser.parse_args()
+    timed_async(ArkProvider, "submit", lambda *_a, **_k: "provider create")
+    timed_async(ArkProvider, "poll", lambda *_a, **_k: "provider poll (one answer)")
+    timed_async(ArkProvider, "download", lambda *_a, **_k: "provider download")
+    timed_async(TakeExecutor, "_wait", lambda *_a, **_k: "polling until final")
+    timed_async(TakeExecutor, "write", write_label)
+    time_batches()
+
+    latency, queue = 0.05, 0.3
+    tmp = Path(tempfile.mkdtemp(prefix="recoil-bench-phases-"))
+    try:
+        with fake_ark_process(latency * 1000, queue) as base_url:
+            run = run_recoil(tmp, base_url, args.takes, args.concurrency, 0.05, False)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    print(
+        f"dispatch phases: {args.takes} takes, concurrency {args.concurrency}: "
+        f"wall {run['wall']:.2f} s, CPU {run['cpu'] * 1000 / args.takes:.2f} ms/take"
+    )
+    print(f"  {'phase':<36} {'n':>6} {'mean':>7} {'p50':>7} {'p90':>7} {'max':>7}  ms")
+    for label in sorted(TIMES):
+        values = sorted(TIMES[label])
+        p90 = values[int(0.9 * (len(values) - 1))]
+        print(
+            f"  {label:<36} {len(values):>6} {statistics.mean(values) * 1000:>7.1f} "
+            f"{statistics.median(values) * 1000:>7.1f} {p90 * 1000:>7.1f} "
+            f"{values[-1] * 1000:>7.1f}"
+        )
+
+    def mean(label: str) -> float:
+        values = TIMES.get(label)
+        return statistics.mean(values) * 1000 if values else 0.0
+
+    first_write = mean("write create_scene (urgent)") or mean("write save_scene (urgent)")
+    in_slot = [
+        ("submitting write", first_write),
+        ("create", mean("provider create")),
+        ("job id write + polling", mean("write save_scene") + mean("polling until final")),
+        ("download", mean("provider download")),
+    ]
+    ideal = (latency + queue + latency + latency) * 1000
+    print(
+        "  in the provider slot: "
+        + " + ".join(f"{name} {ms:.0f}" for name, ms in in_slot)
+        + f" = {sum(ms for _, ms in in_slot):.0f} ms a take (ideal {ideal:.0f})"
+    )
+    print(
+        "  (the task's queue time runs during the job id write, then polling sees it done; "
+        "the job id write is taken as the mean non-urgent scene save, `succeeded` included)"
+    )
+
+
+if __name__ == "__main__":
+    main()
