@@ -119,7 +119,11 @@ def test_a_zero_cap_starts_nothing(tmp_path) -> None:
     assert provider.created == 0 and spent(harness) == 0.0
 
 
-@pytest.mark.parametrize("estimate", [math.nan, math.inf, -0.5], ids=["nan", "inf", "negative"])
+@pytest.mark.parametrize(
+    "estimate",
+    [math.nan, math.inf, -0.5, None, "0.5"],
+    ids=["nan", "inf", "negative", "none", "text"],
+)
 def test_an_estimate_that_is_no_price_stops_the_run_before_anything_is_reserved(
     tmp_path, estimate: float
 ) -> None:
@@ -132,7 +136,9 @@ def test_an_estimate_that_is_no_price_stops_the_run_before_anything_is_reserved(
     assert harness.backend.read_ledger("p", "EP001") == []
 
 
-@pytest.mark.parametrize("bill", [math.nan, math.inf, -0.4], ids=["nan", "inf", "negative"])
+@pytest.mark.parametrize(
+    "bill", [math.nan, math.inf, -0.4, None], ids=["nan", "inf", "negative", "none"]
+)
 def test_a_bill_that_is_no_price_stops_the_run_charging_nothing_and_a_rerun_resumes(
     tmp_path, bill: float
 ) -> None:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-import math
 import os
 import time
 from collections.abc import Callable, Mapping
@@ -24,7 +23,7 @@ from typing import Any, TypeVar
 
 import attrs
 
-from recoil_core.budget import BudgetGuard, Reservation
+from recoil_core.budget import BudgetGuard, Reservation, as_price
 from recoil_core.convert import converter
 from recoil_core.errors import (
     AuthenticationFailed,
@@ -582,7 +581,7 @@ class TakeExecutor:
                 await self.sleep(min(30.0, 0.5 * 2**errors))
                 continue
             if status.is_final:
-                if not math.isfinite(status.cost_usd) or status.cost_usd < 0:
+                if as_price(status.cost_usd) is None:
                     # unreadable: charging it could pass the cap (NaN compares false)
                     raise PluginError(
                         f"provider {step.provider!r} reports job {step.job_id} "

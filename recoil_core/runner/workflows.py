@@ -5,10 +5,10 @@ Pure: used by dispatch for real takes, by dry runs, and by ``recoil group`` prev
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from recoil_core.budget import as_price
 from recoil_core.errors import PayloadBuildError, PluginError
 from recoil_core.interfaces import BuildContext
 from recoil_core.model import Beat, CanonicalPlan, Group, Workflow
@@ -51,15 +51,16 @@ def estimate_workflow(registry: Registry, workflow: Workflow) -> float:
     total = 0.0
     for step in workflow.steps:
         estimator = registry.estimator(step.provider or "")
-        step.estimate_usd = float(estimator.estimate(step)) if estimator is not None else 0.0
-        if not math.isfinite(step.estimate_usd) or step.estimate_usd < 0:
-            # NaN compares false with the cap: it would let every take past the budget
+        raw = estimator.estimate(step) if estimator is not None else 0.0
+        estimate = as_price(raw)
+        if estimate is None:  # NaN compares false with the cap: every take would pass it
             raise PluginError(
                 f"the cost estimator for provider {step.provider!r} priced step "
-                f"{step.step_id} of {workflow.workflow_id} at {step.estimate_usd!r} USD; an "
-                "estimate must be a finite number >= 0"
+                f"{step.step_id} of {workflow.workflow_id} at {raw!r} USD; an estimate "
+                "must be a finite number >= 0"
             )
-        total += step.estimate_usd
+        step.estimate_usd = estimate
+        total += estimate
     return total
 
 
