@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
 from recoil_seeddance import plugin
 
 from recoil_core.interfaces import ProviderContext
@@ -36,6 +37,32 @@ def test_bad_transport_and_poll_settings_are_problems() -> None:
     problems = plugin.check(ProviderContext(env=env))
     assert any("RECOIL_HTTP_TRANSPORT" in p for p in problems)
     assert any("RECOIL_SEEDDANCE_POLL_S" in p for p in problems)
+
+
+@pytest.mark.parametrize(
+    ("name", "raw", "used"),
+    [
+        ("RECOIL_SEEDDANCE_POLL_S", "-1", 0.0),
+        ("RECOIL_SEEDDANCE_POLL_S", "nan", 10.0),
+        ("RECOIL_SEEDDANCE_POLL_S", "soon", 10.0),
+        ("RECOIL_SEEDDANCE_CONCURRENCY", "0", 1),
+        ("RECOIL_SEEDDANCE_CONCURRENCY", "2.5", 10),
+        ("RECOIL_SEEDDANCE_POLL_BATCH", "501", 500),
+        ("RECOIL_SEEDDANCE_POLL_BATCH", "-3", 0),
+    ],
+)
+def test_a_setting_preflight_refuses_is_one_the_provider_would_have_replaced(
+    name: str, raw: str, used: float
+) -> None:
+    """One reading of each setting: preflight names every value the provider would not
+    use as written (it falls back to the default, or to the nearest bound)."""
+    env = {"ARK_API_KEY": "k", name: raw}
+    (problem,) = plugin.check(ProviderContext(env=env))
+    assert problem.startswith(f"{name}={raw!r}: use ")
+    setting = next(s for s in plugin.SETTINGS if s.name == name)
+    assert setting.value(env) == used
+    fine = {"ARK_API_KEY": "k", name: "5"}
+    assert plugin.check(ProviderContext(env=fine)) == [] and setting.value(fine) == 5
 
 
 def test_poll_interval_defaults_to_10s_and_env_overrides_it() -> None:

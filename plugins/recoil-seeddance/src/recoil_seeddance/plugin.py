@@ -5,8 +5,11 @@ Kept cheap to import: the HTTP client is imported by the provider factory only.
 
 from __future__ import annotations
 
+import math
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+
+import attrs
 
 from recoil_core import hookimpl
 from recoil_core.interfaces import (
@@ -31,37 +34,84 @@ DEFAULT_POLL_BATCH = 100
 MAX_POLL_BATCH = 500
 
 
+@attrs.frozen
+class EnvSetting:
+    """A ``RECOIL_SEEDDANCE_*`` setting read from the environment, read one way for both
+    uses: :meth:`value` where the provider is built (unset or unreadable: the default; out
+    of range: the nearest bound) and :meth:`problem` in preflight, which refuses the run
+    for a value that :meth:`value` would have replaced."""
+
+    name: str
+    default: float
+    parse: Callable[[str], float]
+    low: float
+    high: float | None
+    wanted: str
+
+    def _read(self, env: Mapping[str, str]) -> tuple[float | None, str | None]:
+        """The number written (None if it is not one) and the text (None if unset)."""
+        raw = (env.get(self.name) or "").strip()
+        if not raw:
+            return None, None
+        try:
+            number = self.parse(raw)
+        except ValueError:
+            return None, raw
+        return (number if math.isfinite(number) else None), raw
+
+    def value(self, env: Mapping[str, str]) -> float:
+        number, _raw = self._read(env)
+        if number is None:
+            return self.default
+        number = max(self.low, number)
+        return number if self.high is None else min(self.high, number)
+
+    def problem(self, env: Mapping[str, str]) -> str | None:
+        number, raw = self._read(env)
+        if raw is None:
+            return None
+        if number is not None and self.low <= number and (self.high is None or number <= self.high):
+            return None
+        return f"{self.name}={raw!r}: use {self.wanted}"
+
+
+POLL = EnvSetting(POLL_ENV, DEFAULT_POLL_S, float, 0.0, None, "a number of seconds >= 0")
+CONCURRENCY = EnvSetting(
+    CONCURRENCY_ENV,
+    DEFAULT_CONCURRENCY,
+    int,
+    1,
+    None,
+    "a whole number >= 1 (the tasks your Ark account may run at once)",
+)
+POLL_BATCH = EnvSetting(
+    POLL_BATCH_ENV,
+    DEFAULT_POLL_BATCH,
+    int,
+    0,
+    MAX_POLL_BATCH,
+    f"a whole number from 0 (one GET per task) to {MAX_POLL_BATCH} (tasks polled by one "
+    "list request)",
+)
+SETTINGS = (POLL, CONCURRENCY, POLL_BATCH)
+
+
 def concurrency(env: Mapping[str, str]) -> int:
     """Tasks in flight at once: ``RECOIL_SEEDDANCE_CONCURRENCY`` (your account's quota), else 10."""
-    raw = env.get(CONCURRENCY_ENV)
-    try:
-        return max(1, int(raw)) if raw else DEFAULT_CONCURRENCY
-    except ValueError:
-        return DEFAULT_CONCURRENCY
+    return int(CONCURRENCY.value(env))
 
 
 def poll_batch(env: Mapping[str, str]) -> int:
     """Tasks one list request polls at once: ``RECOIL_SEEDDANCE_POLL_BATCH`` (0 or 1: one
     GET per task), else 100; Ark pages hold at most 500."""
-    raw = env.get(POLL_BATCH_ENV)
-    try:
-        return min(MAX_POLL_BATCH, max(0, int(raw))) if raw else DEFAULT_POLL_BATCH
-    except ValueError:
-        return DEFAULT_POLL_BATCH
+    return int(POLL_BATCH.value(env))
 
 
 def limits(env: Mapping[str, str]) -> ProviderLimits:
     """Ark's per-model limits; ``RECOIL_SEEDDANCE_POLL_S`` overrides the poll interval and
     ``RECOIL_SEEDDANCE_CONCURRENCY`` the tasks in flight."""
-    raw = env.get(POLL_ENV)
-    poll_s = DEFAULT_POLL_S
-    if raw:
-        try:
-            poll_s = max(0.0, float(raw))
-        except ValueError:
-            poll_s = DEFAULT_POLL_S
     return ProviderLimits(
-        concurrency=concurrency(env), requests_per_minute=600, poll_interval_s=poll_s
+        concurrency=concurrency(env), requests_per_minute=600, poll_interval_s=POLL.value(env)
     )
 
 
@@ -79,28 +129,7 @@ def check(ctx: ProviderContext) -> list[str]:
     transport = (ctx.env.get("RECOIL_HTTP_TRANSPORT") or "aiohttp").strip().lower()
     if transport not in ("aiohttp", "httpx"):
         problems.append(f"RECOIL_HTTP_TRANSPORT={transport!r}: use aiohttp or httpx")
-    raw_poll = ctx.env.get(POLL_ENV)
-    if raw_poll:
-        try:
-            float(raw_poll)
-        except ValueError:
-            problems.append(f"{POLL_ENV}={raw_poll!r} is not a number of seconds")
-    raw_concurrency = ctx.env.get(CONCURRENCY_ENV)
-    if raw_concurrency:
-        try:
-            int(raw_concurrency)
-        except ValueError:
-            problems.append(f"{CONCURRENCY_ENV}={raw_concurrency!r} is not a whole number")
-    raw_batch = ctx.env.get(POLL_BATCH_ENV)
-    if raw_batch:
-        try:
-            if not 0 <= int(raw_batch) <= MAX_POLL_BATCH:
-                raise ValueError
-        except ValueError:
-            problems.append(
-                f"{POLL_BATCH_ENV}={raw_batch!r}: use a whole number from 0 (one GET per "
-                f"task) to {MAX_POLL_BATCH} (tasks polled by one list request)"
-            )
+    problems += [p for setting in SETTINGS if (p := setting.problem(ctx.env)) is not None]
     return problems
 
 
