@@ -53,8 +53,8 @@ class BudgetGuard:
     """A cap (``None`` means no cap), what is spent, and what is reserved for in-flight takes."""
 
     def __init__(self, cap: float | None, *, spent: float = 0.0) -> None:
-        if cap is not None and cap < 0:
-            raise ValueError("budget cap must be >= 0")
+        if cap is not None and not (math.isfinite(cap) and cap >= 0):
+            raise ValueError(f"budget cap must be a finite number >= 0, not {cap!r}")
         self.cap = cap
         self._spent = spent
         self._reserved = 0.0

@@ -8,6 +8,8 @@ import json
 import shutil
 from pathlib import Path
 
+import pytest
+
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "ep001" / "plan.json"
 
 
@@ -108,6 +110,26 @@ def test_unknown_strategy_and_provider_are_clear_errors(recoil_cli):
     provider = recoil_cli("run", str(EXAMPLE), "--provider", "nope")
     assert provider.returncode == 8
     assert "unknown provider 'nope'" in provider.stderr and "animatic" in provider.stderr
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "says"),
+    [
+        ("--budget", "nan", "finite number of USD"),  # NaN passes every cap check: no cap
+        ("--budget", "inf", "finite number of USD"),
+        ("--job-timeout", "nan", "seconds > 0"),
+        ("--job-timeout", "0", "seconds > 0"),
+        ("--job-timeout", "-5", "seconds > 0"),
+    ],
+)
+def test_a_budget_or_timeout_that_is_no_number_is_refused_before_anything_is_written(
+    recoil_cli, tmp_path, flag, value, says
+):
+    result = recoil_cli("run", str(EXAMPLE), flag, value)
+    assert result.returncode == 2
+    assert f"error: {flag} " in result.stderr and says in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "projects").exists()
 
 
 def test_missing_ark_key_stops_before_anything_is_reserved(recoil_cli, tmp_path):

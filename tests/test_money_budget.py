@@ -156,3 +156,9 @@ def test_a_bill_that_is_no_price_stops_the_run_charging_nothing_and_a_rerun_resu
     assert harness.run(many_shots(1), budget_usd=10.0).complete
     assert provider.created == 1  # polled again, never created again
     assert [e.amount_usd for e in harness.backend.read_ledger("p", "EP001")] == [0.4]
+
+
+@pytest.mark.parametrize("cap", [math.nan, math.inf, -1.0], ids=["nan", "inf", "negative"])
+def test_a_cap_that_is_no_amount_is_refused(cap: float) -> None:
+    with pytest.raises(ValueError, match="finite number >= 0"):
+        BudgetGuard(cap)

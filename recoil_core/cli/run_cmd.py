@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Annotated, Any
@@ -193,6 +194,11 @@ def run(
 
     if budget_scope not in ("episode", "run"):
         fail("--budget-scope must be 'episode' or 'run'", 2)
+    if budget is not None and not math.isfinite(budget):
+        # NaN compares false with every spend: it would be no cap at all
+        fail(f"--budget {budget}: give a finite number of USD (leave it out for no cap)", 2)
+    if job_timeout is not None and not (math.isfinite(job_timeout) and job_timeout > 0):
+        fail(f"--job-timeout {job_timeout}: give a number of seconds > 0", 2)
     settings = state().settings
     mode = "json" if as_json else ("rich" if sys.stdout.isatty() else "plain")
     progress = _Progress(mode)
