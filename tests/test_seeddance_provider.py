@@ -544,3 +544,14 @@ def test_unreachable_server_errors_carry_no_key(caplog: pytest.LogCaptureFixture
         run(using(p, lambda p: p.poll("cgt-1")))
     assert SENTINEL_KEY not in f"{err.value!s} {err.value!r} {err.value.__context__!r}"
     assert not any(SENTINEL_KEY in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize(
+    ("header", "seconds"),
+    [("3", 3.0), ("0.5", 0.5), ("-2", 0.0), ("inf", None), ("nan", None), ("soon", None)],
+)
+def test_retry_after_is_a_finite_wait_or_none(header: str, seconds: float | None) -> None:
+    """``Retry-After: inf`` would have the runner wait forever on a rate-limited create."""
+    from recoil_seeddance.errors import retry_after_s
+
+    assert retry_after_s({"retry-after": header}) == seconds
