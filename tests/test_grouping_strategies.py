@@ -100,7 +100,9 @@ def test_continuity_numbers_batches_in_plan_order_with_unit_ids() -> None:
         ({"max_shot": 3}, "unknown option(s) max_shot; known: max_duration_s, max_shots"),
         ({"max_shots": "three"}, "max_shots='three' is not a whole number"),
         ({"max_shots": 2.5}, "max_shots=2.5 is not a whole number"),
-        ({"max_duration_s": 0}, "must be greater than 0"),
+        ({"max_duration_s": 0}, "must be a finite number greater than 0"),
+        ({"max_duration_s": "nan"}, "max_duration_s='nan' must be a finite number"),
+        ({"max_duration_s": "inf"}, "max_duration_s='inf' must be a finite number"),
     ],
 )
 def test_continuity_refuses_bad_options_with_a_clear_message(

@@ -3,6 +3,7 @@ and the location batching continuity uses. Other strategy distributions import t
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -99,9 +100,10 @@ def read_options(
                 f"strategy {strategy!r}: option {name}={raw!r} is not a"
                 f" {'whole number' if kind is int else 'number'}"
             ) from None
-        if value <= 0:
+        if not math.isfinite(value) or value <= 0:  # NaN would compare false: no limit
             raise GroupingOptionError(
-                f"strategy {strategy!r}: option {name}={raw!r} must be greater than 0"
+                f"strategy {strategy!r}: option {name}={raw!r} must be a finite number "
+                "greater than 0"
             )
         values[name] = value
     return values
