@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import cattrs
+from cattrs.v import format_exception
 
 from recoil_core.errors import CorruptDocumentError, SchemaVersionError
 from recoil_core.model import SCHEMA_VERSION, GroupIdentity
@@ -61,8 +62,16 @@ def load_document(kind: str, data: object, cls: type[T], *, source: str) -> T:
         return converter.structure(body, cls)
     except Exception as exc:
         detail = (
-            cattrs.transform_error(exc)
+            cattrs.transform_error(exc, format_exception=_say_why)
             if isinstance(exc, cattrs.BaseValidationError)
             else [str(exc)]
         )
         raise CorruptDocumentError(source, "; ".join(detail)) from None
+
+
+def _say_why(exc: BaseException, type_: type | None) -> str:
+    """cattrs' wording, plus the reason a model's own check gave (it names the field)."""
+    said = format_exception(exc, type_)
+    if type_ is None and isinstance(exc, ValueError) and str(exc):
+        return f"{said}: {exc}"
+    return said

@@ -95,10 +95,13 @@ class CorruptDocumentError(RecoilError):
     def __init__(self, path: str, reason: str) -> None:
         self.path = path
         self.reason = reason
-        super().__init__(
-            f"{path}: corrupt document ({reason}); it was left untouched. "
-            "Restore it from a backup or move it aside to start that scene afresh."
+        advice = (
+            "Correct that line from the provider's billing records or restore the ledger "
+            "from a backup; do not delete it: the budget counts what it holds."
+            if ".jsonl line " in path
+            else "Restore it from a backup or move it aside to start that scene afresh."
         )
+        super().__init__(f"{path}: corrupt document ({reason}); it was left untouched. {advice}")
 
 
 class SceneVersionConflictError(RecoilError):

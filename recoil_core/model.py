@@ -8,6 +8,7 @@ is persisted by the runner before the side effect that follows it.
 from __future__ import annotations
 
 import enum
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -531,9 +532,21 @@ class LedgerEntry:
     provider: str
     model: str
     kind: ChargeKind
-    amount_usd: float
+    amount_usd: float = attrs.field(validator=lambda _entry, _a, value: _check_price(value))
+    """What the provider billed: a finite number >= 0 (NaN would compare false with the
+    cap, so a ledger holding one could never stop a run)."""
     job_id: str | None
     at: str = attrs.field(factory=utc_now)
+
+
+def _check_price(value: object) -> None:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or value < 0
+    ):
+        raise ValueError(f"amount_usd must be a finite number >= 0, not {value!r}")
 
 
 def charge_entry_id(take_id: str, step_id: str, kind: ChargeKind | str) -> str:

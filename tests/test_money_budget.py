@@ -15,7 +15,7 @@ import math
 import pytest
 
 from recoil_core.budget import BudgetGuard
-from recoil_core.errors import BudgetExhaustedError, PluginError
+from recoil_core.errors import BudgetExhaustedError, CorruptDocumentError, PluginError
 from recoil_core.model import ChargeKind, LedgerEntry, TakeState
 from recoil_core.testing.doubles import Outcome, ScriptedProvider
 from recoil_core.testing.harness import RunHarness
@@ -162,3 +162,18 @@ def test_a_bill_that_is_no_price_stops_the_run_charging_nothing_and_a_rerun_resu
 def test_a_cap_that_is_no_amount_is_refused(cap: float) -> None:
     with pytest.raises(ValueError, match="finite number >= 0"):
         BudgetGuard(cap)
+
+
+def test_a_ledger_line_billing_no_amount_is_corrupt_and_named(tmp_path) -> None:
+    """A NaN in the ledger would make ``spent`` NaN, and a NaN spend never reaches the cap."""
+    harness = RunHarness(tmp_path, provider=ScriptedProvider(Outcome(cost_usd=0.4)))
+    assert harness.run(many_shots(1)).complete
+    ledger = tmp_path / "projects" / "p" / "EP001" / "ledger.jsonl"
+    ledger.write_bytes(ledger.read_bytes().replace(b'"amount_usd":0.4', b'"amount_usd":NaN'))
+    with pytest.raises(CorruptDocumentError, match=r"ledger\.jsonl line 1.*amount_usd") as bad:
+        harness.backend.read_ledger("p", "EP001")
+    assert "do not delete it" in str(bad.value)
+    with pytest.raises(CorruptDocumentError, match=r"ledger\.jsonl line 1"):
+        harness.run(many_shots(2), budget_usd=10.0)
+    with pytest.raises(ValueError, match="finite number >= 0"):
+        entry(math.nan)
