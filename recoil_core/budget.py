@@ -24,19 +24,6 @@ from recoil_core.model import LedgerEntry
 EPSILON = 1e-9
 
 
-def as_price(value: object) -> float | None:
-    """``value`` in USD if it is a finite number >= 0, else None (NaN, infinity, a
-    negative, text, a bool, None). NaN compares false with any cap, so an amount that is
-    not a price must never reach the guard or the ledger."""
-    if value is None or isinstance(value, (bool, str, bytes)):
-        return None
-    try:
-        price = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return None
-    return price if math.isfinite(price) and price >= 0 else None
-
-
 @attrs.define
 class Reservation:
     """Money set aside for one take; charges consume it, ``release`` frees what is left."""

@@ -539,13 +539,21 @@ class LedgerEntry:
     at: str = attrs.field(factory=utc_now)
 
 
+def as_price(value: object) -> float | None:
+    """``value`` in USD if it is a finite number >= 0, else None (NaN, infinity, a
+    negative, text, a bool, None). NaN compares false with any cap, so an amount that is
+    not a price must never reach the guard or the ledger."""
+    if value is None or isinstance(value, (bool, str, bytes)):
+        return None
+    try:
+        price = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return price if math.isfinite(price) and price >= 0 else None
+
+
 def _check_price(value: object) -> None:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or not math.isfinite(value)
-        or value < 0
-    ):
+    if as_price(value) is None:
         raise ValueError(f"amount_usd must be a finite number >= 0, not {value!r}")
 
 

@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 
 import attrs
 
-from recoil_core.budget import BudgetGuard, Reservation, as_price
+from recoil_core.budget import BudgetGuard, Reservation
 from recoil_core.convert import converter
 from recoil_core.errors import (
     AuthenticationFailed,
@@ -48,6 +48,7 @@ from recoil_core.model import (
     TakeState,
     Workflow,
     WorkflowStep,
+    as_price,
     utc_now,
 )
 from recoil_core.persistence.protocol import PersistenceBackend

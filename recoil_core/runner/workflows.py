@@ -8,10 +8,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from recoil_core.budget import as_price
 from recoil_core.errors import PayloadBuildError, PluginError
 from recoil_core.interfaces import BuildContext
-from recoil_core.model import Beat, CanonicalPlan, Group, Workflow
+from recoil_core.model import Beat, CanonicalPlan, Group, Workflow, as_price
 from recoil_core.registry import Registry
 
 
