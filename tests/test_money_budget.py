@@ -177,3 +177,24 @@ def test_a_ledger_line_billing_no_amount_is_corrupt_and_named(tmp_path) -> None:
         harness.run(many_shots(2), budget_usd=10.0)
     with pytest.raises(ValueError, match="finite number >= 0"):
         entry(math.nan)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("budget_usd", math.nan),
+        ("budget_usd", -1.0),
+        ("job_timeout_s", math.nan),
+        ("job_timeout_s", 0.0),
+        ("poll_interval_s", math.inf),
+        ("concurrency", 0),
+        ("max_takes", 0),
+        ("lock_timeout_s", -1.0),
+    ],
+)
+def test_run_options_refuse_numbers_that_would_silently_mean_no_limit(field, value) -> None:
+    from recoil_core.runner import RunOptions
+
+    with pytest.raises(ValueError, match=f"RunOptions.{field}: a finite number"):
+        RunOptions(**{field: value})
+    RunOptions(budget_usd=0.0, job_timeout_s=0.5, poll_interval_s=0.0, lock_timeout_s=None)
