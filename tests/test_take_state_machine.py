@@ -245,8 +245,6 @@ def test_observers_hear_each_take_state_in_order_once_persisted(tmp_path):
 def test_a_new_scenes_first_save_is_urgent_like_every_submitting_save(tmp_path):
     """A new take is first written as ``submitting`` with its provider slot held; in a new
     scene that write creates the scene, and it too goes ahead of writes already queued."""
-    from pathlib import Path
-
     from recoil_core.budget import BudgetGuard
     from recoil_core.persistence.filesystem import FilesystemBackend
     from recoil_core.runner.accounting import Accountant
@@ -277,7 +275,7 @@ def test_a_new_scenes_first_save_is_urgent_like_every_submitting_save(tmp_path):
             episode=EPISODE,
             video_provider="scripted",
             image_provider=None,
-            renders_dir=Path(tmp_path / "renders"),
+            renders_dir=tmp_path / "renders",
         ),
     )
     (scene,) = derive_scenes(plan, harness.registry.strategy("solo"))
