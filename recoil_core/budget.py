@@ -12,14 +12,13 @@ low estimate showed (each by its own ``actual - reserved``) spend past it.
 
 from __future__ import annotations
 
-import math
 import threading
 from typing import Any
 
 import attrs
 
 from recoil_core.errors import BudgetExhaustedError
-from recoil_core.model import LedgerEntry
+from recoil_core.model import LedgerEntry, as_price
 
 EPSILON = 1e-9
 
@@ -40,7 +39,7 @@ class BudgetGuard:
     """A cap (``None`` means no cap), what is spent, and what is reserved for in-flight takes."""
 
     def __init__(self, cap: float | None, *, spent: float = 0.0) -> None:
-        if cap is not None and not (math.isfinite(cap) and cap >= 0):
+        if cap is not None and as_price(cap) is None:
             raise ValueError(f"budget cap must be a finite number >= 0, not {cap!r}")
         self.cap = cap
         self._spent = spent
