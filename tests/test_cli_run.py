@@ -18,6 +18,18 @@ def _json(result) -> dict:
     return json.loads(result.stdout)
 
 
+def run_on_fake_ark(recoil_cli, *args, key="k", server_key="k", env=None):
+    """``recoil run EXAMPLE --provider seeddance ARGS`` against a fake Ark server that
+    accepts ``server_key``; returns the result and how many creates the server was sent."""
+    from recoil_core.testing.fake_ark import FakeArkServer
+
+    with FakeArkServer(api_key=server_key) as server:
+        run_env = {"ARK_API_KEY": key, "ARK_BASE_URL": server.base_url, **(env or {})}
+        result = recoil_cli("run", str(EXAMPLE), "--provider", "seeddance", *args, env=run_env)
+        creates = server.stats()["requests"].get("create", 0)
+    return result, creates
+
+
 def test_main_job_renders_example_episode_offline_and_resumes_as_noop(recoil_cli, tmp_path):
     first = recoil_cli("run", str(EXAMPLE), "--json")
     assert first.returncode == 0, first.stderr
@@ -141,26 +153,15 @@ def test_missing_ark_key_stops_before_anything_is_reserved(recoil_cli, tmp_path)
 
 
 def test_budget_halt_exits_6_and_reports_rendered_shots(recoil_cli, tmp_path):
-    from recoil_core.testing.fake_ark import FakeArkServer
-
-    with FakeArkServer(api_key="k") as server:
-        env = {
-            "ARK_API_KEY": "k",
-            "ARK_BASE_URL": server.base_url,
-            "RECOIL_SEEDDANCE_POLL_S": "0.01",
-        }
-        result = recoil_cli(
-            "run",
-            str(EXAMPLE),
-            "--provider",
-            "seeddance",
-            "--budget",
-            "0.5",
-            "--concurrency",
-            "1",
-            "--json",
-            env=env,
-        )
+    result, _creates = run_on_fake_ark(
+        recoil_cli,
+        "--budget",
+        "0.5",
+        "--concurrency",
+        "1",
+        "--json",
+        env={"RECOIL_SEEDDANCE_POLL_S": "0.01"},
+    )
     assert result.returncode == 6, result.stderr
     data = _json(result)
     assert data["error"] == "BudgetExhaustedError"
@@ -187,14 +188,9 @@ def test_second_run_on_a_locked_episode_stops_with_a_clear_message(recoil_cli, t
 
 
 def test_refused_key_stops_the_run_after_the_first_create_and_says_why(recoil_cli):
-    from recoil_core.testing.fake_ark import FakeArkServer
-
-    with FakeArkServer(api_key="the-right-key") as server:
-        env = {"ARK_API_KEY": "a-wrong-key", "ARK_BASE_URL": server.base_url}
-        result = recoil_cli(
-            "run", str(EXAMPLE), "--provider", "seeddance", "--concurrency", "1", env=env
-        )
-        creates_attempted = server.stats()["requests"].get("create", 0)
+    result, creates_attempted = run_on_fake_ark(
+        recoil_cli, "--concurrency", "1", key="a-wrong-key", server_key="the-right-key"
+    )
     assert result.returncode == 9, result.stderr
     assert "API key was refused" in result.stderr and "nothing more was submitted" in result.stderr
     assert "a-wrong-key" not in result.stderr + result.stdout
@@ -215,14 +211,7 @@ def test_status_and_budget_before_any_run_say_what_to_do(recoil_cli):
 def test_a_tier_seeddance_would_refuse_stops_the_run_before_anything_is_reserved(recoil_cli):
     """The example's coverage pass asks for tier 2: with Seedance that is refused in
     preflight (exit 8), naming the pass, with nothing created at Ark and nothing written."""
-    from recoil_core.testing.fake_ark import FakeArkServer
-
-    with FakeArkServer(api_key="k") as server:
-        env = {"ARK_API_KEY": "k", "ARK_BASE_URL": server.base_url}
-        result = recoil_cli(
-            "run", str(EXAMPLE), "--provider", "seeddance", "--strategy", "coverage", env=env
-        )
-        creates = server.stats()["requests"].get("create", 0)
+    result, creates = run_on_fake_ark(recoil_cli, "--strategy", "coverage")
     assert result.returncode == 8, result.stderr
     pass_id = json.loads(EXAMPLE.read_text())["coverage_passes"][0]["pass_id"]
     assert f"coverage pass {pass_id} generation_config.tier is 2" in result.stderr
