@@ -217,6 +217,16 @@ class CountingBatch:
         if self.fail_commit:
             raise OSError("commit failed")
 
+    def record(self, value: Any) -> Any:
+        """A write: notes ``value`` in the batch running it and returns it."""
+        self.batches[-1].append(value)
+        return value
+
+    async def until_a_batch_runs(self) -> None:
+        """Yield to the loop until the writer thread has started a batch."""
+        while not self.batches:
+            await asyncio.sleep(0)
+
 
 def test_writes_queued_while_a_batch_runs_share_the_next_batch() -> None:
     counting = CountingBatch()
@@ -225,18 +235,12 @@ def test_writes_queued_while_a_batch_runs_share_the_next_batch() -> None:
 
     def first() -> str:
         gate.wait(timeout=10)
-        counting.batches[-1].append("first")
-        return "first"
-
-    def later(i: int) -> int:
-        counting.batches[-1].append(i)
-        return i
+        return counting.record("first")
 
     async def main() -> list[Any]:
         head = asyncio.ensure_future(writer.call(first))
-        while not counting.batches:  # the first batch is running and blocked on the gate
-            await asyncio.sleep(0)
-        rest = [asyncio.ensure_future(writer.call(later, i)) for i in range(50)]
+        await counting.until_a_batch_runs()  # the first batch, blocked on the gate
+        rest = [asyncio.ensure_future(writer.call(counting.record, i)) for i in range(50)]
         await asyncio.sleep(0)
         gate.set()
         return [await head, *[await r for r in rest]]
@@ -258,20 +262,14 @@ def test_urgent_writes_jump_the_queue_and_none_is_lost(inline: bool) -> None:
     def first() -> str:
         if not inline:
             gate.wait(timeout=10)
-        counting.batches[-1].append("first")
-        return "first"
-
-    def write(name: str) -> str:
-        counting.batches[-1].append(name)
-        return name
+        return counting.record("first")
 
     async def main() -> list[str]:
         head = asyncio.ensure_future(writer.call(first))
         if not inline:
-            while not counting.batches:  # the first batch is running and blocked on the gate
-                await asyncio.sleep(0)
-        calls = [writer.call(write, f"n{i}") for i in range(40)]
-        calls += [writer.call(write, f"u{i}", urgent=True) for i in range(5)]
+            await counting.until_a_batch_runs()  # the first batch, blocked on the gate
+        calls = [writer.call(counting.record, f"n{i}") for i in range(40)]
+        calls += [writer.call(counting.record, f"u{i}", urgent=True) for i in range(5)]
         queued = asyncio.gather(*calls)
         await asyncio.sleep(0)
         gate.set()
@@ -314,8 +312,7 @@ def test_on_the_event_loop_writes_queued_in_one_loop_turn_share_batches() -> Non
 
     def write(i: int) -> int:
         threads.add(threading.get_ident())
-        counting.batches[-1].append(i)
-        return i
+        return counting.record(i)
 
     async def main() -> list[int]:
         first = await asyncio.gather(*(writer.call(write, i) for i in range(50)))
