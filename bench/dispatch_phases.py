@@ -7,7 +7,9 @@ create, polling and download, and the write batches the filesystem backend commi
 timers wrap the methods in this process only; nothing is changed in the code measured.
 
 Printed: per phase, how many, mean, median, 90th percentile and max in ms; then a take's
-time in its provider slot against the ideal one (create + queue + final poll + download).
+time in its provider slot (the download comes after it: Seedance gives the slot back when
+the task is final) against the ideal one (create + queue + final poll + download); then
+the run's start-up, provider work and wind-down.
 
     .venv/bin/python bench/dispatch_phases.py [--takes 500] [--concurrency 100]
 """
@@ -26,6 +28,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx_aiohttp  # noqa: F401  (imported before Recoil's run, as dispatch.py's bare run does)
 from _fake_ark_process import fake_ark_process
 from dispatch import run_recoil
 from recoil_seeddance.provider import ArkProvider
@@ -34,6 +37,8 @@ from recoil_core.persistence.filesystem import FilesystemBackend
 from recoil_core.runner.dispatch import TakeExecutor
 
 TIMES: dict[str, list[float]] = defaultdict(list)
+SPANS: dict[str, list[tuple[float, float]]] = defaultdict(list)
+"""(start, end) of every call timed, by label: where the run's first and last calls fall."""
 
 
 def timed_async(cls: type, name: str, label: Callable[..., str]) -> None:
@@ -46,7 +51,9 @@ def timed_async(cls: type, name: str, label: Callable[..., str]) -> None:
         try:
             return await original(self, *args, **kwargs)
         finally:
-            TIMES[label(*args, **kwargs)].append(time.perf_counter() - started)
+            ended = time.perf_counter()
+            TIMES[label(*args, **kwargs)].append(ended - started)
+            SPANS[label(*args, **kwargs)].append((started, ended))
 
     setattr(cls, name, wrapper)
 
@@ -87,6 +94,7 @@ def main() -> None:
     try:
         with fake_ark_process(latency * 1000, queue) as base_url:
             run = run_recoil(tmp, base_url, args.takes, args.concurrency, 0.05, False)
+            run_end = time.perf_counter()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -113,17 +121,25 @@ def main() -> None:
         ("submitting write", first_write),
         ("create", mean("provider create")),
         ("job id write + polling", mean("write save_scene") + mean("polling until final")),
-        ("download", mean("provider download")),
     ]
     ideal = (latency + queue + latency + latency) * 1000
     print(
         "  in the provider slot: "
         + " + ".join(f"{name} {ms:.0f}" for name, ms in in_slot)
-        + f" = {sum(ms for _, ms in in_slot):.0f} ms a take (ideal {ideal:.0f})"
+        + f" = {sum(ms for _, ms in in_slot):.0f} ms a take, then the download "
+        f"{mean('provider download'):.0f} (ideal, download in the slot: {ideal:.0f})"
     )
     print(
         "  (the task's queue time runs during the job id write, then polling sees it done; "
         "the job id write is taken as the mean non-urgent scene save, `succeeded` included)"
+    )
+    run_start = run_end - run["wall"]
+    first_create = min(start for start, _ in SPANS["provider create"])
+    last_download = max(end for _, end in SPANS["provider download"])
+    print(
+        f"  the run: {(first_create - run_start) * 1000:.0f} ms to its first create, "
+        f"{(last_download - first_create) * 1000:.0f} ms of provider work, "
+        f"{(run_end - last_download) * 1000:.0f} ms after its last download"
     )
 
 

@@ -179,8 +179,16 @@ class ProviderLimits:
     """Limits the runner enforces for a provider on top of the global concurrency."""
 
     concurrency: int = 4
-    """Jobs at this provider at once (from the create until the download is done); the
-    run's ``--concurrency`` may lower it, never raise it."""
+    """Jobs at this provider at once, from the create until the job is final and, unless
+    ``download_in_slot`` is false, its output downloaded; the run's ``--concurrency`` may
+    lower it, never raise it."""
+    download_in_slot: bool = True
+    """Whether a finished job keeps its slot while its output is downloaded. Leave it true
+    when the download is part of the provider's work or load (a local renderer, a server
+    that streams the result itself). Set it false when the provider's limit counts only
+    the jobs it is running and the output comes from elsewhere (object storage, a CDN):
+    the next job then starts while the last one's output comes down. Downloads stay
+    bounded by the run's takes in flight."""
     requests_per_minute: int | None = None
     poll_interval_s: float = 5.0
     job_timeout_s: float = 3600.0

@@ -21,6 +21,7 @@ def test_registry_offers_the_seeddance_provider_and_estimator() -> None:
     assert not spec.serves("image_t2i", "seeddance-2.0")
     assert spec.can_find_by_request and not spec.bills_failures
     assert (spec.limits.concurrency, spec.limits.requests_per_minute) == (10, 600)
+    assert not spec.limits.download_in_slot  # Ark counts running tasks, not downloads
     assert registry.estimator("seeddance") is not None
 
 

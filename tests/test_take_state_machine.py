@@ -347,6 +347,52 @@ def test_provider_concurrency_limit_caps_jobs_in_flight_below_global_concurrency
     assert provider.most == expected_most
 
 
+class _Downloads(ScriptedProvider):
+    """Logs creates and downloads. With ``overlap``, job 1's download goes on only once
+    job 2 was created, which a single slot allows only if the download does not hold it."""
+
+    def __init__(self, overlap: bool) -> None:
+        super().__init__()
+        self.overlap = overlap
+        self.log: list[str] = []
+        self.second_created = asyncio.Event()
+
+    async def submit(self, request):
+        job_id = await super().submit(request)
+        self.log.append(f"create {job_id}")
+        if self.created == 2:
+            self.second_created.set()
+        return job_id
+
+    async def download(self, status, dest):
+        if self.overlap and status.job_id == "job-1":
+            await asyncio.wait_for(self.second_created.wait(), 30)  # held slot: fails here
+        await super().download(status, dest)
+        self.log.append(f"downloaded {status.job_id}")
+
+
+@pytest.mark.parametrize("download_in_slot", [True, False])
+def test_a_download_holds_the_provider_slot_unless_the_provider_says_it_need_not(
+    tmp_path, download_in_slot
+):
+    provider = _Downloads(overlap=not download_in_slot)
+    harness = RunHarness(
+        tmp_path, provider=provider, provider_concurrency=1, download_in_slot=download_in_slot
+    )
+    shots = [canonical_shot(f"EP001_SH{i:02d}", location_id=f"LOC_{i}") for i in (1, 2)]
+    plan = canonical_plan(shots, project=PROJECT, episode=EPISODE)
+    assert harness.run(plan, concurrency=4).complete
+    if download_in_slot:  # one slot: job 2 is created only after job 1's download
+        assert provider.log == [
+            "create job-1",
+            "downloaded job-1",
+            "create job-2",
+            "downloaded job-2",
+        ]
+    else:  # the slot was free once job 1 was final
+        assert provider.log.index("create job-2") < provider.log.index("downloaded job-1")
+
+
 def test_run_concurrency_caps_jobs_at_the_provider_though_more_takes_are_in_flight(tmp_path):
     """Concurrency 4 runs five takes (a quarter more, to save state around the jobs) but
     never more than four jobs at the provider at once."""

@@ -647,6 +647,8 @@ class TakeExecutor:
         for stale in self._stale_parts(f"{stem}."):  # a killed run's download
             (self.options.renders_dir / stale).unlink(missing_ok=True)
         tmp = self.options.renders_dir / f"{stem}.{os.getpid()}.part"
+        if not self.pool.spec(step.provider or "").limits.download_in_slot:
+            slot.release()  # the job is done at the provider; its output is fetched elsewhere
         try:
             await provider.download(status, tmp)
             slot.release()  # the provider's part is done; the next job may start

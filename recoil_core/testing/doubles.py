@@ -194,13 +194,16 @@ def scripted_provider_spec(
     concurrency: int = 100,
     can_find_by_request: bool = True,
     check: Callable[[ProviderContext], list[str]] | None = None,
+    download_in_slot: bool = True,
 ) -> ProviderSpec:
     """A ProviderSpec whose factory always hands out ``provider`` (so tests can inspect it)."""
     return ProviderSpec(
         name=name,
         modalities=frozenset(modalities),
         factory=lambda _ctx: provider,
-        limits=ProviderLimits(concurrency=concurrency, poll_interval_s=0.0),
+        limits=ProviderLimits(
+            concurrency=concurrency, poll_interval_s=0.0, download_in_slot=download_in_slot
+        ),
         can_find_by_request=can_find_by_request,
         check=check,
         description="scripted test provider",

@@ -46,6 +46,7 @@ class RunHarness:
         extra_plugins: Sequence[tuple[str, object]] = (),
         plugins: Sequence[str] = BASE_PLUGINS,
         provider_concurrency: int = 100,
+        download_in_slot: bool = True,
     ) -> None:
         self.root = root
         self.projects_root = root / "projects"
@@ -56,7 +57,13 @@ class RunHarness:
             else [StaticRunner("video_i2v"), StaticRunner("r2v_multi")]
         )
         plugin = make_plugin(
-            providers=[scripted_provider_spec(self.provider, concurrency=provider_concurrency)],
+            providers=[
+                scripted_provider_spec(
+                    self.provider,
+                    concurrency=provider_concurrency,
+                    download_in_slot=download_in_slot,
+                )
+            ],
             estimators=[fixed_estimator("scripted", estimate)],
             runners=self.runners,
         )

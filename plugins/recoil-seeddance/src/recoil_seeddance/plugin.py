@@ -109,9 +109,16 @@ def poll_batch(env: Mapping[str, str]) -> int:
 
 def limits(env: Mapping[str, str]) -> ProviderLimits:
     """Ark's per-model limits; ``RECOIL_SEEDDANCE_POLL_S`` overrides the poll interval and
-    ``RECOIL_SEEDDANCE_CONCURRENCY`` the tasks in flight."""
+    ``RECOIL_SEEDDANCE_CONCURRENCY`` the tasks in flight.
+
+    Ark's concurrency counts the tasks it is running; a finished task's video comes from
+    object storage at its ``video_url``, so the download does not hold a task slot.
+    """
     return ProviderLimits(
-        concurrency=concurrency(env), requests_per_minute=600, poll_interval_s=POLL.value(env)
+        concurrency=concurrency(env),
+        requests_per_minute=600,
+        poll_interval_s=POLL.value(env),
+        download_in_slot=False,
     )
 
 
