@@ -338,6 +338,7 @@ class EpisodeRunner:
         pool = ProviderPool(self.registry, self.env, {"concurrency": self.options.concurrency})
         try:
             with self._lock():
+                stored = set(self.backend.list_scenes(self.project, self.episode))
                 reconciled = [
                     reconcile(
                         self.backend,
@@ -347,6 +348,7 @@ class EpisodeRunner:
                         max_takes=self.options.max_takes,
                         dry_run=self.options.dry_run,
                         create=False,
+                        stored=stored,
                     )
                     for scene in derived
                 ]

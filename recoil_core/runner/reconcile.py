@@ -8,6 +8,7 @@ and leave the active one (and its paid takes) untouched until the user conforms.
 from __future__ import annotations
 
 import enum
+from collections.abc import Container
 
 import attrs
 
@@ -68,13 +69,19 @@ def reconcile(
     max_takes: int,
     dry_run: bool = False,
     create: bool = True,
+    stored: Container[str] | None = None,
 ) -> Reconciled:
     """Decide what to run for ``derived`` and persist that decision (unless ``dry_run``).
 
     With ``create=False`` a new scene is not written here: the caller creates it (version
-    1) with its first take, or at the end of the run, whichever comes first.
+    1) with its first take, or at the end of the run, whichever comes first. ``stored``:
+    the scene ids the backend listed (under the episode lock); a scene not among them is
+    new without a lookup.
     """
-    found = backend.load_active(project, episode, derived.scene_id)
+    if stored is not None and derived.scene_id not in stored:
+        found = None
+    else:
+        found = backend.load_active(project, episode, derived.scene_id)
     if found is None:
         write = create and not dry_run
         version = backend.create_scene(project, episode, derived) if write else None
