@@ -194,8 +194,9 @@ def scene_summary(scene: Scene, version: int | None, action: str) -> dict[str, A
 def worker_count(concurrency: int) -> int:
     """Takes in flight for a run of ``concurrency``: that many hold provider job slots,
     and a quarter more may be writing their results (the render and charge after the
-    download, then ``succeeded``) or waiting for a slot with their budget reserved, so
-    the provider is never kept waiting on the disk. Below 4 there are no extra takes
+    download, then ``succeeded``), downloading (from a provider whose download is outside
+    its slot) or waiting for a slot with their budget reserved, so the provider is never
+    kept waiting on the disk. Below 4 there are no extra takes
     (runs stay strictly ordered)."""
     return concurrency + concurrency // 4
 
