@@ -196,8 +196,8 @@ def worker_count(concurrency: int) -> int:
     and a quarter more may be writing their results (the render and charge after the
     download, then ``succeeded``), downloading (from a provider whose download is outside
     its slot) or waiting for a slot with their budget reserved, so the provider is never
-    kept waiting on the disk. Below 4 there are no extra takes
-    (runs stay strictly ordered)."""
+    kept waiting on the disk. Below 4 there are no extra takes (runs stay strictly
+    ordered)."""
     return concurrency + concurrency // 4
 
 
