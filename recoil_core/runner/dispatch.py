@@ -433,12 +433,12 @@ class TakeExecutor:
             status = await self._wait(session, beat, take, step)
             if status is None:
                 return StepOutcome.FAILED if step.is_final else StepOutcome.PENDING
-            if status.state == "succeeded":
-                return await self._finish_success(
-                    session, beat, take, step, status, reservation, slot
-                )
-            slot.release()  # the provider is done with this job
-            return await self._finish_failure(session, beat, take, step, status, reservation)
+            if status.state != "succeeded":
+                slot.release()  # the provider is done with this job
+                return await self._finish_failure(session, beat, take, step, status, reservation)
+            if not spec.limits.download_in_slot:
+                slot.release()  # the job is done at the provider; its output is fetched elsewhere
+            return await self._finish_success(session, beat, take, step, status, reservation, slot)
 
     async def _create(
         self, session: SceneSession, beat: Beat, take: Take, step: WorkflowStep
@@ -647,8 +647,6 @@ class TakeExecutor:
         for stale in self._stale_parts(f"{stem}."):  # a killed run's download
             (self.options.renders_dir / stale).unlink(missing_ok=True)
         tmp = self.options.renders_dir / f"{stem}.{os.getpid()}.part"
-        if not self.pool.spec(step.provider or "").limits.download_in_slot:
-            slot.release()  # the job is done at the provider; its output is fetched elsewhere
         try:
             await provider.download(status, tmp)
             slot.release()  # the provider's part is done; the next job may start
