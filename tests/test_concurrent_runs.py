@@ -30,11 +30,14 @@ def test_second_run_of_a_busy_episode_stops_with_a_clear_message(
     ark: WatchedArk, tmp_path: Path
 ) -> None:
     env = cli_env(ark, tmp_path)
+    ark.hold_creates = True  # the first run waits in its first create, holding the lock
     first = start_run(env, tmp_path)
-    assert wait_for(ark, first, lambda: ark.creates_total > 0)  # it holds the lock now
+    assert wait_for(ark, first, lambda: ark.creates_total > 0)
 
     second = start_run(env, tmp_path)
     code, _out, err = finish(second)
+    ark.hold_creates = False
+    ark.release.set()
 
     assert code != 0
     assert "is locked by another recoil process" in err and "--wait" in err
