@@ -167,17 +167,243 @@ def test_expired_media_url_is_replaced_on_the_next_get(ark: FakeArkServer) -> No
     assert call(first, key=None)[0] == 403
 
 
-def test_delete_cancels_a_running_task_and_removes_a_finished_one(ark: FakeArkServer) -> None:
-    ark.set(polls_to_finish=5)
-    _, running = call(tasks_url(ark), "POST", create_body(seed=1))
-    call(f"{tasks_url(ark)}/{running['id']}", "DELETE")
-    assert call(f"{tasks_url(ark)}/{running['id']}")[1]["status"] == "cancelled"
-    ark.set(polls_to_finish=1)
-    _, done = call(tasks_url(ark), "POST", create_body(seed=2))
-    call(f"{tasks_url(ark)}/{done['id']}")
-    call(f"{tasks_url(ark)}/{done['id']}", "DELETE")
-    status, body = call(f"{tasks_url(ark)}/{done['id']}")
-    assert (status, body["error"]["code"]) == (404, "task_not_found")
+class Clocks:
+    """The fake's two injectable clocks, moved by hand."""
+
+    def __init__(self) -> None:
+        self.mono = 0.0
+        self.wall = 1_780_000_000.0
+
+    def advance(self, seconds: float) -> None:
+        self.mono += seconds
+        self.wall += seconds
+
+
+@pytest.fixture
+def clocks() -> Clocks:
+    return Clocks()
+
+
+@pytest.fixture
+def slow_ark(clocks: Clocks) -> Iterator[FakeArkServer]:
+    """Tasks stay queued for 150 s unless polled, and finish at 300 s."""
+    with FakeArkServer(
+        api_key="k", clock=lambda: clocks.mono, wall_clock=lambda: clocks.wall, queue_s=300.0
+    ) as server:
+        yield server
+
+
+def task_url(ark: FakeArkServer, task_id: str) -> str:
+    return f"{tasks_url(ark)}/{task_id}"
+
+
+def listed(ark: FakeArkServer, query: str = "") -> dict[str, Any]:
+    status, body = call(tasks_url(ark) + query)
+    assert status == 200
+    assert isinstance(body, dict)
+    return body
+
+
+def test_delete_cancels_a_queued_task_which_then_cannot_be_deleted_again(
+    slow_ark: FakeArkServer, clocks: Clocks
+) -> None:
+    _, created = call(tasks_url(slow_ark), "POST", create_body())
+    url = task_url(slow_ark, created["id"])
+    assert call(url, "DELETE") == (200, {})
+    clocks.advance(1000.0)
+    _, task = call(url)
+    assert task["status"] == "cancelled" and "usage" not in task
+    status, body = call(url, "DELETE")
+    assert (status, body["error"]["code"]) == (400, "OperationDenied.InvalidState")
+    stats = slow_ark.stats()
+    assert stats["cancelled_deletes_refused"] == 1
+    assert stats["tokens_billed_total"] == 0 and stats["finished_tasks_deleted"] == 0
+
+
+def test_a_task_polled_once_is_running_and_delete_cannot_cancel_it(
+    slow_ark: FakeArkServer, clocks: Clocks
+) -> None:
+    _, created = call(tasks_url(slow_ark), "POST", create_body())
+    url = task_url(slow_ark, created["id"])
+    assert call(url)[1]["status"] == "queued"
+    status, body = call(url, "DELETE")
+    assert (status, body["error"]["code"]) == (400, "OperationDenied.InvalidState")
+    assert call(url)[1]["status"] == "running"
+    clocks.advance(300.0)
+    _, task = call(url)
+    assert task["status"] == "succeeded"
+    assert task["usage"]["completion_tokens"] == billed_tokens("720p", "16:9", 5)
+    stats = slow_ark.stats()
+    assert stats["cancels_refused"] == 1
+    assert stats["tokens_by_task"] == {created["id"]: billed_tokens("720p", "16:9", 5)}
+
+
+def test_a_queued_task_starts_running_after_half_its_queue_time_without_polls(
+    slow_ark: FakeArkServer, clocks: Clocks
+) -> None:
+    _, created = call(tasks_url(slow_ark), "POST", create_body())
+    assert listed(slow_ark)["items"][0]["status"] == "queued"
+    clocks.advance(150.0)
+    assert listed(slow_ark)["items"][0]["status"] == "running"
+    status, _ = call(task_url(slow_ark, created["id"]), "DELETE")
+    assert status == 400 and slow_ark.stats()["cancels_refused"] == 1
+
+
+def test_never_finishing_task_runs_from_the_first_look_and_cannot_be_cancelled(
+    ark: FakeArkServer,
+) -> None:
+    _, created = call(tasks_url(ark), "POST", create_body(prompt="a storm [[never-finish]]"))
+    url = task_url(ark, created["id"])
+    assert [call(url)[1]["status"] for _ in range(3)] == ["running"] * 3
+    assert call(url, "DELETE")[0] == 400
+    assert call(url)[1]["status"] == "running"
+    assert ark.stats()["cancels_refused"] == 1
+
+
+def test_delete_erases_a_finished_task_from_history_but_its_bill_stands(
+    ark: FakeArkServer,
+) -> None:
+    _, done = call(tasks_url(ark), "POST", create_body(seed=1))
+    _, failed = call(tasks_url(ark), "POST", create_body(seed=2, prompt="x [[fail]]"))
+    _, kept = call(tasks_url(ark), "POST", create_body(seed=3))
+    for created in (done, failed, kept):
+        call(task_url(ark, created["id"]))
+    bill = ark.stats()["tokens_by_task"]
+    assert set(bill) == {done["id"], kept["id"]}
+    for created in (done, failed):
+        assert call(task_url(ark, created["id"]), "DELETE") == (200, {})
+        status, body = call(task_url(ark, created["id"]))
+        assert (status, body["error"]["code"]) == (404, "task_not_found")
+        status, body = call(task_url(ark, created["id"]), "DELETE")
+        assert (status, body["error"]["code"]) == (404, "task_not_found")
+    assert [t["id"] for t in listed(ark)["items"]] == [kept["id"]]
+    ids_query = f"?filter.task_ids={done['id']}&filter.task_ids={kept['id']}"
+    assert [t["id"] for t in listed(ark, ids_query)["items"]] == [kept["id"]]
+    stats = ark.stats()
+    assert stats["tokens_by_task"] == bill
+    assert stats["tokens_billed_total"] == 2 * billed_tokens("720p", "16:9", 5)
+    assert stats["finished_tasks_deleted"] == 2
+    assert stats["deleted_task_ids"] == [done["id"], failed["id"]]
+
+
+def test_nothing_erased_or_refused_shows_as_zero_counters(ark: FakeArkServer) -> None:
+    stats = ark.stats()
+    assert stats["finished_tasks_deleted"] == 0 and stats["deleted_task_ids"] == []
+    assert stats["cancels_refused"] == stats["cancelled_deletes_refused"] == 0
+
+
+def test_cancelled_tasks_are_purged_a_day_after_the_cancel(
+    slow_ark: FakeArkServer, clocks: Clocks
+) -> None:
+    _, created = call(tasks_url(slow_ark), "POST", create_body())
+    call(task_url(slow_ark, created["id"]), "DELETE")
+    clocks.advance(24 * 3600 - 1)
+    assert listed(slow_ark)["items"][0]["status"] == "cancelled"
+    clocks.advance(1)
+    assert call(task_url(slow_ark, created["id"]))[0] == 404
+    assert listed(slow_ark)["total"] == 0
+    assert slow_ark.stats()["cancelled_tasks_purged"] == 1
+
+
+LIST_ITEM_KEYS = {
+    "id",
+    "model",
+    "status",
+    "seed",
+    "created_at",
+    "updated_at",
+    "usage",
+    "content",
+    "service_tier",
+    "generate_audio",
+    "safety_identifier",
+    "failure_reason",
+}
+
+
+def test_list_items_are_thinner_than_a_get(ark: FakeArkServer) -> None:
+    v1 = "seedance-1-0-pro-250528"
+    _, done = call(
+        tasks_url(ark),
+        "POST",
+        create_body(
+            model=v1, service_tier="flex", generate_audio=False, safety_identifier="take-1"
+        ),
+    )
+    _, failed = call(tasks_url(ark), "POST", create_body(seed=2, prompt="x [[fail]]"))
+    for created in (done, failed):
+        call(task_url(ark, created["id"]))
+    ids_query = f"?filter.task_ids={done['id']}&filter.task_ids={failed['id']}"
+    for body in (listed(ark), listed(ark, ids_query)):
+        items = {t["id"]: t for t in body["items"]}
+        for item in items.values():
+            assert set(item) <= LIST_ITEM_KEYS
+            assert not {"resolution", "ratio", "duration", "error"} & set(item)
+        ok, bad = items[done["id"]], items[failed["id"]]
+        assert ok["status"] == "succeeded" and ok["content"]["video_url"].endswith(".mp4")
+        assert ok["usage"]["completion_tokens"] == billed_tokens("720p", "16:9", 5)
+        assert (ok["model"], ok["seed"], ok["service_tier"]) == (v1, 1, "flex")
+        assert (ok["generate_audio"], ok["safety_identifier"]) == (False, "take-1")
+        assert isinstance(ok["created_at"], int) and isinstance(ok["updated_at"], int)
+        assert bad["failure_reason"]["code"] == "InternalServiceError"
+        assert "content" not in bad and "usage" not in bad
+    _, full = call(task_url(ark, done["id"]))
+    assert (full["resolution"], full["ratio"], full["duration"]) == ("720p", "16:9", 5)
+    assert full["safety_identifier"] == "take-1"
+    _, full_failed = call(task_url(ark, failed["id"]))
+    assert full_failed["error"]["code"] == "InternalServiceError"
+    assert "failure_reason" not in full_failed
+
+
+def test_safety_identifier_is_checked_stored_and_echoed(ark: FakeArkServer) -> None:
+    for bad in ("x" * 65, 12):
+        status, answer = call(tasks_url(ark), "POST", create_body(safety_identifier=bad))
+        assert (status, answer["error"]["code"]) == (400, "InvalidParameter")
+    assert ark.creates_total == 0
+    longest = "y" * 64
+    _, given = call(tasks_url(ark), "POST", create_body(seed=1, safety_identifier=longest))
+    _, plain = call(tasks_url(ark), "POST", create_body(seed=2))
+    assert call(task_url(ark, given["id"]))[1]["safety_identifier"] == longest
+    assert "safety_identifier" not in call(task_url(ark, plain["id"]))[1]
+    items = {t["id"]: t for t in listed(ark)["items"]}
+    assert items[given["id"]]["safety_identifier"] == longest
+    assert "safety_identifier" not in items[plain["id"]]
+
+
+def test_only_the_last_seven_days_are_listable(clocks: Clocks) -> None:
+    with FakeArkServer(
+        api_key="k", clock=lambda: clocks.mono, wall_clock=lambda: clocks.wall
+    ) as ark:
+        _, old = call(tasks_url(ark), "POST", create_body(seed=1))
+        clocks.advance(3600.0)
+        _, recent = call(tasks_url(ark), "POST", create_body(seed=2))
+        clocks.advance(7 * 24 * 3600 - 3600.0)
+        assert [t["id"] for t in listed(ark)["items"]] == [recent["id"], old["id"]]
+        clocks.advance(1.0)
+        assert [t["id"] for t in listed(ark)["items"]] == [recent["id"]]
+        ids_query = f"?filter.task_ids={old['id']}&filter.task_ids={recent['id']}"
+        body = listed(ark, ids_query)
+        assert [t["id"] for t in body["items"]] == [recent["id"]] and body["total"] == 1
+        _, task = call(task_url(ark, old["id"]))
+        assert task["id"] == old["id"] and task["status"] == "succeeded"
+
+
+def test_list_filters_by_exact_model_status_and_service_tier(ark: FakeArkServer) -> None:
+    v1 = "seedance-1-0-pro-250528"
+    _, done = call(tasks_url(ark), "POST", create_body(seed=1))
+    call(task_url(ark, done["id"]))
+    _, waiting = call(tasks_url(ark), "POST", create_body(seed=2, prompt="x [[never-finish]]"))
+    _, flex = call(tasks_url(ark), "POST", create_body(seed=3, model=v1, service_tier="flex"))
+
+    def ids(query: str) -> list[str]:
+        return [t["id"] for t in listed(ark, query)["items"]]
+
+    assert ids("?filter.status=succeeded") == [done["id"]]
+    assert ids(f"?filter.status=running&filter.model={MODEL}") == [waiting["id"]]
+    assert ids(f"?filter.model={v1}") == [flex["id"]]
+    assert ids("?filter.model=seedance-1-0-pro") == []
+    assert ids("?filter.service_tier=flex") == [flex["id"]]
+    assert ids("?filter.status=queued") == []
 
 
 def test_command_line_server_prints_its_url_and_serves_stats_and_controls() -> None:

@@ -16,9 +16,35 @@ A parent process reads counters from ``GET <base_url>/_fake/stats``, changes kno
 ``POST /_fake/knobs`` (a JSON object of knob values) and adds faults with
 ``POST /_fake/faults`` (a JSON object of :meth:`FakeArkServer.inject` arguments).
 
-Task progression uses the server's clock (injectable): a task finishes on the first poll (a GET,
-or a list naming it in ``filter.task_ids``) that is both its ``polls_to_finish``-th and at
-least ``queue_s`` seconds after creation.
+Task life follows the real Ark rules, with the server's clocks injectable (``clock`` for
+task progression, ``wall_clock`` for ``created_at``/``updated_at`` and the list window):
+
+- A task is ``queued`` until it starts ``running``: it starts at the first look at it (a GET,
+  a list, a DELETE) that comes after it was polled once, or at least ``queue_s / 2`` seconds
+  after creation (so with the default ``queue_s=0`` it is ``running`` from the first look on;
+  a test that needs a cancellable ``queued`` task sets ``queue_s`` and never polls it).
+- It finishes on the first poll (a GET, or a list naming it in ``filter.task_ids``) that is
+  both its ``polls_to_finish``-th and at least ``queue_s`` seconds after creation (a later
+  list or DELETE also finishes it once both hold). ``never_finish`` keeps it ``running``.
+- ``DELETE /tasks/{id}`` depends on the status: ``queued`` becomes ``cancelled`` (200);
+  ``running`` cannot be cancelled (400 ``OperationDenied.InvalidState``; the task goes on to
+  finish and be billed); ``cancelled`` cannot be deleted again (same 400); a finished task
+  (``succeeded``, ``failed``, ``expired``; the fake never expires a task) is deleted from
+  history (later GET: 404 ``task_not_found``; list: gone) while its bill stands in
+  ``stats()``. ``stats()`` counts
+  ``finished_tasks_deleted`` (ids in ``deleted_task_ids``), ``cancels_refused`` and
+  ``cancelled_deletes_refused``. Cancelled tasks are purged 24 h (wall clock) after the cancel.
+- List (``GET /tasks``) answers ``{"total", "items"}`` newest first, filtered by
+  ``filter.model`` (exactly the string the create sent), ``filter.status``,
+  ``filter.service_tier`` and ``filter.task_ids`` (a poll of each named task). Only tasks
+  created in the last 7 days (wall clock) are listable; GET by id still finds older ones.
+  List items are thinner than a GET: ``id``, ``model``, ``status``, ``seed``, ``created_at``,
+  ``updated_at``, ``usage``, ``content`` (``video_url`` when succeeded), ``service_tier``,
+  ``generate_audio``, ``safety_identifier``, and the error as ``failure_reason``; no
+  ``resolution``, ``ratio`` or ``duration``. A GET answers the full task (error as ``error``).
+- ``safety_identifier`` (a string of at most 64 characters; longer or not a string: 400
+  ``InvalidParameter``) is accepted at create, stored and echoed on GET and list items.
+
 Prompt markers choose per-task outcomes: ``[[moderate-output]]`` (failed with
 ``OutputVideoSensitiveContentDetected``, not billed), ``[[moderate-output-billed]]``
 (same, billed), ``[[moderate-input]]`` (create answers 400
@@ -52,6 +78,19 @@ Op = Literal["create", "get", "list", "delete", "media"]
 FaultKind = Literal["status", "drop", "malformed", "slow"]
 
 TASKS_PATH = "/api/v3/contents/generations/tasks"
+
+LIST_WINDOW_S = 7 * 24 * 3600
+"""Only tasks created this many seconds ago or less are listable (GET by id still works)."""
+CANCELLED_PURGE_S = 24 * 3600
+"""Cancelled tasks are purged from history this many seconds after the cancel."""
+SAFETY_IDENTIFIER_MAX = 64
+FINISHED = frozenset({"succeeded", "failed", "expired"})
+# Ark documents no error code for a DELETE the task's status forbids (a running or an
+# already cancelled task). OperationDenied.InvalidState is the code Ark's error table uses
+# for an operation on a resource in the wrong state (a context cache or file being
+# updated); the fake answers it with HTTP 400, as a refused request, not as a 403 that
+# clients read as a refused API key.
+DELETE_REFUSED_CODE = "OperationDenied.InvalidState"
 
 DIMENSIONS: Mapping[str, Mapping[str, tuple[int, int]]] = {
     "480p": {
@@ -150,6 +189,7 @@ class _Task:
     duration: int
     generate_audio: bool | None
     service_tier: str | None
+    safety_identifier: str | None
     fingerprint: str
     outcome: str
     created_at: int
@@ -163,15 +203,13 @@ class _Task:
     expired_gens: set[int] = field(default_factory=set)
     downloads: int = 0
 
-    def as_json(self, base_url: str) -> dict[str, Any]:
+    def _common_json(self, base_url: str) -> dict[str, Any]:
+        """The fields both a GET and a list item carry."""
         body: dict[str, Any] = {
             "id": self.id,
             "model": self.model,
             "status": self.status,
             "seed": self.seed,
-            "resolution": self.resolution,
-            "ratio": self.ratio,
-            "duration": self.duration,
             "created_at": self.created_at,
             "updated_at": self.updated_at or self.created_at,
         }
@@ -179,12 +217,37 @@ class _Task:
             body["generate_audio"] = self.generate_audio
         if self.service_tier is not None:
             body["service_tier"] = self.service_tier
+        if self.safety_identifier is not None:
+            body["safety_identifier"] = self.safety_identifier
         if self.status == "succeeded":
             body["content"] = {"video_url": f"{base_url}/_media/{self.id}/{self.media_gen}.mp4"}
         if self.tokens:
             body["usage"] = {"completion_tokens": self.tokens, "total_tokens": self.tokens}
-        if self.error_code is not None:
-            body["error"] = {"code": self.error_code, "message": f"fake: {self.error_code}"}
+        return body
+
+    def _error_json(self) -> dict[str, str] | None:
+        if self.error_code is None:
+            return None
+        return {"code": self.error_code, "message": f"fake: {self.error_code}"}
+
+    def as_json(self, base_url: str) -> dict[str, Any]:
+        """The task as a GET answers it: everything, the error as ``error``."""
+        body = self._common_json(base_url)
+        body["resolution"] = self.resolution
+        body["ratio"] = self.ratio
+        body["duration"] = self.duration
+        error = self._error_json()
+        if error is not None:
+            body["error"] = error
+        return body
+
+    def as_list_item(self, base_url: str) -> dict[str, Any]:
+        """The task as a list item: no resolution, ratio or duration; the error as
+        ``failure_reason``."""
+        body = self._common_json(base_url)
+        error = self._error_json()
+        if error is not None:
+            body["failure_reason"] = error
         return body
 
 
@@ -238,6 +301,10 @@ class FakeArkServer:
         self._requests: dict[str, int] = {}
         self._tokens_by_task: dict[str, int] = {}
         self._media_auth_headers = 0
+        self._deleted_task_ids: list[str] = []
+        self._cancels_refused = 0
+        self._cancelled_deletes_refused = 0
+        self._cancelled_purged = 0
         self._httpd = _Server(("127.0.0.1", port), _Handler, self)
         self._thread: threading.Thread | None = None
 
@@ -331,7 +398,12 @@ class FakeArkServer:
     # ------------------------------------------------------------------ counters
 
     def stats(self) -> dict[str, Any]:
-        """Counters: creates, per-fingerprint creates, tokens billed, requests, tasks."""
+        """Counters: creates, per-fingerprint creates, tokens billed (deleted tasks' bills
+        included), requests, tasks still in history, and what DELETEs did: finished tasks
+        erased from history (``finished_tasks_deleted``, ids in ``deleted_task_ids``),
+        cancels refused because the task was running (``cancels_refused``), deletes refused
+        because the task was already cancelled (``cancelled_deletes_refused``) and cancelled
+        tasks purged after 24 h (``cancelled_tasks_purged``)."""
         with self._lock:
             return {
                 "creates_total": self._creates_total,
@@ -341,6 +413,11 @@ class FakeArkServer:
                 "requests": dict(self._requests),
                 "media_requests_with_auth": self._media_auth_headers,
                 "tasks": {tid: task.status for tid, task in self._tasks.items()},
+                "finished_tasks_deleted": len(self._deleted_task_ids),
+                "deleted_task_ids": list(self._deleted_task_ids),
+                "cancels_refused": self._cancels_refused,
+                "cancelled_deletes_refused": self._cancelled_deletes_refused,
+                "cancelled_tasks_purged": self._cancelled_purged,
             }
 
     @property
@@ -457,6 +534,15 @@ class FakeArkServer:
             )
         if is_v2 and body.get("service_tier") is not None:
             raise _HttpError(400, "InvalidParameter", "service_tier is not supported")
+        safety_identifier = body.get("safety_identifier")
+        if safety_identifier is not None and (
+            not isinstance(safety_identifier, str) or len(safety_identifier) > SAFETY_IDENTIFIER_MAX
+        ):
+            raise _HttpError(
+                400,
+                "InvalidParameter",
+                f"safety_identifier must be a string of at most {SAFETY_IDENTIFIER_MAX} characters",
+            )
         if "[[moderate-input]]" in prompt:
             raise _HttpError(
                 400, "InputTextSensitiveContentDetected", "the prompt may contain sensitive content"
@@ -477,6 +563,7 @@ class FakeArkServer:
                 duration=duration,
                 generate_audio=body.get("generate_audio"),
                 service_tier=body.get("service_tier"),
+                safety_identifier=safety_identifier,
                 fingerprint=self.fingerprint(body),
                 outcome=outcome,
                 created_at=now,
@@ -490,18 +577,25 @@ class FakeArkServer:
         return task
 
     def _advance(self, task: _Task, *, count_poll: bool) -> None:
-        """Move a task along its life (caller holds the lock)."""
+        """Move a task along its life (caller holds the lock).
+
+        A queued task starts running at a look that comes after an earlier poll, or once
+        ``queue_s / 2`` seconds have passed; it finishes at a look where it has had
+        ``polls_to_finish`` polls and ``queue_s`` seconds have passed (never, with
+        ``never_finish`` or ``[[never-finish]]``). ``count_poll``: this look is a poll.
+        """
         if task.status not in ("queued", "running"):
             return
-        if count_poll:
-            task.polls += 1
         knobs = self._knobs
         age = self._clock() - task.created_clock
+        if task.status == "queued" and (task.polls >= 1 or age >= knobs.queue_s / 2):
+            task.status = "running"
+            task.updated_at = int(self._wall_clock())
+        if count_poll:
+            task.polls += 1
         if task.outcome == "never" or knobs.never_finish:
-            task.status = "running" if task.polls > 1 else task.status
             return
         if task.polls < knobs.polls_to_finish or age < knobs.queue_s:
-            task.status = "running" if task.polls > 1 or age >= knobs.queue_s / 2 else "queued"
             return
         task.updated_at = int(self._wall_clock())
         tokens = billed_tokens(task.resolution, task.ratio, task.duration)
@@ -518,6 +612,17 @@ class FakeArkServer:
         if task.tokens:
             self._tokens_by_task[task.id] = task.tokens
 
+    def _purge_cancelled(self) -> None:
+        """Drop cancelled tasks 24 h (wall clock) after their cancel (caller holds the lock)."""
+        now = self._wall_clock()
+        for task_id in [
+            t.id
+            for t in self._tasks.values()
+            if t.status == "cancelled" and now - t.updated_at >= CANCELLED_PURGE_S
+        ]:
+            del self._tasks[task_id]
+            self._cancelled_purged += 1
+
     def _poll(self, task: _Task) -> None:
         """A client asked for the task's state (a GET, or a list naming it): move it along,
         counting the poll, and sign a fresh media URL if the last one expired (caller holds
@@ -528,6 +633,7 @@ class FakeArkServer:
 
     def _get(self, task_id: str, fault: Fault | None) -> tuple[int, dict[str, str], bytes]:
         with self._lock:
+            self._purge_cancelled()
             task = self._tasks.get(task_id)
             if task is None:
                 raise _HttpError(404, "task_not_found", f"task {task_id} not found")
@@ -547,39 +653,61 @@ class FakeArkServer:
         page_size = max(1, min(int(one("page_size", "10")), self._knobs.page_size_max))
         model = one("filter.model")
         status = one("filter.status")
+        service_tier = one("filter.service_tier")
         ids = set(query.get("filter.task_ids", []))
         with self._lock:
+            self._purge_cancelled()
+            oldest = self._wall_clock() - LIST_WINDOW_S
+            listable = [t for t in self._tasks.values() if t.created_at >= oldest]
             if ids:  # a list naming tasks asks for their state: that is a poll of each
-                tasks = [self._tasks[i] for i in ids if i in self._tasks]
+                tasks = [t for t in listable if t.id in ids]
                 for task in tasks:
                     self._poll(task)
             else:
-                tasks = list(self._tasks.values())
+                tasks = listable
                 for task in tasks:
                     self._advance(task, count_poll=False)
             tasks.sort(key=lambda t: (t.created_at, t.id), reverse=True)
             chosen = [
                 t
                 for t in tasks
-                if (not model or t.model == model) and (not status or t.status == status)
+                if (not model or t.model == model)
+                and (not status or t.status == status)
+                and (not service_tier or t.service_tier == service_tier)
             ]
             page = chosen[(page_num - 1) * page_size : page_num * page_size]
-            items = [t.as_json(self.root_url) for t in page]
+            items = [t.as_list_item(self.root_url) for t in page]
         body = json.dumps({"items": items, "total": len(chosen)}).encode()
         if fault is not None and fault.kind == "malformed":
             body = body[:-5]
         return 200, {"Content-Type": "application/json"}, body
 
     def _delete(self, task_id: str) -> tuple[int, dict[str, str], bytes]:
+        """Cancel a queued task; refuse a running or cancelled one; erase a finished one from
+        history (its bill stands)."""
         with self._lock:
+            self._purge_cancelled()
             task = self._tasks.get(task_id)
             if task is None:
                 raise _HttpError(404, "task_not_found", f"task {task_id} not found")
-            if task.status in ("queued", "running"):
+            self._advance(task, count_poll=False)
+            if task.status == "queued":
                 task.status = "cancelled"
                 task.updated_at = int(self._wall_clock())
+            elif task.status == "running":
+                self._cancels_refused += 1
+                raise _HttpError(
+                    400,
+                    DELETE_REFUSED_CODE,
+                    f"task {task_id} is running and cannot be cancelled",
+                )
+            elif task.status == "cancelled":
+                self._cancelled_deletes_refused += 1
+                raise _HttpError(400, DELETE_REFUSED_CODE, f"task {task_id} is already cancelled")
             else:
+                assert task.status in FINISHED
                 del self._tasks[task_id]
+                self._deleted_task_ids.append(task_id)
         return _json(200, {})
 
     def _media(self, path: str, headers: Mapping[str, str]) -> tuple[int, dict[str, str], bytes]:
