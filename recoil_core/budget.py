@@ -33,6 +33,11 @@ class Reservation:
     estimate: float = 0.0
     """What the estimator said (``amount`` is this times the learned overrun ratio)."""
     charged: float = 0.0
+    steps: set[str] | None = None
+    """The workflow steps it covers (``None``: all of the take's)."""
+
+    def covers(self, step_id: str) -> bool:
+        return self.steps is None or step_id in self.steps
 
 
 class BudgetGuard:
@@ -78,11 +83,38 @@ class BudgetGuard:
             self._reserved += amount
             return Reservation(amount=amount, remaining=amount, estimate=estimate)
 
-    def force_reserve(self, amount: float) -> Reservation:
-        """Reserve without the cap check: for takes already at the provider (resumed work)."""
+    def hold(self, amount: float, *, steps: set[str] | None = None) -> Reservation:
+        """Count money already committed at a provider (a job a take owns, which bills
+        whatever the cap says) so that no new reservation can use it. No cap check: the
+        spend cannot be undone. Held first, before any new take reserves, it keeps new
+        takes inside the cap. Never use it for a call not yet made: see :meth:`extend`."""
+        amount = max(0.0, amount)
         with self._lock:
-            self._reserved += max(0.0, amount)
-            return Reservation(amount=amount, remaining=max(0.0, amount), estimate=max(0.0, amount))
+            self._reserved += amount
+            return Reservation(amount=amount, remaining=amount, estimate=amount, steps=steps)
+
+    def extend(self, reservation: Reservation, amount: float, *, step: str) -> None:
+        """Add ``amount`` for ``step`` (a paid call about to be made) to ``reservation``,
+        or raise :class:`BudgetExhaustedError` if it would pass the cap."""
+        estimate = max(0.0, amount)
+        with self._lock:
+            amount = estimate * self._overrun
+            if self.cap is not None and self._spent + self._reserved + amount > self.cap + EPSILON:
+                raise BudgetExhaustedError(remaining=max(0.0, self.remaining))
+            self._reserved += amount
+            reservation.amount += amount
+            reservation.remaining += amount
+            reservation.estimate += estimate
+            reservation.released = False
+            if reservation.steps is not None:
+                reservation.steps.add(step)
+
+    def check_within_cap(self) -> None:
+        """Raise :class:`BudgetExhaustedError` unless spent and reserved fit the cap: asked
+        before a call that replaces a lost one, whose money is already held."""
+        with self._lock:
+            if self.cap is not None and self._spent + self._reserved > self.cap + EPSILON:
+                raise BudgetExhaustedError(remaining=max(0.0, self.remaining))
 
     def charge(
         self, reservation: Reservation | None, entry: LedgerEntry, *, new: bool = True

@@ -6,6 +6,7 @@ Every persisted document carries ``schema_version``. A document from a newer Rec
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -24,6 +25,33 @@ converter.register_structure_hook(GroupIdentity, lambda data, _t: GroupIdentity.
 Migration = Callable[[dict[str, Any]], dict[str, Any]]
 MIGRATIONS: dict[tuple[str, int], Migration] = {}
 """(document kind, from version) -> function returning the document at from version + 1."""
+
+
+def _scene_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
+    """v2 gives every take a ``uid``. A v1 take gets one derived from where it lives (the
+    same on every read until the scene is next written with it); its steps keep their
+    seeds, which a lost create is still matched by."""
+    where = f"{data.get('project')}/{data.get('episode')}/{data.get('scene_id')}"
+    for beat in data.get("beats") or []:
+        for take in beat.get("takes") or [] if isinstance(beat, dict) else []:
+            if isinstance(take, dict) and not take.get("uid"):
+                digest = hashlib.sha256(f"{where}/{take.get('take_id')}".encode()).hexdigest()
+                take["uid"] = f"tk_{digest[:32]}"
+    return data
+
+
+def _unchanged(data: dict[str, Any]) -> dict[str, Any]:
+    return data
+
+
+MIGRATIONS.update(
+    {
+        ("scene", 1): _scene_v1_to_v2,
+        ("scene_manifest", 1): _unchanged,
+        ("derivation", 1): _unchanged,
+        ("ledger_entry", 1): _unchanged,  # take_uid is optional
+    }
+)
 
 
 def dump_document(kind: str, obj: object) -> dict[str, Any]:

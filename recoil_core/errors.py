@@ -207,6 +207,11 @@ class TaskNotFound(ProviderError):
     """The provider does not know (or no longer keeps) the task."""
 
 
+class LookupAmbiguous(ProviderError):
+    """A search for a lost create found more than one job that could be the take's: the
+    runner never guesses (it could adopt another take's job) and asks a person."""
+
+
 class ProviderUnavailable(ProviderError):
     """The provider failed or could not be reached; a later try may succeed."""
 

@@ -73,6 +73,10 @@ class BuildContext:
     image_provider: str | None
     """The provider serving ``image_t2i`` keyframes, or ``None`` when none is configured."""
     settings: Mapping[str, Any] = attrs.field(factory=dict)
+    scene_version: int = 1
+    """The scene version the take belongs to: pass it to
+    :func:`recoil_core.render.render_name` (``version=``) when naming outputs, so a
+    re-derived version never overwrites an earlier version's renders."""
 
     def shots_for(self, beat: Beat) -> list[CanonicalShot]:
         """The plan shots a beat covers, in beat order (wildcards have no shot)."""
@@ -107,8 +111,12 @@ JobStateName = Literal["queued", "running", "succeeded", "failed", "cancelled", 
 class SubmitRequest:
     """One paid call: what the provider should generate for a workflow step.
 
-    ``seed`` is unique per take step and is persisted before the call, so a create whose
-    response was lost can be found again with :meth:`Provider.find`.
+    ``request_key`` is this create's identity: random, drawn afresh for every create
+    (a resubmit gets a new one) and persisted before the call. Send it where the provider
+    stores and echoes a caller string (Ark: ``safety_identifier``), so :meth:`Provider.find`
+    can tell this create from every other take's, in any project or episode. ``seed`` is
+    derived from it, for providers that echo nothing else. ``submitting_at`` is when the
+    take entered ``submitting``: a job created before it is never the take's.
     """
 
     take_id: str
@@ -119,6 +127,7 @@ class SubmitRequest:
     seed: int
     inputs: Mapping[str, Path] = attrs.field(factory=dict)
     submitting_at: datetime | None = None
+    request_key: str = ""
 
 
 @attrs.frozen
@@ -158,7 +167,11 @@ class Provider(Protocol):
         ...
 
     async def find(self, request: SubmitRequest) -> str | None:
-        """The id of a job created for ``request`` whose create response was lost, if any."""
+        """The id of the job created for ``request`` whose create response was lost, or
+        ``None`` when the provider has none. Accept a job only when it carries the
+        request's identity (``request_key``, else the seed) and was created after
+        ``submitting_at``; raise :class:`recoil_core.errors.LookupAmbiguous` when more than
+        one job could be it (never guess: adopting another take's job pays twice)."""
         ...
 
     async def download(self, status: JobStatus, dest: Path) -> None:
@@ -166,7 +179,8 @@ class Provider(Protocol):
         ...
 
     async def cancel(self, job_id: str) -> None:
-        """Cancel a job that has not finished."""
+        """Cancel a job in one of the spec's ``cancellable_states``. The runner never
+        cancels a finished job (on some providers that erases its record)."""
         ...
 
     async def aclose(self) -> None:
@@ -213,6 +227,17 @@ class ProviderSpec:
     """Model names served; empty means any model."""
     limits: ProviderLimits = ProviderLimits()
     can_find_by_request: bool = False
+    """Whether :meth:`Provider.find` can look up a create whose answer was lost."""
+    find_window_s: float | None = None
+    """How far back ``find`` can see (Ark lists the last 7 days); ``None``: no limit. A
+    lost create older than this is left for a person (``--resubmit-unknown``)."""
+    find_consistency_s: float = 0.0
+    """How long a new job may stay invisible to ``find``. A lost create is resubmitted
+    automatically only after two searches at least this far apart both missed it."""
+    cancellable_states: frozenset[str] = attrs.field(default=frozenset(), converter=_frozen)
+    """Job states in which :meth:`Provider.cancel` stops the job before it is billed (Ark:
+    ``queued`` only). A job past them is followed to its end and charged what it bills;
+    empty (the default) means a job is never cancelled."""
     bills_failures: bool = False
     description: str = ""
     check: Callable[[ProviderContext], list[str]] | None = None

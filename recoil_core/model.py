@@ -8,7 +8,9 @@ is persisted by the runner before the side effect that follows it.
 from __future__ import annotations
 
 import enum
+import hashlib
 import math
+import secrets
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -17,7 +19,8 @@ import attrs
 
 from recoil_core.hashing import WILDCARD, shotset_hash
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+"""v2: takes carry ``uid``; steps carry ``request_key`` and ``lookup_missed_at``."""
 
 
 def utc_now() -> str:
@@ -304,6 +307,13 @@ class WorkflowStep:
     seed: int | None = None
     job_id: str | None = None
     estimate_usd: float = 0.0
+    request_key: str | None = None
+    """The provider-facing identity of this step's current create: drawn at random before
+    every create (a resubmit draws a new one) and persisted with ``submitting``, so a
+    create whose answer was lost is found by it and never confused with another take's."""
+    lookup_missed_at: str | None = None
+    """When a search for this step's lost create first found nothing (see
+    :attr:`recoil_core.interfaces.ProviderSpec.find_consistency_s`)."""
     submitting_at: str | None = None
     submitted_at: str | None = None
     finished_at: str | None = None
@@ -339,6 +349,28 @@ class Workflow:
             if step.step_id == step_id:
                 return step
         raise KeyError(step_id)
+
+
+# --------------------------------------------------------------------------- identity
+
+
+def new_identity(prefix: str) -> str:
+    """A fresh random identity (128 bits): no two takes or creates share one."""
+    return f"{prefix}_{secrets.token_hex(16)}"
+
+
+def seed_for(request_key: str) -> int:
+    """The seed a create with ``request_key`` sends (0..2**31-1), so a lost create can also
+    be matched by seed where a provider echoes nothing else."""
+    digest = hashlib.sha256(request_key.encode()).digest()
+    return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
+
+
+def take_id_for(beat_id: str, index: int, version: int = 1) -> str:
+    """A take's id: unique within its episode across scene versions and attempts."""
+    if version > 1:
+        return f"{beat_id}_v{version}_take_{index}"
+    return f"{beat_id}_take_{index}"
 
 
 # --------------------------------------------------------------------------- scenes
@@ -378,6 +410,11 @@ class Take:
     index: int
     workflow: Workflow
     state: TakeState = TakeState.PLANNED
+    uid: str = ""
+    """Unique across projects, episodes, scene versions and attempts; stable across
+    resume (drawn by :meth:`Beat.new_take`, persisted with the take's first write)."""
+    version: int = 1
+    """The scene version the take was made in (its id and render name carry it from 2 on)."""
     created_at: str = attrs.field(factory=utc_now)
     updated_at: str = attrs.field(factory=utc_now)
     estimate_usd: float = 0.0
@@ -419,10 +456,21 @@ class Beat:
             return list(self.grouping.shot_ids)
         return [s.shot_id for s in self.segments if s.shot_id is not None]
 
-    def new_take(self, workflow: Workflow) -> Take:
-        """Append a new planned take for ``workflow`` and return it."""
+    def new_take(self, workflow: Workflow, *, version: int = 1) -> Take:
+        """Append a new planned take for ``workflow`` and return it.
+
+        ``version`` is the scene version the take belongs to: takes of version 2 and later
+        are named ``<beat>_v<version>_take_<n>``, so a re-derived version's takes never
+        share an id (a ledger key, a render name) with an earlier version's.
+        """
         index = len(self.takes)
-        take = Take(take_id=f"{self.beat_id}_take_{index}", index=index, workflow=workflow)
+        take = Take(
+            take_id=take_id_for(self.beat_id, index, version),
+            index=index,
+            workflow=workflow,
+            version=version,
+            uid=new_identity("tk"),
+        )
         self.takes.append(take)
         return take
 
@@ -556,6 +604,8 @@ class LedgerEntry:
     cap, so a ledger holding one could never stop a run)."""
     job_id: str | None
     at: str = attrs.field(factory=utc_now)
+    take_uid: str | None = None
+    """The take's :attr:`Take.uid` (absent on entries written before it existed)."""
 
 
 def charge_entry_id(take_id: str, step_id: str, kind: ChargeKind | str) -> str:

@@ -127,13 +127,16 @@ def render_name(
     take_number: int,
     suffix: str = ".mp4",
     tag: str | None = None,
+    version: int = 1,
 ) -> str:
     """The file name of a render of ``identity`` (``EP001_SH1_take1.mp4``, ``EP001_ONER_001_...``).
 
     Solo units use the shot stem (shot number without leading zeros); multi-shot strategies
     put their tag and 3-digit ordinal before the first and last shot numbers. The episode
     prefix comes from the shot ids (the part before ``_SH``), else ``episode``. ``tag``
-    (``"kf"``) marks intermediate outputs. Raises InvalidIdError for an unsafe result.
+    (``"kf"``) marks intermediate outputs. A take of scene ``version`` 2 or later is named
+    ``..._v2_take1.mp4``, so a re-derived version never overwrites an earlier version's
+    render. Raises InvalidIdError for an unsafe result.
     """
     if take_number < 1:
         raise ValueError(f"take_number must be 1 or more, got {take_number}")
@@ -146,6 +149,9 @@ def render_name(
         stem = _solo_stem(shot_ids[0], episode)
     else:
         stem = _multi_stem(identity, shot_ids, episode)
+    if version < 1:
+        raise ValueError(f"version must be 1 or more, got {version}")
+    stem += f"_v{version}" if version > 1 else ""
     name = f"{stem}_take{take_number}" + (f"_{tag}" if tag else "") + suffix
     return validate_id(name, what="render file name")
 

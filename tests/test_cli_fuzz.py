@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -265,7 +266,7 @@ CORRUPTIONS = {
     "scene-truncated": ("scenes/BATCH_001/v0001.json", lambda b: b[: len(b) // 2]),
     "scene-future-schema": (
         "scenes/BATCH_001/v0001.json",
-        lambda b: b.replace(b'"schema_version":1,', b'"schema_version":999,', 1),
+        lambda b: re.sub(rb'"schema_version":\d+,', b'"schema_version":999,', b, count=1),
     ),
     "manifest-truncated": ("scenes/BATCH_002/manifest.json", lambda b: b[:10]),
     "manifest-not-json": ("scenes/BATCH_002/manifest.json", lambda b: b"\x00\x01 not json"),

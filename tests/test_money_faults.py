@@ -27,7 +27,7 @@ from recoil_core.interfaces import (
     ProviderLimits,
     ProviderSpec,
 )
-from recoil_core.model import ChargeKind, Take, TakeState
+from recoil_core.model import ChargeKind, StepState, Take, TakeState
 from recoil_core.persistence.protocol import PersistenceBackend
 from recoil_core.registry import Registry, build_registry
 from recoil_core.runner import RunReport
@@ -53,6 +53,7 @@ def impatient_plugin() -> object:
         factory=factory,
         limits=ProviderLimits(concurrency=4, poll_interval_s=0.0),
         can_find_by_request=True,
+        cancellable_states=frozenset({"queued"}),  # as Ark: a running task bills
     )
     return make_plugin(providers=[spec], estimators=[CostEstimator(IMPATIENT, estimate_step_usd)])
 
@@ -214,16 +215,41 @@ def test_media_that_stays_unavailable_leaves_the_take_to_resume_and_is_charged_o
     assert check_money(ark, backend, PROJECT, EPISODE).creates == 1
 
 
-def test_job_that_never_finishes_times_out_is_cancelled_and_costs_nothing(
+def test_job_still_queued_at_its_timeout_is_cancelled_and_costs_nothing(
     ark, registry, backend
 ) -> None:
-    ark.set(never_finish=True)
+    ark.set(hold_queued=True)
 
     report, take = run_one(ark, registry, backend, job_timeout_s=0.3, poll_interval_s=0.02)
 
     assert not report.complete and take.state == TakeState.FAILED
-    assert "did not finish within" in (take.error or "")
     job_id = take.workflow.steps[0].job_id
+    assert take.workflow.steps[0].state == StepState.CANCELLED
     assert ark.stats()["tasks"] == {job_id: "cancelled"}
     assert backend.read_ledger(PROJECT, EPISODE) == []
     check_money(ark, backend, PROJECT, EPISODE)
+
+
+def test_job_running_at_its_timeout_is_never_cancelled_and_its_bill_is_followed(
+    ark, registry, backend
+) -> None:
+    """Ark refuses to cancel a running task and bills it when it finishes: the take keeps
+    the job, and the next run charges what Ark billed and keeps the video."""
+    ark.set(never_finish=True)
+
+    report, take = run_one(ark, registry, backend, job_timeout_s=0.3, poll_interval_s=0.02)
+
+    job_id = take.workflow.steps[0].job_id
+    assert not report.complete and take.state == TakeState.SUBMITTED
+    assert "billed when it finishes" in (take.attention or "")
+    stats = ark.stats()
+    assert stats["tasks"] == {job_id: "running"} and stats.get("cancels_refused", 0) == 0
+    assert backend.read_ledger(PROJECT, EPISODE) == []
+
+    ark.set(never_finish=False)
+    again, take = run_one(ark, registry, backend)
+
+    assert again.complete and take.state == TakeState.SUCCEEDED
+    assert [e.job_id for e in backend.read_ledger(PROJECT, EPISODE)] == [job_id]
+    counts = check_money(ark, backend, PROJECT, EPISODE)
+    assert counts.creates == 1 and counts.succeeded == 1

@@ -21,7 +21,7 @@ from recoil_core.errors import (
     SchemaVersionError,
 )
 from recoil_core.interfaces import BackendContext
-from recoil_core.model import Scene
+from recoil_core.model import SCHEMA_VERSION, Scene
 from recoil_core.persistence.atomic import is_temp_name, write_atomic
 from recoil_core.persistence.filesystem import FilesystemBackend
 from recoil_core.persistence.protocol import PersistenceBackend
@@ -94,11 +94,11 @@ def test_every_document_and_ledger_line_carries_schema_version_and_document_kind
     }
     for path, kind in documents.items():
         data = json.loads(path.read_text("utf-8"))
-        assert (data["schema_version"], data["document"]) == (1, kind), path
+        assert (data["schema_version"], data["document"]) == (SCHEMA_VERSION, kind), path
     lines = (episode_dir(root) / "ledger.jsonl").read_text("utf-8").splitlines()
     assert [(json.loads(x)["schema_version"], json.loads(x)["document"]) for x in lines] == [
-        (1, "ledger_entry"),
-        (1, "ledger_entry"),
+        (SCHEMA_VERSION, "ledger_entry"),
+        (SCHEMA_VERSION, "ledger_entry"),
     ]
     assert json.loads(lines[0])["kind"] == "succeeded"
 

@@ -18,7 +18,9 @@ from recoil_seeddance.provider import ArkProvider, FindPolicy, RetryPolicy, crea
 from recoil_seeddance.transport import make_client
 
 from recoil_core.errors import (
+    LookupAmbiguous,
     ModerationBlocked,
+    ProviderError,
     ProviderRejected,
     ProviderUnavailable,
     TaskNotFound,
@@ -81,6 +83,7 @@ def request(
     inputs: dict[str, Path] | None = None,
     submitting_at: datetime | None = None,
     plan_seed: int | None = None,
+    request_key: str = "",
     **payload: Any,
 ) -> SubmitRequest:
     body: dict[str, Any] = {
@@ -102,6 +105,7 @@ def request(
         seed=seed,
         inputs=inputs or {},
         submitting_at=submitting_at or datetime.now(UTC),
+        request_key=request_key,
     )
 
 
@@ -186,7 +190,7 @@ def test_downloads_of_two_tasks_differ(ark: FakeArkServer, tmp_path: Path) -> No
 
 
 def test_cancel_stops_a_queued_task(ark: FakeArkServer) -> None:
-    ark.set(polls_to_finish=5)
+    ark.set(queue_s=60.0)  # still queued when the cancel comes
 
     async def flow(p: ArkProvider) -> JobStatus:
         job_id = await p.submit(request())
@@ -196,6 +200,22 @@ def test_cancel_stops_a_queued_task(ark: FakeArkServer) -> None:
     status = run(using(provider(ark), flow))
     assert status.state == "cancelled"
     assert status.cost_usd == 0
+
+
+def test_cancel_of_a_running_task_is_refused_and_the_task_is_billed(ark: FakeArkServer) -> None:
+    ark.set(polls_to_finish=3)
+
+    async def flow(p: ArkProvider) -> tuple[str, JobStatus]:
+        job_id = await p.submit(request())
+        running = (await p.poll(job_id)).state
+        with pytest.raises(ProviderError):
+            await p.cancel(job_id)
+        await p.poll(job_id)
+        return running, await p.poll(job_id)
+
+    running, status = run(using(provider(ark), flow))
+    assert running == "running"
+    assert status.state == "succeeded" and status.cost_usd > 0
 
 
 def test_unknown_task_is_task_not_found(ark: FakeArkServer) -> None:
@@ -331,9 +351,35 @@ def test_find_with_a_plan_fixed_seed_refuses_to_guess_between_takes(ark: FakeArk
         await p.submit(request(seed=2, plan_seed=7))
         return alone, await p.find(request(seed=2, plan_seed=7))
 
-    alone, shared = run(using(provider(ark), flow))
-    assert alone is not None
-    assert shared is None
+    with pytest.raises(LookupAmbiguous):
+        run(using(provider(ark), flow))
+
+
+def test_find_tells_takes_sharing_a_plan_fixed_seed_apart_by_safety_identifier(
+    ark: FakeArkServer,
+) -> None:
+    async def flow(p: ArkProvider) -> tuple[list[str], list[str | None]]:
+        made = [await p.submit(request(plan_seed=7, request_key=f"rk_{n}")) for n in ("a", "b")]
+        found = [await p.find(request(plan_seed=7, request_key=f"rk_{n}")) for n in "abc"]
+        return made, found
+
+    made, found = run(using(provider(ark), flow))
+    assert found == [made[0], made[1], None]
+    assert [ark.task(t)["safety_identifier"] for t in made] == ["rk_a", "rk_b"]
+
+
+def test_find_never_adopts_a_task_created_before_the_take_was_submitting(
+    ark: FakeArkServer,
+) -> None:
+    """Another episode's take with the same ids sent the same seed an hour ago."""
+    from datetime import timedelta
+
+    async def flow(p: ArkProvider) -> str | None:
+        await p.submit(request(plan_seed=7))
+        later = datetime.now(UTC) + timedelta(hours=1)
+        return await p.find(request(plan_seed=7, submitting_at=later))
+
+    assert run(using(provider(ark), flow)) is None
 
 
 # ---------------------------------------------------------------------- retries on reads

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 
 import pytest
 
 from recoil_core.errors import (
+    BudgetExhaustedError,
     ProviderRejected,
     ProviderUnavailable,
     RateLimited,
@@ -61,11 +63,52 @@ def test_ambiguous_create_that_reached_the_provider_is_found_not_repeated(tmp_pa
     assert only_take(harness).takes[0].state == TakeState.SUCCEEDED
 
 
-def test_ambiguous_create_not_found_is_unknown_and_never_resubmitted_unless_asked(tmp_path):
-    lost = Outcome(submit_error=ProviderUnavailable("connection reset", code="ambiguous_create"))
-    provider = ScriptedProvider(lost)
+def lost_then_created(lost: int = 1):
+    """Creates whose answers are lost (and that made nothing) ``lost`` times, then fine."""
+    calls = {"n": 0}
+
+    def script(_request):
+        calls["n"] += 1
+        if calls["n"] <= lost:
+            return Outcome(submit_error=ProviderUnavailable("connection reset"))
+        return Outcome(cost_usd=0.5)
+
+    return script
+
+
+def test_lost_create_missed_twice_is_sent_again_with_a_fresh_identity(tmp_path):
+    provider = ScriptedProvider(lost_then_created())
+    seen = []
+    harness = RunHarness(tmp_path, provider=provider, find_consistency_s=0.05)
+    find = provider.find
+
+    async def timed_find(request):
+        seen.append(time.monotonic())
+        return await find(request)
+
+    provider.find = timed_find
+    report = harness.run(one_shot(), budget_usd=5.0)
+
+    assert report.complete and provider.created == 1
+    first, second = provider.submits
+    assert first.request_key and second.request_key and first.request_key != second.request_key
+    assert first.seed != second.seed, "a resubmit never reuses the lost create's identity"
+    assert len(seen) == 2 and seen[1] - seen[0] >= 0.05, "two misses a window apart"
+    take = only_take(harness).takes[0]
+    step = take.workflow.steps[0]
+    assert (take.state, step.request_key, step.seed) == (
+        TakeState.SUCCEEDED,
+        second.request_key,
+        second.seed,
+    )
+    ledger = harness.backend.read_ledger(PROJECT, EPISODE)
+    assert [(e.job_id, e.amount_usd, e.take_uid) for e in ledger] == [("job-1", 0.5, take.uid)]
+
+
+def test_lost_create_waits_for_a_person_with_no_auto_resubmit(tmp_path):
+    provider = ScriptedProvider(lost_then_created(lost=10**9))
     harness = RunHarness(tmp_path, provider=provider)
-    report = harness.run(one_shot())
+    report = harness.run(one_shot(), auto_resubmit=False)
     take = only_take(harness).takes[0]
     assert take.state == TakeState.UNKNOWN
     assert take.workflow.steps[0].state == StepState.UNKNOWN
@@ -73,14 +116,30 @@ def test_ambiguous_create_not_found_is_unknown_and_never_resubmitted_unless_aske
     assert not report.complete and report.attention
 
     provider.script = lambda _request: Outcome()
-    again = harness.run(one_shot(), max_takes=3)
-    assert len(provider.submits) == 1, "an unknown take is never resubmitted on its own"
+    again = harness.run(one_shot(), max_takes=3, auto_resubmit=False)
+    assert len(provider.submits) == 1, "never resubmitted on its own when told not to"
     assert [t.state for t in only_take(harness).takes] == [TakeState.UNKNOWN]
     assert not again.complete
 
-    harness.run(one_shot(), resubmit_unknown=True)
+    harness.run(one_shot(), resubmit_unknown=True, auto_resubmit=False)
     assert len(provider.submits) == 2 and provider.created == 1
     assert only_take(harness).takes[0].state == TakeState.SUCCEEDED
+
+
+def test_a_lost_create_sent_again_stays_inside_the_cap(tmp_path):
+    """A take whose create was lost holds its estimate; resending it needs that money to
+    still fit the cap (here an earlier charge overran and used it)."""
+    provider = ScriptedProvider(lost_then_created(lost=10**9))
+    harness = RunHarness(tmp_path, provider=provider, estimate=1.0)
+    harness.run(one_shot(), auto_resubmit=False, budget_usd=1.0)
+    assert len(provider.submits) == 1
+    provider.script = lambda _request: Outcome(cost_usd=1.0)
+    # the same episode, capped below what the held take needs: nothing is sent
+    with pytest.raises(BudgetExhaustedError):
+        harness.run(one_shot(), budget_usd=0.5, resubmit_unknown=True)
+    assert len(provider.submits) == 1
+    assert only_take(harness).takes[0].state == TakeState.UNKNOWN
+    assert harness.backend.read_ledger(PROJECT, EPISODE) == []
 
 
 def test_provider_that_cannot_find_leaves_an_ambiguous_take_unknown(tmp_path):
@@ -150,16 +209,43 @@ def test_rate_limited_create_waits_and_creates_exactly_once(tmp_path):
     assert len(provider.submits) == 2 and provider.created == 1 and provider.finds == 0
 
 
-def test_job_that_never_finishes_times_out_is_cancelled_and_not_charged(tmp_path):
+def test_job_timeout_cancels_a_job_the_provider_can_still_cancel(tmp_path):
     provider = ScriptedProvider(Outcome(polls_until_final=10**9, cost_usd=9.0))
-    harness = RunHarness(tmp_path, provider=provider, estimate=1.0)
+    harness = RunHarness(
+        tmp_path, provider=provider, estimate=1.0, cancellable_states=("queued", "running")
+    )
     runner = harness.runner(one_shot(), budget_usd=10.0, job_timeout_s=1e-6)
     asyncio.run(runner.run())
     take = only_take(harness).takes[0]
-    assert take.state == TakeState.FAILED and "did not finish" in take.error
+    assert take.state == TakeState.FAILED
+    assert take.workflow.steps[0].state == StepState.CANCELLED
     assert provider.cancelled == ["job-1"]
     assert harness.backend.read_ledger(PROJECT, EPISODE) == []
     assert runner.guard.reserved == 0
+
+
+def test_job_outliving_its_timeout_stays_owed_and_is_charged_when_followed(tmp_path):
+    """A job the provider cannot cancel bills when it finishes: the take keeps it, holds
+    its estimate, and the next run follows it to the end, charges it and keeps the video."""
+    provider = ScriptedProvider(Outcome(polls_until_final=10**9, cost_usd=0.9))
+    harness = RunHarness(tmp_path, provider=provider, estimate=1.0)
+    runner = harness.runner(one_shot(), budget_usd=10.0, job_timeout_s=1e-6)
+    report = asyncio.run(runner.run())
+
+    take = only_take(harness).takes[0]
+    assert provider.cancelled == [], "nothing is cancelled that the provider cannot cancel"
+    assert take.state == TakeState.SUBMITTED and "billed when it finishes" in take.attention
+    assert runner.guard.reserved == pytest.approx(1.0), "its estimate stays held"
+    assert harness.backend.read_ledger(PROJECT, EPISODE) == [] and not report.complete
+
+    request, _ = provider.jobs["job-1"]
+    provider.jobs["job-1"] = (request, Outcome(cost_usd=0.9))  # it finishes at the provider
+    again = harness.run(one_shot(), budget_usd=10.0)
+    assert again.complete and provider.created == 1
+    take = only_take(harness).takes[0]
+    assert take.state == TakeState.SUCCEEDED and take.render_path
+    ledger = harness.backend.read_ledger(PROJECT, EPISODE)
+    assert [(e.job_id, e.amount_usd) for e in ledger] == [("job-1", 0.9)]
 
 
 def test_task_purged_at_provider_is_terminal_and_not_recreated(tmp_path):

@@ -174,10 +174,25 @@ def run(
     ] = False,
     resubmit_unknown: Annotated[
         bool,
-        typer.Option("--resubmit-unknown", help="Submit again takes whose create was lost."),
+        typer.Option(
+            "--resubmit-unknown",
+            help="Send again takes whose lost create could not be settled by a search.",
+        ),
+    ] = False,
+    no_auto_resubmit: Annotated[
+        bool,
+        typer.Option(
+            "--no-auto-resubmit",
+            help="Never resend a lost create by itself; leave it for --resubmit-unknown.",
+        ),
     ] = False,
     job_timeout: Annotated[
-        float | None, typer.Option(metavar="SECONDS", help="Give up on a job after this long.")
+        float | None,
+        typer.Option(
+            metavar="SECONDS",
+            help="Stop waiting for a job after this long (cancelled only where the provider "
+            "can still cancel it; otherwise followed by the next run or `recoil reconcile`).",
+        ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the run report as JSON.")] = False,
 ) -> None:
@@ -217,6 +232,7 @@ def run(
             selected_pass_ids=tuple(pass_ids or ()),
             strategy_options=parse_options(option or []),
             resubmit_unknown=resubmit_unknown,
+            auto_resubmit=not no_auto_resubmit,
             lock_timeout_s=None if wait else 0.0,
             job_timeout_s=job_timeout,
         )
@@ -300,7 +316,7 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
 ) -> None:
     """Per scene, beat and take: state, job ids, renders, and what needs attention."""
-    from recoil_core.runner.episode import needs_attention, scene_summary
+    from recoil_core.runner.episode import billable_takes, needs_attention, scene_summary
 
     with user_errors(as_json=as_json):
         backend = _backend()
@@ -309,6 +325,7 @@ def status(
         for ep in _episodes(backend, project_id, episode_id):
             scenes: list[dict[str, Any]] = []
             attention: list[str] = []
+            billable: list[dict[str, Any]] = []
             for scene_id in backend.list_scenes(project_id, ep):
                 manifest = backend.load_manifest(project_id, ep, scene_id)
                 scene = backend.load_scene(project_id, ep, scene_id)
@@ -322,8 +339,17 @@ def status(
                         f"`recoil rederive --conform {scene_id}` makes it active"
                     )
                 attention += needs_attention(scene)
+                billable += billable_takes(scene)
                 scenes.append(summary)
-            episodes.append({"episode": ep, "scenes": scenes, "attention": attention})
+            episodes.append(
+                {
+                    "episode": ep,
+                    "scenes": scenes,
+                    "attention": attention,
+                    "billable": billable,
+                    "billable_estimate_usd": round(sum(b["estimate_usd"] for b in billable), 6),
+                }
+            )
     if as_json:
         echo_json({"project": project_id, "episodes": episodes})
         return
@@ -345,6 +371,72 @@ def status(
                     )
         for line in ep_data["attention"]:
             typer.echo(f"  needs attention: {line}")
+        if ep_data["billable"]:
+            typer.echo(
+                f"  still billable: {len(ep_data['billable'])} take(s) may still be billed "
+                f"(estimate ${ep_data['billable_estimate_usd']:.4f}, held against the budget); "
+                f"`recoil reconcile --project {project_id} --episode {ep_data['episode']}` "
+                "follows them to the end"
+            )
+
+
+@app.command("reconcile")
+def reconcile_jobs(
+    project: ProjectOpt = None,
+    episode: EpisodeOpt = None,
+    wait: Annotated[bool, typer.Option("--wait", help="Wait for a running recoil.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Follow the jobs the episodes' takes own to their end: poll, download, charge.
+
+    Never creates a job and never starts a take: it settles what earlier runs left at the
+    provider (a job that outlived --job-timeout, a run that was killed or interrupted).
+    Lost creates are searched for; one not found stays for the next `recoil run`.
+    """
+    import asyncio
+
+    from recoil_core.model import CanonicalPlan
+    from recoil_core.runner import EpisodeRunner, RunOptions
+
+    settings = state().settings
+    reports: list[RunReport] = []
+    with user_errors(as_json=as_json):
+        backend = _backend(None if wait else 0.0)
+        project_id, episode_id = _resolve(backend, project, episode)
+        registry = state().registry()
+        for ep in _episodes(backend, project_id, episode_id):
+            runner = EpisodeRunner(
+                CanonicalPlan(project=project_id, episode_id=ep, shots=()),
+                registry=registry,
+                backend=backend,
+                options=RunOptions(
+                    provider=settings.provider, lock_timeout_s=None if wait else 0.0
+                ),
+                env=settings.env,
+            )
+            try:
+                reports.append(asyncio.run(runner.follow()))
+            except KeyboardInterrupt:
+                typer.echo("interrupted: run `recoil reconcile` again to go on", err=True)
+                raise typer.Exit(EXIT_INTERRUPTED) from None
+    if as_json:
+        echo_json(
+            {
+                "ok": all(not r.attention for r in reports),
+                "episodes": [r.to_dict() for r in reports],
+            }
+        )
+    else:
+        for report in reports:
+            followed = sum(report.take_counts.values())
+            typer.echo(
+                f"{report.project}/{report.episode}: {followed} take(s) followed; "
+                f"charged ${report.charged_usd:.4f}"
+            )
+            for line in report.attention:
+                typer.echo(f"  needs attention: {line}")
+    if any(r.attention for r in reports):
+        raise typer.Exit(EXIT_INCOMPLETE)
 
 
 @app.command("budget")
@@ -425,6 +517,21 @@ def rederive(
             before = backend.load_manifest(project_id, episode_id, conform)
             if before is None:
                 fail(f"no scene {conform} in {project_id}/{episode_id}", 2)
+            current = backend.load_scene(project_id, episode_id, conform)
+            unfinished = [
+                take.take_id
+                for beat in (current.beats if current is not None else [])
+                for take in beat.takes
+                if not take.is_final
+            ]
+            if unfinished:
+                fail(
+                    f"scene {conform}: v{before.active_version} still has take(s) at the "
+                    f"provider ({', '.join(unfinished)}); they are followed only while their "
+                    "version is active. Run `recoil reconcile` (or `recoil run`) until they "
+                    "finish, then conform. Nothing was changed.",
+                    2,
+                )
             active = backend.conform(project_id, episode_id, conform, version)
     typer.echo(
         f"scene {conform}: v{active} is now active (was v{before.active_version}); "

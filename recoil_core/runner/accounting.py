@@ -46,6 +46,7 @@ class Accountant:
             kind=kind,
             amount_usd=amount,
             job_id=step.job_id,
+            take_uid=take.uid or None,
         )
         new = self.backend.append_ledger(entry)
         self.guard.charge(reservation, entry, new=new)

@@ -2,17 +2,27 @@
 
 A take's state is persisted (compare-and-set on the scene's active version) before each
 side effect that follows it. A new take is reserved against the budget in memory while it
-waits for a provider slot, and first written as ``submitting`` (with its estimate and the
-step's seed) in that slot, right before the create; then the job id as soon as it is
-known; the render on disk and the charge in the ledger before ``succeeded``. A create
-that may or may not have reached the provider is looked up, never repeated; if it cannot
-be found the take becomes ``unknown`` and waits for the user.
+waits for a provider slot, and first written as ``submitting`` (with its estimate, a fresh
+request key and the seed derived from it) in that slot, right before the create; then the
+job id as soon as it is known; the render on disk and the charge in the ledger before
+``succeeded``.
+
+A take owns exactly its own provider job:
+
+- A create that may or may not have reached the provider is looked up by the take's
+  request key, never repeated blindly. When two searches at least the provider's
+  consistency window apart both miss, it is resubmitted with a fresh key (inside the
+  budget); a person is asked only when the provider cannot search or the create is older
+  than what it can list.
+- A bill is owed until the provider says the job is final. A job that outlives the job
+  timeout is cancelled only in a state the provider declares cancellable; otherwise it
+  stays the take's, its reservation stays held, and the next run (or ``recoil
+  reconcile``) follows it to the end and charges what it billed.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import os
 import time
@@ -27,6 +37,7 @@ from recoil_core.budget import BudgetGuard, Reservation
 from recoil_core.convert import converter
 from recoil_core.errors import (
     AuthenticationFailed,
+    LookupAmbiguous,
     PayloadBuildError,
     PluginError,
     ProviderError,
@@ -49,6 +60,8 @@ from recoil_core.model import (
     Workflow,
     WorkflowStep,
     as_price,
+    new_identity,
+    seed_for,
     utc_now,
 )
 from recoil_core.persistence.protocol import PersistenceBackend
@@ -88,6 +101,10 @@ class DispatchOptions:
     image_provider: str | None
     renders_dir: Path
     resubmit_unknown: bool = False
+    auto_resubmit: bool = True
+    """Resubmit a lost create by itself once the provider's search has missed it twice."""
+    creates: bool = True
+    """False (``recoil reconcile``): follow jobs the takes own, never create one."""
     job_timeout_s: float | None = None
     poll_interval_s: float | None = None
     settings: Mapping[str, Any] = attrs.field(factory=dict)
@@ -99,10 +116,26 @@ class StepOutcome:
     PENDING = "pending"
 
 
-def step_seed(take_id: str, step_id: str) -> int:
-    """A seed of its own for every take step, so a lost create can be found by (model, seed)."""
-    digest = hashlib.sha256(f"{take_id}:{step_id}".encode()).digest()
-    return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
+AUTO_RESUBMITS = 3
+"""Lost creates a step resubmits by itself in one run before it waits for the next run."""
+
+OWED_STEP_STATES = frozenset({StepState.SUBMITTING, StepState.SUBMITTED, StepState.UNKNOWN})
+"""Step states in which the provider may hold (and bill) a job of the take's."""
+
+
+def owes(take: Take) -> bool:
+    """Whether a provider may still bill this take for a job it has not been charged for."""
+    return any(step.state in OWED_STEP_STATES for step in take.workflow.steps)
+
+
+def owed_estimate(take: Take) -> float:
+    """What the take's possibly billable jobs are estimated at (its unfinished steps)."""
+    return sum(s.estimate_usd for s in take.workflow.steps if s.state in OWED_STEP_STATES)
+
+
+def _seconds_since(value: str | None) -> float | None:
+    moment = _parse_time(value)
+    return None if moment is None else (datetime.now(moment.tzinfo) - moment).total_seconds()
 
 
 def never_dispatched(take: Take) -> bool:
@@ -253,12 +286,22 @@ class TakeExecutor:
 
     # ------------------------------------------------------------------ beats
 
-    async def run_beat(self, session: SceneSession, beat: Beat) -> None:
-        """Resume the beat's unfinished takes, then make new ones until one succeeds."""
+    async def run_beat(
+        self,
+        session: SceneSession,
+        beat: Beat,
+        held: Mapping[tuple[str, str], Reservation] | None = None,
+    ) -> None:
+        """Resume the beat's unfinished takes, then make new ones until one succeeds.
+
+        ``held``: reservations the run made at its start for takes that owe, by (scene id,
+        take id).
+        """
         for take in list(beat.takes):
             if not take.is_final:
-                await self.resume_take(session, beat, take)
-        if not session.dispatch_new_takes:
+                key = (session.scene.scene_id, take.take_id)
+                await self.resume_take(session, beat, take, (held or {}).get(key))
+        if not session.dispatch_new_takes or not self.options.creates:
             return
         while not beat.succeeded and attempts(beat) < beat.max_takes:
             if any(not t.is_final for t in beat.takes):
@@ -275,6 +318,7 @@ class TakeExecutor:
             video_provider=self.options.video_provider,
             image_provider=self.options.image_provider,
             settings=self.options.settings,
+            scene_version=session.version or 1,
         )
 
     def estimate(self, workflow: Workflow) -> float:
@@ -282,22 +326,21 @@ class TakeExecutor:
 
     async def new_take(self, session: SceneSession, beat: Beat) -> Take:
         index = len(beat.takes)
+        version = session.version or 1  # a new scene is created as version 1
         try:
             workflow = self.build(session, beat, index)
         except PayloadBuildError as exc:
-            take = beat.new_take(Workflow(workflow_id=f"{beat.beat_id}_take_{index}"))
+            take = beat.new_take(
+                Workflow(workflow_id=f"{beat.beat_id}_take_{index}"), version=version
+            )
             take.state = TakeState.BUILD_ERROR
             take.error = str(exc)
             await self.persist(session, beat, take, TakeState.PLANNED.value)
             return take
         estimate = self.estimate(workflow)
         reservation = self.guard.reserve(estimate)  # BudgetExhaustedError: no take is created
-        take = beat.new_take(workflow)
+        take = beat.new_take(workflow, version=version)
         take.estimate_usd = estimate
-        for step in workflow.steps:
-            step.seed = (
-                step.seed if step.seed is not None else step_seed(take.take_id, step.step_id)
-            )
         take.state = TakeState.RESERVED
         # Not written yet: a new take is first persisted as ``submitting``, holding its
         # provider slot, right before its paid call. Waiting for the slot has no side
@@ -306,8 +349,18 @@ class TakeExecutor:
         await self.execute(session, beat, take, reservation)
         return take
 
-    async def resume_take(self, session: SceneSession, beat: Beat, take: Take) -> None:
-        """Pick up a take an earlier process left unfinished; nothing already paid is redone."""
+    async def resume_take(
+        self,
+        session: SceneSession,
+        beat: Beat,
+        take: Take,
+        reservation: Reservation | None = None,
+    ) -> None:
+        """Pick up a take an earlier process left unfinished; nothing already paid is redone.
+
+        ``reservation``: what the run already holds for the take's owed jobs (see
+        :meth:`hold_owed`); without one it is held here.
+        """
         if take.state in (TakeState.PLANNED, TakeState.RESERVED) and not any(
             s.state not in (StepState.PLANNED, StepState.SKIPPED) for s in take.workflow.steps
         ):
@@ -316,10 +369,16 @@ class TakeExecutor:
             take.error = "interrupted before any paid call; a new take replaces it"
             await self.persist(session, beat, take, previous)
             return
-        reservation = self.guard.force_reserve(
-            sum(s.estimate_usd for s in take.workflow.steps if not s.is_final)
-        )
+        if reservation is None:
+            reservation = self.hold_owed(take)
         await self.execute(session, beat, take, reservation)
+
+    def hold_owed(self, take: Take) -> Reservation:
+        """Hold what an unfinished take's jobs may bill: money already committed at the
+        provider, so it counts against the cap before any new take reserves. Steps not
+        yet sent are reserved through the cap when they are about to be sent."""
+        owed = {s.step_id for s in take.workflow.steps if s.state in OWED_STEP_STATES}
+        return self.guard.hold(owed_estimate(take), steps=owed)
 
     # ------------------------------------------------------------------ takes
 
@@ -359,7 +418,10 @@ class TakeExecutor:
                 take.state = TakeState.FAILED
             await self.persist(session, beat, take, previous)
         finally:
-            self.guard.release(reservation)
+            if not owes(take):
+                self.guard.release(reservation)
+            # else: a job the take owns may still bill; its reservation stays held for the
+            # rest of the run (it counts against the cap until the bill is known)
 
     def _request(self, take: Take, step: WorkflowStep) -> SubmitRequest:
         inputs: dict[str, Path] = {}
@@ -374,9 +436,10 @@ class TakeExecutor:
             modality=step.modality,
             model=step.model or "",
             payload=step.payload,
-            seed=step.seed if step.seed is not None else step_seed(take.take_id, step.step_id),
+            seed=step.seed if step.seed is not None else -1,
             inputs=inputs,
             submitting_at=_parse_time(step.submitting_at),
+            request_key=step.request_key or "",
         )
 
     def _set(self, take: Take, step: WorkflowStep, state: StepState, take_state: TakeState) -> str:
@@ -396,39 +459,36 @@ class TakeExecutor:
         provider_name = step.provider or self.options.video_provider
         step.provider = provider_name
         spec = self.pool.spec(provider_name)
-        provider = self.pool.get(provider_name)
         async with self.pool.slot(provider_name) as slot:
-            state = step.state
-            if state == StepState.UNKNOWN:
-                if not self.options.resubmit_unknown:
+            job_id = step.job_id if step.state == StepState.SUBMITTED else None
+            send = step.state == StepState.PLANNED
+            if step.state in (StepState.SUBMITTING, StepState.UNKNOWN):
+                job_id, send = await self._resolve_lost(session, beat, take, step)
+            sends = 0
+            while job_id is None:  # send it (again, after a lost create: a fresh identity)
+                if not send or not self.options.creates:
                     return StepOutcome.PENDING
-                step.error = None
-                take.attention = None
-                found = await self._find(spec.can_find_by_request, provider, take, step)
-                if found is not None:  # it did reach the provider after all: never pay twice
-                    state = StepState.SUBMITTED
-                    await self._record_job(session, beat, take, step, found)
-                else:
-                    state = step.state = StepState.PLANNED
-
-            if state == StepState.PLANNED:
-                step.submitting_at = utc_now()
-                previous = self._set(take, step, StepState.SUBMITTING, TakeState.SUBMITTING)
-                # CAS: a moved version stops here. Urgent: this take holds a provider slot.
-                await self.persist(session, beat, take, previous, urgent=True)
-                job_id = await self._create(session, beat, take, step)
-                if job_id is None:
-                    return (
-                        StepOutcome.PENDING
-                        if step.state == StepState.UNKNOWN
-                        else (StepOutcome.FAILED)
+                if sends > AUTO_RESUBMITS:
+                    await self._mark_unknown(
+                        session,
+                        beat,
+                        take,
+                        step,
+                        f"{sends} creates in a row got no answer and were not found after; "
+                        "the next run searches and sends it again",
                     )
-            elif state == StepState.SUBMITTING:
-                job_id = await self._find(spec.can_find_by_request, provider, take, step)
-                if job_id is None:
-                    await self._mark_unknown(session, beat, take, step)
                     return StepOutcome.PENDING
-                await self._record_job(session, beat, take, step, job_id)
+                if not reservation.covers(step.step_id):
+                    self.guard.extend(reservation, step.estimate_usd, step=step.step_id)
+                elif step.submitting_at is not None:  # a lost create's money is held already
+                    self.guard.check_within_cap()
+                await self._mark_submitting(session, beat, take, step)
+                sends += 1
+                job_id = await self._create(session, beat, take, step)
+                if job_id is None and step.state != StepState.UNKNOWN:
+                    return StepOutcome.FAILED
+                if job_id is None:
+                    job_id, send = await self._resolve_lost(session, beat, take, step)
 
             status = await self._wait(session, beat, take, step)
             if status is None:
@@ -440,11 +500,29 @@ class TakeExecutor:
                 slot.release()  # the job is done at the provider; its output is fetched elsewhere
             return await self._finish_success(session, beat, take, step, status, reservation, slot)
 
+    async def _mark_submitting(
+        self, session: SceneSession, beat: Beat, take: Take, step: WorkflowStep
+    ) -> None:
+        """Draw the create's identity and persist ``submitting`` before the paid call."""
+        step.request_key = new_identity("rk")
+        step.seed = seed_for(step.request_key)
+        step.submitting_at = utc_now()
+        step.lookup_missed_at = None
+        step.error = None
+        take.attention = None
+        previous = self._set(take, step, StepState.SUBMITTING, TakeState.SUBMITTING)
+        try:
+            # CAS: a moved version stops here. Urgent: this take holds a provider slot.
+            await self.persist(session, beat, take, previous, urgent=True)
+        except BaseException:
+            step.state = StepState.PLANNED  # not written, so nothing was sent
+            raise
+
     async def _create(
         self, session: SceneSession, beat: Beat, take: Take, step: WorkflowStep
     ) -> str | None:
+        """Send the create. The job id, or None: failed (step final) or lost (``unknown``)."""
         name = step.provider or ""
-        spec = self.pool.spec(name)
         provider = self.pool.get(name)
         request = self._request(take, step)
         for attempt in range(CREATE_RETRIES):
@@ -473,36 +551,120 @@ class TakeExecutor:
                     step.step_id,
                     type(exc).__name__,
                 )
-                found = await self._find(spec.can_find_by_request, provider, take, step)
-                if found is None:
-                    await self._mark_unknown(session, beat, take, step, reason=str(exc))
-                    return None
-                job_id = found
+                step.error = f"create answer lost ({exc})"
+                previous = self._set(take, step, StepState.UNKNOWN, TakeState.UNKNOWN)
+                await self.persist(session, beat, take, previous)
+                return None
             await self._record_job(session, beat, take, step, job_id)
             return job_id
         return None
 
-    async def _find(
-        self, can_find: bool, provider: Any, take: Take, step: WorkflowStep
-    ) -> str | None:
+    async def _resolve_lost(
+        self, session: SceneSession, beat: Beat, take: Take, step: WorkflowStep
+    ) -> tuple[str | None, bool]:
+        """Settle a create whose answer was lost (``submitting`` or ``unknown``):
+        ``(job id, False)`` when the provider has the take's job (recorded: never pay
+        twice); ``(None, True)`` when it is safe to send it again with a fresh identity
+        (two searches at least the provider's consistency window apart both missed, or a
+        person asked with ``--resubmit-unknown``); ``(None, False)`` when it stays
+        ``unknown`` for a person or a later run (the reason in ``take.attention``)."""
+        spec = self.pool.spec(step.provider or "")
+        provider = self.pool.get(step.provider or "")
+        take.attention = None
+        if step.state == StepState.UNKNOWN and self.options.resubmit_unknown:
+            # a person checked the console and asked for it: one last look, then resend
+            found, _settled = await self._lookup(
+                session, beat, take, step, provider, spec.can_find_by_request
+            )
+            return found, found is None
+        if not spec.can_find_by_request:
+            await self._mark_unknown(
+                session, beat, take, step, f"{step.provider} cannot look up a lost create"
+            )
+            return None, False
+        age = _seconds_since(step.submitting_at)
+        if spec.find_window_s is not None and (age is None or age > spec.find_window_s):
+            await self._mark_unknown(
+                session,
+                beat,
+                take,
+                step,
+                f"it was sent longer ago than {step.provider} lists jobs "
+                f"({spec.find_window_s / 86400:g} days), so it can no longer be searched for",
+            )
+            return None, False
+        for _look in range(2):
+            found, settled = await self._lookup(session, beat, take, step, provider, True)
+            if found is not None or not settled:
+                return found, False
+            resend = self.options.auto_resubmit and self.options.creates
+            missed = _seconds_since(step.lookup_missed_at)
+            if missed is not None and missed >= spec.find_consistency_s:
+                if not resend:
+                    await self._mark_unknown(session, beat, take, step, "it was not found")
+                    return None, False
+                log.info(
+                    "create for %s/%s was not found twice %.1fs apart; sending it again",
+                    take.take_id,
+                    step.step_id,
+                    missed,
+                )
+                return None, True
+            if step.lookup_missed_at is None:  # the first miss, durably: a kill keeps it
+                step.lookup_missed_at = utc_now()
+                previous = self._set(take, step, StepState.UNKNOWN, TakeState.UNKNOWN)
+                await self.persist(session, beat, take, previous)
+                missed = 0.0
+            if not resend:
+                await self._mark_unknown(session, beat, take, step, "it was not found")
+                return None, False
+            await self.sleep(max(0.0, spec.find_consistency_s - (missed or 0.0)))
+        return None, False
+
+    async def _lookup(
+        self,
+        session: SceneSession,
+        beat: Beat,
+        take: Take,
+        step: WorkflowStep,
+        provider: Any,
+        can_find: bool,
+    ) -> tuple[str | None, bool]:
+        """Ask the provider for the take's lost create: ``(job id, True)`` when found (and
+        recorded), ``(None, True)`` when the provider has no such job, ``(None, False)``
+        when its answer cannot settle it (ambiguous, or the search keeps failing): the
+        step is then ``unknown`` with the reason in ``take.attention``."""
         if not can_find:
-            return None
+            return None, False
         request = self._request(take, step)
         for attempt in range(POLL_ERROR_RETRIES):
             try:
                 found: str | None = await provider.find(request)
-                return found
-            except ProviderUnavailable:
-                await self.sleep(min(30.0, 0.5 * 2**attempt))
-            except ProviderError:
-                return None
-        return None
+            except LookupAmbiguous as exc:
+                await self._mark_unknown(session, beat, take, step, str(exc))
+                return None, False
+            except ProviderUnavailable as exc:
+                if attempt + 1 < POLL_ERROR_RETRIES:
+                    await self.sleep(min(30.0, 0.5 * 2**attempt))
+                    continue
+                await self._mark_unknown(session, beat, take, step, f"the search failed ({exc})")
+                return None, False
+            except ProviderError as exc:
+                await self._mark_unknown(session, beat, take, step, f"the search failed ({exc})")
+                return None, False
+            if found is not None:
+                await self._record_job(session, beat, take, step, found)
+            return found, True
+        return None, False
 
     async def _record_job(
         self, session: SceneSession, beat: Beat, take: Take, step: WorkflowStep, job_id: str
     ) -> None:
         step.job_id = job_id
         step.submitted_at = utc_now()
+        step.error = None
+        step.lookup_missed_at = None
+        take.attention = None
         previous = self._set(take, step, StepState.SUBMITTED, TakeState.SUBMITTED)
         await self.persist(session, beat, take, previous)
 
@@ -512,14 +674,14 @@ class TakeExecutor:
         beat: Beat,
         take: Take,
         step: WorkflowStep,
-        reason: str = "",
+        reason: str,
     ) -> None:
+        """Leave a lost create for a person (or a later run): never resubmitted blindly."""
         previous = self._set(take, step, StepState.UNKNOWN, TakeState.UNKNOWN)
         take.attention = (
-            f"step {step.step_id}: the create may or may not have reached {step.provider}"
-            f"{' (' + reason + ')' if reason else ''} and it could not be found; it was not "
-            "resubmitted. Check the provider's console, then re-run with --resubmit-unknown "
-            "to submit it again."
+            f"step {step.step_id}: the create may or may not have reached {step.provider} "
+            f"and {reason}; it was not sent again. Check the provider's console, then re-run "
+            "with --resubmit-unknown to send it again (or run again to search once more)."
         )
         await self.persist(session, beat, take, previous)
 
@@ -542,7 +704,8 @@ class TakeExecutor:
     async def _wait(
         self, session: SceneSession, beat: Beat, take: Take, step: WorkflowStep
     ) -> JobStatus | None:
-        """Poll until the job is final; ``None`` when it timed out (step failed) or is pending."""
+        """Poll until the job is final; ``None`` when the job is gone (step failed) or still
+        owed (it outlived the job timeout, or polling keeps failing: the take keeps it)."""
         spec = self.pool.spec(step.provider or "")
         provider = self.pool.get(step.provider or "")
         interval = (
@@ -556,6 +719,7 @@ class TakeExecutor:
             (datetime.now(started.tzinfo) - started).total_seconds() if started else 0.0
         )
         errors = 0
+        cancel_asked = False
         assert step.job_id is not None
         while True:
             try:
@@ -575,7 +739,8 @@ class TakeExecutor:
                 errors += 1
                 if errors > POLL_ERROR_RETRIES:
                     take.attention = (
-                        f"polling {step.job_id} keeps failing ({exc}); re-run to resume"
+                        f"polling {step.job_id} keeps failing ({exc}); it is still billable: "
+                        "re-run or `recoil reconcile` to follow it"
                     )
                     await self.persist(session, beat, take, take.state.value)
                     return None
@@ -592,19 +757,22 @@ class TakeExecutor:
                     )
                 return status
             if time.time() - origin > timeout:
-                try:
-                    await provider.cancel(step.job_id)
-                except ProviderError as exc:
-                    log.info("cancel of %s failed: %s", step.job_id, exc)
-                await self._fail_step(
-                    session,
-                    beat,
-                    take,
-                    step,
-                    f"job {step.job_id} did not finish within {timeout:.0f}s; "
-                    "cancelled, nothing charged",
-                    "timeout",
+                if status.state in spec.cancellable_states and not cancel_asked:
+                    # only where the provider stops it before billing (Ark: queued);
+                    # its final state, cancelled or not, comes from the next poll
+                    cancel_asked = True
+                    try:
+                        await provider.cancel(step.job_id)
+                    except ProviderError as exc:
+                        log.info("cancel of %s refused: %s", step.job_id, exc)
+                    continue
+                take.attention = (
+                    f"job {step.job_id} was still {status.state} at {step.provider} after "
+                    f"{timeout:g}s; a {status.state} job cannot be cancelled there, so it is "
+                    "billed when it finishes: its estimate stays held against the budget, and "
+                    "`recoil reconcile` or the next run follows it to the end and charges it"
                 )
+                await self.persist(session, beat, take, take.state.value)
                 return None
             await self.sleep(interval)
 

@@ -37,10 +37,13 @@ from recoil_core.persistence.protocol import PersistenceBackend
 from recoil_core.registry import Registry
 from recoil_core.runner.accounting import Accountant
 from recoil_core.runner.dispatch import (
+    OWED_STEP_STATES,
     DispatchOptions,
     SceneSession,
     TakeExecutor,
     attempts,
+    owed_estimate,
+    owes,
 )
 from recoil_core.runner.planning import derive_scenes
 from recoil_core.runner.providers import ProviderPool
@@ -90,6 +93,9 @@ class RunOptions:
     selected_pass_ids: tuple[str, ...] = ()
     strategy_options: Mapping[str, Any] = attrs.field(factory=dict)
     resubmit_unknown: bool = False
+    auto_resubmit: bool = True
+    """Resend a lost create by itself once the provider's search missed it twice (where
+    the provider can search); False leaves every lost create for a person."""
     lock_timeout_s: float | None = attrs.field(default=0.0, validator=_number(low=0))
     job_timeout_s: float | None = attrs.field(default=None, validator=_number(low=0, above=True))
     poll_interval_s: float | None = attrs.field(default=None, validator=_number(low=0))
@@ -304,7 +310,7 @@ class EpisodeRunner:
             self.project, self.episode, timeout_s=self.options.lock_timeout_s
         )
 
-    def _executor(self, pool: ProviderPool) -> TakeExecutor:
+    def _executor(self, pool: ProviderPool, *, creates: bool = True) -> TakeExecutor:
         return TakeExecutor(
             backend=self.backend,
             registry=self.registry,
@@ -319,6 +325,8 @@ class EpisodeRunner:
                 image_provider=self.image_provider(),
                 renders_dir=Path(".") if self.options.dry_run else self.renders_dir(),
                 resubmit_unknown=self.options.resubmit_unknown,
+                auto_resubmit=self.options.auto_resubmit,
+                creates=creates,
                 job_timeout_s=self.options.job_timeout_s,
                 poll_interval_s=self.options.poll_interval_s,
             ),
@@ -422,11 +430,60 @@ class EpisodeRunner:
                     )
                 )
 
+    async def follow(self) -> RunReport:
+        """Follow every job the episode's takes own to its end: poll it, download and
+        charge what it billed (``recoil reconcile``). Searches for lost creates, but never
+        creates a job and never starts a take."""
+        report = RunReport(
+            project=self.project,
+            episode=self.episode,
+            strategy="-",
+            provider=self.provider_name,
+            dry_run=False,
+            cap_usd=self.options.budget_usd,
+            spent_before_usd=self.guard.spent,
+        )
+        pool = ProviderPool(self.registry, self.env, {"concurrency": self.options.concurrency})
+        try:
+            with self._lock():
+                reconciled: list[Reconciled] = []
+                for scene_id in self.backend.list_scenes(self.project, self.episode):
+                    found = self.backend.load_active(self.project, self.episode, scene_id)
+                    if found is not None:
+                        reconciled.append(Reconciled(found[0], found[1], Action.REUSED))
+                providers = {
+                    step.provider
+                    for item in reconciled
+                    for beat in item.scene.beats
+                    for take in beat.takes
+                    if owes(take)
+                    for step in take.workflow.steps
+                    if step.provider
+                }
+                problems = [
+                    f"provider {p}: {x}" for p in sorted(providers) for x in pool.problems(p)
+                ]
+                if problems:
+                    raise PreflightError(
+                        "cannot follow the episode's jobs; nothing was polled:\n"
+                        + "\n".join(f"  - {p}" for p in problems)
+                    )
+                await self.dispatch(pool, reconciled, report, creates=False)
+        finally:
+            await pool.aclose()
+        return report
+
     async def dispatch(
-        self, pool: ProviderPool, reconciled: Sequence[Reconciled], report: RunReport
+        self,
+        pool: ProviderPool,
+        reconciled: Sequence[Reconciled],
+        report: RunReport,
+        *,
+        creates: bool = True,
     ) -> None:
-        """Run every beat through the take state machine with bounded concurrency."""
-        executor = self._executor(pool)
+        """Run every beat through the take state machine with bounded concurrency
+        (``creates=False``: only follow the jobs takes already own)."""
+        executor = self._executor(pool, creates=creates)
         try:
             await self._dispatch(executor, reconciled, report)
         finally:
@@ -460,6 +517,14 @@ class EpisodeRunner:
                 "spent_usd": self.guard.spent,
             },
         )
+        # Jobs earlier runs left at the provider bill whatever happens: hold their money
+        # before any new take reserves, so new takes fit in what is left of the cap.
+        held = {
+            (session.scene.scene_id, take.take_id): executor.hold_owed(take)
+            for session, beat in queue
+            for take in beat.takes
+            if not take.is_final and owes(take)
+        }
         halt: list[BudgetExhaustedError | AuthenticationFailed] = []
         position = 0
 
@@ -469,7 +534,7 @@ class EpisodeRunner:
                 session, beat = queue[position]
                 position += 1
                 try:
-                    await executor.run_beat(session, beat)
+                    await executor.run_beat(session, beat, held)
                 except (BudgetExhaustedError, AuthenticationFailed) as exc:
                     halt.append(exc)  # stop starting takes; those in flight finish
                     return
@@ -586,8 +651,27 @@ def take_attention(take: Take) -> str | None:
     if take.state in (TakeState.SUBMITTING, TakeState.SUBMITTED, TakeState.RESERVED):
         jobs = [s.job_id for s in take.workflow.steps if s.state == StepState.SUBMITTED]
         job_list = ", ".join(filter(None, jobs)) or "-"
-        return f"{take.state.value} (job {job_list}); re-run to resume"
+        billable = " (still billable)" if owes(take) else ""
+        return f"{take.state.value} (job {job_list}){billable}; re-run to resume"
     return None
+
+
+def billable_takes(scene: Scene) -> list[dict[str, Any]]:
+    """Takes of ``scene`` whose provider jobs may still bill (not yet charged): a job that
+    outlived a timeout, a run that was stopped, a create whose answer was lost."""
+    return [
+        {
+            "take_id": take.take_id,
+            "state": take.state.value,
+            "job_ids": [
+                s.job_id for s in take.workflow.steps if s.job_id and s.state in OWED_STEP_STATES
+            ],
+            "estimate_usd": round(owed_estimate(take), 6),
+        }
+        for beat in scene.beats
+        for take in beat.takes
+        if owes(take)
+    ]
 
 
 def needs_attention(scene: Scene) -> list[str]:

@@ -13,6 +13,12 @@ def output_name(beat: Beat, take: Take, step: WorkflowStep, episode: str, suffix
     """The runner's name for a step's output, or the one ``render_name`` derives."""
     explicit = step.payload.get("output_filename")
     if isinstance(explicit, str) and explicit:
+        marker = f"_v{take.version}"
+        if take.version > 1 and marker not in explicit:
+            # a runner that named it without the version would overwrite an earlier
+            # version's paid render
+            stem, dot, ext = explicit.rpartition(".")
+            return f"{stem}{marker}.{ext}" if dot and stem else f"{explicit}{marker}"
         return explicit
     identity = beat.grouping or GroupIdentity("solo", 0, beat.shot_ids or [beat.beat_id])
     last = step is take.workflow.steps[-1]
@@ -20,6 +26,7 @@ def output_name(beat: Beat, take: Take, step: WorkflowStep, episode: str, suffix
         identity,
         episode=episode,
         take_number=take.index + 1,
+        version=take.version,
         suffix=suffix,
         tag=None if last else step.step_id.replace("_", "-"),
     )

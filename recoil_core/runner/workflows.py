@@ -24,6 +24,7 @@ def build_workflow(
     video_provider: str,
     image_provider: str | None,
     settings: Mapping[str, Any] | None = None,
+    scene_version: int = 1,
 ) -> Workflow:
     """The workflow the beat's modality runner builds; any runner failure is a build error."""
     runner = registry.runner(beat.modality)
@@ -36,6 +37,7 @@ def build_workflow(
         video_provider=video_provider,
         image_provider=image_provider,
         settings=dict(settings or {}),
+        scene_version=scene_version,
     )
     try:
         return runner.build_workflow(beat, ctx)

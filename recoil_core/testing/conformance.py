@@ -98,6 +98,7 @@ def coverage_scene(scene_id: str = PASS_ID, *, with_take: bool = True) -> Scene:
             ),
         )
         take = beat.new_take(Workflow("wf-1", [step], provenance={"strategy": "coverage"}))
+        take.uid = "tk_" + "0" * 32  # fixed: two calls must build equal scenes
         take.state = TakeState.SUCCEEDED
         take.created_at = take.updated_at = "2025-01-01T00:00:00+00:00"
         take.cost_usd = 0.42

@@ -15,7 +15,7 @@ from typing import Any
 
 import attrs
 
-from recoil_core.errors import ProviderError
+from recoil_core.errors import ProviderError, ProviderRejected
 from recoil_core.hookspecs import hookimpl
 from recoil_core.interfaces import (
     BuildContext,
@@ -131,6 +131,11 @@ class ScriptedProvider:
         self.jobs: dict[str, tuple[SubmitRequest, Outcome]] = {}
         self.polls: dict[str, int] = {}
         self.cancelled: list[str] = []
+        """Jobs a cancel was asked for (whether or not it stopped them)."""
+        self.cancel_stops_running = True
+        """Whether a cancel stops a job that is not final (False: refused, as Ark does for
+        a running task; the job goes on to finish and bill)."""
+        self._stopped: set[str] = set()
         self.finds = 0
         self._ids = itertools.count(1)
 
@@ -151,6 +156,8 @@ class ScriptedProvider:
 
     async def poll(self, job_id: str) -> JobStatus:
         request, outcome = self.jobs[job_id]
+        if job_id in self._stopped:
+            return JobStatus(job_id=job_id, state="cancelled")
         count = self.polls.get(job_id, 0) + 1
         self.polls[job_id] = count
         if count <= outcome.polls_until_final:
@@ -165,9 +172,12 @@ class ScriptedProvider:
         )
 
     async def find(self, request: SubmitRequest) -> str | None:
+        """The job made with the request's identity (its request key, else its seed)."""
         self.finds += 1
         for job_id, (made, _outcome) in self.jobs.items():
-            if (made.take_id, made.step_id, made.seed) == (
+            if request.request_key and made.request_key == request.request_key:
+                return job_id
+            if not request.request_key and (made.take_id, made.step_id, made.seed) == (
                 request.take_id,
                 request.step_id,
                 request.seed,
@@ -181,6 +191,11 @@ class ScriptedProvider:
 
     async def cancel(self, job_id: str) -> None:
         self.cancelled.append(job_id)
+        if not self.cancel_stops_running:
+            raise ProviderRejected(f"job {job_id} is running and cannot be cancelled")
+        _request, outcome = self.jobs[job_id]
+        if self.polls.get(job_id, 0) < outcome.polls_until_final:
+            self._stopped.add(job_id)
 
     async def aclose(self) -> None:
         return None
@@ -195,8 +210,12 @@ def scripted_provider_spec(
     can_find_by_request: bool = True,
     check: Callable[[ProviderContext], list[str]] | None = None,
     download_in_slot: bool = True,
+    cancellable_states: Sequence[str] = (),
+    find_consistency_s: float = 0.0,
+    find_window_s: float | None = None,
 ) -> ProviderSpec:
-    """A ProviderSpec whose factory always hands out ``provider`` (so tests can inspect it)."""
+    """A ProviderSpec whose factory always hands out ``provider`` (so tests can inspect it).
+    Like any provider, it declares no job cancellable unless told."""
     return ProviderSpec(
         name=name,
         modalities=frozenset(modalities),
@@ -205,6 +224,9 @@ def scripted_provider_spec(
             concurrency=concurrency, poll_interval_s=0.0, download_in_slot=download_in_slot
         ),
         can_find_by_request=can_find_by_request,
+        cancellable_states=frozenset(cancellable_states),
+        find_consistency_s=find_consistency_s,
+        find_window_s=find_window_s,
         check=check,
         description="scripted test provider",
     )

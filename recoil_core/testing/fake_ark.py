@@ -22,7 +22,8 @@ task progression, ``wall_clock`` for ``created_at``/``updated_at`` and the list 
 - A task is ``queued`` until it starts ``running``: it starts at the first look at it (a GET,
   a list, a DELETE) that comes after it was polled once, or at least ``queue_s / 2`` seconds
   after creation (so with the default ``queue_s=0`` it is ``running`` from the first look on;
-  a test that needs a cancellable ``queued`` task sets ``queue_s`` and never polls it).
+  a test that needs a cancellable ``queued`` task sets ``queue_s`` and never polls it, or
+  sets ``hold_queued``, which keeps every queued task queued until it is set false).
 - It finishes on the first poll (a GET, or a list naming it in ``filter.task_ids``) that is
   both its ``polls_to_finish``-th and at least ``queue_s`` seconds after creation (a later
   list or DELETE also finishes it once both hold). ``never_finish`` keeps it ``running``.
@@ -168,6 +169,8 @@ class Knobs:
     queue_s: float = 0.0
     polls_to_finish: int = 1
     never_finish: bool = False
+    hold_queued: bool = False
+    """While true, queued tasks stay queued (the account's queue is full)."""
     output_moderation: bool = False
     moderation_billed: bool = False
     expired_media_urls: int = 0
@@ -588,6 +591,8 @@ class FakeArkServer:
             return
         knobs = self._knobs
         age = self._clock() - task.created_clock
+        if knobs.hold_queued and task.status == "queued":
+            return
         if task.status == "queued" and (task.polls >= 1 or age >= knobs.queue_s / 2):
             task.status = "running"
             task.updated_at = int(self._wall_clock())

@@ -47,6 +47,8 @@ class RunHarness:
         plugins: Sequence[str] = BASE_PLUGINS,
         provider_concurrency: int = 100,
         download_in_slot: bool = True,
+        cancellable_states: Sequence[str] = (),
+        find_consistency_s: float = 0.0,
     ) -> None:
         self.root = root
         self.projects_root = root / "projects"
@@ -62,6 +64,8 @@ class RunHarness:
                     self.provider,
                     concurrency=provider_concurrency,
                     download_in_slot=download_in_slot,
+                    cancellable_states=cancellable_states,
+                    find_consistency_s=find_consistency_s,
                 )
             ],
             estimators=[fixed_estimator("scripted", estimate)],

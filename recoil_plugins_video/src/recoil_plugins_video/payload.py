@@ -44,6 +44,7 @@ def output_filename(
             take_number=ctx.take_index + 1,
             suffix=suffix,
             tag=tag,
+            version=ctx.scene_version,
         )
     except ValueError as exc:
         raise PayloadBuildError(beat.beat_id, f"cannot name the render: {exc}") from exc

@@ -28,6 +28,10 @@ MODALITIES = frozenset({"video_i2v", "r2v_multi", "video_t2v"})
 POLL_ENV = "RECOIL_SEEDDANCE_POLL_S"
 CONCURRENCY_ENV = "RECOIL_SEEDDANCE_CONCURRENCY"
 POLL_BATCH_ENV = "RECOIL_SEEDDANCE_POLL_BATCH"
+FIND_CONSISTENCY_ENV = "RECOIL_SEEDDANCE_FIND_CONSISTENCY_S"
+DEFAULT_FIND_CONSISTENCY_S = 15.0
+LIST_WINDOW_S = 7 * 24 * 3600.0
+"""Ark lists the tasks of the last 7 days; an older lost create cannot be searched for."""
 DEFAULT_POLL_S = 10.0
 DEFAULT_CONCURRENCY = 10
 DEFAULT_POLL_BATCH = 100
@@ -93,7 +97,15 @@ POLL_BATCH = EnvSetting(
     f"a whole number from 0 (one GET per task) to {MAX_POLL_BATCH} (tasks polled by one "
     "list request)",
 )
-SETTINGS = (POLL, CONCURRENCY, POLL_BATCH)
+FIND_CONSISTENCY = EnvSetting(
+    FIND_CONSISTENCY_ENV,
+    DEFAULT_FIND_CONSISTENCY_S,
+    float,
+    0.0,
+    None,
+    "a number of seconds >= 0 (how long a new task may be missing from Ark's task list)",
+)
+SETTINGS = (POLL, CONCURRENCY, POLL_BATCH, FIND_CONSISTENCY)
 
 
 def concurrency(env: Mapping[str, str]) -> int:
@@ -203,6 +215,9 @@ def recoil_providers() -> list[ProviderSpec]:
             models=frozenset(FRIENDLY_MODELS) | frozenset(FRIENDLY_MODELS.values()),
             limits=limits(os.environ),
             can_find_by_request=True,
+            find_window_s=LIST_WINDOW_S,
+            find_consistency_s=FIND_CONSISTENCY.value(os.environ),
+            cancellable_states=frozenset({"queued"}),  # a running task cannot be cancelled
             bills_failures=False,
             description="Seedance video models over the BytePlus/Volcengine Ark task API",
             check=check,

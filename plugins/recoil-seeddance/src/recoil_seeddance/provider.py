@@ -20,10 +20,12 @@ import attrs
 import httpx
 
 from recoil_core.errors import (
+    LookupAmbiguous,
     ProviderError,
     ProviderRejected,
     ProviderUnavailable,
     RateLimited,
+    TaskNotFound,
 )
 from recoil_core.interfaces import JobStatus, ProviderContext, SubmitRequest
 from recoil_seeddance.errors import AMBIGUOUS_CREATE, error_body, error_for_status
@@ -32,7 +34,7 @@ from recoil_seeddance.plugin import DEFAULT_POLL_BATCH, poll_batch
 from recoil_seeddance.plugin import concurrency as env_concurrency
 from recoil_seeddance.polling import PollBatcher
 from recoil_seeddance.pricing import price_table
-from recoil_seeddance.request import build_create, match_key
+from recoil_seeddance.request import SAFETY_IDENTIFIER_MAX, build_create, match_key
 from recoil_seeddance.transport import DOWNLOAD_TIMEOUT, make_client, transport_name
 
 log = logging.getLogger("recoil_seeddance")
@@ -69,6 +71,8 @@ class FindPolicy:
     """Tasks created up to this long before ``submitting_at`` still count (clock drift)."""
     page_size: int = 50
     max_pages: int = 20
+    max_candidates: int = 8
+    """Listed candidates fetched with a GET to confirm them (more means no identity)."""
 
 
 class _Secret:
@@ -182,21 +186,25 @@ class ArkProvider:
         return await self._get_status(job_id)
 
     async def find(self, request: SubmitRequest) -> str | None:
-        """The newest task matching the request's model and seed, created since it was sent.
+        """The task this request's lost create made, if Ark has it.
 
-        With the take's own seed (the default) a match is that take's task. When the
-        plan fixes the seed, other takes may share it: the task must also match
-        resolution, ratio and duration and be the only such task in the window,
-        otherwise None is returned (the take is left for the user to resolve).
+        Ark has no idempotency key and no search: its task list (filtered by exactly the
+        model id the create sent, newest first, the last 7 days) is read back to the
+        moment the take entered ``submitting``. A listed task is a candidate when it
+        carries the request's ``safety_identifier`` (its random request key), or, where
+        the list echoes none, the request's seed. List items lack resolution, ratio and
+        duration: each candidate is fetched with a GET and kept only if those match too.
+        More than one candidate raises LookupAmbiguous (a plan-fixed seed shared by other
+        takes, with no identifier echoed): the runner never guesses.
         """
         info, seed, explicit = match_key(request)
-        if seed < 0:
+        key = request.request_key[:SAFETY_IDENTIFIER_MAX] or None
+        if key is None and seed < 0:
             return None
         since = None
         if request.submitting_at is not None:
             since = request.submitting_at.timestamp() - self._find.clock_skew_s
-        body = build_params(request)
-        matches: list[str] = []
+        candidates: list[str] = []
         for page in range(1, self._find.max_pages + 1):
             params = {
                 "page_num": page,
@@ -208,30 +216,44 @@ class ArkProvider:
             items = items if isinstance(items, list) else []
             older = False
             for item in items:
-                if not isinstance(item, dict):
+                if not isinstance(item, dict) or not item.get("id"):
                     continue
                 created = item.get("created_at")
                 if since is not None and isinstance(created, (int, float)) and created < since:
                     older = True
                     break
-                if _matches(item, info.model_id, seed, body):
-                    matches.append(str(item.get("id")))
+                if _candidate(item, key, seed):
+                    candidates.append(str(item["id"]))
             total = data.get("total") if isinstance(data, dict) else None
             last_page = isinstance(total, int) and page * self._find.page_size >= total
             if older or last_page or len(items) < self._find.page_size:
                 break
-        if not matches:
-            return None
-        if explicit and len(matches) > 1:
-            log.warning(
-                "Ark find for %s/%s: %d tasks share the plan's fixed seed %d; not guessing",
-                request.take_id,
-                request.step_id,
-                len(matches),
-                seed,
+        wanted = build_params(request)
+        confirmed = [
+            task_id
+            for task_id in candidates[: self._find.max_candidates]
+            if await self._confirm(task_id, wanted)
+        ]
+        if len(confirmed) > 1:
+            raise LookupAmbiguous(
+                f"Ark lists {len(confirmed)} tasks ({', '.join(confirmed)}) that could be "
+                f"{request.take_id}/{request.step_id}'s "
+                + ("(the plan fixes the seed they share)" if explicit else "(same seed)")
+                + "; not guessing",
+                code="ambiguous_lookup",
             )
-            return None
-        return matches[0]
+        return confirmed[0] if confirmed else None
+
+    async def _confirm(self, task_id: str, wanted: Mapping[str, Any]) -> bool:
+        """Whether the task's GET shows the resolution, ratio and duration the create sent
+        (a list item does not carry them). A task gone (404) is not the take's to adopt."""
+        try:
+            data = await self._call("get", "GET", f"{TASKS}/{quote(task_id, safe='')}")
+        except TaskNotFound:
+            return False
+        if not isinstance(data, dict):
+            return False
+        return all(data.get(name) in (None, value) for name, value in wanted.items())
 
     async def download(self, status: JobStatus, dest: Path) -> None:
         url = status.media_url or (await self._get_status(status.job_id)).media_url
@@ -445,10 +467,15 @@ def build_params(request: SubmitRequest) -> Mapping[str, Any]:
     }
 
 
-def _matches(item: Mapping[str, Any], model_id: str, seed: int, params: Mapping[str, Any]) -> bool:
-    if item.get("model") != model_id or item.get("seed") != seed:
+def _candidate(item: Mapping[str, Any], key: str | None, seed: int) -> bool:
+    """Whether a listed task may be the request's: its ``safety_identifier`` where the
+    list echoes one (then nothing else can be confused with it), else its seed."""
+    echoed = item.get("safety_identifier")
+    if key is not None and echoed is not None:
+        return bool(echoed == key)
+    if key is not None and "safety_identifier" in item:
         return False
-    return all(item.get(key) in (None, value) for key, value in params.items())
+    return seed >= 0 and item.get("seed") == seed
 
 
 def create_provider(ctx: ProviderContext) -> ArkProvider:

@@ -17,6 +17,7 @@ SEED_MODULUS = 2**32
 """Ark seeds are 0..2**32-1 (-1 asks for a random one)."""
 
 MAX_REFERENCE_IMAGES = 9
+SAFETY_IDENTIFIER_MAX = 64
 FRAME_ROLES = ("first_frame", "last_frame")
 
 _IMAGE_TYPES = {
@@ -70,6 +71,10 @@ def build_create(request: SubmitRequest) -> CreateCall:
         "camera_fixed": bool(payload.get("camera_fixed", False)),
         "watermark": bool(payload.get("watermark", False)),
     }
+    if request.request_key:
+        # echoed on the task and its list item: how find() tells this create from any
+        # other take's, whatever their seeds
+        body["safety_identifier"] = request.request_key[:SAFETY_IDENTIFIER_MAX]
     if info.supports_audio:
         body["generate_audio"] = bool(payload.get("generate_audio", False))
     tier = _tier(request, info)
