@@ -70,7 +70,8 @@ def cli_env(
     """This process's environment for a ``recoil`` CLI run against ``ark``, projects in ``root``.
 
     Recoil and Ark settings are replaced: ``key`` (default: the server's own) as
-    ``ARK_API_KEY``, the Seedance provider polling every ``poll_s`` seconds.
+    ``ARK_API_KEY``, the Seedance provider polling every ``poll_s`` seconds, and a lost
+    create searched for again after 0.2 s (the fake's task list is consistent at once).
     """
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RECOIL_", "ARK_"))}
     env.update(
@@ -79,6 +80,7 @@ def cli_env(
         RECOIL_PROJECTS_ROOT=str(root / "projects"),
         RECOIL_ANIMATIC_CACHE=str(root / "animatic-cache"),
         RECOIL_SEEDDANCE_POLL_S=poll_s,
+        RECOIL_SEEDDANCE_FIND_CONSISTENCY_S="0.2",
     )
     return env
 
@@ -142,6 +144,18 @@ def persisted_scenes(backend: PersistenceBackend, project: str, episode: str) ->
     return scenes
 
 
+def every_version(backend: PersistenceBackend, project: str, episode: str) -> list[Scene]:
+    """Every stored version of every scene (an earlier version's paid takes count too)."""
+    scenes = []
+    for scene_id in backend.list_scenes(project, episode):
+        manifest = backend.load_manifest(project, episode, scene_id)
+        for entry in manifest.versions if manifest is not None else []:
+            scene = backend.load_scene(project, episode, scene_id, entry.version)
+            if scene is not None:
+                scenes.append(scene)
+    return scenes
+
+
 def check_money(
     ark: FakeArkServer,
     backend: PersistenceBackend,
@@ -153,7 +167,8 @@ def check_money(
     """Assert the money promise for one episode and return the counts.
 
     Each create fingerprint reached the server at most once and every server task belongs
-    to exactly one take step; every succeeded take has its render and sidecar, with the
+    to exactly one take step (of any scene version); every succeeded take has its render
+    and sidecar, with the
     sidecar's sha256 matching the file; the ledger equals what the server billed, job by
     job; a take not final is reported by ``needs_attention`` (``complete``: none is left).
     """
@@ -163,7 +178,7 @@ def check_money(
     assert counts.duplicates == 0, f"duplicate creates: {stats['creates_by_fingerprint']}"
 
     jobs: dict[str, str] = {}
-    for scene in persisted_scenes(backend, project, episode):
+    for scene in every_version(backend, project, episode):
         attention = needs_attention(scene)
         for beat in scene.beats:
             for take in beat.takes:

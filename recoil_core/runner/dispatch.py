@@ -409,6 +409,7 @@ class TakeExecutor:
             if outcome == StepOutcome.PENDING:
                 return
             previous = take.state.value
+            take.attention = None  # settled: whatever waited on it is over
             if outcome == StepOutcome.SUCCEEDED:
                 take.state = TakeState.SUCCEEDED
                 beat.select_primary()

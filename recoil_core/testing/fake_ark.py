@@ -146,7 +146,9 @@ class Fault:
     """A scripted misbehaviour for the next ``times`` requests of one operation.
 
     ``status``: answer ``status_code`` with an Ark error body (``code``); on create, a
-    5xx is answered after the task was made (an ambiguous create), a 4xx before.
+    5xx is answered after the task was made (an ambiguous create), a 4xx before; with
+    ``before_create`` a 5xx is answered before anything was made (a lost create that
+    made nothing: only a search can tell the client so).
     ``drop``: close the connection without answering (on create: after making the task).
     ``malformed``: answer 200 with a truncated JSON body (on create: after making the task).
     ``slow``: wait ``delay_s`` before answering normally (on create: after making the task).
@@ -159,6 +161,7 @@ class Fault:
     code: str = "InternalServiceError"
     retry_after: float | None = None
     delay_s: float = 0.0
+    before_create: bool = False
 
 
 @dataclass
@@ -378,13 +381,14 @@ class FakeArkServer:
         code: str | None = None,
         retry_after: float | None = None,
         delay_s: float = 0.0,
+        before_create: bool = False,
     ) -> None:
         """Script a fault for the next ``times`` requests of ``op`` (see :class:`Fault`)."""
         if code is None:
             code = {429: "RateLimitExceeded", 400: "InvalidParameter"}.get(
                 status_code, "InternalServiceError"
             )
-        fault = Fault(op, kind, times, status_code, code, retry_after, delay_s)
+        fault = Fault(op, kind, times, status_code, code, retry_after, delay_s, before_create)
         with self._lock:
             self._faults.append(fault)
 
@@ -489,7 +493,11 @@ class FakeArkServer:
             return _json(err.status, _error_body(err.code, err.message), err.headers)
 
     def _create(self, raw: bytes, fault: Fault | None) -> tuple[int, dict[str, str], bytes]:
-        if fault is not None and fault.kind == "status" and fault.status_code < 500:
+        if (
+            fault is not None
+            and fault.kind == "status"
+            and (fault.status_code < 500 or fault.before_create)
+        ):
             raise _fault_error(fault)
         try:
             body = json.loads(raw)
