@@ -65,3 +65,27 @@ def test_older_schema_version_without_a_migration_is_a_clear_error():
     document = dump_document("scene", _scene()) | {"schema_version": 0}
     with pytest.raises(SchemaVersionError, match="no migration for scene"):
         load_document("scene", document, Scene, source="x.json")
+
+
+def test_a_v1_scene_is_migrated_with_a_stable_take_uid_and_its_seeds_kept() -> None:
+    from recoil_core.model import Take, Workflow, WorkflowStep
+
+    scene = _scene()
+    step = WorkflowStep("video", "r2v_multi", seed=1234, job_id=None, state="submitting")
+    scene.beats[0].takes.append(Take("B1_take_0", 0, Workflow("wf", [step])))
+    document = dump_document("scene", scene)
+    document["schema_version"] = 1
+    for beat in document["beats"]:
+        for take in beat["takes"]:
+            for name in ("uid", "version"):
+                take.pop(name)
+            for old_step in take["workflow"]["steps"]:
+                old_step.pop("request_key")
+                old_step.pop("lookup_missed_at")
+
+    once = load_document("scene", dict(document), Scene, source="x.json")
+    twice = load_document("scene", dict(document), Scene, source="x.json")
+    take = once.beats[0].takes[0]
+    assert take.uid.startswith("tk_") and take.uid == twice.beats[0].takes[0].uid
+    assert (take.version, take.workflow.steps[0].seed) == (1, 1234)
+    assert take.workflow.steps[0].request_key is None

@@ -78,3 +78,13 @@ def test_bad_name_arguments_are_refused(kwargs: dict) -> None:
 
 def test_sidecar_name_appends_json() -> None:
     assert sidecar_name("EP001_SH1_take1.mp4") == "EP001_SH1_take1.mp4.json"
+
+
+def test_a_later_scene_version_is_named_apart_so_it_never_overwrites_an_earlier_render() -> None:
+    identity = GroupIdentity("coverage", 11, ("EP001_SH01", "EP001_SH02"))
+    first = render_name(identity, episode="EP001", take_number=1)
+    second = render_name(identity, episode="EP001", take_number=1, version=2)
+    assert first == "EP001_COV_011_SH01_02_take1.mp4"
+    assert second == "EP001_COV_011_SH01_02_v2_take1.mp4"
+    with pytest.raises(ValueError, match="version"):
+        render_name(identity, episode="EP001", take_number=1, version=0)
