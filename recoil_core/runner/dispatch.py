@@ -766,12 +766,18 @@ class TakeExecutor:
                         await provider.cancel(step.job_id)
                     except ProviderError as exc:
                         log.info("cancel of %s refused: %s", step.job_id, exc)
+                    await self.sleep(interval)
                     continue
+                why = (
+                    "it did not stop when cancelled"
+                    if cancel_asked
+                    else f"a {status.state} job cannot be cancelled there"
+                )
                 take.attention = (
                     f"job {step.job_id} was still {status.state} at {step.provider} after "
-                    f"{timeout:g}s; a {status.state} job cannot be cancelled there, so it is "
-                    "billed when it finishes: its estimate stays held against the budget, and "
-                    "`recoil reconcile` or the next run follows it to the end and charges it"
+                    f"{timeout:g}s and {why}, so it is billed when it finishes: its estimate "
+                    "stays held against the budget, and `recoil reconcile` or the next run "
+                    "follows it to the end and charges it"
                 )
                 await self.persist(session, beat, take, take.state.value)
                 return None
