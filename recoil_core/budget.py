@@ -53,6 +53,14 @@ class BudgetGuard:
         self._lock = threading.Lock()
         self.events: list[dict[str, Any]] = []
 
+    def recount_spent(self, spent: float) -> None:
+        """Set what was spent before this run, read under the episode lock; only before
+        anything is reserved or charged (a run that waited must not trust an old read)."""
+        with self._lock:
+            if self._reserved or self.events:
+                raise RuntimeError("recount_spent after the guard started reserving")
+            self._spent = spent
+
     @property
     def spent(self) -> float:
         return self._spent

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Callable, Mapping, Sequence
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,7 @@ from recoil_core.budget import BudgetGuard
 from recoil_core.errors import (
     AuthenticationFailed,
     BudgetExhaustedError,
+    EpisodeLockedError,
     PreflightError,
     UnknownNameError,
 )
@@ -230,14 +231,21 @@ class EpisodeRunner:
         self.episode = plan.episode_id
         self.provider_name = options.provider or DEFAULT_PROVIDER
         self.progress = progress or (lambda _kind, _data: None)
-        ledger_spent = (
-            sum(e.amount_usd for e in backend.read_ledger(self.project, self.episode))
-            if options.budget_scope == "episode"
-            else 0.0
-        )
-        self.guard = BudgetGuard(options.budget_usd, spent=ledger_spent)
+        self.guard = BudgetGuard(options.budget_usd, spent=self._ledger_spend())
         self.accountant = Accountant(backend, self.guard, self.project, self.episode)
         self._renders_root = renders_root
+
+    def _ledger_spend(self) -> float:
+        """What the episode's ledger holds (0 with ``budget_scope="run"``)."""
+        if self.options.budget_scope != "episode":
+            return 0.0
+        return sum(e.amount_usd for e in self.backend.read_ledger(self.project, self.episode))
+
+    def _spend_under_lock(self, report: RunReport) -> None:
+        """Read the spend again now that the episode lock is held: a run that waited for
+        another one must count what that run charged."""
+        self.guard.recount_spent(self._ledger_spend())
+        report.spent_before_usd = self.guard.spent
 
     # ------------------------------------------------------------------ planning
 
@@ -306,9 +314,32 @@ class EpisodeRunner:
     def _lock(self) -> AbstractContextManager[None]:
         if self.options.dry_run:
             return nullcontext()
-        return self.backend.lock_episode(
-            self.project, self.episode, timeout_s=self.options.lock_timeout_s
-        )
+        if self.options.lock_timeout_s == 0:
+            return self.backend.lock_episode(self.project, self.episode, timeout_s=0.0)
+        return self._lock_waiting()
+
+    @contextmanager
+    def _lock_waiting(self) -> Iterator[None]:
+        """The episode lock, saying so (a ``notice``) when another run holds it first."""
+        with ExitStack() as stack:
+            try:
+                stack.enter_context(
+                    self.backend.lock_episode(self.project, self.episode, timeout_s=0.0)
+                )
+            except EpisodeLockedError:
+                self.progress(
+                    "notice",
+                    {
+                        "message": f"waiting for another recoil run of {self.project}/"
+                        f"{self.episode} to finish (--wait)"
+                    },
+                )
+                stack.enter_context(
+                    self.backend.lock_episode(
+                        self.project, self.episode, timeout_s=self.options.lock_timeout_s
+                    )
+                )
+            yield
 
     def _executor(self, pool: ProviderPool, *, creates: bool = True) -> TakeExecutor:
         return TakeExecutor(
@@ -347,6 +378,7 @@ class EpisodeRunner:
         pool = ProviderPool(self.registry, self.env, {"concurrency": self.options.concurrency})
         try:
             with self._lock():
+                self._spend_under_lock(report)
                 stored = set(self.backend.list_scenes(self.project, self.episode))
                 reconciled = [
                     reconcile(
@@ -446,6 +478,7 @@ class EpisodeRunner:
         pool = ProviderPool(self.registry, self.env, {"concurrency": self.options.concurrency})
         try:
             with self._lock():
+                self._spend_under_lock(report)
                 reconciled: list[Reconciled] = []
                 for scene_id in self.backend.list_scenes(self.project, self.episode):
                     found = self.backend.load_active(self.project, self.episode, scene_id)
@@ -630,6 +663,7 @@ class EpisodeRunner:
         recovered = 0
         try:
             with self._lock():
+                self.guard.recount_spent(self._ledger_spend())
                 for beat in scene.beats:
                     for take in list(beat.takes):
                         if take.is_final or datetime.fromisoformat(take.updated_at) > cutoff:
