@@ -431,8 +431,9 @@ class Take:
 
     @property
     def counts_as_rendered(self) -> bool:
-        """A take that really went to a provider (anything but a build-error stub)."""
-        return self.state != TakeState.BUILD_ERROR
+        """A take whose render landed: succeeded, so its render and sidecar are on disk
+        (a take that was only started, failed, or is still at the provider is not)."""
+        return self.state == TakeState.SUCCEEDED and self.render_path is not None
 
 
 @attrs.define
@@ -613,9 +614,9 @@ def charge_entry_id(take_id: str, step_id: str, kind: ChargeKind | str) -> str:
 
 
 def rendered_shot_ids(before: Mapping[str, int], beats: Sequence[Beat]) -> list[str]:
-    """Shot ids of beats whose non-build-error take count grew since ``before``.
+    """Shot ids of beats whose count of landed renders grew since ``before``.
 
-    ``before`` maps beat id to its non-build-error take count when the run started.
+    ``before`` maps beat id to :attr:`Beat.rendered_take_count` when the run started.
     """
     out: dict[str, None] = {}
     for beat in beats:

@@ -197,7 +197,11 @@ def test_refused_key_stops_the_run_after_the_first_create_and_says_why(recoil_cl
     assert creates_attempted == 1
     status = _json(recoil_cli("status", "--json"))
     takes = [t for s in status["episodes"][0]["scenes"] for b in s["beats"] for t in b["takes"]]
-    assert [t["state"] for t in takes] == ["failed"]
+    assert [t["state"] for t in takes] == ["cancelled"], "nothing was created: no attempt used"
+
+    fixed, creates = run_on_fake_ark(recoil_cli, key="the-right-key", server_key="the-right-key")
+    assert fixed.returncode == 0, fixed.stderr  # the same command, --max-takes 1, resumes
+    assert creates == 7
 
 
 def test_status_and_budget_before_any_run_say_what_to_do(recoil_cli):

@@ -489,3 +489,45 @@ def test_run_concurrency_caps_jobs_at_the_provider_though_more_takes_are_in_flig
     assert harness.run(plan, concurrency=4).complete
     assert provider.created == 10
     assert provider.most == 4
+
+
+def test_a_refused_key_stops_every_create_and_uses_no_attempt(tmp_path):
+    from recoil_core.errors import AuthenticationFailed
+    from recoil_core.testing.plans import canonical_plan, canonical_shot
+
+    refused = Outcome(submit_error=AuthenticationFailed("401: key refused", code="auth"))
+    provider = ScriptedProvider(refused)
+    harness = RunHarness(tmp_path, provider=provider)
+    plan = canonical_plan(
+        [canonical_shot(f"EP001_SH{i:02d}", i, location_id=f"L{i}") for i in range(1, 21)],
+        project=PROJECT,
+        episode=EPISODE,
+    )
+    with pytest.raises(AuthenticationFailed):
+        harness.run(plan, concurrency=16)
+    assert len(provider.submits) == 1, "no create leaves after the first refusal"
+
+    provider.script = lambda _request: Outcome(cost_usd=0.1)
+    report = harness.run(plan, concurrency=16, max_takes=1)
+    assert report.complete and provider.created == 20
+
+
+def test_a_budget_halt_lists_only_shots_whose_renders_landed_in_this_run(tmp_path):
+    from recoil_core.testing.plans import canonical_plan, canonical_shot
+
+    provider = ScriptedProvider(Outcome(polls_until_final=10**9, cost_usd=1.0))
+    harness = RunHarness(tmp_path, provider=provider, estimate=1.0)
+    plan = canonical_plan(
+        [canonical_shot(f"EP001_SH{i:02d}", i, location_id=f"L{i}") for i in range(1, 6)],
+        project=PROJECT,
+        episode=EPISODE,
+    )
+    with pytest.raises(BudgetExhaustedError) as started_only:
+        harness.run(plan, budget_usd=2.5, job_timeout_s=1e-6, concurrency=1)
+    assert provider.created == 2 and started_only.value.rendered_shot_ids == []
+
+    for job_id, (request, _) in list(provider.jobs.items()):
+        provider.jobs[job_id] = (request, Outcome(cost_usd=1.0))  # they finish
+    with pytest.raises(BudgetExhaustedError) as followed:
+        harness.run(plan, budget_usd=2.5, concurrency=1)
+    assert len(followed.value.rendered_shot_ids) == 2 and provider.created == 2

@@ -183,6 +183,8 @@ class TakeExecutor:
         )
         self._parts: set[str] | None = None
         self._renders_ready = False
+        self.refused: AuthenticationFailed | None = None
+        """The first refusal of the credentials: once seen, no create leaves this run."""
 
     def _stale_parts(self, prefix: str) -> list[str]:
         """Partial downloads (``<prefix>*.part``) an earlier, killed run left in the renders
@@ -397,13 +399,7 @@ class TakeExecutor:
                         outcome = StepOutcome.FAILED
                         break
                     continue
-                try:
-                    outcome = await self.run_step(session, beat, take, step, reservation)
-                except AuthenticationFailed:
-                    previous = take.state.value
-                    take.state = TakeState.FAILED
-                    await self.persist(session, beat, take, previous)
-                    raise
+                outcome = await self.run_step(session, beat, take, step, reservation)
                 if outcome != StepOutcome.SUCCEEDED:
                     break
             if outcome == StepOutcome.PENDING:
@@ -483,6 +479,8 @@ class TakeExecutor:
                     self.guard.extend(reservation, step.estimate_usd, step=step.step_id)
                 elif step.submitting_at is not None:  # a lost create's money is held already
                     self.guard.check_within_cap()
+                if self.refused is not None:
+                    raise self.refused
                 await self._mark_submitting(session, beat, take, step)
                 sends += 1
                 job_id = await self._create(session, beat, take, step)
@@ -529,6 +527,8 @@ class TakeExecutor:
         for attempt in range(CREATE_RETRIES):
             try:
                 await self.pool.pace(name)
+                if self.refused is not None:  # refused while this take waited: never send
+                    raise self.refused
                 job_id = await provider.submit(request)
             except RateLimited as exc:  # nothing was created: waiting and asking again is safe
                 if attempt + 1 < CREATE_RETRIES:
@@ -539,8 +539,9 @@ class TakeExecutor:
                 await self._fail_step(session, beat, take, step, f"rate limited: {exc}", exc.code)
                 return None
             except AuthenticationFailed as exc:
-                await self._fail_step(session, beat, take, step, str(exc), exc.code)
-                raise
+                self.refused = self.refused or exc
+                await self._unsend(session, beat, take, step, str(exc))
+                raise self.refused from None
             except ProviderRejected as exc:
                 await self._fail_step(session, beat, take, step, str(exc), exc.code)
                 return None
@@ -559,6 +560,23 @@ class TakeExecutor:
             await self._record_job(session, beat, take, step, job_id)
             return job_id
         return None
+
+    async def _unsend(
+        self, session: SceneSession, beat: Beat, take: Take, step: WorkflowStep, why: str
+    ) -> None:
+        """The provider refused the credentials: nothing was created. The step goes back to
+        ``planned``; a take with nothing paid is cancelled without using an attempt (a new
+        take replaces it once the key is fixed), one with paid steps resumes from here."""
+        previous = take.state.value
+        step.state = StepState.PLANNED
+        step.submitting_at = None
+        step.request_key = None
+        paid = any(
+            s.state not in (StepState.PLANNED, StepState.SKIPPED) for s in take.workflow.steps
+        )
+        take.state = TakeState.RESERVED if paid else TakeState.CANCELLED
+        take.error = f"{why}; nothing was created: fix the key and run again"
+        await self.persist(session, beat, take, previous)
 
     async def _resolve_lost(
         self, session: SceneSession, beat: Beat, take: Take, step: WorkflowStep
