@@ -19,6 +19,17 @@ from recoil_core.model import SCHEMA_VERSION, GroupIdentity
 T = TypeVar("T")
 
 converter = cattrs.Converter(omit_if_default=False)
+
+
+def _strict_float(value: object, _type: object) -> float:
+    """A persisted number must be a JSON number: ``"12"`` or ``true`` in a hand-edited
+    document is corruption, not 12.0 or 1.0 (cattrs would convert them silently)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"expected a number, not {value!r}")
+    return float(value)
+
+
+converter.register_structure_hook(float, _strict_float)
 converter.register_unstructure_hook(GroupIdentity, lambda identity: identity.to_dict())
 converter.register_structure_hook(GroupIdentity, lambda data, _t: GroupIdentity.from_dict(data))
 

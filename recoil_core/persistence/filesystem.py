@@ -544,7 +544,13 @@ class FilesystemBackend:
             for raw in complete.splitlines():
                 index.lines += 1
                 if raw.strip():
-                    index.ids.add(_ledger_entry_id(raw, path, index.lines))
+                    entry_id = _ledger_entry_id(raw, path, index.lines)
+                    if entry_id in index.ids:
+                        raise CorruptDocumentError(
+                            f"{path} line {index.lines}",
+                            f"entry_id {entry_id!r} appears twice; a charge is recorded once",
+                        )
+                    index.ids.add(entry_id)
             index.offset += len(complete)
             return index, index.offset + len(chunk) - len(complete)
         return index, st.st_size
@@ -572,12 +578,21 @@ class FilesystemBackend:
                 len(torn),
             )
         entries: list[LedgerEntry] = []
+        seen: dict[str, int] = {}
         for number, line in enumerate(lines, start=1):
             if not line.strip():
                 continue
             source = f"{path} line {number}"
             data = _parse_json(line, source)
-            entries.append(_structure(LEDGER_KIND, data, LedgerEntry, source))
+            entry = _structure(LEDGER_KIND, data, LedgerEntry, source)
+            if entry.entry_id in seen:
+                raise CorruptDocumentError(
+                    source,
+                    f"entry_id {entry.entry_id!r} appears twice (also on line "
+                    f"{seen[entry.entry_id]}); a charge is recorded once",
+                )
+            seen[entry.entry_id] = number
+            entries.append(entry)
         return entries
 
     # ------------------------------------------------------------------ discovery and locking

@@ -22,6 +22,36 @@ class Accountant:
         self.charged_this_run = 0.0
         self._lock = threading.Lock()
 
+    def restore(
+        self, *, scene_id: str, beat_id: str, take: Take, step: WorkflowStep, kind: ChargeKind
+    ) -> LedgerEntry | None:
+        """Append again the charge of a take the ledger lost (a torn or hand-broken line):
+        the take was marked settled only after its charge was durable, so a settled take
+        whose charge is missing is a damaged ledger. Returns the entry if it was missing."""
+        receipt = step.receipt
+        amount = receipt.run_result.cost_usd if receipt is not None else 0.0
+        if amount <= 0:
+            return None
+        entry = LedgerEntry(
+            entry_id=charge_entry_id(take.take_id, step.step_id, kind),
+            project=self.project,
+            episode=self.episode,
+            scene_id=scene_id,
+            beat_id=beat_id,
+            take_id=take.take_id,
+            step_id=step.step_id,
+            provider=step.provider or "",
+            model=step.model or "",
+            kind=kind,
+            amount_usd=amount,
+            job_id=step.job_id,
+            take_uid=take.uid or None,
+        )
+        if not self.backend.append_ledger(entry):
+            return None
+        self.guard.charge(None, entry, new=True)
+        return entry
+
     def charge(
         self,
         *,

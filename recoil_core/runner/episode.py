@@ -28,10 +28,13 @@ from recoil_core.hashing import stable_digest
 from recoil_core.interfaces import PreflightContext, SceneEvent
 from recoil_core.model import (
     CanonicalPlan,
+    ChargeKind,
+    LedgerEntry,
     Scene,
     StepState,
     Take,
     TakeState,
+    charge_entry_id,
     rendered_shot_ids,
 )
 from recoil_core.persistence.protocol import PersistenceBackend
@@ -50,6 +53,12 @@ from recoil_core.runner.planning import derive_scenes
 from recoil_core.runner.providers import ProviderPool
 from recoil_core.runner.reconcile import Action, Reconciled, reconcile
 from recoil_core.runner.workflows import image_provider_for
+
+SETTLED_CHARGES = {
+    StepState.SUCCEEDED: ChargeKind.SUCCEEDED,
+    StepState.FAILED_BUT_BILLED: ChargeKind.FAILED_BUT_BILLED,
+}
+"""Step states whose bill the ledger must hold, and the kind it is charged as."""
 
 DEFAULT_PROVIDER = "animatic"
 DEFAULT_STRATEGY = "continuity"
@@ -235,17 +244,50 @@ class EpisodeRunner:
         self.accountant = Accountant(backend, self.guard, self.project, self.episode)
         self._renders_root = renders_root
 
-    def _ledger_spend(self) -> float:
+    def _ledger_spend(self, entries: Sequence[LedgerEntry] | None = None) -> float:
         """What the episode's ledger holds (0 with ``budget_scope="run"``)."""
         if self.options.budget_scope != "episode":
             return 0.0
-        return sum(e.amount_usd for e in self.backend.read_ledger(self.project, self.episode))
+        if entries is None:
+            entries = self.backend.read_ledger(self.project, self.episode)
+        return sum(e.amount_usd for e in entries)
 
-    def _spend_under_lock(self, report: RunReport) -> None:
+    def _spend_under_lock(self, report: RunReport) -> set[str]:
         """Read the spend again now that the episode lock is held: a run that waited for
-        another one must count what that run charged."""
-        self.guard.recount_spent(self._ledger_spend())
+        another one must count what that run charged. Returns the ledger's entry ids."""
+        entries = self.backend.read_ledger(self.project, self.episode)
+        self.guard.recount_spent(self._ledger_spend(entries))
         report.spent_before_usd = self.guard.spent
+        return {e.entry_id for e in entries}
+
+    def _restore_charges(
+        self, scenes: Sequence[Scene], charged: set[str], report: RunReport
+    ) -> None:
+        """Charge again what settled takes were billed but the ledger no longer holds."""
+        for scene in scenes:
+            for beat in scene.beats:
+                for take in beat.takes:
+                    for step in take.workflow.steps:
+                        kind = SETTLED_CHARGES.get(step.state)
+                        if kind is None:
+                            continue
+                        if charge_entry_id(take.take_id, step.step_id, kind) in charged:
+                            continue
+                        entry = self.accountant.restore(
+                            scene_id=scene.scene_id,
+                            beat_id=beat.beat_id,
+                            take=take,
+                            step=step,
+                            kind=kind,
+                        )
+                        if entry is not None:
+                            notice = (
+                                f"ledger: the charge of {take.take_id}/{step.step_id} (job "
+                                f"{step.job_id}, ${entry.amount_usd:.4f}) was missing (a torn or "
+                                "edited line) and was recorded again from the take"
+                            )
+                            report.notices.append(notice)
+                            self.progress("notice", {"message": notice})
 
     # ------------------------------------------------------------------ planning
 
@@ -378,7 +420,7 @@ class EpisodeRunner:
         pool = ProviderPool(self.registry, self.env, {"concurrency": self.options.concurrency})
         try:
             with self._lock():
-                self._spend_under_lock(report)
+                charged = self._spend_under_lock(report)
                 stored = set(self.backend.list_scenes(self.project, self.episode))
                 reconciled = [
                     reconcile(
@@ -396,6 +438,8 @@ class EpisodeRunner:
                 for item in reconciled:
                     self._announce(item, report)
                 self.preflight(pool, [r.scene for r in reconciled])
+                if not self.options.dry_run:
+                    self._restore_charges([r.scene for r in reconciled], charged, report)
                 if self.options.dry_run:
                     self._plan_dry_run(pool, reconciled, report)
                     return report

@@ -1,0 +1,84 @@
+"""The ledger as a studio may leave it: a repeated line, a quoted amount, a torn or
+hand-broken last line. A damaged line is named (exit 3, file untouched); a charge that
+disappears with a broken last line is recorded again from its take, never lost."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from _money import billed_usd, check_money, cli_env, run_recoil
+
+from recoil_core.persistence.filesystem import FilesystemBackend
+from recoil_core.testing.fake_ark import FakeArkServer
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "ep001" / "plan.json"
+PROJECT, EPISODE = "nightshift", "EP001"
+
+
+@pytest.fixture
+def rendered(tmp_path: Path) -> Iterator[tuple[FakeArkServer, dict[str, str], Path]]:
+    """The example episode rendered on a fake Ark; yields the server, env and ledger."""
+    with FakeArkServer(api_key="ledger-key") as ark:
+        env = cli_env(ark, tmp_path)
+        done = run_recoil(env, tmp_path, "run", str(EXAMPLE), "--provider", "seeddance")
+        assert done.returncode == 0, done.stderr
+        yield ark, env, tmp_path / "projects" / PROJECT / EPISODE / "ledger.jsonl"
+
+
+def rerun(env: dict[str, str], cwd: Path) -> tuple[int, str, str]:
+    result = run_recoil(env, cwd, "run", str(EXAMPLE), "--provider", "seeddance")
+    return result.returncode, result.stdout, result.stderr
+
+
+@pytest.mark.parametrize(
+    ("damage", "says"),
+    [
+        (lambda lines: [*lines, lines[0]], "appears twice"),
+        (
+            lambda lines: [
+                lines[0]
+                .replace(b'"amount_usd":', b'"amount_usd":"', 1)
+                .replace(b',"job_id"', b'","job_id"', 1),
+                *lines[1:],
+            ],
+            "amount_usd",
+        ),
+        (lambda lines: [b'{"schema_version": 2, "document": "ledger_entry"', *lines], "line 1"),
+    ],
+    ids=["duplicate-entry-id", "quoted-amount", "broken-middle-line"],
+)
+def test_a_damaged_ledger_line_is_named_and_the_file_left_as_it_is(
+    rendered: tuple[FakeArkServer, dict[str, str], Path], tmp_path: Path, damage, says: str
+) -> None:
+    _ark, env, ledger = rendered
+    lines = ledger.read_bytes().splitlines()
+    ledger.write_bytes(b"\n".join(damage(lines)) + b"\n")
+    before = ledger.read_bytes()
+
+    code, _out, err = rerun(env, tmp_path)
+    budget = run_recoil(env, tmp_path, "budget")
+
+    assert code == 3 and budget.returncode == 3, err
+    assert str(ledger) in err and says in err and "Traceback" not in err
+    assert ledger.read_bytes() == before
+
+
+def test_a_hand_broken_last_line_loses_no_charge(
+    rendered: tuple[FakeArkServer, dict[str, str], Path], tmp_path: Path
+) -> None:
+    ark, env, ledger = rendered
+    total = sum(billed_usd(ark).values())
+    ledger.write_bytes(ledger.read_bytes()[:-20])  # the last charge's line, torn by hand
+
+    code, out, err = rerun(env, tmp_path)
+
+    assert code == 0, err
+    assert "was missing (a torn or edited line) and was recorded again" in out
+    backend = FilesystemBackend(tmp_path / "projects")
+    assert sum(e.amount_usd for e in backend.read_ledger(PROJECT, EPISODE)) == pytest.approx(total)
+    counts = check_money(ark, backend, PROJECT, EPISODE)
+    assert counts.creates == counts.succeeded == 7
+    assert json.loads(ledger.read_bytes().splitlines()[-1])["amount_usd"] > 0
