@@ -153,9 +153,12 @@ class JobStatus:
 class Provider(Protocol):
     """A live connection to a generation service. Created per run by a ProviderSpec factory.
 
-    Errors: raise the :mod:`recoil_core.errors` provider tree. ``submit`` must never be
-    retried by the provider after a response was lost (raise ProviderUnavailable instead
-    and let the runner ask :meth:`find`).
+    Errors: raise the :mod:`recoil_core.errors` provider tree. The provider owns transport
+    retries, and is the only layer that retries: polls, searches, downloads and cancels on
+    timeouts and 5xx, creates only on a 429 (nothing was made), bounded and honouring
+    Retry-After. What it raises is its last word; the kernel retries nothing and handles
+    state only. ``submit`` must never be retried after a response was lost (raise
+    ProviderUnavailable instead and let the runner ask :meth:`find`).
     """
 
     async def submit(self, request: SubmitRequest) -> str:

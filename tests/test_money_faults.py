@@ -77,6 +77,10 @@ def backend(tmp_path: Path, registry: Registry) -> PersistenceBackend:
     return filesystem(registry, tmp_path / "projects")
 
 
+def env_of(ark: FakeArkServer) -> dict[str, str]:
+    return {"ARK_API_KEY": ark.api_key, "ARK_BASE_URL": ark.base_url}
+
+
 def run_one(
     ark: FakeArkServer, registry: Registry, backend: PersistenceBackend, **options: object
 ) -> tuple[RunReport, Take]:
@@ -100,6 +104,22 @@ def test_429_burst_on_create_waits_and_creates_once(ark, registry, backend) -> N
     assert report.complete and take.state == TakeState.SUCCEEDED
     assert ark.stats()["requests"]["create"] == 4
     assert ledger_kinds(backend) == [ChargeKind.SUCCEEDED]
+    assert check_money(ark, backend, PROJECT, EPISODE).creates == 1
+
+
+def test_429_that_outlasts_the_providers_retries_is_tried_by_one_layer_only(
+    ark, registry, backend
+) -> None:
+    """The provider retries a 429 create (5 attempts); the kernel adds none on top, and
+    the take, refused before anything was made, uses no attempt: the next run creates."""
+    ark.inject("create", "status", status_code=429, times=5, retry_after=0)
+
+    report, take = run_one(ark, registry, backend)
+
+    assert not report.complete and take.state == TakeState.CANCELLED
+    assert ark.stats()["requests"]["create"] == 5 and ark.creates_total == 0
+    again = run_episode(small_plan(1), registry, backend, env_of(ark))
+    assert again.complete and ark.stats()["requests"]["create"] == 6
     assert check_money(ark, backend, PROJECT, EPISODE).creates == 1
 
 

@@ -194,7 +194,9 @@ def test_failed_take_is_retried_with_a_new_take_up_to_max_takes(tmp_path):
     assert len({r.seed for r in provider.submits}) == 2, "every take step has a seed of its own"
 
 
-def test_rate_limited_create_waits_and_creates_exactly_once(tmp_path):
+def test_a_create_the_provider_gave_up_on_for_rate_limits_uses_no_attempt(tmp_path):
+    """The provider owns retries: its RateLimited is its last word. Nothing was made, so
+    the kernel does not retry, the take uses no attempt, and the next run creates once."""
     calls = {"n": 0}
 
     def script(_request):
@@ -205,7 +207,10 @@ def test_rate_limited_create_waits_and_creates_exactly_once(tmp_path):
 
     provider = ScriptedProvider(script)
     harness = RunHarness(tmp_path, provider=provider)
-    assert harness.run(one_shot()).complete
+    first = harness.run(one_shot())
+    assert not first.complete and len(provider.submits) == 1 and provider.created == 0
+    assert [t.state for t in only_take(harness).takes] == [TakeState.CANCELLED]
+    assert harness.run(one_shot()).complete, "max_takes=1: the refused take used nothing"
     assert len(provider.submits) == 2 and provider.created == 1 and provider.finds == 0
 
 

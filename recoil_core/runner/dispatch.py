@@ -77,9 +77,6 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-CREATE_RETRIES = 3
-POLL_ERROR_RETRIES = 5
-
 
 @attrs.define
 class SceneSession:
@@ -308,7 +305,9 @@ class TakeExecutor:
         while not beat.succeeded and attempts(beat) < beat.max_takes:
             if any(not t.is_final for t in beat.takes):
                 return  # an unknown take waits for the user; never stack a new paid take on it
-            await self.new_take(session, beat)
+            take = await self.new_take(session, beat)
+            if never_dispatched(take):
+                return  # the provider refused it before making anything: a later run goes on
 
     def build(self, session: SceneSession, beat: Beat, take_index: int) -> Workflow:
         return build_workflow(
@@ -484,6 +483,8 @@ class TakeExecutor:
                 await self._mark_submitting(session, beat, take, step)
                 sends += 1
                 job_id = await self._create(session, beat, take, step)
+                if job_id is None and step.state == StepState.PLANNED:
+                    return StepOutcome.PENDING  # refused before anything was made
                 if job_id is None and step.state != StepState.UNKNOWN:
                     return StepOutcome.FAILED
                 if job_id is None:
@@ -520,53 +521,52 @@ class TakeExecutor:
     async def _create(
         self, session: SceneSession, beat: Beat, take: Take, step: WorkflowStep
     ) -> str | None:
-        """Send the create. The job id, or None: failed (step final) or lost (``unknown``)."""
+        """Send the create once. The job id, or None: failed (step final), lost
+        (``unknown``) or refused before anything was made (step back to ``planned``).
+
+        The provider owns transport retries (bounded, honouring Retry-After): what reaches
+        here is its last word, so the kernel retries nothing itself.
+        """
         name = step.provider or ""
         provider = self.pool.get(name)
         request = self._request(take, step)
-        for attempt in range(CREATE_RETRIES):
-            try:
-                await self.pool.pace(name)
-                if self.refused is not None:  # refused while this take waited: never send
-                    raise self.refused
-                job_id = await provider.submit(request)
-            except RateLimited as exc:  # nothing was created: waiting and asking again is safe
-                if attempt + 1 < CREATE_RETRIES:
-                    await self.sleep(
-                        exc.retry_after if exc.retry_after is not None else 2.0**attempt
-                    )
-                    continue
-                await self._fail_step(session, beat, take, step, f"rate limited: {exc}", exc.code)
-                return None
-            except AuthenticationFailed as exc:
-                self.refused = self.refused or exc
-                await self._unsend(session, beat, take, step, str(exc))
-                raise self.refused from None
-            except ProviderRejected as exc:
-                await self._fail_step(session, beat, take, step, str(exc), exc.code)
-                return None
-            except (ProviderUnavailable, ProviderError, OSError, TimeoutError) as exc:
-                # Ambiguous: the create may have reached the provider. Look, never repeat.
-                log.info(
-                    "create for %s/%s ambiguous (%s); looking it up",
-                    take.take_id,
-                    step.step_id,
-                    type(exc).__name__,
-                )
-                step.error = f"create answer lost ({exc})"
-                previous = self._set(take, step, StepState.UNKNOWN, TakeState.UNKNOWN)
-                await self.persist(session, beat, take, previous)
-                return None
-            await self._record_job(session, beat, take, step, job_id)
-            return job_id
-        return None
+        try:
+            await self.pool.pace(name)
+            if self.refused is not None:  # refused while this take waited: never send
+                raise self.refused
+            job_id = await provider.submit(request)
+        except RateLimited as exc:  # nothing was made: the take is not spent on it
+            await self._unsend(session, beat, take, step, f"rate limited: {exc}")
+            return None
+        except AuthenticationFailed as exc:
+            self.refused = self.refused or exc
+            await self._unsend(session, beat, take, step, str(exc))
+            raise self.refused from None
+        except ProviderRejected as exc:
+            await self._fail_step(session, beat, take, step, str(exc), exc.code)
+            return None
+        except (ProviderUnavailable, ProviderError, OSError, TimeoutError) as exc:
+            # Ambiguous: the create may have reached the provider. Look, never repeat.
+            log.info(
+                "create for %s/%s ambiguous (%s); looking it up",
+                take.take_id,
+                step.step_id,
+                type(exc).__name__,
+            )
+            step.error = f"create answer lost ({exc})"
+            previous = self._set(take, step, StepState.UNKNOWN, TakeState.UNKNOWN)
+            await self.persist(session, beat, take, previous)
+            return None
+        await self._record_job(session, beat, take, step, job_id)
+        return job_id
 
     async def _unsend(
         self, session: SceneSession, beat: Beat, take: Take, step: WorkflowStep, why: str
     ) -> None:
-        """The provider refused the credentials: nothing was created. The step goes back to
-        ``planned``; a take with nothing paid is cancelled without using an attempt (a new
-        take replaces it once the key is fixed), one with paid steps resumes from here."""
+        """The provider refused the create before making anything (credentials, rate
+        limit). The step goes back to ``planned``; a take with nothing paid is cancelled
+        without using an attempt (a new take replaces it in a later run), one with paid
+        steps resumes from here."""
         previous = take.state.value
         step.state = StepState.PLANNED
         step.submitting_at = None
@@ -575,7 +575,7 @@ class TakeExecutor:
             s.state not in (StepState.PLANNED, StepState.SKIPPED) for s in take.workflow.steps
         )
         take.state = TakeState.RESERVED if paid else TakeState.CANCELLED
-        take.error = f"{why}; nothing was created: fix the key and run again"
+        take.error = f"{why}; nothing was created: run again to go on"
         await self.persist(session, beat, take, previous)
 
     async def _resolve_lost(
@@ -656,25 +656,17 @@ class TakeExecutor:
         if not can_find:
             return None, False
         request = self._request(take, step)
-        for attempt in range(POLL_ERROR_RETRIES):
-            try:
-                found: str | None = await provider.find(request)
-            except LookupAmbiguous as exc:
-                await self._mark_unknown(session, beat, take, step, str(exc))
-                return None, False
-            except ProviderUnavailable as exc:
-                if attempt + 1 < POLL_ERROR_RETRIES:
-                    await self.sleep(min(30.0, 0.5 * 2**attempt))
-                    continue
-                await self._mark_unknown(session, beat, take, step, f"the search failed ({exc})")
-                return None, False
-            except ProviderError as exc:
-                await self._mark_unknown(session, beat, take, step, f"the search failed ({exc})")
-                return None, False
-            if found is not None:
-                await self._record_job(session, beat, take, step, found)
-            return found, True
-        return None, False
+        try:
+            found: str | None = await provider.find(request)  # the provider retries
+        except LookupAmbiguous as exc:
+            await self._mark_unknown(session, beat, take, step, str(exc))
+            return None, False
+        except ProviderError as exc:
+            await self._mark_unknown(session, beat, take, step, f"the search failed ({exc})")
+            return None, False
+        if found is not None:
+            await self._record_job(session, beat, take, step, found)
+        return found, True
 
     async def _record_job(
         self, session: SceneSession, beat: Beat, take: Take, step: WorkflowStep, job_id: str
@@ -737,13 +729,11 @@ class TakeExecutor:
         origin = time.time() - (
             (datetime.now(started.tzinfo) - started).total_seconds() if started else 0.0
         )
-        errors = 0
         cancel_asked = False
         assert step.job_id is not None
         while True:
             try:
-                status = await provider.poll(step.job_id)
-                errors = 0
+                status = await provider.poll(step.job_id)  # the provider retries
             except TaskNotFound as exc:
                 await self._fail_step(
                     session,
@@ -755,16 +745,12 @@ class TakeExecutor:
                 )
                 return None
             except ProviderUnavailable as exc:
-                errors += 1
-                if errors > POLL_ERROR_RETRIES:
-                    take.attention = (
-                        f"polling {step.job_id} keeps failing ({exc}); it is still billable: "
-                        "re-run or `recoil reconcile` to follow it"
-                    )
-                    await self.persist(session, beat, take, take.state.value)
-                    return None
-                await self.sleep(min(30.0, 0.5 * 2**errors))
-                continue
+                take.attention = (
+                    f"polling {step.job_id} failed after the provider's retries ({exc}); it is "
+                    "still billable: run again or `recoil reconcile` to follow it"
+                )
+                await self.persist(session, beat, take, take.state.value)
+                return None
             if status.is_final:
                 if as_price(status.cost_usd) is None:
                     # unreadable: charging it could pass the cap (NaN compares false)
