@@ -115,6 +115,7 @@ _TOKEN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
 _URL = re.compile(r"^https?://[^\s/]+", re.IGNORECASE)
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
 _PASS_ORDINAL = re.compile(r"(?:^|_)PASS_(\d{1,6})(?:_|$)")
+_PASS_ANY_ORDINAL = re.compile(r"(?:^|_)PASS_(\d+)(?:_|$)")
 _MISSING: Any = object()
 _T = TypeVar("_T")
 
@@ -772,9 +773,13 @@ class _Checker:
         elif self.ident(
             pass_id, _at(loc, "pass_id"), "pass id"
         ) is not None and not _PASS_ORDINAL.search(pass_id):
+            long_number = _PASS_ANY_ORDINAL.search(pass_id)
             self.issue(
                 _at(loc, "pass_id"),
-                f"pass id {pass_id!r} must contain PASS_<number> "
+                f"pass id {pass_id!r}: the number after PASS_ has {len(long_number[1])} "
+                "digits; use at most 6 (e.g. EP001_PASS_011_SH01_02_A_ENV)"
+                if long_number is not None
+                else f"pass id {pass_id!r} must contain PASS_<number> "
                 "(e.g. EP001_PASS_011_SH01_02_A_ENV); the number names its renders",
             )
         shot_range = self.shot_range(body.get("shot_range"), _at(loc, "shot_range"))

@@ -21,7 +21,7 @@ import attrs
 from recoil_core import jsonio
 from recoil_core.errors import RecoilError
 from recoil_core.hashing import WILDCARD
-from recoil_core.ids import validate_id
+from recoil_core.ids import MAX_ID_LENGTH, validate_id
 from recoil_core.model import Beat, GroupIdentity, Take, WorkflowStep
 from recoil_core.persistence.atomic import (
     commit_group,
@@ -151,9 +151,14 @@ def render_name(
         stem = _multi_stem(identity, shot_ids, episode)
     if version < 1:
         raise ValueError(f"version must be 1 or more, got {version}")
-    stem += f"_v{version}" if version > 1 else ""
-    name = f"{stem}_take{take_number}" + (f"_{tag}" if tag else "") + suffix
-    return validate_id(name, what="render file name")
+    tail = (f"_v{version}" if version > 1 else "") + f"_take{take_number}"
+    tail += (f"_{tag}" if tag else "") + suffix
+    if len(stem) + len(tail) > MAX_ID_LENGTH:
+        # ids that are valid on their own can make a name too long for the file system's
+        # limit: keep the start of the stem and make it unique with a digest of all of it
+        digest = hashlib.sha256(stem.encode()).hexdigest()[:12]
+        stem = f"{stem[: MAX_ID_LENGTH - len(tail) - len(digest) - 1]}-{digest}"
+    return validate_id(stem + tail, what="render file name")
 
 
 def sidecar_name(name: str) -> str:

@@ -224,3 +224,20 @@ def test_a_tier_seeddance_would_refuse_stops_the_run_before_anything_is_reserved
     assert creates == 0
     status = recoil_cli("status", "--json")
     assert all(not episode["scenes"] for episode in _json(status)["episodes"])
+
+
+def test_a_rerun_that_changes_nothing_writes_nothing(recoil_cli, tmp_path):
+    assert recoil_cli("run", str(EXAMPLE)).returncode == 0
+    root = tmp_path / "projects"
+
+    def snapshot() -> dict[str, tuple[bytes, int]]:
+        return {
+            str(p.relative_to(root)): (p.read_bytes(), p.stat().st_mtime_ns)
+            for p in root.rglob("*")
+            if p.is_file() and p.name != ".lock"
+        }
+
+    before = snapshot()
+    again = recoil_cli("run", str(EXAMPLE))
+    assert again.returncode == 0, again.stderr
+    assert snapshot() == before

@@ -105,9 +105,11 @@ class WatchedArk(FakeArkServer):
         self.creates_5xx = 0
         self.fingerprints: dict[str, str] = {}
         """Task id -> the fingerprint of the create that made it."""
+        self._made = threading.local()
 
     def _validate_and_make(self, body: Mapping[str, Any]) -> Any:
         task = super()._validate_and_make(body)
+        self._made.task = True
         with self.changed:
             self.fingerprints[task.id] = task.fingerprint
         return task
@@ -115,13 +117,14 @@ class WatchedArk(FakeArkServer):
     def handle(
         self, method: str, raw_path: str, headers: Mapping[str, str], body: bytes
     ) -> tuple[int, dict[str, str], bytes]:
+        self._made.task = False
         answer = super().handle(method, raw_path, headers, body)
         is_create = method == "POST" and urlsplit(raw_path).path.rstrip("/") == TASKS_PATH
         with self.changed:
             if is_create and answer[0] >= 500:
                 self.creates_5xx += 1
             self.changed.notify_all()
-        if is_create and self.hold_creates:
+        if is_create and self.hold_creates and self._made.task:  # a create that made a task
             self.release.wait(HOLD_LIMIT_S)
         return answer
 
@@ -609,19 +612,21 @@ class Folder:
 
 
 def run_folder(folder: Folder, kills: int) -> None:
-    """``kills`` kill runs over the folder's two episodes, with a job-timeout run for every
-    five kills, 5xx creates and one conform among them; then both episodes to the end."""
+    """Up to ``kills`` kill runs over the folder's two episodes, with a ``--job-timeout``
+    run for every five kills, 5xx creates and one conform among them; then both episodes
+    to the end, and the checks."""
     rng, counts = folder.rng, folder.counts
     folder.pending = {(episode, "continuity") for episode in EPISODES}
     first, second = rng.sample(EPISODES, 2)
-    # Every folder walks each new path at least once: a timeout run of a fresh episode
-    # whose first create answers 5xx after Ark made the task, then a create-moment kill of
-    # the other fresh episode whose first create answers 5xx before making anything.
-    folder.log(f"  5xx create: {inject_5xx(folder.ark, rng, counts, 'after_create')}")
-    folder.timeout_run(first, "continuity")
+    # Every folder walks both 5xx paths: a create-moment kill of a fresh episode whose
+    # first create answers 5xx before Ark made anything (searched twice, sent again, then
+    # killed in that create), and a run of the other whose first create answers 5xx after
+    # Ark made the task (found by a search).
     folder.log(f"  5xx create: {inject_5xx(folder.ark, rng, counts, 'before_create')}")
-    folder.kill(second, "continuity", mode="create")
-    events = ["kill"] * (kills - 1) + ["timeout"] * (kills // 5) + ["conform"]
+    folder.kill(first, "continuity", mode="create")
+    folder.log(f"  5xx create: {inject_5xx(folder.ark, rng, counts, 'after_create')}")
+    folder.kill(second, "continuity")
+    events = ["kill"] * (kills - 2) + ["timeout"] * max(1, kills // 5) + ["conform"]
     rng.shuffle(events)
     for event in events:
         if event == "conform":
@@ -651,15 +656,17 @@ def run_campaign(
     kills_per_episode: int,
     log: Callable[[str], None] = print,
     strict: bool = True,
+    max_folders: int | None = None,
 ) -> CampaignCounts:
-    """Kill ``kills`` runs in total over as many folders as it takes, each folder two fresh
-    episodes on one fake Ark with up to ``kills_per_episode`` kills each. ``strict``: a
+    """Kill ``kills`` runs in total over as many folders as it takes (at most
+    ``max_folders``), each folder two fresh episodes on one fake Ark with up to
+    ``kills_per_episode`` kills each (fewer when both complete first). ``strict``: a
     failed check raises; otherwise it is logged, kept in ``failures`` and the campaign goes
     on with the next folder."""
     rng = random.Random(seed)
     counts = CampaignCounts()
     log(f"kill campaign seed={seed} kills={kills} per_episode={kills_per_episode}")
-    while counts.kills < kills:
+    while counts.kills < kills and (max_folders is None or counts.folders < max_folders):
         root = workdir / f"folder{counts.folders}"
         root.mkdir(parents=True)
         counts.folders += 1

@@ -526,3 +526,27 @@ def test_unsafe_ids_are_refused_before_touching_the_filesystem(root: Path, bad: 
             attempt()
     assert not root.exists()
     assert not (root.parent / "etc").exists()
+
+
+def test_temp_files_of_killed_writers_are_swept_by_the_next_run(tmp_path: Path) -> None:
+    from recoil_core.testing.harness import RunHarness
+    from recoil_core.testing.plans import canonical_plan, canonical_shot
+
+    harness = RunHarness(tmp_path)
+    plan = canonical_plan([canonical_shot("EP001_SH01")], project="p", episode="EP001")
+    assert harness.run(plan).complete
+    episode = harness.projects_root / "p" / "EP001"
+    (scene,) = (episode / "scenes").iterdir()
+    left = [
+        scene / ".v0001.json.4242.1.1.tmp",
+        scene / ".manifest.json.4242.1.2.tmp",
+        episode / ".derivation.json.4242.1.3.tmp",
+        episode / "renders" / ".EP001_SH1_take1.mp4.4242.1.4.tmp",
+    ]
+    for path in left:
+        path.write_bytes(b"half a write")
+    kept = sorted(p for p in episode.rglob("*") if p.is_file() and p not in left)
+
+    assert harness.run(plan).complete
+    assert [p for p in left if p.exists()] == []
+    assert sorted(p for p in episode.rglob("*") if p.is_file()) == kept

@@ -282,3 +282,10 @@ def test_plan_error_message_lists_every_issue() -> None:
     assert text.startswith("x.json: 2 problem(s)")
     assert "sequences.SEQ1.shots[0].duration_s" in text and "sequences.SEQ1.shots[0].prompt" in text
     assert json.dumps([str(i) for i in info.value.issues])
+
+
+def test_a_pass_number_too_long_says_how_long_it_may_be() -> None:
+    passes = [coverage_pass_dict("EP001_PASS_99999999999999999999_A", ("EP001_SH01", "EP001_SH02"))]
+    found = locations(plan_dict({"SEQ1": ["EP001_SH01", "EP001_SH02"]}, passes=passes))
+    message = found["coverage_passes[0].pass_id"]
+    assert "has 20 digits; use at most 6" in message and "PASS_<number>" not in message

@@ -88,3 +88,14 @@ def test_a_later_scene_version_is_named_apart_so_it_never_overwrites_an_earlier_
     assert second == "EP001_COV_011_SH01_02_v2_take1.mp4"
     with pytest.raises(ValueError, match="version"):
         render_name(identity, episode="EP001", take_number=1, version=0)
+
+
+def test_ids_valid_on_their_own_never_make_a_render_name_fail() -> None:
+    long_shot = "X" * 120
+    identity = GroupIdentity("continuity", 1, (long_shot, "Y" * 120))
+    names = {
+        render_name(identity, episode="E" * 128, take_number=n, version=3, tag="kf") for n in (1, 2)
+    }
+    assert len(names) == 2 and all(len(name) <= 128 for name in names)
+    other = GroupIdentity("continuity", 1, (long_shot, "Z" * 120))
+    assert render_name(other, episode="E" * 128, take_number=1, version=3, tag="kf") not in names

@@ -74,6 +74,7 @@ from recoil_core.persistence.atomic import (
     current_group,
     ensure_directory,
     fsync_directory,
+    is_temp_name,
     sync_file,
     write_all,
     write_atomic,
@@ -594,6 +595,32 @@ class FilesystemBackend:
             seen[entry.entry_id] = number
             entries.append(entry)
         return entries
+
+    def sweep_temp_files(self, project: str, episode: str) -> int:
+        """Remove the temp files a writer killed mid-write left in the episode's folder,
+        its scenes' folders and its renders folder. Call it holding the episode lock (no
+        writer of this episode is running then)."""
+        episode_dir = self.episode_dir(project, episode)
+        folders = [episode_dir, episode_dir / RENDERS_DIR]
+        try:
+            with os.scandir(episode_dir / "scenes") as scenes:
+                folders += [Path(e.path) for e in scenes if e.is_dir(follow_symlinks=False)]
+        except FileNotFoundError:
+            pass
+        removed = 0
+        for folder in folders:
+            try:
+                with os.scandir(folder) as entries:
+                    stale = [e.path for e in entries if is_temp_name(e.name)]
+            except FileNotFoundError:
+                continue
+            for path in stale:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(path)
+                    removed += 1
+        if removed:
+            log.info("%s: removed %d temp file(s) left by killed writers", episode_dir, removed)
+        return removed
 
     # ------------------------------------------------------------------ discovery and locking
 

@@ -96,6 +96,10 @@ class PersistenceBackend(Protocol):
     whose writes take microseconds and never block (in memory, say) may set
     ``inline_write_batches = True``: the runner then runs its batches on the event loop
     instead of its writer thread.
+
+    Optional: ``sweep_temp_files(project, episode) -> int``, called by a run while it holds
+    the episode lock, removes what writers killed mid-write left behind (temporary
+    files) and returns how many it removed.
     """
 
     name: str

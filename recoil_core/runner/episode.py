@@ -421,6 +421,9 @@ class EpisodeRunner:
         try:
             with self._lock():
                 charged = self._spend_under_lock(report)
+                sweep = getattr(self.backend, "sweep_temp_files", None)
+                if sweep is not None and not self.options.dry_run:
+                    sweep(self.project, self.episode)
                 stored = set(self.backend.list_scenes(self.project, self.episode))
                 reconciled = [
                     reconcile(
@@ -677,8 +680,15 @@ class EpisodeRunner:
     def _stamp_derivation(self, scenes: Sequence[Scene]) -> None:
         manifest = self.backend.load_derivation(self.project, self.episode)
         stages = dict(manifest.get("stages") or {})
+        inputs = stable_digest([s.derivation_digest for s in scenes])
+        known = stages.get("scenes")
+        if isinstance(known, dict) and (known.get("inputs"), known.get("strategy")) == (
+            inputs,
+            self.options.strategy,
+        ):
+            return  # a rerun that changed nothing writes nothing
         stages["scenes"] = {
-            "inputs": stable_digest([s.derivation_digest for s in scenes]),
+            "inputs": inputs,
             "strategy": self.options.strategy,
             "at": datetime.now(UTC).isoformat(),
         }
