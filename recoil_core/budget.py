@@ -3,6 +3,11 @@
 ``spent + reserved <= cap`` holds at every reservation. A reservation is one check-and-add
 under a lock, never a read followed by a separate write.
 
+Money is exact: amounts cross the plugin API as numbers (estimates, bills, the cap) and
+are turned into :class:`~decimal.Decimal` by :func:`usd` (the number as written, so 0.1 is
+one tenth), and the guard adds and compares only decimals: 1,000 charges of $0.10 are
+exactly $100.00, and no comparison needs a tolerance.
+
 Charges are what the provider billed, not the estimate. When a take is billed more than
 its estimate, the guard learns the ratio and reserves every later take at ``estimate *
 ratio``, so estimates that run low stop new takes early instead of letting each one
@@ -13,6 +18,8 @@ low estimate showed (each by its own ``actual - reserved``) spend past it.
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterable
+from decimal import Decimal
 from typing import Any
 
 import attrs
@@ -20,19 +27,39 @@ import attrs
 from recoil_core.errors import BudgetExhaustedError
 from recoil_core.model import LedgerEntry, as_price
 
-EPSILON = 1e-9
+ZERO = Decimal(0)
+
+
+def usd(value: float | int | Decimal) -> Decimal:
+    """An amount in USD as an exact decimal: a float is taken as written (its shortest
+    repr), so ``usd(0.1) == Decimal("0.1")``."""
+    if isinstance(value, Decimal):
+        return value
+    if isinstance(value, int):
+        return Decimal(value)
+    return Decimal(repr(float(value)))
+
+
+def total_usd(amounts: Iterable[float | int | Decimal]) -> Decimal:
+    """The exact sum of amounts (see :func:`usd`)."""
+    return sum((usd(amount) for amount in amounts), ZERO)
+
+
+def as_float(amount: Decimal) -> float:
+    """A decimal amount for JSON and the float API (the nearest float; 100.0 for 100)."""
+    return float(amount)
 
 
 @attrs.define
 class Reservation:
     """Money set aside for one take; charges consume it, ``release`` frees what is left."""
 
-    amount: float
-    remaining: float
+    amount: Decimal
+    remaining: Decimal
     released: bool = False
-    estimate: float = 0.0
+    estimate: Decimal = ZERO
     """What the estimator said (``amount`` is this times the learned overrun ratio)."""
-    charged: float = 0.0
+    charged: Decimal = ZERO
     steps: set[str] | None = None
     """The workflow steps it covers (``None``: all of the take's)."""
 
@@ -41,77 +68,91 @@ class Reservation:
 
 
 class BudgetGuard:
-    """A cap (``None`` means no cap), what is spent, and what is reserved for in-flight takes."""
+    """A cap (``None`` means no cap), what is spent, and what is reserved for in-flight takes.
 
-    def __init__(self, cap: float | None, *, spent: float = 0.0) -> None:
+    The properties give floats (the API's money type); the sums behind them are exact.
+    """
+
+    def __init__(self, cap: float | None, *, spent: float | Decimal = 0.0) -> None:
         if cap is not None and as_price(cap) is None:
             raise ValueError(f"budget cap must be a finite number >= 0, not {cap!r}")
         self.cap = cap
-        self._spent = spent
-        self._reserved = 0.0
-        self._overrun = 1.0
+        self._cap = None if cap is None else usd(cap)
+        self._spent = usd(spent)
+        self._reserved = ZERO
+        self._overrun = Decimal(1)
         self._lock = threading.Lock()
         self.events: list[dict[str, Any]] = []
 
-    def recount_spent(self, spent: float) -> None:
+    def recount_spent(self, spent: float | Decimal) -> None:
         """Set what was spent before this run, read under the episode lock; only before
         anything is reserved or charged (a run that waited must not trust an old read)."""
         with self._lock:
             if self._reserved or self.events:
                 raise RuntimeError("recount_spent after the guard started reserving")
-            self._spent = spent
+            self._spent = usd(spent)
 
     @property
     def spent(self) -> float:
+        return as_float(self._spent)
+
+    @property
+    def spent_exact(self) -> Decimal:
         return self._spent
 
     @property
     def reserved(self) -> float:
-        return self._reserved
+        return as_float(self._reserved)
 
     @property
     def overrun(self) -> float:
         """The highest billed/estimated ratio seen so far (1.0 until a take overran)."""
-        return self._overrun
+        return float(self._overrun)
 
     @property
     def remaining(self) -> float:
         """What can still be reserved (``inf`` without a cap; may be negative once overspent)."""
-        if self.cap is None:
+        if self._cap is None:
             return float("inf")
-        return self.cap - self._spent - self._reserved
+        return as_float(self._cap - self._spent - self._reserved)
+
+    def _fits(self, amount: Decimal) -> bool:
+        return self._cap is None or self._spent + self._reserved + amount <= self._cap
+
+    def _exhausted(self) -> BudgetExhaustedError:
+        return BudgetExhaustedError(remaining=max(0.0, self.remaining))
 
     def reserve(self, amount: float) -> Reservation:
         """Set ``amount`` aside or raise :class:`BudgetExhaustedError` if it would pass the cap."""
-        estimate = max(0.0, amount)
+        estimate = max(ZERO, usd(amount))
         with self._lock:
-            amount = estimate * self._overrun
-            if self.cap is not None and self._spent + self._reserved + amount > self.cap + EPSILON:
-                raise BudgetExhaustedError(remaining=max(0.0, self.remaining))
-            self._reserved += amount
-            return Reservation(amount=amount, remaining=amount, estimate=estimate)
+            needed = estimate * self._overrun
+            if self._cap is not None and not self._fits(needed):
+                raise self._exhausted()
+            self._reserved += needed
+            return Reservation(amount=needed, remaining=needed, estimate=estimate)
 
     def hold(self, amount: float, *, steps: set[str] | None = None) -> Reservation:
         """Count money already committed at a provider (a job a take owns, which bills
         whatever the cap says) so that no new reservation can use it. No cap check: the
         spend cannot be undone. Held first, before any new take reserves, it keeps new
         takes inside the cap. Never use it for a call not yet made: see :meth:`extend`."""
-        amount = max(0.0, amount)
+        held = max(ZERO, usd(amount))
         with self._lock:
-            self._reserved += amount
-            return Reservation(amount=amount, remaining=amount, estimate=amount, steps=steps)
+            self._reserved += held
+            return Reservation(amount=held, remaining=held, estimate=held, steps=steps)
 
     def extend(self, reservation: Reservation, amount: float, *, step: str) -> None:
         """Add ``amount`` for ``step`` (a paid call about to be made) to ``reservation``,
         or raise :class:`BudgetExhaustedError` if it would pass the cap."""
-        estimate = max(0.0, amount)
+        estimate = max(ZERO, usd(amount))
         with self._lock:
-            amount = estimate * self._overrun
-            if self.cap is not None and self._spent + self._reserved + amount > self.cap + EPSILON:
-                raise BudgetExhaustedError(remaining=max(0.0, self.remaining))
-            self._reserved += amount
-            reservation.amount += amount
-            reservation.remaining += amount
+            needed = estimate * self._overrun
+            if self._cap is not None and not self._fits(needed):
+                raise self._exhausted()
+            self._reserved += needed
+            reservation.amount += needed
+            reservation.remaining += needed
             reservation.estimate += estimate
             reservation.released = False
             if reservation.steps is not None:
@@ -121,24 +162,25 @@ class BudgetGuard:
         """Raise :class:`BudgetExhaustedError` unless spent and reserved fit the cap: asked
         before a call that replaces a lost one, whose money is already held."""
         with self._lock:
-            if self.cap is not None and self._spent + self._reserved > self.cap + EPSILON:
-                raise BudgetExhaustedError(remaining=max(0.0, self.remaining))
+            if self._cap is not None and not self._fits(ZERO):
+                raise self._exhausted()
 
     def charge(
         self, reservation: Reservation | None, entry: LedgerEntry, *, new: bool = True
     ) -> None:
         """Record a charge. ``new=False`` (already in the ledger) only consumes the reservation."""
+        billed = usd(entry.amount_usd)
         with self._lock:
             if reservation is not None:
-                reservation.charged += entry.amount_usd
+                reservation.charged += billed
                 if reservation.estimate > 0 and reservation.charged > reservation.estimate:
                     self._overrun = max(self._overrun, reservation.charged / reservation.estimate)
             if reservation is not None and not reservation.released:
-                consumed = min(reservation.remaining, entry.amount_usd)
+                consumed = min(reservation.remaining, billed)
                 reservation.remaining -= consumed
                 self._reserved -= consumed
             if new:
-                self._spent += entry.amount_usd
+                self._spent += billed
                 self.events.append(
                     {
                         "kind": entry.kind.value,
@@ -154,7 +196,5 @@ class BudgetGuard:
             if reservation.released:
                 return
             self._reserved -= reservation.remaining
-            if abs(self._reserved) < EPSILON:
-                self._reserved = 0.0
-            reservation.remaining = 0.0
+            reservation.remaining = ZERO
             reservation.released = True

@@ -198,3 +198,33 @@ def test_run_options_refuse_numbers_that_would_silently_mean_no_limit(field, val
     with pytest.raises(ValueError, match=f"RunOptions.{field}: a finite number"):
         RunOptions(**{field: value})
     RunOptions(budget_usd=0.0, job_timeout_s=0.5, poll_interval_s=0.0, lock_timeout_s=None)
+
+
+def test_a_thousand_charges_of_ten_cents_are_exactly_a_hundred_dollars() -> None:
+    from decimal import Decimal
+
+    guard = BudgetGuard(100.0)
+    for n in range(1000):
+        reservation = guard.reserve(0.10)
+        guard.charge(reservation, entry(0.10, take=f"t{n}"))
+        guard.release(reservation)
+    assert guard.spent_exact == Decimal("100.00") and guard.spent == 100.0
+    assert guard.remaining == 0.0 and guard.reserved == 0.0
+    with pytest.raises(BudgetExhaustedError):
+        guard.reserve(0.01)
+
+
+def test_recoil_budget_sums_the_ledger_exactly(recoil_cli, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    from recoil_core.persistence.filesystem import FilesystemBackend
+    from recoil_core.testing.conformance import charge
+
+    backend = FilesystemBackend(tmp_path / "projects")
+    for n in range(1000):
+        backend.append_ledger(charge(f"t{n}", 0.10))
+    result = recoil_cli("budget", "--json")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["total_usd"] == 100.0 and data["entries"] == 1000
+    assert sum([0.10] * 1000) != 100.0  # what float addition would have reported

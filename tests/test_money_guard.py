@@ -96,7 +96,7 @@ def _unchecked_reservations(tree: ast.Module) -> list[str]:
                 continue
             source = ast.unparse(method)
             adds = "self._reserved +=" in source
-            checks = "self.cap" in source and "BudgetExhaustedError" in source
+            checks = "self._fits(" in source
             if adds and not checks:
                 found.append(method.name)
     return found

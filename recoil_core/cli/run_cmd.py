@@ -457,20 +457,24 @@ def budget_report(
         backend = _backend()
         project_id, episode_id = _resolve(backend, project, episode)
         entries = backend.read_ledger(project_id, episode_id)
-    groups: dict[str, float] = {}
+    from decimal import Decimal
+
+    from recoil_core.budget import usd
+
+    groups: dict[str, Decimal] = {}
     for entry in entries:
         value = getattr(entry, key)
         name = value.value if hasattr(value, "value") else str(value)
-        groups[name] = groups.get(name, 0.0) + entry.amount_usd
-    total = sum(groups.values())
+        groups[name] = groups.get(name, Decimal(0)) + usd(entry.amount_usd)  # exact sums
+    total = sum(groups.values(), Decimal(0))
     if as_json:
         echo_json(
             {
                 "project": project_id,
                 "episode": episode_id,
                 "by": by,
-                "groups": {k: round(v, 6) for k, v in sorted(groups.items())},
-                "total_usd": round(total, 6),
+                "groups": {k: float(v) for k, v in sorted(groups.items())},
+                "total_usd": float(total),
                 "entries": len(entries),
             }
         )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from recoil_core.budget import BudgetGuard, Reservation
+from recoil_core.budget import ZERO, BudgetGuard, Reservation, as_float, usd
 from recoil_core.model import ChargeKind, LedgerEntry, Take, WorkflowStep, charge_entry_id
 from recoil_core.persistence.protocol import PersistenceBackend
 
@@ -19,8 +19,13 @@ class Accountant:
         self.guard = guard
         self.project = project
         self.episode = episode
-        self.charged_this_run = 0.0
+        self._charged = ZERO
         self._lock = threading.Lock()
+
+    @property
+    def charged_this_run(self) -> float:
+        """What this run charged (summed exactly; see :func:`recoil_core.budget.usd`)."""
+        return as_float(self._charged)
 
     def restore(
         self, *, scene_id: str, beat_id: str, take: Take, step: WorkflowStep, kind: ChargeKind
@@ -82,6 +87,6 @@ class Accountant:
         self.guard.charge(reservation, entry, new=new)
         if new:
             with self._lock:  # charges may come from worker threads
-                self.charged_this_run += amount
-        take.cost_usd += amount
+                self._charged += usd(amount)
+        take.cost_usd = as_float(usd(take.cost_usd) + usd(amount))
         return entry

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+from decimal import Decimal
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
 from datetime import UTC, datetime, timedelta
@@ -16,7 +17,7 @@ from typing import Any
 
 import attrs
 
-from recoil_core.budget import BudgetGuard
+from recoil_core.budget import BudgetGuard, total_usd
 from recoil_core.errors import (
     AuthenticationFailed,
     BudgetExhaustedError,
@@ -244,13 +245,13 @@ class EpisodeRunner:
         self.accountant = Accountant(backend, self.guard, self.project, self.episode)
         self._renders_root = renders_root
 
-    def _ledger_spend(self, entries: Sequence[LedgerEntry] | None = None) -> float:
-        """What the episode's ledger holds (0 with ``budget_scope="run"``)."""
+    def _ledger_spend(self, entries: Sequence[LedgerEntry] | None = None) -> Decimal:
+        """What the episode's ledger holds, exactly (0 with ``budget_scope="run"``)."""
         if self.options.budget_scope != "episode":
-            return 0.0
+            return Decimal(0)
         if entries is None:
             entries = self.backend.read_ledger(self.project, self.episode)
-        return sum(e.amount_usd for e in entries)
+        return total_usd(e.amount_usd for e in entries)
 
     def _spend_under_lock(self, report: RunReport) -> set[str]:
         """Read the spend again now that the episode lock is held: a run that waited for
