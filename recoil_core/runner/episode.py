@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import math
-from decimal import Decimal
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
