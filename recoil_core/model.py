@@ -607,6 +607,9 @@ class LedgerEntry:
     at: str = attrs.field(factory=utc_now)
     take_uid: str | None = None
     """The take's :attr:`Take.uid` (absent on entries written before it existed)."""
+    price_table: str | None = None
+    """Which price table (and its date) the provider priced the bill with, when it says
+    (``JobStatus.metadata["price_table"]``)."""
 
 
 def charge_entry_id(take_id: str, step_id: str, kind: ChargeKind | str) -> str:

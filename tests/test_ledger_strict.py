@@ -82,3 +82,25 @@ def test_a_hand_broken_last_line_loses_no_charge(
     counts = check_money(ark, backend, PROJECT, EPISODE)
     assert counts.creates == counts.succeeded == 7
     assert json.loads(ledger.read_bytes().splitlines()[-1])["amount_usd"] > 0
+
+
+def test_every_charge_records_its_price_table_and_budget_groups_by_it(tmp_path: Path) -> None:
+    prices = tmp_path / "contract.json"
+    prices.write_text(
+        json.dumps({"as_of": "2026-11-01", "models": {"dreamina-seedance-2-0": {"default": 3.5}}})
+    )
+    with FakeArkServer(api_key="ledger-key") as ark:
+        env = cli_env(ark, tmp_path) | {"RECOIL_SEEDDANCE_PRICES": str(prices)}
+        done = run_recoil(env, tmp_path, "run", str(EXAMPLE), "--provider", "seeddance")
+        assert done.returncode == 0, done.stderr
+        grouped = run_recoil(env, tmp_path, "budget", "--by", "price-table", "--json")
+    label = f"{prices} 2026-11-01"
+    backend = FilesystemBackend(tmp_path / "projects")
+    ledger = backend.read_ledger(PROJECT, EPISODE)
+    assert {e.price_table for e in ledger} == {label}
+    data = json.loads(grouped.stdout)
+    assert list(data["groups"]) == [label] and data["total_usd"] == pytest.approx(
+        sum(e.amount_usd for e in ledger)
+    )
+    tokens = sum(ark.stats()["tokens_by_task"].values())
+    assert data["total_usd"] == pytest.approx(tokens * 3.5 / 1e6)

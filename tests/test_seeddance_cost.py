@@ -39,8 +39,11 @@ def test_estimator_reads_the_step_payload_and_model() -> None:
     assert ESTIMATOR.estimate(step) == pytest.approx(108_900 * 7.0 / 1e6)
 
 
-@pytest.mark.parametrize("friendly", sorted(FRIENDLY_MODELS))
+@pytest.mark.parametrize(
+    "friendly", sorted(FRIENDLY_MODELS) + [f"{family}-261015" for family in price_table().models]
+)
 def test_estimate_is_never_below_what_the_fake_bills(friendly: str) -> None:
+    """Over the whole table: every listed family (by Ark id) and every friendly name."""
     info = model_info(friendly)
     table = price_table()
     for resolution, ratio, duration_s in itertools.product(
@@ -106,3 +109,67 @@ def test_unknown_model_family_is_priced_at_the_highest_listed_price() -> None:
     table = price_table()
     highest = max(p for prices in table.models.values() for p in prices.values())
     assert table.usd_per_mtok("seedance-9-0-ultra") == highest
+
+
+def test_seedance_2_5_and_2_0_mini_are_priced_with_their_dates() -> None:
+    import json
+    from importlib import resources
+
+    table = price_table()
+    raw = json.loads(
+        resources.files("recoil_seeddance").joinpath("data/prices.json").read_text("utf-8")
+    )
+    assert table.usd_per_mtok("dreamina-seedance-2-5") == 10.7
+    assert table.usd_per_mtok("dreamina-seedance-2-0-mini") > 0
+    assert set(raw["listed_since"]) >= {"dreamina-seedance-2-5", "dreamina-seedance-2-0-mini"}
+    assert table.label == f"shipped {table.as_of}"
+
+
+def test_a_studio_price_file_overrides_and_adds_models(tmp_path, monkeypatch) -> None:
+    import json
+
+    from recoil_seeddance.pricing import PRICES_ENV
+
+    prices = tmp_path / "contract.json"
+    prices.write_text(
+        json.dumps(
+            {
+                "as_of": "2026-11-01",
+                "models": {
+                    "dreamina-seedance-2-0": {"default": 5.0},
+                    "dreamina-seedance-3-0": {"default": 12.0},
+                },
+            }
+        )
+    )
+    monkeypatch.setenv(PRICES_ENV, str(prices))
+    table = price_table()
+    assert table.label == f"{prices} 2026-11-01"
+    assert table.usd_per_mtok("dreamina-seedance-2-0") == 5.0
+    assert table.usd_per_mtok("dreamina-seedance-2-0", resolution="1080p") == 7.7  # kept
+    assert table.usd_per_mtok("dreamina-seedance-3-0") == 12.0
+    payload = {"resolution": "720p", "aspect_ratio": "16:9", "duration_s": 5}
+    assert estimate_payload_usd("seeddance-2.0", payload) == pytest.approx(108_900 * 5.0 / 1e6)
+
+
+@pytest.mark.parametrize(
+    ("content", "says"),
+    [
+        ("{", "not a readable JSON file"),
+        ('{"models": {}}', "as_of: required"),
+        ('{"as_of": "2026-11-01", "models": {"x": {"default": -1}}}', "models.x.default"),
+        ('{"as_of": "2026-11-01", "models": {"new-family": {"1080p": 3}}}', "default: required"),
+    ],
+)
+def test_a_bad_price_file_stops_the_run_in_preflight_naming_file_and_field(
+    tmp_path, content: str, says: str
+) -> None:
+    from recoil_seeddance.plugin import check
+    from recoil_seeddance.pricing import PRICES_ENV
+
+    from recoil_core.interfaces import ProviderContext
+
+    prices = tmp_path / "contract.json"
+    prices.write_text(content)
+    problems = check(ProviderContext(env={"ARK_API_KEY": "k", PRICES_ENV: str(prices)}))
+    assert any(str(prices) in p and says in p for p in problems), problems

@@ -28,6 +28,7 @@ has its render and sidecar on disk.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import shutil
 import tempfile
@@ -342,6 +343,7 @@ class TakeLifecycle(RuleBasedStateMachine):
 
     def runner(self, **options: Any) -> EpisodeRunner:
         assert self.harness is not None
+        options.setdefault("max_takes", self.max_takes)
         return NoWaitRunner(
             self.plan,
             registry=self.harness.registry,
@@ -350,7 +352,6 @@ class TakeLifecycle(RuleBasedStateMachine):
                 provider="scripted",
                 poll_interval_s=0.0,
                 concurrency=1,  # one take at a time: the draws, and so each example, replay
-                max_takes=self.max_takes,
                 budget_usd=self.cap,
                 **options,
             ),
@@ -523,15 +524,20 @@ class TakeLifecycle(RuleBasedStateMachine):
     # ------------------------------------------------------------------ the end
 
     def settle(self) -> None:
-        """(4) A well-behaved provider and no kills: run (and follow, when a halt on the cap
-        stops a run before it reaches a take) until every take is final."""
+        """(4) A well-behaved provider and no kills: run until every take is final."""
+        max_takes = self.max_takes
         for _ in range(SETTLE_RUNS):
             if all(take.is_final for take, _ in self.takes()):
                 break
             self.service.arm(None, None)
-            report = self.execute(self.runner(), reconcile=False)
-            if report is None:  # halted on the cap: follow what the takes own
+            report = self.execute(self.runner(max_takes=max_takes), reconcile=False)
+            if report is None:
+                # Halted on the cap. A halting run never reaches the unfinished takes of
+                # the beats after the one that halted (a kernel bug: see the xfail test
+                # below), so, as the halt advises, stop asking for new takes: follow what
+                # the takes own, and run again with no take beyond those already made.
                 self.execute(self.runner(), reconcile=True)
+                max_takes = 1
         for take, _ in self.takes():
             event(f"settled take: {take.state.value}")
         event(f"jobs made: {len(self.service.jobs)}")
@@ -576,6 +582,7 @@ class ScriptedDraws:
         self.queues = {
             CREATES: list(answers.get("creates", [])),
             SEARCHES: list(answers.get("searches", [])),
+            JOBS: list(answers.get("jobs", [])),
         }
         self.defaults = {CREATES: "ok", SEARCHES: "ok", JOBS: WELL_BEHAVED_JOB}
 
@@ -612,3 +619,56 @@ def test_resubmit_unknown_never_resends_a_create_lost_in_the_same_run(
     asyncio.run(runner.run())
     made = [(j.job_id, j.request.take_id, j.request.step_id) for j in service.jobs.values()]
     assert len(made) == 1, f"one take step, two paid jobs: {made}"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="kernel bug: a run halted on the cap (an earlier beat's new take does not fit) "
+    "stops before it resumes the unfinished takes of later beats, so a lost create whose "
+    "money is held is never sent again (reconcile cannot create) and a job left running is "
+    "never followed by `recoil run`, run after run",
+)
+@pytest.mark.parametrize("lost", [True, False], ids=["lost-create", "job-left-running"])
+def test_a_run_halted_on_the_cap_still_finishes_the_takes_it_holds_money_for(
+    tmp_path: Path, lost: bool
+) -> None:
+    service = RemoteService()
+    harness = RunHarness(tmp_path, provider=service, estimate=ESTIMATE)  # type: ignore[arg-type]
+    shots = [canonical_shot(f"EP001_SH0{i}", i, location_id=f"LOC_{i}") for i in (1, 2)]
+    plan = canonical_plan(shots, project=PROJECT, episode=EPISODE)
+
+    def run(**options: Any) -> None:
+        runner = NoWaitRunner(
+            plan,
+            registry=harness.registry,
+            backend=harness.new_backend(),
+            options=RunOptions(
+                provider="scripted",
+                poll_interval_s=0.0,
+                concurrency=1,
+                max_takes=2,
+                budget_usd=2.0,
+                **options,
+            ),
+        )
+        with contextlib.suppress(BudgetExhaustedError):
+            asyncio.run(runner.run())
+
+    # SH01's job fails (billed 0.5) after outliving the timeout; SH02's create is lost to
+    # a kill before it reached the provider, or its job outlives the timeout too
+    left_running = JobScript("failed", 0.5, 0, 1, False)
+    service.arm(ScriptedDraws(jobs=[left_running, left_running]), (3, False) if lost else None)
+    with contextlib.suppress(ProcessKilled):
+        run(job_timeout_s=1e-6)
+    service.arm(None, None)
+    for _ in range(3):  # SH01's second take (1.0) never fits beside SH02's held 1.0
+        run()
+    backend = harness.new_backend()
+    (sh02,) = [
+        take
+        for scene_id in backend.list_scenes(PROJECT, EPISODE)
+        for beat in backend.load_scene(PROJECT, EPISODE, scene_id).beats
+        if beat.shot_ids == ["EP001_SH02"]
+        for take in beat.takes
+    ]
+    assert sh02.is_final, f"{sh02.take_id} still {sh02.state.value} after three runs"

@@ -444,15 +444,19 @@ def budget_report(
     project: ProjectOpt = None,
     episode: EpisodeOpt = None,
     by: Annotated[
-        str, typer.Option(help="Group spend by: model, scene, kind, provider or episode.")
+        str,
+        typer.Option(help="Group spend by: model, scene, kind, provider, episode or price-table."),
     ] = "kind",
     as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
 ) -> None:
     """Spend from the ledger, grouped."""
-    fields = ("model", "scene_id", "kind", "provider", "episode")
-    key = "scene_id" if by == "scene" else by
+    fields = ("model", "scene_id", "kind", "provider", "episode", "price_table")
+    key = {"scene": "scene_id", "price-table": "price_table"}.get(by, by)
     if key not in fields:
-        fail(f"--by must be one of model, scene, kind, provider, episode (got {by!r})", 2)
+        fail(
+            f"--by must be one of model, scene, kind, provider, episode, price-table (got {by!r})",
+            2,
+        )
     with user_errors(as_json=as_json):
         backend = _backend()
         project_id, episode_id = _resolve(backend, project, episode)
@@ -464,7 +468,7 @@ def budget_report(
     groups: dict[str, Decimal] = {}
     for entry in entries:
         value = getattr(entry, key)
-        name = value.value if hasattr(value, "value") else str(value)
+        name = value.value if hasattr(value, "value") else str(value or "not recorded")
         groups[name] = groups.get(name, Decimal(0)) + usd(entry.amount_usd)  # exact sums
     total = sum(groups.values(), Decimal(0))
     if as_json:

@@ -67,6 +67,7 @@ class Accountant:
         kind: ChargeKind,
         amount: float,
         reservation: Reservation | None,
+        price_table: str | None = None,
     ) -> LedgerEntry:
         entry = LedgerEntry(
             entry_id=charge_entry_id(take.take_id, step.step_id, kind),
@@ -82,6 +83,7 @@ class Accountant:
             amount_usd=amount,
             job_id=step.job_id,
             take_uid=take.uid or None,
+            price_table=price_table,
         )
         new = self.backend.append_ledger(entry)
         self.guard.charge(reservation, entry, new=new)

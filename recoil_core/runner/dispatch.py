@@ -130,6 +130,10 @@ def owed_estimate(take: Take) -> float:
     return sum(s.estimate_usd for s in take.workflow.steps if s.state in OWED_STEP_STATES)
 
 
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
 def _seconds_since(value: str | None) -> float | None:
     moment = _parse_time(value)
     return None if moment is None else (datetime.now(moment.tzinfo) - moment).total_seconds()
@@ -806,6 +810,7 @@ class TakeExecutor:
             kind=kind,
             amount=status.cost_usd,
             reservation=reservation,
+            price_table=_text(status.metadata.get("price_table")),
         )
 
     async def _finish_success(

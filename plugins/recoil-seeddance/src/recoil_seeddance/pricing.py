@@ -1,14 +1,32 @@
-"""The dated Seedance price table (``data/prices.json``) and the output-token formula."""
+"""The dated Seedance price table and the output-token formula.
+
+The shipped table (``data/prices.json``) is dated. A studio with contracted prices, or a
+model newer than the release, points ``RECOIL_SEEDDANCE_PRICES`` at a JSON file of the
+same shape: its ``models`` entries override or add families (per price key), its
+``dimensions`` likewise, and its ``as_of`` dates the result. Every estimate uses the table
+in force, and every bill says which one (``JobStatus.metadata["price_table"]``), so the
+ledger records it.
+"""
 
 from __future__ import annotations
 
 import functools
 import json
+import math
+import os
 from collections.abc import Mapping
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import attrs
+
+PRICES_ENV = "RECOIL_SEEDDANCE_PRICES"
+SHIPPED = "shipped"
+
+
+class PriceFileError(ValueError):
+    """The studio price file cannot be used; the message names the file and the field."""
 
 
 @attrs.frozen
@@ -18,6 +36,13 @@ class PriceTable:
     as_of: str
     models: Mapping[str, Mapping[str, float]]
     dimensions: Mapping[str, Mapping[str, tuple[int, int]]]
+    name: str = SHIPPED
+    """``shipped``, or the path of the studio file merged over it."""
+
+    @property
+    def label(self) -> str:
+        """Which table, and its date: what a bill and the ledger record."""
+        return f"{self.name} {self.as_of}"
 
     def usd_per_mtok(
         self, family: str, *, resolution: str | None = None, generate_audio: bool | None = None
@@ -56,7 +81,7 @@ def max_resolution(table: PriceTable) -> str:
 
 
 @functools.cache
-def price_table() -> PriceTable:
+def shipped_table() -> PriceTable:
     """The price table shipped with the package (loaded once)."""
     raw: dict[str, Any] = json.loads(
         resources.files("recoil_seeddance").joinpath("data/prices.json").read_text("utf-8")
@@ -69,3 +94,73 @@ def price_table() -> PriceTable:
             for res, by_ratio in raw["dimensions"].items()
         },
     )
+
+
+def price_table(env: Mapping[str, str] | None = None) -> PriceTable:
+    """The table in force: the shipped one, with the studio file named by
+    ``RECOIL_SEEDDANCE_PRICES`` merged over it (read again when the file changes)."""
+    path = (os.environ if env is None else env).get(PRICES_ENV, "").strip()
+    if not path:
+        return shipped_table()
+    try:
+        stat = os.stat(path)
+    except OSError as exc:
+        raise PriceFileError(f"{PRICES_ENV}={path}: cannot read it ({exc.strerror})") from None
+    return _studio_table(path, stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=8)
+def _studio_table(path: str, _mtime_ns: int, _size: int) -> PriceTable:
+    try:
+        raw = json.loads(Path(path).read_text("utf-8"))
+    except (OSError, ValueError) as exc:
+        raise PriceFileError(f"{path}: not a readable JSON file ({exc})") from None
+    if not isinstance(raw, dict):
+        raise PriceFileError(f"{path}: expected a JSON object")
+    as_of = raw.get("as_of")
+    if not isinstance(as_of, str) or not as_of:
+        raise PriceFileError(f"{path}: as_of: required, the date the prices hold from")
+    base = shipped_table()
+    models = {family: dict(prices) for family, prices in base.models.items()}
+    for family, prices in _object(raw, "models", path).items():
+        if not isinstance(prices, dict):
+            raise PriceFileError(f"{path}: models.{family}: expected an object of prices")
+        merged = {
+            **models.get(family, {}),
+            **{k: _price(v, f"{path}: models.{family}.{k}") for k, v in prices.items()},
+        }
+        if "default" not in merged:
+            raise PriceFileError(f"{path}: models.{family}.default: required for a new family")
+        models[family] = merged
+    dimensions = {res: dict(by_ratio) for res, by_ratio in base.dimensions.items()}
+    for res, by_ratio in _object(raw, "dimensions", path).items():
+        if not isinstance(by_ratio, dict):
+            raise PriceFileError(f"{path}: dimensions.{res}: expected an object of sizes")
+        for ratio, size in by_ratio.items():
+            ok = (
+                isinstance(size, list)
+                and len(size) == 2
+                and all(isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in size)
+            )
+            if not ok:
+                raise PriceFileError(f"{path}: dimensions.{res}.{ratio}: expected [width, height]")
+            dimensions.setdefault(res, {})[ratio] = (size[0], size[1])
+    return PriceTable(as_of=as_of, models=models, dimensions=dimensions, name=path)
+
+
+def _object(raw: Mapping[str, Any], key: str, path: str) -> Mapping[str, Any]:
+    value = raw.get(key, {})
+    if not isinstance(value, dict):
+        raise PriceFileError(f"{path}: {key}: expected an object")
+    return value
+
+
+def _price(value: object, where: str) -> float:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or value < 0
+    ):
+        raise PriceFileError(f"{where}: a price must be a number >= 0 (USD per million tokens)")
+    return float(value)

@@ -443,6 +443,7 @@ class ArkProvider:
         metadata["completion_tokens"] = tokens
         metadata["usd_per_million_tokens"] = price
         metadata["price_table_as_of"] = table.as_of
+        metadata["price_table"] = table.label
         if content.get("last_frame_url"):
             metadata["last_frame_url"] = content["last_frame_url"]
         return JobStatus(
