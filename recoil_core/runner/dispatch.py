@@ -186,6 +186,9 @@ class TakeExecutor:
         self._renders_ready = False
         self.refused: AuthenticationFailed | None = None
         """The first refusal of the credentials: once seen, no create leaves this run."""
+        self._person_checked: set[tuple[str, str]] = set()
+        """Steps that were ``unknown`` when this run resumed them, with --resubmit-unknown:
+        the ones a person checked. A create lost during this run is not among them."""
 
     def _stale_parts(self, prefix: str) -> list[str]:
         """Partial downloads (``<prefix>*.part``) an earlier, killed run left in the renders
@@ -294,17 +297,20 @@ class TakeExecutor:
         session: SceneSession,
         beat: Beat,
         held: Mapping[tuple[str, str], Reservation] | None = None,
+        *,
+        new_takes: bool = True,
     ) -> None:
         """Resume the beat's unfinished takes, then make new ones until one succeeds.
 
         ``held``: reservations the run made at its start for takes that owe, by (scene id,
-        take id).
+        take id). ``new_takes=False``: only resume (a run halted on the cap or a refused
+        key still follows what it already holds money for).
         """
         for take in list(beat.takes):
             if not take.is_final:
                 key = (session.scene.scene_id, take.take_id)
                 await self.resume_take(session, beat, take, (held or {}).get(key))
-        if not session.dispatch_new_takes or not self.options.creates:
+        if not new_takes or not session.dispatch_new_takes or not self.options.creates:
             return
         while not beat.succeeded and attempts(beat) < beat.max_takes:
             if any(not t.is_final for t in beat.takes):
@@ -376,6 +382,12 @@ class TakeExecutor:
             return
         if reservation is None:
             reservation = self.hold_owed(take)
+        if self.options.resubmit_unknown:
+            self._person_checked.update(
+                (take.take_id, s.step_id)
+                for s in take.workflow.steps
+                if s.state == StepState.UNKNOWN
+            )
         await self.execute(session, beat, take, reservation)
 
     def hold_owed(self, take: Take) -> Reservation:
@@ -594,8 +606,11 @@ class TakeExecutor:
         spec = self.pool.spec(step.provider or "")
         provider = self.pool.get(step.provider or "")
         take.attention = None
-        if step.state == StepState.UNKNOWN and self.options.resubmit_unknown:
+        checked = (take.take_id, step.step_id)
+        if step.state == StepState.UNKNOWN and checked in self._person_checked:
             # a person checked the console and asked for it: one last look, then resend
+            # (once: a create lost again in this run is settled like any other)
+            self._person_checked.discard(checked)
             found, _settled = await self._lookup(
                 session, beat, take, step, provider, spec.can_find_by_request
             )

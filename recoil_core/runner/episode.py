@@ -611,14 +611,16 @@ class EpisodeRunner:
 
         async def worker() -> None:
             nonlocal position
-            while position < len(queue) and not halt:
+            while position < len(queue):
                 session, beat = queue[position]
                 position += 1
+                if halt and all(take.is_final for take in beat.takes):
+                    continue  # halted: no new take, but what money is held for is followed
                 try:
-                    await executor.run_beat(session, beat, held)
+                    await executor.run_beat(session, beat, held, new_takes=not halt)
                 except (BudgetExhaustedError, AuthenticationFailed) as exc:
                     halt.append(exc)  # stop starting takes; those in flight finish
-                    return
+                    continue
                 self.progress(
                     "beat",
                     {
