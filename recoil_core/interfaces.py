@@ -259,6 +259,9 @@ class CostEstimator:
     provider: str
     estimate: Callable[[WorkflowStep], float]
     description: str = ""
+    source: Callable[[], str] | None = None
+    """Optional: which price table (and its date) the estimates come from right now, e.g.
+    ``"shipped 2026-10-15"``; recorded with every step's estimate."""
 
 
 # --------------------------------------------------------------------------- persistence

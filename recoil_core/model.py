@@ -307,6 +307,8 @@ class WorkflowStep:
     seed: int | None = None
     job_id: str | None = None
     estimate_usd: float = 0.0
+    estimate_source: str | None = None
+    """Which price table (and date) the estimate came from, when the estimator says."""
     request_key: str | None = None
     """The provider-facing identity of this step's current create: drawn at random before
     every create (a resubmit draws a new one) and persisted with ``submitting``, so a

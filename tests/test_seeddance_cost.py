@@ -173,3 +173,25 @@ def test_a_bad_price_file_stops_the_run_in_preflight_naming_file_and_field(
     prices.write_text(content)
     problems = check(ProviderContext(env={"ARK_API_KEY": "k", PRICES_ENV: str(prices)}))
     assert any(str(prices) in p and says in p for p in problems), problems
+
+
+def test_every_estimate_records_its_price_table(tmp_path, monkeypatch) -> None:
+    import json
+
+    from recoil_seeddance.pricing import PRICES_ENV
+
+    from recoil_core.model import Workflow
+    from recoil_core.registry import build_registry
+    from recoil_core.runner.workflows import estimate_workflow
+    from recoil_core.settings import PluginSelection
+
+    registry = build_registry(PluginSelection(load_only=("seeddance",)))
+    step = WorkflowStep("video", "video_i2v", provider="seeddance", model="seeddance-2.0")
+    estimate_workflow(registry, Workflow("wf", [step]))
+    assert step.estimate_source == f"shipped {price_table().as_of}"
+
+    prices = tmp_path / "contract.json"
+    prices.write_text(json.dumps({"as_of": "2026-11-01", "models": {}}))
+    monkeypatch.setenv(PRICES_ENV, str(prices))
+    estimate_workflow(registry, Workflow("wf", [step]))
+    assert step.estimate_source == f"{prices} 2026-11-01"

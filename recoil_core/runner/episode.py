@@ -503,6 +503,7 @@ class EpisodeRunner:
                                 "provider": s.provider,
                                 "model": s.model,
                                 "estimate_usd": s.estimate_usd,
+                                "estimate_source": s.estimate_source,
                             }
                             for s in workflow.steps
                         ],

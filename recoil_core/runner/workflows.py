@@ -61,6 +61,9 @@ def estimate_workflow(registry: Registry, workflow: Workflow) -> float:
                 "must be a finite number >= 0"
             )
         step.estimate_usd = estimate
+        step.estimate_source = (
+            estimator.source() if estimator is not None and estimator.source else None
+        )
         total += estimate
     return total
 

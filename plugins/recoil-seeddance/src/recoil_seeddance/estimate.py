@@ -36,8 +36,14 @@ def estimate_step_usd(step: WorkflowStep) -> float:
     return estimate_payload_usd(model, step.payload)
 
 
+def estimate_source() -> str:
+    """The price table the estimates use (``shipped <date>``, or the studio file)."""
+    return price_table().label
+
+
 ESTIMATOR = CostEstimator(
     provider="seeddance",
     estimate=estimate_step_usd,
     description="Seedance output tokens x dated list price (data/prices.json)",
+    source=estimate_source,
 )
