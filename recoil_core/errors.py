@@ -14,7 +14,9 @@ __all__ = [
     "CorruptDocumentError",
     "EpisodeLockedError",
     "InvalidIdError",
+    "LookupAmbiguous",
     "ModerationBlocked",
+    "OptionError",
     "PayloadBuildError",
     "PlanError",
     "PlanIssue",
@@ -162,6 +164,13 @@ class UnknownNameError(RecoilError):
         self.available = sorted(available)
         listing = ", ".join(self.available) if self.available else "none installed"
         super().__init__(f"unknown {kind} {name!r}; available: {listing}")
+
+
+class OptionError(RecoilError, ValueError):
+    """A plugin option (``--option key=value``) that the plugin does not declare, or whose
+    value does not fit the declared type. The message names the options it knows."""
+
+    exit_code = 2
 
 
 class PreflightError(RecoilError):

@@ -43,6 +43,21 @@ class GroupingContext:
     options: Mapping[str, Any] = attrs.field(factory=dict)
 
 
+@attrs.frozen
+class OptionSpec:
+    """One option a plugin accepts (``recoil run --option name=value``).
+
+    ``type`` is ``int``, ``float``, ``bool`` or ``str``; ``default`` is used when the option
+    is not given (``None``: no value). ``help`` says what it does, for ``recoil plugins
+    show``.
+    """
+
+    name: str
+    type: type = str
+    default: Any = None
+    help: str = ""
+
+
 @runtime_checkable
 class GroupingStrategy(Protocol):
     """Turns the shots of a plan into groups (scenes) of render units.
