@@ -5,6 +5,7 @@ disappears with a broken last line is recorded again from its take, never lost."
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,14 +19,27 @@ EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "ep001" / "plan.jso
 PROJECT, EPISODE = "nightshift", "EP001"
 
 
-@pytest.fixture
-def rendered(tmp_path: Path) -> Iterator[tuple[FakeArkServer, dict[str, str], Path]]:
-    """The example episode rendered on a fake Ark; yields the server, env and ledger."""
+@pytest.fixture(scope="module")
+def rendered_once(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[FakeArkServer, Path]]:
+    """The example episode rendered once on a fake Ark kept up for the module."""
+    root = tmp_path_factory.mktemp("rendered")
     with FakeArkServer(api_key="ledger-key") as ark:
-        env = cli_env(ark, tmp_path)
-        done = run_recoil(env, tmp_path, "run", str(EXAMPLE), "--provider", "seeddance")
+        done = run_recoil(cli_env(ark, root), root, "run", str(EXAMPLE), "--provider", "seeddance")
         assert done.returncode == 0, done.stderr
-        yield ark, env, tmp_path / "projects" / PROJECT / EPISODE / "ledger.jsonl"
+        yield ark, root / "projects"
+
+
+@pytest.fixture
+def rendered(
+    rendered_once: tuple[FakeArkServer, Path], tmp_path: Path
+) -> tuple[FakeArkServer, dict[str, str], Path]:
+    """A copy of the rendered episode in this test's folder: the server, env and ledger."""
+    ark, projects = rendered_once
+    shutil.copytree(projects, tmp_path / "projects")
+    env = cli_env(ark, tmp_path)
+    return ark, env, tmp_path / "projects" / PROJECT / EPISODE / "ledger.jsonl"
 
 
 def rerun(env: dict[str, str], cwd: Path) -> tuple[int, str, str]:
