@@ -20,6 +20,7 @@ __all__ = [
     "PayloadBuildError",
     "PlanError",
     "PlanIssue",
+    "PluginCodeError",
     "PluginError",
     "PreflightError",
     "ProviderError",
@@ -151,6 +152,22 @@ class PluginError(RecoilError):
     """A plugin could not be loaded or registered something invalid."""
 
     exit_code = 7
+
+
+class PluginCodeError(PluginError):
+    """Plugin code raised something other than a :class:`RecoilError` (a bug in the plugin),
+    or returned what its contract does not allow. The message names the plugin and its
+    distribution when known; the original exception is kept as ``__cause__``."""
+
+    def __init__(self, what: str, origin: str | None, problem: str, advice: str = "") -> None:
+        self.what = what
+        self.origin = origin
+        self.problem = problem
+        source = f" ({origin})" if origin else ""
+        super().__init__(
+            f"{what}{source} {problem}. That is a bug in the plugin, not in Recoil: "
+            f"report it to the plugin's authors{f'; {advice}' if advice else ''}"
+        )
 
 
 class UnknownNameError(RecoilError):

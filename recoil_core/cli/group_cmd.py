@@ -99,6 +99,7 @@ def assemble_plan(
         strategy,
         selected_pass_ids=tuple(dict.fromkeys(pass_ids)),
         options=dict(options or {}),
+        registry=registry,
     )
 
 

@@ -301,6 +301,7 @@ class EpisodeRunner:
             selected_pass_ids=self.options.selected_pass_ids,
             options=dict(self.options.strategy_options),
             max_takes=self.options.max_takes,
+            registry=self.registry,
         )
 
     def image_provider(self) -> str | None:

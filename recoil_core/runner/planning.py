@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from recoil_core.errors import PlanError, PlanIssue
+from recoil_core.errors import PlanError, PlanIssue, PluginCodeError
 from recoil_core.hashing import stable_digest
 from recoil_core.interfaces import GroupingContext, GroupingStrategy
 from recoil_core.model import Beat, CanonicalPlan, CanonicalShot, Group, RenderUnit, Scene
+from recoil_core.plugin_code import guarded
+
+if TYPE_CHECKING:
+    from recoil_core.registry import Registry
 
 
 def check_pass_ids(plan: CanonicalPlan, pass_ids: Sequence[str]) -> None:
@@ -33,10 +37,19 @@ def derive_groups(
     strategy: GroupingStrategy,
     *,
     selected_pass_ids: Sequence[str] = (),
-    options: dict[str, Any] | None = None,
+    options: Mapping[str, Any] | None = None,
+    registry: Registry | None = None,
 ) -> list[Group]:
-    """Ask the strategy for the plan's groups (selected coverage passes by id)."""
+    """Ask the strategy for the plan's groups (selected coverage passes by id).
+
+    Anything but a RecoilError escaping the strategy, or a result that is not a list of
+    groups, raises :class:`~recoil_core.errors.PluginCodeError`; with the ``registry`` the
+    strategy came from, the message also names its plugin and distribution.
+    """
     check_pass_ids(plan, selected_pass_ids)
+    what = f"grouping strategy {strategy.name!r}"
+    origin = _origin(registry, strategy.name)
+    advice = "meanwhile choose another strategy (`recoil plugins list` shows them)"
     passes = tuple(plan.pass_by_id(pid) for pid in dict.fromkeys(selected_pass_ids))
     ctx = GroupingContext(
         project=plan.project,
@@ -45,7 +58,34 @@ def derive_groups(
         selected_passes=passes,
         options=dict(options or {}),
     )
-    return list(strategy.assemble(plan.shots, ctx))
+    with guarded(what, origin, advice=advice):
+        groups = strategy.assemble(plan.shots, ctx)
+    if not isinstance(groups, list | tuple) or not all(isinstance(g, Group) for g in groups):
+        raise PluginCodeError(
+            what, origin, f"returned {_kinds(groups)}, not a list of Group", advice
+        )
+    return list(groups)
+
+
+def _origin(registry: Registry | None, name: str) -> str | None:
+    """``plugin 'grouping' of recoil-plugins-grouping 0.1.0``, when the registry knows."""
+    if registry is None:
+        return None
+    from recoil_core.registry import STRATEGIES
+
+    found = registry.origin(STRATEGIES, name)
+    if found is None:
+        return None
+    if found.distribution is None:
+        return f"plugin {found.plugin!r}"
+    return f"plugin {found.plugin!r} of {found.distribution} {found.version or ''}".rstrip()
+
+
+def _kinds(result: object) -> str:
+    if isinstance(result, list | tuple):
+        kinds = sorted({type(item).__name__ for item in result if not isinstance(item, Group)})
+        return f"a {type(result).__name__} holding {', '.join(kinds)}"
+    return f"a {type(result).__name__}"
 
 
 def _shot_fingerprint(shot: CanonicalShot) -> dict[str, Any]:
@@ -112,9 +152,17 @@ def derive_scenes(
     strategy: GroupingStrategy,
     *,
     selected_pass_ids: Sequence[str] = (),
-    options: dict[str, Any] | None = None,
+    options: Mapping[str, Any] | None = None,
     max_takes: int = 1,
+    registry: Registry | None = None,
 ) -> list[Scene]:
-    """Every scene the strategy makes of the plan, fresh (no takes)."""
-    groups = derive_groups(plan, strategy, selected_pass_ids=selected_pass_ids, options=options)
+    """Every scene the strategy makes of the plan, fresh (no takes); see
+    :func:`derive_groups` for what ``registry`` adds."""
+    groups = derive_groups(
+        plan,
+        strategy,
+        selected_pass_ids=selected_pass_ids,
+        options=options,
+        registry=registry,
+    )
     return [scene_from_group(g, plan=plan, max_takes=max_takes) for g in groups]
