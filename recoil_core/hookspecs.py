@@ -53,6 +53,9 @@ def recoil_grouping_strategies() -> list[GroupingStrategy]:
     ``assemble(shots, ctx) -> list[Group]``. Each :class:`~recoil_core.model.Group` is one
     scene; its ``units`` are the render units (beats), each with a
     :class:`~recoil_core.model.GroupIdentity` and the modality of the runner that builds it.
+    A strategy that takes ``--option`` values declares them in an ``options`` attribute (a
+    list of :class:`~recoil_core.interfaces.OptionSpec`); the kernel checks and converts
+    them before calling ``assemble``.
 
     Results of all plugins are concatenated; a name registered twice is an error naming
     both distributions.

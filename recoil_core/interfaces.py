@@ -64,6 +64,21 @@ class GroupingStrategy(Protocol):
 
     ``assemble`` must be deterministic: the same shots and context give equal groups,
     so re-deriving a plan finds the scenes it persisted before.
+
+    Options: a strategy that takes ``--option key=value`` declares them in an ``options``
+    attribute, a sequence of :class:`OptionSpec` (absent or empty: it takes none; not a
+    protocol member, so a strategy without it still satisfies the protocol). The kernel
+    checks the given options against it before calling ``assemble``: an undeclared option
+    or a value not of the declared type is an :class:`~recoil_core.errors.OptionError`
+    (exit 2) and the strategy is not called. ``ctx.options`` then holds every declared
+    option, converted to its type, with the default for those not given. Range checks
+    (e.g. "greater than 0") stay with the strategy: raise ``OptionError`` for those.
+
+    Errors: raise a :class:`~recoil_core.errors.RecoilError` (``OptionError``,
+    ``PlanError``) for a problem the user can fix. Any other exception escaping
+    ``assemble``, or a result that is not a list of groups, is reported as a bug in the
+    plugin (:class:`~recoil_core.errors.PluginCodeError`, exit 7), naming it and its
+    distribution.
     """
 
     name: str

@@ -235,7 +235,7 @@ def test_unknown_pass_names_it_and_the_plan_passes(plan_file: Path) -> None:
     ("args", "message"),
     [
         (["--option", "max_shots"], "--option 'max_shots': expected key=value"),
-        (["--option", "max_shot=2"], "unknown option(s) max_shot"),
+        (["--option", "max_shot=2"], "unknown option 'max_shot' (did you mean 'max_shots'?)"),
     ],
 )
 def test_bad_options_are_user_errors(plan_file: Path, args: list[str], message: str) -> None:

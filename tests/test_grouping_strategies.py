@@ -7,9 +7,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from recoil_plugins_grouping.helpers import GroupingOptionError
 
+from recoil_core.errors import OptionError
 from recoil_core.interfaces import GroupingStrategy
-from recoil_core.model import CanonicalShot, CoveragePass, CoverageSegment
+from recoil_core.model import CanonicalShot, CoveragePass, CoverageSegment, Group
+from recoil_core.options import strategy_option_specs
 from recoil_core.registry import Registry, build_registry
+from recoil_core.runner.planning import derive_groups
 from recoil_core.testing.grouping import (
     assert_covers_each_shot_once,
     assert_deterministic,
@@ -40,11 +43,14 @@ def shot(
     )
 
 
+def grouped(name: str, shots: list[CanonicalShot], **options: object) -> list[Group]:
+    """The groups ``name`` makes of ``shots``, the options checked as a run checks them."""
+    plan = grouping_context(shots).plan
+    return derive_groups(plan, REGISTRY.strategy(name), options=options, registry=REGISTRY)
+
+
 def continuity(shots: list[CanonicalShot], **options: object) -> list[list[str]]:
-    groups = REGISTRY.strategy("continuity").assemble(
-        shots, grouping_context(shots, options=options)
-    )
-    return [list(group.identity.shot_ids) for group in groups]
+    return [list(group.identity.shot_ids) for group in grouped("continuity", shots, **options)]
 
 
 def test_continuity_breaks_batches_at_location_and_sequence_changes() -> None:
@@ -97,29 +103,66 @@ def test_continuity_numbers_batches_in_plan_order_with_unit_ids() -> None:
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        ({"max_shot": 3}, "unknown option(s) max_shot; known: max_duration_s, max_shots"),
-        ({"max_shots": "three"}, "max_shots='three' is not a whole number"),
-        ({"max_shots": 2.5}, "max_shots=2.5 is not a whole number"),
-        ({"max_duration_s": 0}, "must be a finite number greater than 0"),
-        ({"max_duration_s": "nan"}, "max_duration_s='nan' must be a finite number"),
-        ({"max_duration_s": "inf"}, "max_duration_s='inf' must be a finite number"),
+        (
+            {"max_shot": 3},
+            "grouping strategy 'continuity': unknown option 'max_shot' (did you mean "
+            "'max_shots'?); known options: max_duration_s (float, default 15.0), "
+            "max_shots (int, default 4), min_multi_shots (int, default 2)",
+        ),
+        ({"max_shots": "three"}, "option max_shots='three' is not a whole number (int)"),
+        ({"max_shots": 2.5}, "option max_shots=2.5 is not a whole number (int)"),
+        ({"max_shots": True}, "option max_shots=True is not a whole number (int)"),
+        ({"max_duration_s": 0}, "option max_duration_s=0.0 must be greater than 0"),
+        ({"min_multi_shots": "-1"}, "option min_multi_shots=-1 must be greater than 0"),
+        ({"max_duration_s": "nan"}, "option max_duration_s='nan' is not a finite number (float)"),
+        ({"max_duration_s": "inf"}, "option max_duration_s='inf' is not a finite number (float)"),
+        ({"max_duration_s": float("inf")}, "max_duration_s=inf is not a finite number (float)"),
     ],
 )
 def test_continuity_refuses_bad_options_with_a_clear_message(
     options: dict[str, object], message: str
 ) -> None:
-    with pytest.raises(GroupingOptionError) as info:
+    with pytest.raises(OptionError) as info:
         continuity([shot(1)], **options)
     assert message in str(info.value)
     assert info.value.exit_code == 2
 
 
-def test_solo_and_oner_refuse_any_option() -> None:
-    for name in ("solo", "oner", "coverage"):
-        with pytest.raises(GroupingOptionError, match="known: none"):
-            REGISTRY.strategy(name).assemble(
-                [shot(1)], grouping_context([shot(1)], options={"x": 1})
-            )
+def test_continuity_takes_whole_numbers_written_as_decimals_and_strings() -> None:
+    six = [shot(n) for n in range(1, 7)]
+    assert (
+        continuity(six, max_shots="3")
+        == continuity(six, max_shots=3.0)
+        == continuity(six, max_shots=3)
+    )
+
+
+def test_the_old_grouping_option_error_is_the_kernel_option_error() -> None:
+    assert GroupingOptionError is OptionError
+
+
+@pytest.mark.parametrize("name", ["solo", "oner", "coverage"])
+def test_solo_oner_and_coverage_refuse_any_option(name: str) -> None:
+    with pytest.raises(OptionError, match=f"'{name}': unknown option 'x'; it takes no options"):
+        grouped(name, [shot(1)], x=1)
+
+
+def test_standard_strategies_declare_their_options() -> None:
+    declared = {
+        name: [(s.name, s.type, s.default) for s in strategy_option_specs(strategy)]
+        for name, strategy in REGISTRY.strategies.items()
+        if name in ("continuity", "solo", "oner", "coverage")
+    }
+    assert declared == {
+        "continuity": [
+            ("max_shots", int, 4),
+            ("max_duration_s", float, 15.0),
+            ("min_multi_shots", int, 2),
+        ],
+        "coverage": [],
+        "oner": [],
+        "solo": [],
+    }
 
 
 def test_oner_makes_one_unit_per_sequence_numbered_in_plan_order() -> None:

@@ -57,25 +57,19 @@ def unit_rows(
     ]
 
 
-def parse_options(pairs: Sequence[str]) -> dict[str, Any]:
-    """``["max_shots=3", "x=1.5"]`` -> ``{"max_shots": 3, "x": 1.5}``; values stay strings
-    unless they read as numbers."""
-    options: dict[str, Any] = {}
+def parse_options(pairs: Sequence[str]) -> dict[str, str]:
+    """``["max_shots=3", "label=wide"]`` -> ``{"max_shots": "3", "label": "wide"}``.
+
+    Values stay strings: the kernel converts them to the types the strategy declares
+    (:func:`recoil_core.options.resolve_options`) and refuses options it does not declare.
+    """
+    options: dict[str, str] = {}
     for pair in pairs:
         key, sep, raw = pair.partition("=")
         if not sep or not key.strip():
             fail(f"--option {pair!r}: expected key=value, e.g. --option max_shots=3", 2)
-        options[key.strip()] = _scalar(raw.strip())
+        options[key.strip()] = raw.strip()
     return options
-
-
-def _scalar(raw: str) -> Any:
-    for kind in (int, float):
-        try:
-            return kind(raw)
-        except ValueError:
-            continue
-    return raw
 
 
 def assemble_plan(
@@ -88,8 +82,10 @@ def assemble_plan(
 ) -> list[Group]:
     """Group ``plan`` with the named strategy; ``pass_ids`` select coverage passes.
 
-    Raises :class:`~recoil_core.errors.UnknownNameError` for an unknown strategy and
-    :class:`~recoil_core.errors.PlanError` for a pass id the plan does not have.
+    Raises :class:`~recoil_core.errors.UnknownNameError` for an unknown strategy,
+    :class:`~recoil_core.errors.PlanError` for a pass id the plan does not have and
+    :class:`~recoil_core.errors.OptionError` for an option the strategy does not declare
+    or a value not of its type; see :func:`recoil_core.runner.planning.derive_groups`.
     """
     from recoil_core.runner.planning import derive_groups
 

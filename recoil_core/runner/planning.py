@@ -11,6 +11,7 @@ from recoil_core.errors import PlanError, PlanIssue, PluginCodeError
 from recoil_core.hashing import stable_digest
 from recoil_core.interfaces import GroupingContext, GroupingStrategy
 from recoil_core.model import Beat, CanonicalPlan, CanonicalShot, Group, RenderUnit, Scene
+from recoil_core.options import resolve_options, strategy_option_specs
 from recoil_core.plugin_code import guarded
 
 if TYPE_CHECKING:
@@ -42,21 +43,28 @@ def derive_groups(
 ) -> list[Group]:
     """Ask the strategy for the plan's groups (selected coverage passes by id).
 
-    Anything but a RecoilError escaping the strategy, or a result that is not a list of
-    groups, raises :class:`~recoil_core.errors.PluginCodeError`; with the ``registry`` the
-    strategy came from, the message also names its plugin and distribution.
+    ``options`` (``--option`` strings or typed values) are checked against the options the
+    strategy declares before it is called (:func:`recoil_core.options.resolve_options`):
+    it gets every declared option, typed, and an unknown or ill-typed one raises
+    :class:`~recoil_core.errors.OptionError`. Anything but a RecoilError escaping the
+    strategy, or a result that is not a list of groups, raises
+    :class:`~recoil_core.errors.PluginCodeError`; with the ``registry`` the strategy came
+    from, the message also names its plugin and distribution.
     """
     check_pass_ids(plan, selected_pass_ids)
     what = f"grouping strategy {strategy.name!r}"
     origin = _origin(registry, strategy.name)
     advice = "meanwhile choose another strategy (`recoil plugins list` shows them)"
+    with guarded(what, origin, advice=advice):
+        specs = strategy_option_specs(strategy)
+    values = resolve_options(what, specs, options or {})
     passes = tuple(plan.pass_by_id(pid) for pid in dict.fromkeys(selected_pass_ids))
     ctx = GroupingContext(
         project=plan.project,
         episode=plan.episode_id,
         plan=plan,
         selected_passes=passes,
-        options=dict(options or {}),
+        options=values,
     )
     with guarded(what, origin, advice=advice):
         groups = strategy.assemble(plan.shots, ctx)
@@ -157,7 +165,7 @@ def derive_scenes(
     registry: Registry | None = None,
 ) -> list[Scene]:
     """Every scene the strategy makes of the plan, fresh (no takes); see
-    :func:`derive_groups` for what ``registry`` adds."""
+    :func:`derive_groups` for how ``options`` are checked and what ``registry`` adds."""
     groups = derive_groups(
         plan,
         strategy,

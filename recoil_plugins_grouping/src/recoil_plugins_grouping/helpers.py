@@ -1,25 +1,25 @@
-"""Building blocks the grouping strategies share: plan order, segments, scene ids, options,
-and the location batching continuity uses. Other strategy distributions import them."""
+"""Building blocks the grouping strategies share: plan order, segments, scene ids, a range
+check for options, and the location batching continuity uses. Other strategy distributions
+import them."""
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import attrs
 
-from recoil_core.errors import RecoilError
+from recoil_core.errors import OptionError
+from recoil_core.interfaces import GroupingContext, OptionSpec
 from recoil_core.model import CanonicalShot, Group, GroupIdentity, RenderUnit, Segment
 
 SOLO_MODALITY = "video_i2v"
 MULTI_MODALITY = "r2v_multi"
 
 
-class GroupingOptionError(RecoilError):
-    """A ``--option`` given to a strategy is unknown or has a value of the wrong kind."""
-
-    exit_code = 2
+GroupingOptionError = OptionError
+"""Kept for distributions that catch it: options are checked by the kernel now, which
+raises :class:`recoil_core.errors.OptionError`."""
 
 
 # --------------------------------------------------------------------------- shots
@@ -75,38 +75,15 @@ def numbered_id(prefix: str, number: int) -> str:
 # --------------------------------------------------------------------------- options
 
 
-def read_options(
-    strategy: str, options: Mapping[str, Any], defaults: Mapping[str, float | int]
-) -> dict[str, float | int]:
-    """Validate ``options`` against ``defaults`` (name -> default) and coerce to their types.
-
-    Values may be numbers or numeric strings (as ``--option key=value`` gives them).
-    """
-    unknown = sorted(set(options) - set(defaults))
-    if unknown:
-        known = ", ".join(sorted(defaults)) or "none"
-        raise GroupingOptionError(
-            f"strategy {strategy!r}: unknown option(s) {', '.join(unknown)}; known: {known}"
+def positive_option(strategy: str, ctx: GroupingContext, spec: OptionSpec) -> Any:
+    """The value of the declared option ``spec`` (its default when ``ctx`` has none), which
+    must be greater than 0. The kernel has already checked its type (a finite number)."""
+    value = ctx.options.get(spec.name, spec.default)
+    if not value > 0:
+        raise OptionError(
+            f"grouping strategy {strategy!r}: option {spec.name}={value!r} must be greater than 0"
         )
-    values = dict(defaults)
-    for name, raw in options.items():
-        kind = type(defaults[name])
-        try:
-            value = kind(raw)
-            if kind is int and isinstance(raw, float) and raw != int(raw):
-                raise ValueError(raw)
-        except (TypeError, ValueError):
-            raise GroupingOptionError(
-                f"strategy {strategy!r}: option {name}={raw!r} is not a"
-                f" {'whole number' if kind is int else 'number'}"
-            ) from None
-        if not math.isfinite(value) or value <= 0:  # NaN would compare false: no limit
-            raise GroupingOptionError(
-                f"strategy {strategy!r}: option {name}={raw!r} must be a finite number "
-                "greater than 0"
-            )
-        values[name] = value
-    return values
+    return value
 
 
 # --------------------------------------------------------------------------- batching

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from recoil_core.interfaces import GroupingContext
+from recoil_core.interfaces import GroupingContext, OptionSpec
 from recoil_core.model import CanonicalShot, Group, GroupIdentity
 from recoil_plugins_grouping.helpers import (
     by_sequence,
     multi_shot_group,
     numbered_id,
-    read_options,
 )
 
 
@@ -21,9 +20,9 @@ class OnerStrategy:
 
     name = "oner"
     description = "each sequence as one continuous clip"
+    options: tuple[OptionSpec, ...] = ()
 
     def assemble(self, shots: Sequence[CanonicalShot], ctx: GroupingContext) -> list[Group]:
-        read_options(self.name, ctx.options, {})
         groups: list[Group] = []
         for number, (_sequence, members) in enumerate(by_sequence(shots), start=1):
             identity = GroupIdentity(self.name, number, [shot.shot_id for shot in members])

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from recoil_core.interfaces import GroupingContext
+from recoil_core.interfaces import GroupingContext, OptionSpec
 from recoil_core.model import CanonicalShot, Group
-from recoil_plugins_grouping.helpers import in_plan_order, read_options, solo_unit
+from recoil_plugins_grouping.helpers import in_plan_order, solo_unit
 
 
 class SoloStrategy:
@@ -14,9 +14,9 @@ class SoloStrategy:
 
     name = "solo"
     description = "one video_i2v clip per shot"
+    options: tuple[OptionSpec, ...] = ()
 
     def assemble(self, shots: Sequence[CanonicalShot], ctx: GroupingContext) -> list[Group]:
-        read_options(self.name, ctx.options, {})
         groups: list[Group] = []
         for shot in in_plan_order(shots):
             unit = solo_unit(shot)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from recoil_plugins_grouping.helpers import MULTI_MODALITY, read_options
+from recoil_plugins_grouping.helpers import MULTI_MODALITY
 
-from recoil_core.interfaces import GroupingContext
+from recoil_core.interfaces import GroupingContext, OptionSpec
 from recoil_core.model import CanonicalShot, CoveragePass, Group, GroupIdentity, RenderUnit, Segment
 from recoil_core.plan import pass_ordinal
 
@@ -45,9 +45,9 @@ class CoverageStrategy:
 
     name = "coverage"
     description = "each coverage pass (camera side, focus, wildcards) as one multi-shot clip"
+    options: tuple[OptionSpec, ...] = ()
 
     def assemble(self, shots: Sequence[CanonicalShot], ctx: GroupingContext) -> list[Group]:
-        read_options(self.name, ctx.options, {})
         passes = ctx.selected_passes or ctx.plan.coverage_passes
         groups: list[Group] = []
         for position, coverage_pass in enumerate(passes, start=1):
