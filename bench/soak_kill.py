@@ -1,8 +1,12 @@
 """Soak: SIGKILL the real ``recoil run`` CLI 100+ times against the fake Ark server.
 
-Runs the same kill campaign as ``tests/test_crash_kill.py`` (same kill moments and
-checks), longer, and prints the counts: kills, takes, creates, duplicates, lost renders,
-ledger vs billed. Usage::
+Runs the same campaign as ``tests/test_crash_kill.py`` (same kill moments, job timeouts,
+5xx creates, two episodes of the same shape per fake Ark server, a conform in each
+folder, and the same checks), longer, and prints the counts: kills, takes, creates,
+duplicates, lost renders, adopted jobs, ledger vs billed job by job, takes left for a
+person, timeouts followed, 5xx creates, conforms. A folder whose checks fail is reported
+and the soak goes on. Exits 1 if any duplicate, lost render or adopted job was seen, or
+any folder failed a check. Usage::
 
     .venv/bin/python bench/soak_kill.py [--kills 120] [--seed N] [--per-episode 7] [-v]
 """
@@ -22,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--kills", type=int, default=120)
     parser.add_argument("--seed", type=int, default=None)
-    parser.add_argument("--per-episode", type=int, default=7)
+    parser.add_argument("--per-episode", type=int, default=7, help="kills per episode at most")
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)
     sys.path.insert(0, str(TESTS))
@@ -37,25 +41,49 @@ def main(argv: list[str] | None = None) -> int:
             kills=args.kills,
             kills_per_episode=args.per_episode,
             log=print if args.verbose else (lambda _line: None),
+            strict=False,
         )
     elapsed = time.perf_counter() - started
-    print(f"seed            {seed}")
-    print(f"episodes        {counts.episodes}")
-    print(f"runs            {counts.runs}")
-    print(f"kills           {counts.kills}  {dict(sorted(counts.kills_by_mode.items()))}")
-    print(f"takes           {counts.takes}")
-    print(f"creates         {counts.creates}")
-    print(f"duplicates      {counts.duplicates}")
-    print(f"lost renders    {counts.lost_renders}")
-    print(f"unknown takes   {counts.unknown_resolved} (checked at the server, resubmitted)")
-    print(f"ledger USD      {counts.ledger_usd:.4f}")
-    print(f"billed USD      {counts.billed_usd:.4f}")
+    faults = counts.faults_5xx
+    ratio = counts.ledger_usd / counts.billed_usd if counts.billed_usd else 1.0
+    print(f"seed              {seed}")
+    print(f"folders           {counts.folders} ({counts.episodes} episodes, 2 per fake Ark)")
+    print(f"runs              {counts.runs}")
+    print(f"kills             {counts.kills}  {dict(sorted(counts.kills_by_mode.items()))}")
+    print(f"takes             {counts.takes} ({counts.succeeded} succeeded)")
+    print(f"creates           {counts.creates}")
+    print(f"duplicates        {counts.duplicates}")
+    print(f"lost renders      {counts.lost_renders}")
+    print(f"adopted jobs      {counts.adopted_jobs}")
+    print(f"unowned jobs      {counts.unowned_jobs}")
+    print(f"unsettled jobs    {counts.unsettled_jobs}")
     print(
-        f"ledger/billed   {counts.ledger_usd / counts.billed_usd if counts.billed_usd else 1:.6f}"
+        f"ledger vs billed  {counts.ledger_mismatched_jobs} job(s) differ; "
+        f"ledger ${counts.ledger_usd:.4f}, billed ${counts.billed_usd:.4f} ({ratio:.6f})"
     )
-    print(f"wall            {elapsed:.1f}s ({elapsed / max(1, counts.kills):.2f}s per kill)")
-    ok = counts.duplicates == 0 and counts.lost_renders == 0
-    return 0 if ok else 1
+    print(
+        f"left for a person {counts.left_for_person} take(s) unknown after a plain run "
+        f"(target 0; {counts.left_for_person_findable} findable at the provider)"
+    )
+    print(
+        f"timeouts followed {counts.timeouts_followed}/{counts.timeouts} job(s) "
+        f"({counts.timeout_runs} --job-timeout runs, {counts.reconciles} reconciles)"
+    )
+    print(
+        f"5xx creates       {sum(faults.values())} injected "
+        f"({faults.get('after_create', 0)} after create, "
+        f"{faults.get('before_create', 0)} before create); {counts.creates_5xx} answered"
+    )
+    print(
+        f"conforms          {counts.conforms} ({counts.conforms_refused} refused first, "
+        "conformed after a reconcile)"
+    )
+    print(f"failed folders    {len(counts.failures)}")
+    for failure in counts.failures:
+        print(f"  {failure[:2000]}")
+    print(f"wall              {elapsed:.1f}s ({elapsed / max(1, counts.kills):.2f}s per kill)")
+    bad = counts.duplicates or counts.lost_renders or counts.adopted_jobs or counts.failures
+    return 1 if bad else 0
 
 
 if __name__ == "__main__":
