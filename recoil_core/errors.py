@@ -16,6 +16,7 @@ __all__ = [
     "InvalidIdError",
     "LookupAmbiguous",
     "ModerationBlocked",
+    "NameConflictError",
     "OptionError",
     "PayloadBuildError",
     "PlanError",
@@ -31,6 +32,7 @@ __all__ = [
     "SceneVersionConflictError",
     "SchemaVersionError",
     "TaskNotFound",
+    "UnavailableNameError",
     "UnknownNameError",
 ]
 
@@ -252,3 +254,34 @@ class RateLimited(ProviderUnavailable):
     ) -> None:
         super().__init__(message, code=code)
         self.retry_after = retry_after
+
+
+class NameConflictError(RecoilError):
+    """A name (strategy, runner, provider...) that two distributions register, and no
+    preference (``--prefer NAME=DIST`` / ``RECOIL_PREFER``) says which one owns."""
+
+    exit_code = 2
+
+    def __init__(self, kind: str, name: str, claimants: Sequence[str], how: str) -> None:
+        self.kind = kind
+        self.name = name
+        self.claimants = list(claimants)
+        who = (
+            f"is registered by more than one plugin: {' and '.join(self.claimants)}"
+            if len(self.claimants) > 1
+            else f"is registered only by {''.join(self.claimants)}"
+        )
+        super().__init__(f"{kind} {name!r} {who}, and none of them owns it. {how}")
+
+
+class UnavailableNameError(UnknownNameError):
+    """An unknown name, with why it is missing: the plugin that provides it failed, is
+    incompatible, is disabled, or its distribution is not installed."""
+
+    def __init__(self, kind: str, name: str, available: Sequence[str], reason: str) -> None:
+        super().__init__(kind, name, available)
+        self.reason = reason
+        self.args = (f"{self.args[0]}. {reason}",)
+
+    def __str__(self) -> str:
+        return str(self.args[0])
