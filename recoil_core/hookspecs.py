@@ -12,9 +12,18 @@ It implements hooks by decorating functions with :data:`hookimpl`::
 
 Registration hooks (``recoil_*s``) are called once per run; each returns a list of
 objects from :mod:`recoil_core.interfaces` (an empty list is fine). The kernel's registry
-collects every plugin's list into a name map and refuses a name that two plugins register,
-naming both distributions. Observer hooks (``recoil_on_*``) are called for their side
-effects; an observer that raises is logged and ignored, never allowed to stop a run.
+collects every plugin's list into a name map. Names are owned explicitly: a name that two
+plugins register belongs to neither (using it is an error naming both distributions)
+until the user picks its owner with ``--prefer NAME=DISTRIBUTION`` or ``RECOIL_PREFER``;
+both plugins' other names keep working. Observer hooks (``recoil_on_*``) are called for
+their side effects; an observer that raises is logged and ignored, never allowed to stop
+a run.
+
+Everything pluggy allows works: ``@hookimpl(specname="recoil_preflight_gates")`` on a
+function of any name, ``tryfirst=True`` / ``trylast=True`` (the order gates run and
+observers are called in; otherwise the plugin registered last is called first), and
+implementations that take fewer arguments than the spec. Hook wrappers are refused
+(the registry calls each implementation on its own).
 
 Hook arguments are only ever added, never renamed: implement just the ones you use.
 """
@@ -57,8 +66,12 @@ def recoil_grouping_strategies() -> list[GroupingStrategy]:
     list of :class:`~recoil_core.interfaces.OptionSpec`); the kernel checks and converts
     them before calling ``assemble``.
 
-    Results of all plugins are concatenated; a name registered twice is an error naming
-    both distributions.
+    Results of all plugins are concatenated; a name two plugins register is contested:
+    using it is an error naming both distributions until ``--prefer`` picks its owner.
+    Register lazily with :class:`~recoil_core.lazy.LazyStrategy` so listing plugins
+    imports nothing heavy; a strategy may declare the options it accepts as ``options``,
+    a sequence of :class:`~recoil_core.interfaces.OptionSpec` (``recoil plugins show``
+    prints them).
 
     Since 0.1.
     """
@@ -75,8 +88,12 @@ def recoil_modality_runners() -> list[ModalityRunner]:
     may take another step's output as an input (``inputs={"first_frame": "kf"}``).
     Raise :class:`~recoil_core.errors.PayloadBuildError` if the beat cannot be built.
 
-    One runner per modality across all plugins; a duplicate is an error naming both
-    distributions. A unit whose modality has no runner is refused in preflight.
+    One runner per modality across all plugins; a modality two plugins register is
+    contested (an error naming both distributions) until ``--prefer`` picks its owner.
+    A unit whose modality has no runner is refused in preflight. A
+    :class:`~recoil_core.lazy.LazyRunner` whose class cannot be imported is a
+    ``PluginError`` naming the plugin when it is first needed, and a ``failed`` plugin
+    under ``recoil plugins list --check`` and strict mode.
 
     Since 0.1.
     """
@@ -112,7 +129,8 @@ def recoil_cost_estimators() -> list[CostEstimator]:
     must be a finite number >= 0; anything else is a ``PluginError`` that stops the run
     before anything is reserved.
 
-    One estimator per provider across all plugins; a duplicate is an error.
+    One estimator per provider across all plugins; a contested one stops any run that
+    prices that provider until ``--prefer`` picks its owner.
 
     Since 0.1.
     """
@@ -140,6 +158,9 @@ def recoil_preflight_gates() -> list[PreflightGate]:
     :class:`~recoil_core.interfaces.PreflightContext` and returns a list of problems (empty
     when fine). Any problem from any gate stops the run with all problems listed.
 
+    Gates run in pluggy's order (``tryfirst`` first, ``trylast`` last). Gates are never
+    looked up by name, so while a gate name is contested every claimant runs.
+
     Since 0.1.
     """
 
@@ -156,7 +177,8 @@ def recoil_on_take_event(event: TakeEvent) -> None:
     :param event: the take (with its new state), its scene and beat, and the previous
         state. Do not mutate ``event.take``.
 
-    Every implementation is called; return values are ignored; exceptions are logged.
+    Every implementation is called, in pluggy's order (``tryfirst`` first), with the
+    arguments it declares; return values are ignored; exceptions are logged.
 
     Since 0.1.
     """
@@ -174,7 +196,8 @@ def recoil_on_scene_event(event: SceneEvent) -> None:
     :param event: project, episode, scene id, event kind, the version concerned and a
         human-readable detail.
 
-    Every implementation is called; return values are ignored; exceptions are logged.
+    Every implementation is called, in pluggy's order (``tryfirst`` first), with the
+    arguments it declares; return values are ignored; exceptions are logged.
 
     Since 0.1.
     """

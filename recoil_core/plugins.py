@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from importlib.metadata import EntryPoint, entry_points
 from types import ModuleType
@@ -19,14 +20,14 @@ import pluggy
 
 from recoil_core import hookspecs
 from recoil_core._version import __version__ as KERNEL_VERSION
-from recoil_core.settings import PluginSelection
+from recoil_core.settings import PluginSelection, normalize_distribution
 
 log = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "recoil.plugins"
 KERNEL_DISTRIBUTION = "recoil-core"
 
-Status = Literal["ok", "failed", "disabled", "incompatible"]
+Status = Literal["ok", "failed", "disabled", "incompatible", "conflict"]
 DEFAULT_SELECTION = PluginSelection()
 """Load every discovered plugin, not strict."""
 
@@ -44,13 +45,11 @@ class PluginRecord:
     error: str | None = None
     requires_core: str | None = None
     module: str | None = None
+    conflicts: list[dict[str, Any]] = attrs.field(factory=list)
+    """Names it registers that another plugin registers too (see ``Contest.to_dict``)."""
 
     def to_dict(self) -> dict[str, Any]:
         return attrs.asdict(self)
-
-
-def _normalize(name: str) -> str:
-    return name.lower().replace("_", "-").replace(".", "-")
 
 
 _REQUIREMENT = re.compile(
@@ -67,11 +66,27 @@ def core_requirement(requires: Iterable[str] | None) -> str | None:
     """
     for raw in requires or ():
         match = _REQUIREMENT.match(raw)
-        if match is None or match["marker"] or _normalize(match["name"]) != KERNEL_DISTRIBUTION:
+        if match is None or match["marker"]:
             continue
-        spec = match["spec"].replace(" ", "")
-        return spec or None
+        if normalize_distribution(match["name"]) != KERNEL_DISTRIBUTION:
+            continue
+        return canonical_range(match["spec"])
     return None
+
+
+_CLAUSE_ORDER = {"~=": 0, "==": 0, "===": 0, ">=": 1, ">": 1, "!=": 2, "<=": 3, "<": 3}
+
+
+def canonical_range(spec: str) -> str | None:
+    """A version range as people write it, lower bound first: ``<0.3, >=0.2`` (the order
+    build tools write ``Requires-Dist`` in) becomes ``>=0.2,<0.3``. None if empty."""
+    clauses = [clause.strip() for clause in spec.replace(" ", "").split(",") if clause.strip()]
+
+    def rank(clause: str) -> int:
+        operator = re.match(r"[~=!<>]*", clause)
+        return _CLAUSE_ORDER.get(operator[0] if operator else "", 0)
+
+    return ",".join(sorted(clauses, key=rank)) or None
 
 
 _SIMPLE_CLAUSE = re.compile(r"^(>=|<=|==|!=|<|>)(\d+(?:\.\d+)*)$")
@@ -131,8 +146,11 @@ class PluginHost:
 
     @property
     def problems(self) -> list[PluginRecord]:
-        """Failed plugins and plugins whose recoil-core range excludes this kernel."""
-        return [r for r in self.sorted_records() if r.status in ("failed", "incompatible")]
+        """Failed plugins, plugins whose recoil-core range excludes this kernel, and plugins
+        registering a name another one registers too, with no owner chosen."""
+        return [
+            r for r in self.sorted_records() if r.status in ("failed", "incompatible", "conflict")
+        ]
 
     def sorted_records(self) -> list[PluginRecord]:
         return [self.records[name] for name in sorted(self.records)]
@@ -143,6 +161,7 @@ class PluginHost:
         record.status = "failed"
         record.error = error
         record.provides = []
+        record.conflicts = []
         plugin = self.pm.get_plugin(name)
         if plugin is not None:
             self.pm.unregister(plugin=plugin, name=name)
@@ -164,8 +183,27 @@ def _format_exc(exc: BaseException) -> str:
 
 
 def _unknown_hooks(pm: pluggy.PluginManager, plugin: object) -> list[str]:
-    callers = pm.get_hookcallers(plugin) or []
-    return sorted(caller.name for caller in callers if not caller.has_spec())
+    """Hooks no spec declares, except those marked ``optionalhook`` (as pluggy's
+    ``check_pending``)."""
+    unknown = set()
+    for caller in pm.get_hookcallers(plugin) or []:
+        if caller.has_spec():
+            continue
+        impls = [impl for impl in caller.get_hookimpls() if impl.plugin is plugin]
+        if any(not impl.optionalhook for impl in impls):
+            unknown.add(caller.name)
+    return sorted(unknown)
+
+
+def _wrappers(pm: pluggy.PluginManager, plugin: object) -> list[str]:
+    """Hooks the plugin implements as a (hook)wrapper: the registry calls each
+    implementation on its own, so a wrapper would never wrap anything."""
+    return sorted(
+        caller.name
+        for caller in pm.get_hookcallers(plugin) or []
+        for impl in caller.get_hookimpls()
+        if impl.plugin is plugin and (impl.wrapper or impl.hookwrapper)
+    )
 
 
 def _register(host: PluginHost, name: str, plugin: object) -> None:
@@ -180,9 +218,23 @@ def _register(host: PluginHost, name: str, plugin: object) -> None:
     if unknown:
         host.fail(name, f"implements hook(s) no spec declares: {', '.join(unknown)}")
         return
+    wrappers = _wrappers(host.pm, plugin)
+    if wrappers:
+        host.fail(
+            name,
+            f"implements {', '.join(wrappers)} as a hook wrapper; Recoil calls every "
+            "implementation on its own, so implement it as a plain @hookimpl",
+        )
+        return
     record.hooks = sorted(
         caller.name for caller in (host.pm.get_hookcallers(plugin) or []) if caller.has_spec()
     )
+
+
+def _key(ep: EntryPoint, distribution: str | None, shared: set[str]) -> str:
+    """The plugin manager's name for ``ep``: its entry-point name, qualified with its
+    distribution when another distribution uses the same entry-point name."""
+    return f"{ep.name} ({distribution or 'unknown distribution'})" if ep.name in shared else ep.name
 
 
 def load_plugins(
@@ -193,12 +245,19 @@ def load_plugins(
 ) -> PluginHost:
     """Discover, filter, load and register plugins; never raises for a bad plugin.
 
+    Two distributions declaring the same entry-point name both load, each registered as
+    ``NAME (DISTRIBUTION)``: neither replaces the other, and what they register is
+    subject to the registry's name ownership like any other plugin's.
+
     ``extra`` registers in-process plugins (tests, embedding applications) next to the
     entry-point ones, under the given names, subject to the same validation.
     """
     host = PluginHost(pm=new_plugin_manager(), records={})
+    discovered = _discover() if include_entry_points else []
+    counts = Counter(ep.name for ep in discovered)
+    shared = {name for name, count in counts.items() if count > 1}
     to_load: dict[str, EntryPoint] = {}
-    for ep in _discover() if include_entry_points else []:
+    for ep in discovered:
         meta = ep.dist.metadata if ep.dist is not None else None
         record = PluginRecord(
             name=ep.name,
@@ -206,15 +265,13 @@ def load_plugins(
             version=meta["Version"] if meta is not None else None,
             module=ep.value,
         )
-        if ep.name in host.records:
-            other = host.records[ep.name]
+        key = _key(ep, record.distribution, shared)
+        if key in host.records:  # the same distribution declares the name twice
             record.status = "failed"
-            record.error = (
-                f"plugin name {ep.name!r} is already used by {other.distribution} {other.version}"
-            )
-            host.records[f"{ep.name} ({record.distribution})"] = record
+            record.error = f"entry point {ep.name!r} is declared twice by {record.distribution}"
+            host.records[f"{key} ({ep.value})"] = record
             continue
-        host.records[ep.name] = record
+        host.records[key] = record
         record.requires_core = core_requirement(
             meta.get_all("Requires-Dist") if meta is not None else None
         )
@@ -234,16 +291,16 @@ def load_plugins(
                     f"requires recoil-core {record.requires_core}, running {KERNEL_VERSION}"
                 )
                 continue
-        to_load[ep.name] = ep
+        to_load[key] = ep
 
     loaded, errors = _load_entry_points(list(to_load.values()))
-    for name in to_load:
-        if name in errors:
-            record = host.records[name]
+    for key, ep in to_load.items():
+        if id(ep) in errors:
+            record = host.records[key]
             record.status = "failed"
-            record.error = _format_exc(errors[name])
+            record.error = _format_exc(errors[id(ep)])
             continue
-        _register(host, name, loaded[name])
+        _register(host, key, loaded[id(ep)])
 
     for name, plugin in extra:
         record = PluginRecord(name=name, distribution=None, version=None, module=_module_of(plugin))
@@ -270,47 +327,46 @@ def _module_of(plugin: object) -> str:
 
 def _load_entry_points(
     eps: Sequence[EntryPoint],
-) -> tuple[dict[str, object], dict[str, BaseException]]:
-    """Load entry points through stevedore; return plugins and failures by name."""
+) -> tuple[dict[int, object], dict[int, BaseException]]:
+    """Load entry points through stevedore; return plugins and failures by ``id(ep)``."""
     if not eps:
         return {}, {}
     from stevedore import NamedExtensionManager
 
-    errors: dict[str, BaseException] = {}
+    errors: dict[int, BaseException] = {}
 
     def on_failure(_manager: Any, failed: EntryPoint, exc: BaseException) -> None:
-        errors[failed.name] = exc
+        errors[id(failed)] = exc
         log.debug("plugin %s failed to load", failed.name, exc_info=exc)
 
-    # Hand stevedore the entry points already discovered: it then loads exactly these
-    # (same distributions, no second scan of sys.path, no on-disk entry-point cache).
-    NamedExtensionManager.ENTRY_POINT_CACHE[ENTRY_POINT_GROUP] = list(eps)
-
-    def load(names: list[str]) -> list[Any]:
+    def load(batch: list[EntryPoint]) -> list[Any]:
+        # Hand stevedore the entry points already discovered: it then loads exactly these
+        # (same distributions, no second scan of sys.path, no on-disk entry-point cache).
+        NamedExtensionManager.ENTRY_POINT_CACHE[ENTRY_POINT_GROUP] = batch
         manager: NamedExtensionManager[Any] = NamedExtensionManager(
-            namespace=ENTRY_POINT_GROUP, names=names, on_load_failure_callback=on_failure
+            namespace=ENTRY_POINT_GROUP,
+            names=[ep.name for ep in batch],
+            on_load_failure_callback=on_failure,
         )
         return list(manager.extensions)
 
-    wanted = {ep.name: ep.value for ep in eps}
     try:
-        extensions = load(list(wanted))
+        extensions = load(list(eps))
     except AssertionError:
         # stevedore re-raises AssertionError from a plugin's import instead of
         # reporting it; load one by one so only the guilty plugin fails.
         extensions = []
-        for name in wanted:
+        for ep in eps:
             try:
-                extensions += load([name])
+                extensions += load([ep])
             except AssertionError as exc:
-                errors[name] = exc
-    loaded: dict[str, object] = {}
-    for ext in extensions:
-        if wanted.get(ext.name) == ext.entry_point.value:
-            loaded[ext.name] = ext.plugin
-    for name in wanted:
-        if name not in loaded and name not in errors:
-            errors[name] = ImportError("entry point could not be loaded")
+                errors[id(ep)] = exc
+    wanted = {id(ep) for ep in eps}
+    loaded = {id(ext.entry_point): ext.plugin for ext in extensions}
+    loaded = {key: plugin for key, plugin in loaded.items() if key in wanted}
+    for ep in eps:
+        if id(ep) not in loaded and id(ep) not in errors:
+            errors[id(ep)] = ImportError("entry point could not be loaded")
     return loaded, errors
 
 

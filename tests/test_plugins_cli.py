@@ -43,6 +43,7 @@ JSON_FIELDS = [
     "error",
     "requires_core",
     "module",
+    "conflicts",
 ]
 
 STRATEGY = """
@@ -112,7 +113,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "future",
         _marker_source(markers / "future"),
         version="9.0.0",
-        requires=["recoil-core>=9.0,<10"],
+        requires=["recoil-core<10,>=9.0"],  # the order build tools write it in
     )
     dist(
         "recoil-raiser",
@@ -160,8 +161,8 @@ def test_each_broken_plugin_fails_alone_and_the_good_one_keeps_working(site: Pat
 
     assert {name: p["status"] for name, p in plugins.items()} == {
         "broken": "failed",
-        "dupa": "ok",
-        "dupb": "failed",
+        "dupa": "conflict",
+        "dupb": "conflict",
         "future": "incompatible",
         "good": "ok",
         "misspelled": "failed",
@@ -182,17 +183,20 @@ def test_each_broken_plugin_fails_alone_and_the_good_one_keeps_working(site: Pat
     assert "raised ValueError: cannot register today" in plugins["raiser"]["error"]
     assert "returned str, not a grouping strategy" in plugins["wrongtype"]["error"]
     assert "returned Strategy, not a list" in plugins["notalist"]["error"]
-    for name in ("broken", "misspelled", "raiser", "wrongtype", "notalist", "dupb"):
+    for name in ("broken", "misspelled", "raiser", "wrongtype", "notalist", "dupa", "dupb"):
         assert plugins[name]["provides"] == []
 
 
-def test_duplicate_strategy_name_is_refused_naming_both_distributions(site: Path) -> None:
+def test_a_name_two_distributions_register_is_owned_by_neither(site: Path) -> None:
     plugins = listing(site)
 
-    assert plugins["dupa"]["provides"] == ["grouping:shared"]
-    error = plugins["dupb"]["error"]
-    assert "'shared'" in error
-    assert "recoil-dupa" in error and "recoil-dupb" in error
+    for name, other in (("dupa", "recoil-dupb"), ("dupb", "recoil-dupa")):
+        assert plugins[name]["status"] == "conflict"
+        assert "grouping:shared is also registered by" in plugins[name]["error"]
+        assert other in plugins[name]["error"]
+        (conflict,) = plugins[name]["conflicts"]
+        assert conflict["name"] == "grouping:shared" and conflict["owner"] is None
+        assert [c["distribution"] for c in conflict["claimants"]] == ["recoil-dupa", "recoil-dupb"]
 
 
 def test_incompatible_plugin_shows_both_versions_and_is_never_imported(site: Path) -> None:
@@ -200,8 +204,8 @@ def test_incompatible_plugin_shows_both_versions_and_is_never_imported(site: Pat
 
     future = plugins["future"]
     assert future["status"] == "incompatible"
-    assert future["requires_core"] == ">=9.0,<10"
-    assert ">=9.0,<10" in future["error"] and KERNEL_VERSION in future["error"]
+    assert future["requires_core"] == ">=9.0,<10"  # lower bound first, as people write it
+    assert f"requires recoil-core >=9.0,<10, running {KERNEL_VERSION}" in future["error"]
     assert not (site / "markers" / "future").exists()
     assert (site / "markers" / "broken").exists()  # the marker mechanism does work
 
@@ -233,7 +237,7 @@ def test_plain_table_is_sorted_by_name_with_every_column(site: Path) -> None:
         "ok",
     ]
     future = next(row for row in rows if row.startswith("future "))
-    assert "incompatible" in future and KERNEL_VERSION in future
+    assert "incompatible" in future and f">=9.0,<10, running {KERNEL_VERSION}" in future
     assert "\x1b[" not in result.stdout  # no terminal styling when piped
 
 
@@ -271,9 +275,16 @@ def test_check_exits_one_only_when_a_plugin_failed(site: Path) -> None:
     without_check = run(site, "plugins", "list", RECOIL_LOAD_PLUGINS="good,broken")
 
     assert with_broken.returncode == 1
-    assert "broken" in with_broken.stderr
+    assert "broken (failed)" in with_broken.stderr
     assert healthy.returncode == 0, healthy.stderr
     assert without_check.returncode == 0
+
+
+def test_check_fails_on_an_incompatible_plugin_as_strict_mode_does(site: Path) -> None:
+    check = run(site, "plugins", "list", "--check", RECOIL_LOAD_PLUGINS="good,future")
+
+    assert check.returncode == 1
+    assert "future (incompatible)" in check.stderr
 
 
 @pytest.mark.parametrize("how", ["env", "flag"])

@@ -37,11 +37,12 @@ class CliState:
     settings: Settings
     _registry: Registry | None = None
 
-    def registry(self) -> Registry:
-        if self._registry is None:
+    def registry(self, *, verify: bool = False) -> Registry:
+        """The registry; ``verify`` imports every lazy registration (``--check``)."""
+        if self._registry is None or (verify and not self._registry.verified):
             from recoil_core.registry import build_registry
 
-            self._registry = build_registry(self.settings.plugins)
+            self._registry = build_registry(self.settings.plugins, verify=verify)
         return self._registry
 
 
@@ -51,7 +52,10 @@ _state: CliState | None = None
 def state() -> CliState:
     global _state
     if _state is None:
-        _state = CliState(Settings.from_env())
+        try:
+            _state = CliState(Settings.from_env())
+        except ValueError as exc:
+            fail(str(exc), 2)
     return _state
 
 
@@ -92,14 +96,36 @@ def root(
         bool,
         typer.Option(
             "--strict-plugins",
-            help="Fail if any plugin fails to load. Env: RECOIL_STRICT_PLUGINS=1.",
+            help="Import every lazy registration; exit 7 if any plugin is failed, "
+            "incompatible or in conflict. Env: RECOIL_STRICT_PLUGINS=1.",
         ),
+    ] = False,
+    prefer: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--prefer",
+            metavar="NAME=DIST",
+            help="The distribution that owns NAME when several register it (repeatable). "
+            "Env: RECOIL_PREFER=NAME=DIST[,...].",
+        ),
+    ] = None,
+    debug: Annotated[
+        bool,
+        typer.Option("--debug", help="Show the traceback of an error. Env: RECOIL_DEBUG=1."),
     ] = False,
 ) -> None:
     """Recoil: episode plan in, rendered and versioned video out."""
     global _state
-    settings = Settings.from_env()
+    from recoil_core.settings import parse_preferences
+
+    try:
+        settings = Settings.from_env()
+        chosen = parse_preferences(prefer or [], "--prefer")
+    except ValueError as exc:
+        fail(str(exc), 2)
     selection = settings.plugins
+    if chosen:
+        selection = attrs.evolve(selection, prefer=selection.prefer + chosen)
     if load_plugins is not None:
         parts = tuple(p.strip() for p in load_plugins.split(",") if p.strip())
         selection = attrs.evolve(selection, load_only=parts)
@@ -108,7 +134,7 @@ def root(
         selection = attrs.evolve(selection, disabled=selection.disabled + parts)
     if strict_plugins:
         selection = attrs.evolve(selection, strict=True)
-    _state = CliState(attrs.evolve(settings, plugins=selection))
+    _state = CliState(attrs.evolve(settings, plugins=selection, debug=settings.debug or debug))
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
@@ -119,12 +145,17 @@ def fail(message: str, code: int = 1) -> NoReturn:
 
 @contextmanager
 def user_errors(*, as_json: bool = False) -> Iterator[None]:
-    """Turn any RecoilError into a clear message and its exit code."""
+    """Turn any RecoilError into a clear message and its exit code (with ``--debug``, its
+    traceback first, causes included)."""
     from recoil_core.errors import RecoilError
 
     try:
         yield
     except RecoilError as exc:
+        if _state is not None and _state.settings.debug:
+            import traceback
+
+            traceback.print_exception(exc, file=sys.stderr)
         if as_json:
             payload = {"ok": False, "error": type(exc).__name__, "message": str(exc)}
             typer.echo(json.dumps(payload))

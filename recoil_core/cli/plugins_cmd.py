@@ -63,7 +63,13 @@ def _rich(records: Sequence[PluginRecord]) -> None:
     from rich.table import Column, Table
     from rich.text import Text
 
-    styles = {"ok": "green", "failed": "red", "incompatible": "yellow", "disabled": "dim"}
+    styles = {
+        "ok": "green",
+        "failed": "red",
+        "incompatible": "yellow",
+        "disabled": "dim",
+        "conflict": "magenta",
+    }
     table = Table(*(Column(name, overflow="fold") for name in COLUMNS))
     for record in records:
         cells = [Text(cell) for cell in _row(record)]
@@ -82,7 +88,12 @@ def list_plugins(
         typer.Option("--hook", metavar="NAME", help="Only plugins implementing this hook."),
     ] = None,
     check: Annotated[
-        bool, typer.Option("--check", help="Exit 1 if any plugin failed to load.")
+        bool,
+        typer.Option(
+            "--check",
+            help="Import every lazy registration too; exit 1 if any plugin is failed, "
+            "incompatible or in conflict.",
+        ),
     ] = False,
 ) -> None:
     """List plugins sorted by name: distribution, version, what they provide, status."""
@@ -90,7 +101,7 @@ def list_plugins(
 
     with user_errors(as_json=as_json):
         wanted_hook = _resolve_hook(hook) if hook is not None else None
-        host = state().registry().host
+        host = state().registry(verify=check).host
     records = list(iter_records(host, wanted_hook))
     if as_json:
         echo_json([record.to_dict() for record in records])
@@ -98,7 +109,7 @@ def list_plugins(
         _rich(records)
     else:
         _plain(records)
-    if check and host.failures:
-        failed = ", ".join(r.name for r in host.failures)
-        typer.echo(f"error: plugin(s) failed to load: {failed}", err=True)
+    if check and host.problems:
+        problems = ", ".join(f"{r.name} ({r.status})" for r in host.problems)
+        typer.echo(f"error: plugin problem(s): {problems}", err=True)
         raise typer.Exit(1)
