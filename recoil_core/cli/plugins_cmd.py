@@ -1,17 +1,20 @@
-"""``recoil plugins list``: every discovered plugin, what it provides, and why it failed."""
+"""``recoil plugins list`` (every discovered plugin, what it provides, and why it failed)
+and ``recoil plugins show`` (one plugin in detail, with its strategies' options)."""
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import typer
 
 from recoil_core.cli._app import app, echo_json, state, user_errors
 
 if TYPE_CHECKING:
+    from recoil_core.interfaces import GroupingStrategy
     from recoil_core.plugins import PluginRecord
+    from recoil_core.registry import Claim, Registry
 
 plugins_app = typer.Typer(
     help="Inspect the installed plugins.", no_args_is_help=True, add_completion=False
@@ -113,3 +116,112 @@ def list_plugins(
         problems = ", ".join(f"{r.name} ({r.status})" for r in host.problems)
         typer.echo(f"error: plugin problem(s): {problems}", err=True)
         raise typer.Exit(1)
+
+
+@plugins_app.command("show")
+def show_plugin(
+    name: Annotated[
+        str,
+        typer.Argument(
+            metavar="NAME",
+            help="A plugin name, or a name it provides (continuity, grouping:continuity).",
+        ),
+    ],
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON object.")] = False,
+) -> None:
+    """Show one plugin: distribution, version, status, what it provides and the options
+    its grouping strategies declare. Imports its lazy registrations to check them."""
+    with user_errors(as_json=as_json):
+        registry = state().registry(verify=True)
+        key = _plugin_key(registry, name)
+        record = registry.host.records[key]
+        claims = registry.registered_by(key)
+        provides = [_claim(claim) for claim in claims]
+    if as_json:
+        echo_json({**record.to_dict(), "provides": provides})
+        return
+    requires = f"recoil-core {record.requires_core}" if record.requires_core else "-"
+    fields = [
+        ("plugin", record.name),
+        ("distribution", f"{record.distribution or '(in-process)'} {record.version or ''}"),
+        ("module", record.module or "-"),
+        ("requires", requires),
+        ("status", record.status),
+        ("error", record.error or ""),
+        ("hooks", ", ".join(record.hooks) or "-"),
+    ]
+    for label, value in fields:
+        if value.strip():
+            typer.echo(f"{label + ':':<14}{value.strip()}")
+    typer.echo("provides:" if provides else "provides:     -")
+    for item in provides:
+        typer.echo(f"  {item['name']}  {item['description']}".rstrip())
+        if item["state"] != "owned":
+            typer.echo(f"    ({item['state']})")
+        for option in item.get("options") or []:
+            default = "no default" if option["default"] is None else f"default {option['default']}"
+            typer.echo(f"    --option {option['name']}=<{option['type']}>  {default}")
+            if option["help"]:
+                typer.echo(f"        {option['help']}")
+        if item.get("options_error"):
+            typer.echo(f"    options unavailable: {item['options_error']}")
+
+
+def _plugin_key(registry: Registry, name: str) -> str:
+    """The plugin ``name`` designates: a plugin (entry-point) name, else the one plugin
+    that registered a name such as ``continuity`` or ``grouping:continuity``."""
+    from recoil_core.errors import UnknownNameError
+
+    records = registry.host.records
+    if name in records:
+        return name
+    keys = [key for key, record in records.items() if record.name == name]
+    keys = keys or registry.claimants(name)
+    if len(keys) == 1:
+        return keys[0]
+    if keys:
+        from recoil_core.errors import NameConflictError
+
+        raise NameConflictError(
+            "name",
+            name,
+            [repr(key) for key in sorted(keys)],
+            "Show one of them: " + " or ".join(f"recoil plugins show {k!r}" for k in sorted(keys)),
+        )
+    raise UnknownNameError("plugin", name, [record.name for record in records.values()])
+
+
+def _claim(claim: Claim) -> dict[str, Any]:
+    """One provided name as ``plugins show`` prints it, with a strategy's options."""
+    contest = claim.contest
+    if claim.obj is None:
+        where = "registered, but the plugin failed"
+    elif claim.owned:
+        where = "owned" if contest is None else "owned (preferred over the other claimants)"
+    elif contest is not None and contest.owner is not None:
+        where = f"not used: {contest.owner.origin()} owns it (preferred)"
+    else:
+        where = "not used: contested, no owner chosen (--prefer / RECOIL_PREFER)"
+    item: dict[str, Any] = {
+        "name": claim.name,
+        "description": str(getattr(claim.obj, "description", "") or ""),
+        "state": where,
+    }
+    if claim.name.startswith("grouping:") and claim.obj is not None:
+        from recoil_core.options import strategy_option_specs
+
+        try:
+            specs = strategy_option_specs(cast("GroupingStrategy", claim.obj))
+        except Exception as exc:  # a malformed declaration, or a class that cannot load
+            item["options_error"] = str(exc)
+            specs = ()
+        item["options"] = [
+            {
+                "name": spec.name,
+                "type": getattr(spec.type, "__name__", str(spec.type)),
+                "default": spec.default,
+                "help": spec.help,
+            }
+            for spec in specs
+        ]
+    return item
