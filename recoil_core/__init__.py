@@ -1,7 +1,9 @@
 """Recoil kernel: hookspecs, plugin machinery, domain model, runner, budget, persistence.
 
-The public surface plugin authors need is re-exported here; everything else lives in
-focused modules (``recoil_core.model``, ``recoil_core.interfaces``...).
+Plugins use the kernel through :mod:`recoil_core.api` (every contract, value type, error,
+context and helper a plugin needs, with ``__all__``) and test with
+:mod:`recoil_core.testing`. ``hookimpl`` is also importable from here. Every other module
+is private and may change without notice.
 """
 
 from recoil_core._version import __version__

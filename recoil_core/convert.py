@@ -18,6 +18,15 @@ from recoil_core.model import SCHEMA_VERSION, GroupIdentity
 
 T = TypeVar("T")
 
+SCENE_KIND = "scene"
+"""Document kind of a :class:`~recoil_core.model.Scene` version."""
+MANIFEST_KIND = "scene_manifest"
+"""Document kind of a :class:`~recoil_core.model.SceneManifest`."""
+DERIVATION_KIND = "derivation"
+"""Document kind of an episode's derivation manifest."""
+LEDGER_KIND = "ledger_entry"
+"""Document kind of a :class:`~recoil_core.model.LedgerEntry`."""
+
 converter = cattrs.Converter(omit_if_default=False)
 
 
@@ -57,16 +66,19 @@ def _unchanged(data: dict[str, Any]) -> dict[str, Any]:
 
 MIGRATIONS.update(
     {
-        ("scene", 1): _scene_v1_to_v2,
-        ("scene_manifest", 1): _unchanged,
-        ("derivation", 1): _unchanged,
-        ("ledger_entry", 1): _unchanged,  # take_uid is optional
+        (SCENE_KIND, 1): _scene_v1_to_v2,
+        (MANIFEST_KIND, 1): _unchanged,
+        (DERIVATION_KIND, 1): _unchanged,
+        (LEDGER_KIND, 1): _unchanged,  # take_uid is optional
     }
 )
 
 
 def dump_document(kind: str, obj: object) -> dict[str, Any]:
-    """Unstructure ``obj`` to a JSON-ready dict stamped with document kind and schema version."""
+    """Unstructure ``obj`` to a JSON-ready dict stamped with document kind and schema version.
+
+    ``kind`` is one of the ``*_KIND`` constants; :func:`load_document` reads the result back.
+    """
     data: dict[str, Any] = converter.unstructure(obj)
     return {"schema_version": SCHEMA_VERSION, "document": kind, **data}
 

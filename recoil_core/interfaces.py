@@ -37,10 +37,16 @@ class GroupingContext:
     """Everything a grouping strategy may look at besides the shots."""
 
     project: str
+    """The project the plan belongs to."""
     episode: str
+    """The episode id of the plan."""
     plan: CanonicalPlan
+    """The whole validated plan (all shots, coverage passes, defaults)."""
     selected_passes: tuple[CoveragePass, ...] = ()
+    """The coverage passes chosen for this run (``--pass``); empty when none were chosen."""
     options: Mapping[str, Any] = attrs.field(factory=dict)
+    """Every option the strategy declares, converted to its type, with the default of each
+    one not given (see :class:`OptionSpec`)."""
 
 
 @attrs.frozen
@@ -53,9 +59,13 @@ class OptionSpec:
     """
 
     name: str
+    """What users write before ``=`` in ``--option name=value``."""
     type: type = str
+    """``int``, ``float``, ``bool`` or ``str``: what the value is converted to."""
     default: Any = None
+    """The value when the option is not given (``None``: no value)."""
     help: str = ""
+    """One line for ``recoil plugins show``."""
 
 
 @runtime_checkable
@@ -95,14 +105,21 @@ class BuildContext:
     """What a modality runner gets besides the beat it builds a workflow for."""
 
     project: str
+    """The project of the run."""
     episode: str
+    """The episode id of the run."""
     scene_id: str
+    """The scene the beat belongs to."""
     plan: CanonicalPlan
+    """The whole validated plan; :meth:`shots_for` finds the beat's shots in it."""
     take_index: int
+    """Which take of the beat this workflow is for (0 for the first)."""
     video_provider: str
+    """The provider serving video steps (``--provider``): set it as the step's ``provider``."""
     image_provider: str | None
     """The provider serving ``image_t2i`` keyframes, or ``None`` when none is configured."""
     settings: Mapping[str, Any] = attrs.field(factory=dict)
+    """Run settings the runner passes on (empty unless a caller sets some)."""
     scene_version: int = 1
     """The scene version the take belongs to: pass it to
     :func:`recoil_core.render.render_name` (``version=``) when naming outputs, so a
@@ -135,6 +152,10 @@ def _frozen(values: Iterable[str]) -> frozenset[str]:
 
 
 JobStateName = Literal["queued", "running", "succeeded", "failed", "cancelled", "expired"]
+"""The states of a provider job (:attr:`JobStatus.state`)."""
+
+FINAL_JOB_STATES: frozenset[str] = frozenset({"succeeded", "failed", "cancelled", "expired"})
+"""The states a job never leaves: the runner stops polling and charges what it billed."""
 
 
 @attrs.frozen
@@ -176,7 +197,8 @@ class JobStatus:
 
     @property
     def is_final(self) -> bool:
-        return self.state in ("succeeded", "failed", "cancelled", "expired")
+        """Whether the job is in one of :data:`FINAL_JOB_STATES`."""
+        return self.state in FINAL_JOB_STATES
 
 
 @runtime_checkable
@@ -246,7 +268,9 @@ class ProviderContext:
     """What a provider factory receives: environment (for keys, base URLs) and settings."""
 
     env: Mapping[str, str]
+    """The process environment: read keys and base URLs here, never from ``os.environ``."""
     settings: Mapping[str, Any] = attrs.field(factory=dict)
+    """Run settings: ``concurrency`` is the run's ``--concurrency``."""
 
 
 @attrs.frozen
@@ -302,7 +326,9 @@ class BackendContext:
     """What a persistence backend factory receives."""
 
     projects_root: Path
+    """``RECOIL_PROJECTS_ROOT``: where projects (and, for the built-in backends, renders) live."""
     env: Mapping[str, str] = attrs.field(factory=dict)
+    """The process environment, for a backend's own settings (a DSN, a schema)."""
     lock_timeout_s: float | None = 0.0
     """Seconds to wait for an episode lock: 0 fails at once, ``None`` waits forever."""
 
@@ -324,12 +350,19 @@ class PreflightContext:
     """What a preflight gate sees: the plan, the scenes about to run, the chosen providers."""
 
     project: str
+    """The project of the run."""
     episode: str
+    """The episode id of the run."""
     plan: CanonicalPlan
+    """The whole validated plan."""
     scenes: tuple[Scene, ...]
+    """The scenes about to run, with their beats and any takes from earlier runs."""
     video_provider: str
+    """The provider serving video steps (``--provider``)."""
     budget_cap_usd: float | None
+    """The run's budget cap (``--budget``), or ``None`` without one."""
     settings: Mapping[str, Any] = attrs.field(factory=dict)
+    """Run settings the runner passes on (empty unless a caller sets some)."""
 
 
 @attrs.frozen

@@ -55,7 +55,15 @@ except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
 from recoil_core import jsonio
-from recoil_core.convert import document_version, dump_document, load_document
+from recoil_core.convert import (
+    DERIVATION_KIND,
+    LEDGER_KIND,
+    MANIFEST_KIND,
+    SCENE_KIND,
+    document_version,
+    dump_document,
+    load_document,
+)
 from recoil_core.errors import (
     CorruptDocumentError,
     EpisodeLockedError,
@@ -80,6 +88,7 @@ from recoil_core.persistence.atomic import (
     write_atomic,
 )
 from recoil_core.persistence.protocol import (
+    RENDERS_DIR,
     SceneExistsError,
     SceneNotFoundError,
     conform_target,
@@ -90,17 +99,11 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 SCENES_DIR = "scenes"
-RENDERS_DIR = "renders"
 MANIFEST_FILE = "manifest.json"
 DERIVATION_FILE = "derivation.json"
 LEDGER_FILE = "ledger.jsonl"
 LOCK_FILE = ".lock"
 LEDGER_LOCK_FILE = ".ledger.lock"
-
-SCENE_KIND = "scene"
-MANIFEST_KIND = "scene_manifest"
-DERIVATION_KIND = "derivation"
-LEDGER_KIND = "ledger_entry"
 
 StatSignature = tuple[int, int, int, int]
 

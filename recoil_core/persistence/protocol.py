@@ -17,6 +17,10 @@ from recoil_core.errors import RecoilError, SceneVersionConflictError
 if TYPE_CHECKING:
     from recoil_core.model import LedgerEntry, Scene, SceneManifest
 
+RENDERS_DIR = "renders"
+"""The folder of an episode that holds its renders and sidecars: the built-in backends'
+``renders_dir`` is ``<root>/<project>/<episode>/renders``."""
+
 
 class SceneExistsError(SceneVersionConflictError):
     """``create_scene`` for a scene that already has versions; nothing was written."""
@@ -168,6 +172,7 @@ class PersistenceBackend(Protocol):
 
 
 __all__: Sequence[str] = [
+    "RENDERS_DIR",
     "PersistenceBackend",
     "SceneExistsError",
     "SceneNotFoundError",

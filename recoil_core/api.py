@@ -1,0 +1,234 @@
+"""The public API of the Recoil kernel: everything a plugin needs, in one module.
+
+Import from here (``from recoil_core.api import LazyStrategy, OptionSpec, hookimpl``);
+every other ``recoil_core`` module is private and may change without notice (tests may
+also use ``recoil_core.testing``).
+
+Names load on first use, so importing this module costs nothing when ``recoil plugins
+list`` imports a plugin's entry point module; type checkers see the imports below.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from recoil_core.convert import DERIVATION_KIND as DERIVATION_KIND
+    from recoil_core.convert import LEDGER_KIND as LEDGER_KIND
+    from recoil_core.convert import MANIFEST_KIND as MANIFEST_KIND
+    from recoil_core.convert import SCENE_KIND as SCENE_KIND
+    from recoil_core.convert import dump_document as dump_document
+    from recoil_core.convert import load_document as load_document
+    from recoil_core.errors import AuthenticationFailed as AuthenticationFailed
+    from recoil_core.errors import BudgetExhaustedError as BudgetExhaustedError
+    from recoil_core.errors import CorruptDocumentError as CorruptDocumentError
+    from recoil_core.errors import EpisodeLockedError as EpisodeLockedError
+    from recoil_core.errors import InvalidIdError as InvalidIdError
+    from recoil_core.errors import LookupAmbiguous as LookupAmbiguous
+    from recoil_core.errors import ModerationBlocked as ModerationBlocked
+    from recoil_core.errors import NameConflictError as NameConflictError
+    from recoil_core.errors import OptionError as OptionError
+    from recoil_core.errors import PayloadBuildError as PayloadBuildError
+    from recoil_core.errors import PlanError as PlanError
+    from recoil_core.errors import PlanIssue as PlanIssue
+    from recoil_core.errors import PluginCodeError as PluginCodeError
+    from recoil_core.errors import PluginError as PluginError
+    from recoil_core.errors import PreflightError as PreflightError
+    from recoil_core.errors import ProviderError as ProviderError
+    from recoil_core.errors import ProviderRejected as ProviderRejected
+    from recoil_core.errors import ProviderUnavailable as ProviderUnavailable
+    from recoil_core.errors import RateLimited as RateLimited
+    from recoil_core.errors import RecoilError as RecoilError
+    from recoil_core.errors import SceneVersionConflictError as SceneVersionConflictError
+    from recoil_core.errors import SchemaVersionError as SchemaVersionError
+    from recoil_core.errors import TaskNotFound as TaskNotFound
+    from recoil_core.errors import UnavailableNameError as UnavailableNameError
+    from recoil_core.errors import UnknownNameError as UnknownNameError
+    from recoil_core.hashing import WILDCARD as WILDCARD
+    from recoil_core.hashing import shotset_hash as shotset_hash
+    from recoil_core.hashing import stable_digest as stable_digest
+    from recoil_core.hookspecs import hookimpl as hookimpl
+    from recoil_core.ids import MAX_ID_LENGTH as MAX_ID_LENGTH
+    from recoil_core.ids import id_problem as id_problem
+    from recoil_core.ids import validate_id as validate_id
+    from recoil_core.interfaces import FINAL_JOB_STATES as FINAL_JOB_STATES
+    from recoil_core.interfaces import BackendContext as BackendContext
+    from recoil_core.interfaces import BackendSpec as BackendSpec
+    from recoil_core.interfaces import BuildContext as BuildContext
+    from recoil_core.interfaces import CostEstimator as CostEstimator
+    from recoil_core.interfaces import GroupingContext as GroupingContext
+    from recoil_core.interfaces import GroupingStrategy as GroupingStrategy
+    from recoil_core.interfaces import JobStateName as JobStateName
+    from recoil_core.interfaces import JobStatus as JobStatus
+    from recoil_core.interfaces import ModalityRunner as ModalityRunner
+    from recoil_core.interfaces import OptionSpec as OptionSpec
+    from recoil_core.interfaces import PreflightContext as PreflightContext
+    from recoil_core.interfaces import PreflightGate as PreflightGate
+    from recoil_core.interfaces import Provider as Provider
+    from recoil_core.interfaces import ProviderContext as ProviderContext
+    from recoil_core.interfaces import ProviderLimits as ProviderLimits
+    from recoil_core.interfaces import ProviderSpec as ProviderSpec
+    from recoil_core.interfaces import SceneEvent as SceneEvent
+    from recoil_core.interfaces import SubmitRequest as SubmitRequest
+    from recoil_core.interfaces import TakeEvent as TakeEvent
+    from recoil_core.lazy import LazyFunction as LazyFunction
+    from recoil_core.lazy import LazyRunner as LazyRunner
+    from recoil_core.lazy import LazyStrategy as LazyStrategy
+    from recoil_core.model import FINAL_STEP_STATES as FINAL_STEP_STATES
+    from recoil_core.model import FINAL_TAKE_STATES as FINAL_TAKE_STATES
+    from recoil_core.model import Beat as Beat
+    from recoil_core.model import CanonicalPlan as CanonicalPlan
+    from recoil_core.model import CanonicalShot as CanonicalShot
+    from recoil_core.model import ChargeKind as ChargeKind
+    from recoil_core.model import CoveragePass as CoveragePass
+    from recoil_core.model import CoverageSegment as CoverageSegment
+    from recoil_core.model import Downstream as Downstream
+    from recoil_core.model import GenerationReceipt as GenerationReceipt
+    from recoil_core.model import Group as Group
+    from recoil_core.model import GroupIdentity as GroupIdentity
+    from recoil_core.model import LedgerEntry as LedgerEntry
+    from recoil_core.model import RenderUnit as RenderUnit
+    from recoil_core.model import RunResult as RunResult
+    from recoil_core.model import Scene as Scene
+    from recoil_core.model import SceneManifest as SceneManifest
+    from recoil_core.model import Segment as Segment
+    from recoil_core.model import StepState as StepState
+    from recoil_core.model import Take as Take
+    from recoil_core.model import TakeState as TakeState
+    from recoil_core.model import VersionEntry as VersionEntry
+    from recoil_core.model import Workflow as Workflow
+    from recoil_core.model import WorkflowStep as WorkflowStep
+    from recoil_core.persistence.atomic import ensure_directory as ensure_directory
+    from recoil_core.persistence.protocol import RENDERS_DIR as RENDERS_DIR
+    from recoil_core.persistence.protocol import PersistenceBackend as PersistenceBackend
+    from recoil_core.persistence.protocol import SceneExistsError as SceneExistsError
+    from recoil_core.persistence.protocol import SceneNotFoundError as SceneNotFoundError
+    from recoil_core.persistence.protocol import (
+        UnknownSceneVersionError as UnknownSceneVersionError,
+    )
+    from recoil_core.persistence.protocol import conform_target as conform_target
+    from recoil_core.plan import pass_ordinal as pass_ordinal
+    from recoil_core.plan import reference_images as reference_images
+    from recoil_core.render import render_name as render_name
+
+_EXPORTS: dict[str, tuple[str, ...]] = {
+    "recoil_core.hookspecs": ("hookimpl",),
+    "recoil_core.lazy": ("LazyFunction", "LazyRunner", "LazyStrategy"),
+    "recoil_core.interfaces": (
+        "FINAL_JOB_STATES",
+        "BackendContext",
+        "BackendSpec",
+        "BuildContext",
+        "CostEstimator",
+        "GroupingContext",
+        "GroupingStrategy",
+        "JobStateName",
+        "JobStatus",
+        "ModalityRunner",
+        "OptionSpec",
+        "PreflightContext",
+        "PreflightGate",
+        "Provider",
+        "ProviderContext",
+        "ProviderLimits",
+        "ProviderSpec",
+        "SceneEvent",
+        "SubmitRequest",
+        "TakeEvent",
+    ),
+    "recoil_core.model": (
+        "FINAL_STEP_STATES",
+        "FINAL_TAKE_STATES",
+        "Beat",
+        "CanonicalPlan",
+        "CanonicalShot",
+        "ChargeKind",
+        "CoveragePass",
+        "CoverageSegment",
+        "Downstream",
+        "GenerationReceipt",
+        "Group",
+        "GroupIdentity",
+        "LedgerEntry",
+        "RenderUnit",
+        "RunResult",
+        "Scene",
+        "SceneManifest",
+        "Segment",
+        "StepState",
+        "Take",
+        "TakeState",
+        "VersionEntry",
+        "Workflow",
+        "WorkflowStep",
+    ),
+    "recoil_core.errors": (
+        "AuthenticationFailed",
+        "BudgetExhaustedError",
+        "CorruptDocumentError",
+        "EpisodeLockedError",
+        "InvalidIdError",
+        "LookupAmbiguous",
+        "ModerationBlocked",
+        "NameConflictError",
+        "OptionError",
+        "PayloadBuildError",
+        "PlanError",
+        "PlanIssue",
+        "PluginCodeError",
+        "PluginError",
+        "PreflightError",
+        "ProviderError",
+        "ProviderRejected",
+        "ProviderUnavailable",
+        "RateLimited",
+        "RecoilError",
+        "SceneVersionConflictError",
+        "SchemaVersionError",
+        "TaskNotFound",
+        "UnavailableNameError",
+        "UnknownNameError",
+    ),
+    "recoil_core.persistence.protocol": (
+        "RENDERS_DIR",
+        "PersistenceBackend",
+        "SceneExistsError",
+        "SceneNotFoundError",
+        "UnknownSceneVersionError",
+        "conform_target",
+    ),
+    "recoil_core.convert": (
+        "DERIVATION_KIND",
+        "LEDGER_KIND",
+        "MANIFEST_KIND",
+        "SCENE_KIND",
+        "dump_document",
+        "load_document",
+    ),
+    "recoil_core.persistence.atomic": ("ensure_directory",),
+    "recoil_core.ids": ("MAX_ID_LENGTH", "id_problem", "validate_id"),
+    "recoil_core.hashing": ("WILDCARD", "shotset_hash", "stable_digest"),
+    "recoil_core.plan": ("pass_ordinal", "reference_images"),
+    "recoil_core.render": ("render_name",),
+}
+"""Where each public name is defined (private modules), by module; the ``TYPE_CHECKING``
+imports above say the same for type checkers (a test keeps the two equal)."""
+
+_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
+
+__all__ = sorted(_MODULE_OF)
+
+if not TYPE_CHECKING:  # type checkers see the imports above instead
+
+    def __getattr__(name: str) -> Any:
+        """Import the module defining ``name`` the first time ``name`` is used."""
+        module = _MODULE_OF.get(name)
+        if module is None:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        value = getattr(import_module(module), name)
+        globals()[name] = value
+        return value
+
+    def __dir__() -> list[str]:
+        return sorted({*globals(), *__all__})
