@@ -21,10 +21,12 @@ setup: $(BIN)/recoil
 test: setup
 	$(BIN)/python -m pytest -q
 
+# Plugins reach the kernel only through recoil_core.api: tests/test_api.py checks their imports.
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy --strict recoil_core
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/test_api.py
 
 demo: setup
 	$(BIN)/recoil run examples/ep001/plan.json

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from recoil_core.interfaces import GroupingContext, OptionSpec
-from recoil_core.model import CanonicalShot, Group, GroupIdentity
+from recoil_core.api import CanonicalShot, Group, GroupIdentity, GroupingContext, OptionSpec
 from recoil_plugins_grouping.helpers import (
     BatchLimits,
     batch_by_location,

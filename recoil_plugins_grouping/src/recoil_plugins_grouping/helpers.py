@@ -9,9 +9,16 @@ from typing import Any
 
 import attrs
 
-from recoil_core.errors import OptionError
-from recoil_core.interfaces import GroupingContext, OptionSpec
-from recoil_core.model import CanonicalShot, Group, GroupIdentity, RenderUnit, Segment
+from recoil_core.api import (
+    CanonicalShot,
+    Group,
+    GroupIdentity,
+    GroupingContext,
+    OptionError,
+    OptionSpec,
+    RenderUnit,
+    Segment,
+)
 
 SOLO_MODALITY = "video_i2v"
 MULTI_MODALITY = "r2v_multi"

@@ -6,9 +6,7 @@ Registrations are lazy: the implementation modules are imported on first use, so
 
 from __future__ import annotations
 
-from recoil_core import hookimpl
-from recoil_core.interfaces import GroupingStrategy
-from recoil_core.lazy import LazyStrategy
+from recoil_core.api import GroupingStrategy, LazyStrategy, hookimpl
 
 
 @hookimpl

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from recoil_core.interfaces import GroupingContext, OptionSpec
-from recoil_core.model import CanonicalShot, Group
+from recoil_core.api import CanonicalShot, Group, GroupingContext, OptionSpec
 from recoil_plugins_grouping.helpers import in_plan_order, solo_unit
 
 

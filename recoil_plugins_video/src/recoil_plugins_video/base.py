@@ -11,8 +11,7 @@ from typing import Any, ClassVar
 
 import attrs
 
-from recoil_core.interfaces import BuildContext
-from recoil_core.model import Beat, CanonicalShot, Workflow, WorkflowStep
+from recoil_core.api import Beat, BuildContext, CanonicalShot, Workflow, WorkflowStep
 from recoil_plugins_video.payload import (
     apply_pass_config,
     beat_identity,

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from recoil_core.errors import PayloadBuildError
-from recoil_core.interfaces import BuildContext
-from recoil_core.model import Beat, Workflow
+from recoil_core.api import Beat, BuildContext, PayloadBuildError, Workflow
 from recoil_plugins_video.base import KEYFRAME_STEP, VideoRunnerBase, keyframe_step
 from recoil_plugins_video.payload import apply_pass_config, beat_identity, plan_shots
 

@@ -10,11 +10,16 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from recoil_core.errors import PayloadBuildError
-from recoil_core.interfaces import BuildContext
-from recoil_core.model import Beat, CanonicalShot, GroupIdentity, Segment
-from recoil_core.plan import reference_images
-from recoil_core.render import render_name
+from recoil_core.api import (
+    Beat,
+    BuildContext,
+    CanonicalShot,
+    GroupIdentity,
+    PayloadBuildError,
+    Segment,
+    reference_images,
+    render_name,
+)
 
 MIRRORED_HINTS = ("tier", "seed")
 """generation_config keys also copied into ``provider_hints``."""

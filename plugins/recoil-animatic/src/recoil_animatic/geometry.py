@@ -7,7 +7,7 @@ from typing import Any
 
 import attrs
 
-from recoil_core.errors import ProviderRejected
+from recoil_core.api import ProviderRejected
 
 ASPECT_RATIOS: dict[str, Fraction] = {
     "16:9": Fraction(16, 9),

@@ -11,9 +11,7 @@ from typing import Any, Literal
 import attrs
 
 from recoil_animatic.geometry import FrameGeometry, frame_geometry
-from recoil_core.errors import ProviderRejected
-from recoil_core.hashing import stable_digest
-from recoil_core.interfaces import SubmitRequest
+from recoil_core.api import ProviderRejected, SubmitRequest, stable_digest
 
 RENDERER_VERSION = 2
 """Bump when the rendering changes, so cached media from an older renderer is not reused."""

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import os
 
-from recoil_core import hookimpl
-from recoil_core.interfaces import (
+from recoil_core.api import (
     CostEstimator,
     Provider,
     ProviderContext,
     ProviderLimits,
     ProviderSpec,
+    hookimpl,
 )
 
 NAME = "animatic"

@@ -23,12 +23,17 @@ import cattrs
 from recoil_animatic.job import JOB_PREFIX, RenderJob, build_job, file_digest
 from recoil_animatic.render import render
 from recoil_animatic.settings import CACHE_ENV, DEFAULT_CACHE_MAX_MB, cache_limit_bytes
-from recoil_core.convert import converter
-from recoil_core.errors import ProviderRejected, TaskNotFound
-from recoil_core.interfaces import JobStatus, ProviderContext, SubmitRequest
+from recoil_core.api import (
+    JobStatus,
+    ProviderContext,
+    ProviderRejected,
+    SubmitRequest,
+    TaskNotFound,
+)
 
 _JOB_ID = re.compile(re.escape(JOB_PREFIX) + r"[0-9a-f]{24}")
 _MEDIA_SUFFIXES = (".mp4", ".png")
+_converter = cattrs.Converter()  # job files are this provider's own format
 
 
 def cache_dir(env: Mapping[str, str]) -> Path:
@@ -133,7 +138,7 @@ class AnimaticProvider:
         path = self._job_file(job_id)
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
-            job = converter.structure(data, RenderJob)
+            job = _converter.structure(data, RenderJob)
         except FileNotFoundError:
             raise TaskNotFound(
                 f"animatic job {job_id} is not in the cache {self.cache}; submit the take again",
@@ -172,7 +177,7 @@ class AnimaticProvider:
         job = build_job(request)
         job_file = self._job_file(job.job_id)
         if not job_file.is_file():
-            _write_atomic(job_file, json.dumps(converter.unstructure(job), sort_keys=True))
+            _write_atomic(job_file, json.dumps(_converter.unstructure(job), sort_keys=True))
         self._ensure(job)
         return job.job_id
 

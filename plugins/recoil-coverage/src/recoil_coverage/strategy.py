@@ -6,9 +6,17 @@ from collections.abc import Sequence
 
 from recoil_plugins_grouping.helpers import MULTI_MODALITY
 
-from recoil_core.interfaces import GroupingContext, OptionSpec
-from recoil_core.model import CanonicalShot, CoveragePass, Group, GroupIdentity, RenderUnit, Segment
-from recoil_core.plan import pass_ordinal
+from recoil_core.api import (
+    CanonicalShot,
+    CoveragePass,
+    Group,
+    GroupIdentity,
+    GroupingContext,
+    OptionSpec,
+    RenderUnit,
+    Segment,
+    pass_ordinal,
+)
 
 
 def ordinal_of(coverage_pass: CoveragePass, position: int) -> int:

@@ -43,21 +43,25 @@ from psycopg import sql
 from psycopg.rows import TupleRow
 from psycopg.types.json import Jsonb
 
-from recoil_core.convert import dump_document, load_document
-from recoil_core.errors import CorruptDocumentError, SceneVersionConflictError
-from recoil_core.ids import validate_id
-from recoil_core.model import Downstream, LedgerEntry, Scene, SceneManifest, VersionEntry
-from recoil_core.persistence.atomic import ensure_directory
-from recoil_core.persistence.filesystem import (
+from recoil_core.api import (
     DERIVATION_KIND,
     LEDGER_KIND,
     RENDERS_DIR,
     SCENE_KIND,
-)
-from recoil_core.persistence.protocol import (
+    CorruptDocumentError,
+    Downstream,
+    LedgerEntry,
+    Scene,
     SceneExistsError,
+    SceneManifest,
     SceneNotFoundError,
+    SceneVersionConflictError,
+    VersionEntry,
     conform_target,
+    dump_document,
+    ensure_directory,
+    load_document,
+    validate_id,
 )
 from recoil_postgres.config import (
     DEFAULT_DSN,

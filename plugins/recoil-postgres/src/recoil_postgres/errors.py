@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from recoil_core.errors import RecoilError, SceneVersionConflictError
+from recoil_core.api import RecoilError, SceneVersionConflictError
 
 
 class PostgresConfigError(RecoilError):

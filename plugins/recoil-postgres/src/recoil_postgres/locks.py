@@ -19,7 +19,7 @@ from typing import Any
 import psycopg
 from psycopg.rows import TupleRow
 
-from recoil_core.errors import EpisodeLockedError
+from recoil_core.api import EpisodeLockedError
 
 Connect = Callable[[], psycopg.Connection[TupleRow]]
 

@@ -8,11 +8,10 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
-from recoil_core import hookimpl
-from recoil_core.interfaces import BackendContext, BackendSpec
+from recoil_core.api import BackendContext, BackendSpec, hookimpl
 
 if TYPE_CHECKING:
-    from recoil_core.persistence.protocol import PersistenceBackend
+    from recoil_core.api import PersistenceBackend
 
 NAME = "postgres"
 

@@ -14,7 +14,7 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import TupleRow
 
-from recoil_core.errors import SchemaVersionError
+from recoil_core.api import SchemaVersionError
 
 STORE_VERSION = 1
 """Version of the table layout below (independent of the documents' schema_version)."""

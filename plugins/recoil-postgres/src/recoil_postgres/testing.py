@@ -15,7 +15,7 @@ from contextlib import contextmanager
 
 from psycopg import sql
 
-from recoil_core.errors import RecoilError
+from recoil_core.api import RecoilError
 from recoil_postgres.config import DSN_ENV, dsn_from_env
 from recoil_postgres.connection import connect
 

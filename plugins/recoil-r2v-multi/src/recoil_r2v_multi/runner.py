@@ -8,8 +8,7 @@ from typing import Any, ClassVar
 from recoil_plugins_video.base import KEYFRAME_STEP, KeyframePlan, VideoRunnerBase, keyframe_step
 from recoil_plugins_video.payload import reference_frames, resolve_frame
 
-from recoil_core.interfaces import BuildContext
-from recoil_core.model import Beat, CanonicalShot
+from recoil_core.api import Beat, BuildContext, CanonicalShot
 
 MAX_REFERENCE_IMAGES = 9
 """Seedance 2.0 takes at most 9 reference images per request."""

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
-from recoil_core.errors import (
+from recoil_core.api import (
     AuthenticationFailed,
     ModerationBlocked,
     ProviderError,

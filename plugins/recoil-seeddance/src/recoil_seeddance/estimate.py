@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from recoil_core.interfaces import CostEstimator
+from recoil_core.api import CostEstimator
 from recoil_seeddance.models import model_info
 from recoil_seeddance.pricing import price_table
 
 if TYPE_CHECKING:
-    from recoil_core.model import WorkflowStep
+    from recoil_core.api import WorkflowStep
 
 DEFAULT_MODEL = "seeddance-2.0"
 

@@ -11,8 +11,7 @@ from collections.abc import Callable, Mapping
 
 import attrs
 
-from recoil_core import hookimpl
-from recoil_core.interfaces import (
+from recoil_core.api import (
     CostEstimator,
     PreflightContext,
     PreflightGate,
@@ -20,6 +19,7 @@ from recoil_core.interfaces import (
     ProviderContext,
     ProviderLimits,
     ProviderSpec,
+    hookimpl,
 )
 from recoil_seeddance.models import FRIENDLY_MODELS, model_info
 

@@ -19,7 +19,7 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
-from recoil_core.interfaces import JobStatus
+from recoil_core.api import JobStatus
 
 log = logging.getLogger("recoil_seeddance")
 

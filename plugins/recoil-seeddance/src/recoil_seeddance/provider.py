@@ -19,15 +19,17 @@ from urllib.parse import quote
 import attrs
 import httpx
 
-from recoil_core.errors import (
+from recoil_core.api import (
+    JobStatus,
     LookupAmbiguous,
+    ProviderContext,
     ProviderError,
     ProviderRejected,
     ProviderUnavailable,
     RateLimited,
+    SubmitRequest,
     TaskNotFound,
 )
-from recoil_core.interfaces import JobStatus, ProviderContext, SubmitRequest
 from recoil_seeddance.errors import AMBIGUOUS_CREATE, error_body, error_for_status
 from recoil_seeddance.models import model_info
 from recoil_seeddance.plugin import DEFAULT_POLL_BATCH, poll_batch

@@ -9,8 +9,7 @@ from typing import Any
 
 import attrs
 
-from recoil_core.errors import ProviderRejected
-from recoil_core.interfaces import SubmitRequest
+from recoil_core.api import ProviderRejected, SubmitRequest
 from recoil_seeddance.models import ModelInfo, model_info
 
 SEED_MODULUS = 2**32

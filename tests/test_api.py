@@ -1,0 +1,196 @@
+"""``recoil_core.api`` is the one module plugins use: it exports what they need, costs nothing
+to import, and the repo's own plugins reach the kernel through it alone (``make lint``
+runs this file).
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from recoil_core import api
+
+REPO = Path(__file__).resolve().parents[1]
+API_SOURCE = REPO / "recoil_core" / "api.py"
+PLUGIN_SOURCES = sorted(
+    [
+        *REPO.glob("plugins/*/src/**/*.py"),
+        *REPO.glob("recoil_plugins_*/src/**/*.py"),
+    ]
+)
+PLUGIN_TESTS = sorted(REPO.glob("plugins/*/tests/**/*.py"))
+PUBLIC = {"recoil_core": {"hookimpl", "__version__"}, "recoil_core.api": None}
+"""Kernel modules a plugin may import, with the names it may take (``None``: any)."""
+
+
+def kernel_imports(path: Path) -> list[tuple[int, str, list[str]]]:
+    """``(line, module, names)`` of every import of a ``recoil_core`` module in ``path``."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+        if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            modules = [node.module]
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.Import):
+            modules = [alias.name for alias in node.names]
+            names = []
+        else:
+            continue
+        for module in modules:
+            if module == "recoil_core" or module.startswith("recoil_core."):
+                found.append((node.lineno, module, names))
+    return found
+
+
+def private_imports(path: Path, *, tests: bool = False, root: Path = REPO) -> list[str]:
+    """The imports in ``path`` of a kernel module (or name) that is not public; with
+    ``tests``, ``recoil_core.testing`` is allowed too."""
+    problems = []
+    for line, module, names in kernel_imports(path):
+        if tests and (module == "recoil_core.testing" or module.startswith("recoil_core.testing.")):
+            continue
+        allowed = PUBLIC.get(module, set())
+        if module in PUBLIC and (allowed is None or set(names) <= allowed):
+            continue
+        where = f"{path.relative_to(root)}:{line}"
+        problems.append(f"{where} imports {module} {', '.join(names)}".rstrip())
+    return problems
+
+
+def test_plugin_sources_import_the_kernel_only_through_recoil_core_api() -> None:
+    assert PLUGIN_SOURCES, "no plugin sources found"
+    problems = [problem for path in PLUGIN_SOURCES for problem in private_imports(path)]
+
+    assert problems == [], (
+        "plugin sources must import the kernel through recoil_core.api (private modules may "
+        "change without notice); export what is missing there:\n  " + "\n  ".join(problems)
+    )
+
+
+def test_plugin_tests_use_only_recoil_core_api_and_recoil_core_testing() -> None:
+    problems = [problem for path in PLUGIN_TESTS for problem in private_imports(path, tests=True)]
+
+    assert problems == []
+
+
+def test_the_boundary_check_catches_a_private_import(tmp_path: Path) -> None:
+    source = tmp_path / "probe.py"
+    source.write_text(
+        "from recoil_core.api import hookimpl\n"
+        "from recoil_core import hookimpl as again\n"
+        "from recoil_core.persistence.filesystem import RENDERS_DIR\n"
+        "import recoil_core.model\n"
+        "from recoil_core.testing.plans import canonical_shot\n"
+        "from recoil_core import registry\n",
+        encoding="utf-8",
+    )
+    found = private_imports(source, root=tmp_path)
+
+    assert found == [
+        "probe.py:3 imports recoil_core.persistence.filesystem RENDERS_DIR",
+        "probe.py:4 imports recoil_core.model",
+        "probe.py:5 imports recoil_core.testing.plans canonical_shot",
+        "probe.py:6 imports recoil_core registry",
+    ]
+    assert private_imports(source, tests=True, root=tmp_path) == [found[0], found[1], found[3]]
+
+
+def type_checking_imports() -> dict[str, str]:
+    """What the ``if TYPE_CHECKING:`` block of api.py imports: name -> module."""
+    tree = ast.parse(API_SOURCE.read_text(encoding="utf-8"))
+    [block] = [
+        node
+        for node in tree.body
+        if isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING"
+    ]
+    imported = {}
+    for node in block.body:
+        assert isinstance(node, ast.ImportFrom) and node.module
+        for alias in node.names:
+            assert alias.asname == alias.name, f"{alias.name}: re-export it as itself"
+            imported[alias.name] = node.module
+    return imported
+
+
+def test_all_is_what_type_checkers_see_and_each_name_is_the_kernels_own() -> None:
+    imported = type_checking_imports()
+
+    assert sorted(imported) == api.__all__
+    for name, module in imported.items():
+        assert getattr(api, name) is getattr(importlib.import_module(module), name), name
+
+
+def test_star_import_gives_every_public_name_and_nothing_else() -> None:
+    namespace: dict[str, object] = {}
+    exec("from recoil_core.api import *", namespace)
+
+    assert sorted(set(namespace) - {"__builtins__"}) == api.__all__
+
+
+def test_an_unknown_name_is_an_attribute_error() -> None:
+    with pytest.raises(AttributeError, match="no attribute 'CanonicalShots'"):
+        _ = api.CanonicalShots  # type: ignore[attr-defined]
+    with pytest.raises(ImportError):
+        exec("from recoil_core.api import CanonicalShots", {})
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "hookimpl",
+        "LazyStrategy",
+        "OptionSpec",
+        "CanonicalShot",
+        "JobStatus",
+        "PersistenceBackend",
+        "RENDERS_DIR",
+        "SCENE_KIND",
+        "render_name",
+        "validate_id",
+        "OptionError",
+        "ProviderRejected",
+    ],
+)
+def test_what_plugins_need_is_exported(name: str) -> None:
+    assert name in api.__all__
+
+
+def test_every_kernel_error_is_exported() -> None:
+    from recoil_core import errors
+    from recoil_core.persistence import protocol
+
+    kernel_errors = {*errors.__all__} | {
+        name
+        for name in protocol.__all__
+        if isinstance(getattr(protocol, name), type)
+        and issubclass(getattr(protocol, name), errors.RecoilError)
+    }
+
+    assert sorted(kernel_errors - set(api.__all__)) == []
+
+
+def test_importing_the_api_imports_no_kernel_module_until_a_name_is_used() -> None:
+    code = (
+        "import sys\n"
+        "import recoil_core.api\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('recoil_core', 'cattrs'))))\n"
+        "from recoil_core.api import LazyStrategy, hookimpl\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('recoil_core', 'cattrs'))))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    first, second = (ast.literal_eval(line) for line in result.stdout.splitlines())
+
+    assert first == [
+        "recoil_core",
+        "recoil_core._version",
+        "recoil_core.api",
+        "recoil_core.hookspecs",
+    ]
+    assert "recoil_core.lazy" in second
+    assert not {"recoil_core.model", "recoil_core.convert", "cattrs"} & set(second)
