@@ -21,12 +21,13 @@ setup: $(BIN)/recoil
 test: setup
 	$(BIN)/python -m pytest -q
 
-# Plugins reach the kernel only through recoil_core.api: tests/test_api.py checks their imports.
+# Plugins reach the kernel only through recoil_core.api (tests/test_api.py checks their
+# imports) and docs/api.md matches it (tests/test_api_reference.py).
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy --strict recoil_core
-	$(BIN)/python -m pytest -q -p no:cacheprovider tests/test_api.py
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/test_api.py tests/test_api_reference.py
 
 demo: setup
 	$(BIN)/recoil run examples/ep001/plan.json

@@ -2,7 +2,8 @@
 
 Import from here (``from recoil_core.api import LazyStrategy, OptionSpec, hookimpl``);
 every other ``recoil_core`` module is private and may change without notice (tests may
-also use ``recoil_core.testing``).
+also use ``recoil_core.testing``). The reference page docs/api.md is generated from this
+module: ``python -m recoil_core.api --markdown > docs/api.md``.
 
 Names load on first use, so importing this module costs nothing when ``recoil plugins
 list`` imports a plugin's entry point module; type checkers see the imports below.
@@ -232,3 +233,9 @@ if not TYPE_CHECKING:  # type checkers see the imports above instead
 
     def __dir__() -> list[str]:
         return sorted({*globals(), *__all__})
+
+
+if __name__ == "__main__":
+    from recoil_core._apidoc import main
+
+    main()

@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from typing import Any
 
 WILDCARD = "wildcard"
+"""The shot id a coverage segment uses for a moment that is no shot of the plan."""
 
 
 def shotset_hash(shot_ids: Iterable[str]) -> str:

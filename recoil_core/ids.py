@@ -7,6 +7,7 @@ import re
 from recoil_core.errors import InvalidIdError
 
 MAX_ID_LENGTH = 128
+"""The longest id (in characters) :func:`validate_id` accepts."""
 _ALLOWED = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 

@@ -383,7 +383,9 @@ class TakeEvent:
     scene_id: str
     beat_id: str
     take: Take
+    """The take as persisted, in its new ``state``."""
     previous_state: str | None
+    """The state it left (a value of :class:`~recoil_core.model.TakeState`)."""
 
 
 @attrs.frozen
@@ -399,4 +401,6 @@ class SceneEvent:
     scene_id: str
     kind: str
     version: int | None = None
+    """The scene version the event is about, when there is one."""
     detail: str = ""
+    """A short human-readable note (why a scene was replaced...)."""

@@ -41,29 +41,44 @@ def _dict(value: Mapping[str, Any] | None) -> dict[str, Any]:
 
 @attrs.frozen
 class CanonicalShot:
-    """One shot of a plan after loading and validation."""
+    """One shot of a plan after loading and validation (docs/plan-format.md, "Shots")."""
 
     shot_id: str
+    """Unique in the plan, e.g. ``EP001_SH01``; renders are named from it."""
     sequence_id: str
+    """The sequence the shot belongs to."""
     scene_index: int
+    """1-based position of the shot's sequence in the plan."""
     location_id: str
+    """The shot's location (the sequence's unless the shot names its own)."""
     duration_s: float
+    """Seconds, more than 0 and at most 60."""
     prompt: str = ""
+    """What the shot shows."""
     characters: tuple[str, ...] = attrs.field(default=(), converter=_tuple)
+    """Character ids in the shot, each once."""
     shot_type: str = "MS"
+    """``WS``, ``MS``, ``CU``..."""
     video_model: str = "seeddance-2.0"
+    """Friendly name of the video model; the provider maps it to its own model id."""
     previs_model: str | None = None
     pipeline: str = "video"
     is_env_only: bool = False
+    """An environment-only shot (it lists no characters)."""
     has_dialogue: bool = False
     aspect_ratio: str = "16:9"
     resolution: str = "720p"
     quality: str | None = None
     cinematography: str | None = None
     seed: int | None = None
+    """The plan's explicit seed, if it gives one."""
     frames: dict[str, str] = attrs.field(factory=dict, converter=_dict)
+    """``first_frame``, ``last_frame`` and ``reference_image_<n>``: absolute paths or URLs
+    (:func:`~recoil_core.plan.reference_images` lists the references)."""
     order: int = 0
+    """Position of the shot in the whole plan (0 for the first)."""
     raw: dict[str, Any] = attrs.field(factory=dict, converter=_dict, eq=False, repr=False)
+    """The shot's ``x-`` fields from the plan file, untouched."""
 
 
 @attrs.frozen
@@ -165,12 +180,17 @@ class GroupIdentity:
     """
 
     strategy: str
+    """The name of the strategy that made the unit."""
     ordinal: int
+    """The unit's number within its strategy (it names multi-shot renders)."""
     shot_ids: tuple[str, ...] = attrs.field(converter=_tuple)
+    """The plan shots the unit covers, in its order."""
     source_pass_id: str | None = None
+    """The coverage pass the unit was made from, if any."""
 
     @property
     def shotset_hash(self) -> str:
+        """Digest of the sorted real shot ids: tells whether a unit still covers the same shots."""
         return shotset_hash(self.shot_ids)
 
     def to_dict(self) -> dict[str, Any]:
@@ -197,6 +217,7 @@ class Segment:
     """A piece of a render unit's timeline: a plan shot or a wildcard."""
 
     shot_id: str | None
+    """The plan shot shown, or ``None`` for a wildcard (a moment that is no shot of the plan)."""
     duration_s: float
     prompt: str = ""
     shot_type: str = "MS"
@@ -211,11 +232,15 @@ class RenderUnit:
     """One render unit (becomes one beat): what a strategy asks to be rendered as one clip."""
 
     unit_id: str
+    """Unique in the plan; becomes the beat id."""
     identity: GroupIdentity
     modality: str
+    """The modality runner that builds it (``video_i2v``, ``r2v_multi``...)."""
     segments: tuple[Segment, ...] = attrs.field(converter=_tuple)
     generation_config: dict[str, Any] = attrs.field(factory=dict, converter=_dict)
+    """Free-form settings handed to the runner (a coverage pass's ``generation_config``)."""
     element_config: dict[str, Any] = attrs.field(factory=dict, converter=_dict)
+    """Free-form settings handed to the runner (a coverage pass's ``element_config``)."""
 
     @property
     def shot_ids(self) -> tuple[str, ...]:
@@ -231,6 +256,7 @@ class Group:
     """What a grouping strategy returns: one scene's worth of render units."""
 
     scene_id: str
+    """Becomes a file name: letters, digits, ``_``, ``-``."""
     identity: GroupIdentity
     units: tuple[RenderUnit, ...] = attrs.field(converter=_tuple)
 
@@ -249,6 +275,8 @@ class Group:
 
 
 class StepState(enum.StrEnum):
+    """The state of one workflow step (one provider call); see ``FINAL_STEP_STATES``."""
+
     PLANNED = "planned"
     SKIPPED = "skipped"
     SUBMITTING = "submitting"
@@ -336,6 +364,7 @@ FINAL_STEP_STATES = frozenset(
         StepState.CANCELLED,
     }
 )
+"""The step states that never change again."""
 
 
 @attrs.define
@@ -402,6 +431,7 @@ FINAL_TAKE_STATES = frozenset(
         TakeState.CANCELLED,
     }
 )
+"""The take states that never change again."""
 
 
 @attrs.define
@@ -528,6 +558,8 @@ class Downstream(enum.StrEnum):
 
 @attrs.define
 class VersionEntry:
+    """One version of a scene in its :class:`SceneManifest`."""
+
     version: int
     downstream: Downstream
     created_at: str = attrs.field(factory=utc_now)
@@ -565,6 +597,8 @@ class SceneManifest:
 
 
 class ChargeKind(enum.StrEnum):
+    """What a ledger charge is for: a succeeded step, or a failed one the provider billed."""
+
     SUCCEEDED = "succeeded"
     FAILED_BUT_BILLED = "failed_but_billed"
 
