@@ -49,11 +49,26 @@ from recoil_core.persistence.protocol import (
     UnknownSceneVersionError,
 )
 
+__all__ = [
+    "EPISODE",
+    "PASS_ID",
+    "PROJECT",
+    "BackendConformance",
+    "MakeBackend",
+    "charge",
+    "coverage_scene",
+    "solo_scene",
+]
+
 PROJECT = "p"
+"""The project the conformance tests write to."""
 EPISODE = "ep_001"
+"""The episode the conformance tests write to."""
 PASS_ID = "EP001_PASS_011_SH01_02_A_ENV"
+"""The scene id of :func:`coverage_scene` by default."""
 
 MakeBackend = Callable[[], PersistenceBackend]
+"""A callable opening a backend object over one store; each call, another object."""
 
 
 def coverage_scene(scene_id: str = PASS_ID, *, with_take: bool = True) -> Scene:
@@ -126,6 +141,7 @@ def solo_scene(scene_id: str, shot_ids: list[str]) -> Scene:
 
 
 def charge(take_id: str, amount: float, *, episode: str = EPISODE) -> LedgerEntry:
+    """A ``succeeded`` ledger entry of ``amount`` USD for the ``video`` step of ``take_id``."""
     kind = ChargeKind.SUCCEEDED
     return LedgerEntry(
         entry_id=charge_entry_id(take_id, "video", kind),
@@ -152,6 +168,7 @@ class BackendConformance:
 
     @pytest.fixture
     def backend(self, make_backend: MakeBackend) -> PersistenceBackend:
+        """One backend object over the store ``make_backend`` opens."""
         return make_backend()
 
     # ---------------------------------------------------------------- round trips

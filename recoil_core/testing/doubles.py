@@ -32,6 +32,16 @@ from recoil_core.interfaces import (
 )
 from recoil_core.model import Beat, CanonicalShot, Group, Workflow, WorkflowStep
 
+__all__ = [
+    "Outcome",
+    "ScriptedProvider",
+    "StaticRunner",
+    "StaticStrategy",
+    "fixed_estimator",
+    "make_plugin",
+    "scripted_provider_spec",
+]
+
 
 def make_plugin(
     *,
@@ -77,6 +87,7 @@ class StaticStrategy:
     description: str = "test strategy"
 
     def assemble(self, shots: Sequence[CanonicalShot], ctx: GroupingContext) -> list[Group]:
+        """What ``assemble_fn`` returns for these shots."""
         return self.assemble_fn(shots, ctx)
 
 
@@ -90,6 +101,8 @@ class StaticRunner:
     calls: list[str] = attrs.field(factory=list)
 
     def build_workflow(self, beat: Beat, ctx: BuildContext) -> Workflow:
+        """Record the beat id in ``calls``; return ``build(beat, ctx)``, else one ``video``
+        step of the beat's modality on the run's video provider (model ``test-model``)."""
         self.calls.append(beat.beat_id)
         if self.build is not None:
             return self.build(beat, ctx)
@@ -141,9 +154,13 @@ class ScriptedProvider:
 
     @property
     def created(self) -> int:
+        """How many jobs were made (a create that raised without making one is not)."""
         return len(self.jobs)
 
     async def submit(self, request: SubmitRequest) -> str:
+        """Record the request in ``submits``; make job ``job-<n>`` unless the script's
+        ``submit_error`` says otherwise (with ``create_despite_error`` the job is made and
+        the error raised anyway, as a create whose response was lost)."""
         self.submits.append(request)
         outcome = self.script(request)
         if outcome.submit_error is not None and not outcome.create_despite_error:
@@ -155,6 +172,8 @@ class ScriptedProvider:
         return job_id
 
     async def poll(self, job_id: str) -> JobStatus:
+        """``running`` for the first ``polls_until_final`` polls, then the script's final
+        state and cost (``cancelled`` once a cancel stopped it)."""
         request, outcome = self.jobs[job_id]
         if job_id in self._stopped:
             return JobStatus(job_id=job_id, state="cancelled")
@@ -186,10 +205,13 @@ class ScriptedProvider:
         return None
 
     async def download(self, status: JobStatus, dest: Path) -> None:
+        """Write the script's ``media`` bytes, followed by the job id, to ``dest``."""
         _request, outcome = self.jobs[status.job_id]
         dest.write_bytes(outcome.media + status.job_id.encode())
 
     async def cancel(self, job_id: str) -> None:
+        """Record the cancel in ``cancelled``; stop a job that is not final yet, or raise
+        ``ProviderRejected`` when ``cancel_stops_running`` is false."""
         self.cancelled.append(job_id)
         if not self.cancel_stops_running:
             raise ProviderRejected(f"job {job_id} is running and cannot be cancelled")
@@ -198,6 +220,7 @@ class ScriptedProvider:
             self._stopped.add(job_id)
 
     async def aclose(self) -> None:
+        """Nothing to release."""
         return None
 
 

@@ -318,6 +318,7 @@ class FakeArkServer:
 
     @property
     def port(self) -> int:
+        """The port it listens on (chosen by the system unless given)."""
         return int(self._httpd.server_address[1])
 
     @property
@@ -327,9 +328,12 @@ class FakeArkServer:
 
     @property
     def root_url(self) -> str:
+        """``http://127.0.0.1:<port>``: the server root (``/_fake/...`` control endpoints)."""
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> FakeArkServer:
+        """Serve from a daemon thread; returns the server. ``with FakeArkServer() as ark``
+        starts it too and closes it at the end of the block."""
         if self._thread is None:
             self._thread = threading.Thread(
                 target=self._httpd.serve_forever, args=(0.02,), name="fake-ark", daemon=True
@@ -338,6 +342,7 @@ class FakeArkServer:
         return self
 
     def close(self) -> None:
+        """Stop serving and release the port."""
         if self._thread is not None:
             self._httpd.shutdown()
             self._thread.join()
@@ -356,6 +361,7 @@ class FakeArkServer:
         self.close()
 
     def serve_forever(self) -> None:
+        """Serve from the calling thread until shut down (what ``python -m`` runs)."""
         self._httpd.serve_forever(poll_interval=0.1)
 
     # ------------------------------------------------------------------ knobs and faults
@@ -429,6 +435,7 @@ class FakeArkServer:
 
     @property
     def creates_total(self) -> int:
+        """How many tasks were created (including those whose response was dropped)."""
         with self._lock:
             return self._creates_total
 
@@ -438,6 +445,7 @@ class FakeArkServer:
             return self._tasks[task_id].as_json(self.root_url)
 
     def task_ids(self) -> list[str]:
+        """Ids of the tasks it holds, oldest first."""
         with self._lock:
             return list(self._tasks)
 
