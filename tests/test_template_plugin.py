@@ -14,6 +14,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -104,12 +105,48 @@ def test_renaming_leaves_no_trace_of_the_template_name(copied: dict[str, Path]) 
     leftovers = [
         str(path.relative_to(project_dir))
         for path in project_dir.rglob("*")
-        if "myplugin" in path.name
-        or (path.is_file() and "myplugin" in path.read_text(encoding="utf-8"))
+        if path.name != "README.md"
+        and (
+            "myplugin" in path.name.lower()
+            or (path.is_file() and "myplugin" in path.read_text(encoding="utf-8").lower())
+        )
     ]
 
     assert leftovers == []
     assert (project_dir / "src" / "recoil_acme" / "plugin.py").is_file()
+
+
+def test_renaming_renames_class_names_and_environment_variables(copied: dict[str, Path]) -> None:
+    package = copied["project"] / "src" / "recoil_acme"
+    plugin = (package / "plugin.py").read_text(encoding="utf-8")
+
+    assert "class AcmeStrategy:" in (package / "strategy.py").read_text(encoding="utf-8")
+    assert '"recoil_acme.strategy:AcmeStrategy"' in plugin
+    assert "AcmeProvider" in plugin and "ACME_API_KEY" in plugin
+
+
+def test_the_readme_survives_the_rename_commands(copied: dict[str, Path]) -> None:
+    readme = (TEMPLATE / "README.md").read_text(encoding="utf-8")
+
+    assert (copied["project"] / "README.md").read_text(encoding="utf-8") == readme
+    assert rename_commands() in readme
+
+
+def test_template_declares_its_license_as_an_spdx_expression() -> None:
+    pyproject = tomllib.loads((TEMPLATE / "pyproject.toml").read_text(encoding="utf-8"))
+
+    assert pyproject["project"]["license"] == "Apache-2.0"
+    assert not any("License ::" in c for c in pyproject["project"].get("classifiers", []))
+    assert "setuptools>=77" in pyproject["build-system"]["requires"]  # the first to take it
+
+
+def test_template_sources_import_the_kernel_only_through_its_api() -> None:
+    sources = "\n".join(
+        path.read_text(encoding="utf-8") for path in (TEMPLATE / "src").rglob("*.py")
+    )
+
+    # commented-out hooks included: they are what an author uncomments
+    assert set(re.findall(r"from (recoil_core\S*) import", sources)) == {"recoil_core.api"}
 
 
 def test_renamed_template_is_listed_ok_by_recoil_plugins_list(copied: dict[str, Path]) -> None:

@@ -4,14 +4,13 @@ Keep this module cheap to import (``recoil plugins list`` imports it): register 
 (``LazyStrategy``/``LazyRunner`` name a ``module:Class``) and import heavy libraries
 inside provider and backend factories. Every hook Recoil offers is shown below; the
 grouping strategy is live, the others are commented out. Uncomment what you need and
-delete the rest. The full list: docs/hooks.md in the Recoil repository.
+delete the rest. Import the kernel only from ``recoil_core.api``. In the Recoil
+repository: docs/hooks.md (every hook), docs/api.md (every type you get and return).
 """
 
 from __future__ import annotations
 
-from recoil_core import hookimpl
-from recoil_core.interfaces import GroupingStrategy
-from recoil_core.lazy import LazyStrategy
+from recoil_core.api import GroupingStrategy, LazyStrategy, hookimpl
 
 # ----------------------------------------------------------------- grouping strategies
 # How shots become render units. Users pick one with `recoil run plan.json --strategy NAME`.
@@ -21,7 +20,9 @@ from recoil_core.lazy import LazyStrategy
 def recoil_grouping_strategies() -> list[GroupingStrategy]:
     return [
         LazyStrategy(
-            "myplugin", "one clip per shot, in plan order", "recoil_myplugin.strategy:MyStrategy"
+            "myplugin",
+            "one clip per shot, in plan order",
+            "recoil_myplugin.strategy:MypluginStrategy",
         )
     ]
 
@@ -30,23 +31,24 @@ def recoil_grouping_strategies() -> list[GroupingStrategy]:
 # Builders of the workflow (provider steps) that renders one unit of a modality. One runner
 # per modality across all plugins. Guide: docs/writing-a-modality-runner.md.
 #
-# from recoil_core.interfaces import ModalityRunner
-# from recoil_core.lazy import LazyRunner
+# from recoil_core.api import LazyRunner, ModalityRunner
 #
 # @hookimpl
 # def recoil_modality_runners() -> list[ModalityRunner]:
-#     return [LazyRunner("my_modality", "what it builds", "recoil_myplugin.runner:MyRunner")]
+#     return [
+#         LazyRunner("myplugin_clip", "what it builds", "recoil_myplugin.runner:MypluginRunner")
+#     ]
 
 # ----------------------------------------------------------------- providers
 # A generation service. Import its HTTP client inside the factory; read keys from ctx.env
 # and never put them in an error, a log or JobStatus.metadata. Guide: docs/writing-a-provider.md.
 #
-# from recoil_core.interfaces import Provider, ProviderContext, ProviderLimits, ProviderSpec
+# from recoil_core.api import Provider, ProviderContext, ProviderLimits, ProviderSpec
 #
 # def _factory(ctx: ProviderContext) -> Provider:
-#     from recoil_myplugin.provider import MyProvider  # heavy imports happen here, per run
+#     from recoil_myplugin.provider import MypluginProvider  # heavy imports happen here
 #
-#     return MyProvider(api_key=ctx.env["MYPLUGIN_API_KEY"])
+#     return MypluginProvider(api_key=ctx.env["MYPLUGIN_API_KEY"])
 #
 # def _check(ctx: ProviderContext) -> list[str]:
 #     return [] if ctx.env.get("MYPLUGIN_API_KEY") else ["set MYPLUGIN_API_KEY"]
@@ -67,7 +69,7 @@ def recoil_grouping_strategies() -> list[GroupingStrategy]:
 # ----------------------------------------------------------------- cost estimators
 # The USD cost of one step on one provider; reserved before the paid call, so err high.
 #
-# from recoil_core.interfaces import CostEstimator
+# from recoil_core.api import CostEstimator
 #
 # @hookimpl
 # def recoil_cost_estimators() -> list[CostEstimator]:
@@ -82,12 +84,12 @@ def recoil_grouping_strategies() -> list[GroupingStrategy]:
 # Where scenes, takes and the ledger live (RECOIL_BACKEND=NAME). A backend should pass
 # recoil_core.testing.conformance, the suite the built-in filesystem backend passes.
 #
-# from recoil_core.interfaces import BackendContext, BackendSpec
+# from recoil_core.api import BackendContext, BackendSpec
 #
 # def _backend(ctx: BackendContext):
-#     from recoil_myplugin.backend import MyBackend
+#     from recoil_myplugin.backend import MypluginBackend
 #
-#     return MyBackend(ctx.projects_root)
+#     return MypluginBackend(ctx.projects_root)
 #
 # @hookimpl
 # def recoil_persistence_backends() -> list[BackendSpec]:
@@ -96,7 +98,7 @@ def recoil_grouping_strategies() -> list[GroupingStrategy]:
 # ----------------------------------------------------------------- preflight gates
 # Checks before anything is reserved or paid for; any problem stops the run.
 #
-# from recoil_core.interfaces import PreflightContext, PreflightGate
+# from recoil_core.api import PreflightContext, PreflightGate
 #
 # def _no_long_shots(ctx: PreflightContext) -> list[str]:
 #     return [f"{s.shot_id} is over 15 s" for s in ctx.plan.shots if s.duration_s > 15]
@@ -109,7 +111,7 @@ def recoil_grouping_strategies() -> list[GroupingStrategy]:
 # Called after a take's new state or a scene event was persisted. Return values are ignored;
 # an exception is logged and never stops the run.
 #
-# from recoil_core.interfaces import SceneEvent, TakeEvent
+# from recoil_core.api import SceneEvent, TakeEvent
 #
 # @hookimpl
 # def recoil_on_take_event(event: TakeEvent) -> None:

@@ -4,11 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from recoil_core.interfaces import GroupingContext
-from recoil_core.model import CanonicalShot, Group, GroupIdentity, RenderUnit, Segment
+from recoil_core.api import (
+    CanonicalShot,
+    Group,
+    GroupIdentity,
+    GroupingContext,
+    RenderUnit,
+    Segment,
+)
 
 
-class MyStrategy:
+class MypluginStrategy:
     """One scene per shot, in plan order; each holds one ``video_i2v`` unit."""
 
     name = "myplugin"
