@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from recoil_core import api
+from recoil_core.testing.distributions import markdown_blocks
 
 REPO = Path(__file__).resolve().parents[1]
 API_SOURCE = REPO / "recoil_core" / "api.py"
@@ -24,6 +25,14 @@ PLUGIN_SOURCES = sorted(
     ]
 )
 PLUGIN_TESTS = sorted(REPO.glob("plugins/*/tests/**/*.py"))
+GUIDES = sorted(
+    [
+        *REPO.glob("docs/writing-a-*.md"),
+        REPO / "docs" / "persistence-backends.md",
+        REPO / "docs" / "testing-plugins.md",
+        REPO / "docs" / "hooks.md",
+    ]
+)
 PUBLIC = {"recoil_core": {"hookimpl", "__version__"}, "recoil_core.api": None}
 """Kernel modules a plugin may import, with the names it may take (``None``: any)."""
 
@@ -73,6 +82,19 @@ def test_plugin_sources_import_the_kernel_only_through_recoil_core_api() -> None
 
 def test_plugin_tests_use_only_recoil_core_api_and_recoil_core_testing() -> None:
     problems = [problem for path in PLUGIN_TESTS for problem in private_imports(path, tests=True)]
+
+    assert problems == []
+
+
+@pytest.mark.parametrize("guide", GUIDES, ids=lambda path: path.name)
+def test_the_guides_examples_import_the_kernel_only_through_its_api(
+    guide: Path, tmp_path: Path
+) -> None:
+    problems = []
+    for number, block in enumerate(markdown_blocks(guide.read_text(encoding="utf-8"), "python")):
+        source = tmp_path / f"block{number}.py"
+        source.write_text(block, encoding="utf-8")
+        problems += private_imports(source, tests=True, root=tmp_path)
 
     assert problems == []
 

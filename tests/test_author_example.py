@@ -10,6 +10,7 @@ directory goes on ``PYTHONPATH`` of real ``recoil`` and ``pytest`` subprocesses.
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -44,9 +45,21 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> DocExample:
 
 
 def test_the_example_strategy_is_at_most_30_lines_of_code() -> None:
-    source = doc_files(DOC)["src/recoil_by_character/plugin.py"]
+    source = doc_files(DOC)["src/recoil_by_character/strategy.py"]
     lines = [line for line in source.splitlines() if line.strip()]
     assert len(lines) <= 30, len(lines)
+
+
+def test_the_example_registers_its_strategy_lazily(installed: DocExample) -> None:
+    code = (
+        "import sys, recoil_by_character.plugin as p\n"
+        "[s] = p.recoil_grouping_strategies()\n"
+        "print(type(s).__name__, 'recoil_by_character.strategy' in sys.modules)\n"
+    )
+    result = installed.run(sys.executable, "-c", code)
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["LazyStrategy", "False"]
 
 
 def test_example_distribution_shows_in_plugins_list(installed: DocExample) -> None:
