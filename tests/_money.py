@@ -33,6 +33,11 @@ from recoil_core.testing.pytest_plugin import recoil_executable
 
 PLUGINS = ("filesystem", "grouping", "video", "i2v", "r2v-multi", "seeddance")
 
+# The fake Ark's task list is consistent at once: in-process runs need not wait Ark's
+# default 15 s between the two searches that settle a lost create (read when the
+# seeddance plugin registers its spec, so before any registry of these tests is built).
+os.environ.setdefault("RECOIL_SEEDDANCE_FIND_CONSISTENCY_S", "0.05")
+
 
 def small_plan(shots: int = 2, **overrides: Any) -> CanonicalPlan:
     """``shots`` solo-able shots in different locations (one beat each under continuity)."""
