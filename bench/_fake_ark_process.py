@@ -16,14 +16,14 @@ API_KEY = "bench-ark-key"
 
 @contextmanager
 def fake_ark_process(latency_ms: float, queue_s: float) -> Iterator[str]:
-    """Start ``recoil_core.testing.fake_ark`` accepting :data:`API_KEY`, with ``latency_ms``
+    """Start ``recoil_seeddance.testing.fake_ark`` accepting :data:`API_KEY`, with ``latency_ms``
     added to every request and tasks finishing ``queue_s`` after their create; yield its
     base URL, stop it on exit."""
     proc = subprocess.Popen(
         [
             sys.executable,
             "-m",
-            "recoil_core.testing.fake_ark",
+            "recoil_seeddance.testing.fake_ark",
             "--port",
             "0",
             "--print-port",

@@ -1,6 +1,6 @@
 """Benchmark: Recoil dispatching takes to Seedance against bare HTTP scripts and the ideal.
 
-A fake Ark server (``recoil_core.testing.fake_ark``) runs in a separate process (its CPU
+A fake Ark server (``recoil_seeddance.testing.fake_ark``) runs in a separate process (its CPU
 is not counted) with 50 ms added to every request and tasks finishing 300 ms after their
 create. Against it, in this run:
 

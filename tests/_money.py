@@ -2,7 +2,7 @@
 
 ``check_money`` asserts nobody paid twice and nothing paid for was lost; the rest runs the
 real runner in-process (``run_episode``) or the real ``recoil`` CLI (``cli_env``,
-``run_recoil``) against a :class:`~recoil_core.testing.fake_ark.FakeArkServer`.
+``run_recoil``) against a :class:`~recoil_seeddance.testing.fake_ark.FakeArkServer`.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import attrs
 import pytest
 from recoil_seeddance.models import model_info
 from recoil_seeddance.pricing import price_table
+from recoil_seeddance.testing.fake_ark import FakeArkServer
 
 from recoil_core.interfaces import BackendContext
 from recoil_core.model import CanonicalPlan, ChargeKind, Scene, TakeState
@@ -27,7 +28,6 @@ from recoil_core.persistence.protocol import PersistenceBackend
 from recoil_core.registry import Registry
 from recoil_core.runner import EpisodeRunner, RunOptions, RunReport
 from recoil_core.runner.episode import needs_attention
-from recoil_core.testing.fake_ark import FakeArkServer
 from recoil_core.testing.plans import canonical_plan, canonical_shot
 from recoil_core.testing.pytest_plugin import recoil_executable
 

@@ -9,7 +9,8 @@ import subprocess
 import time
 from pathlib import Path
 
-from recoil_core.testing.fake_ark import FakeArkServer
+from recoil_seeddance.testing.fake_ark import FakeArkServer
+
 from recoil_core.testing.pytest_plugin import recoil_executable
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "ep001" / "plan.json"

@@ -21,7 +21,7 @@ def _json(result) -> dict:
 def run_on_fake_ark(recoil_cli, *args, key="k", server_key="k", env=None):
     """``recoil run EXAMPLE --provider seeddance ARGS`` against a fake Ark server that
     accepts ``server_key``; returns the result and how many creates the server was sent."""
-    from recoil_core.testing.fake_ark import FakeArkServer
+    from recoil_seeddance.testing.fake_ark import FakeArkServer
 
     with FakeArkServer(api_key=server_key) as server:
         run_env = {"ARK_API_KEY": key, "ARK_BASE_URL": server.base_url, **(env or {})}

@@ -23,13 +23,13 @@ from _money import (
     run_episode,
     small_plan,
 )
+from recoil_seeddance.testing.fake_ark import FakeArkServer
 
 from recoil_core.model import CanonicalPlan, StepState, TakeState
 from recoil_core.persistence.protocol import PersistenceBackend
 from recoil_core.registry import Registry, build_registry
 from recoil_core.runner import RunReport
 from recoil_core.settings import PluginSelection
-from recoil_core.testing.fake_ark import FakeArkServer
 
 SENTINEL_KEY = "SENTINEL-ark-key-money-5c1e0b7a"
 WRITES = frozenset(

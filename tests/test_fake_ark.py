@@ -11,8 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-
-from recoil_core.testing.fake_ark import FakeArkServer, billed_tokens, media_bytes
+from recoil_seeddance.testing.fake_ark import FakeArkServer, billed_tokens, media_bytes
 
 MODEL = "dreamina-seedance-2-0-260128"
 
@@ -411,7 +410,7 @@ def test_command_line_server_prints_its_url_and_serves_stats_and_controls() -> N
         [
             sys.executable,
             "-m",
-            "recoil_core.testing.fake_ark",
+            "recoil_seeddance.testing.fake_ark",
             "--port",
             "0",
             "--print-port",

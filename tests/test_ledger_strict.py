@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 from _money import billed_usd, check_money, cli_env, run_recoil
+from recoil_seeddance.testing.fake_ark import FakeArkServer
 
 from recoil_core.persistence.filesystem import FilesystemBackend
-from recoil_core.testing.fake_ark import FakeArkServer
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "ep001" / "plan.json"
 PROJECT, EPISODE = "nightshift", "EP001"

@@ -11,6 +11,7 @@ import httpx
 import pytest
 from recoil_seeddance.estimate import estimate_step_usd
 from recoil_seeddance.provider import ArkProvider
+from recoil_seeddance.testing.fake_ark import FakeArkServer
 from test_crash_points import (
     PLUGINS,
     SENTINEL_KEY,
@@ -33,7 +34,6 @@ from recoil_core.registry import Registry, build_registry
 from recoil_core.runner import RunReport
 from recoil_core.settings import PluginSelection
 from recoil_core.testing.doubles import make_plugin
-from recoil_core.testing.fake_ark import FakeArkServer
 
 PROJECT, EPISODE = "p", "EP001"
 IMPATIENT = "ark-impatient"

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 from _money import billed_usd, cli_env, run_recoil
+from recoil_seeddance.testing.fake_ark import FakeArkServer
 from test_crash_kill import WatchedArk, start_run, wait_for
 
 import recoil_core.budget
-from recoil_core.testing.fake_ark import FakeArkServer
 
 KERNEL = Path(recoil_core.budget.__file__).resolve().parent
 EXAMPLE = KERNEL.parent / "examples" / "ep001" / "plan.json"

@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 from _money import billed_usd, check_money, cli_env, filesystem, persisted_scenes, run_recoil
+from recoil_seeddance.testing.fake_ark import FakeArkServer
 
 from recoil_core.registry import build_registry
 from recoil_core.settings import PluginSelection
-from recoil_core.testing.fake_ark import FakeArkServer
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "ep001" / "plan.json"
 PROJECT = "nightshift"

@@ -19,11 +19,11 @@ from _money import (
     run_recoil,
     small_plan,
 )
+from recoil_seeddance.testing.fake_ark import FakeArkServer
 
 from recoil_core.errors import AuthenticationFailed
 from recoil_core.registry import build_registry
 from recoil_core.settings import PluginSelection
-from recoil_core.testing.fake_ark import FakeArkServer
 
 SENTINEL = "SENTINEL-secret-ark-key-0d9c2a71e5"
 EXAMPLE_PLAN = Path(__file__).resolve().parents[1] / "examples" / "ep001" / "plan.json"

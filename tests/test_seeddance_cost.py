@@ -10,11 +10,11 @@ from recoil_seeddance.estimate import ESTIMATOR, estimate_payload_usd
 from recoil_seeddance.models import FRIENDLY_MODELS, model_info
 from recoil_seeddance.pricing import price_table
 from recoil_seeddance.provider import ArkProvider
+from recoil_seeddance.testing.fake_ark import DIMENSIONS, FakeArkServer, billed_tokens
 from recoil_seeddance.transport import make_client
 
 from recoil_core.interfaces import SubmitRequest
 from recoil_core.model import WorkflowStep
-from recoil_core.testing.fake_ark import DIMENSIONS, FakeArkServer, billed_tokens
 
 RATIOS = ["16:9", "9:16", "1:1", "4:3", "3:4", "21:9", "adaptive"]
 

@@ -15,6 +15,7 @@ import httpx
 import pytest
 from recoil_seeddance.estimate import estimate_payload_usd
 from recoil_seeddance.provider import ArkProvider, FindPolicy, RetryPolicy, create_provider
+from recoil_seeddance.testing.fake_ark import FakeArkServer, media_bytes
 from recoil_seeddance.transport import make_client
 
 from recoil_core.errors import (
@@ -26,7 +27,6 @@ from recoil_core.errors import (
     TaskNotFound,
 )
 from recoil_core.interfaces import JobStatus, ProviderContext, SubmitRequest
-from recoil_core.testing.fake_ark import FakeArkServer, media_bytes
 
 T = TypeVar("T")
 SENTINEL_KEY = "SENTINEL-ark-key-7f3c9d2e"

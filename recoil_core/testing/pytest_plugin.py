@@ -9,7 +9,9 @@ Fixtures for plugin authors, the same ones Recoil's own tests use:
   real filesystem backend in a temp dir, scripted provider).
 - ``recoil_plugins``: the in-process plugins ``recoil_harness`` registers, as
   ``(name, plugin)`` pairs; empty unless a ``conftest.py`` overrides it with your own.
-- ``fake_ark``: a running :class:`~recoil_core.testing.fake_ark.FakeArkServer` on 127.0.0.1.
+
+``fake_ark`` (a fake Ark server) comes with recoil-seeddance: see
+:mod:`recoil_seeddance.testing.pytest_plugin`.
 
 Examples of each: docs/testing-plugins.md.
 """
@@ -20,20 +22,15 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import pytest
 
 from recoil_core.testing.harness import RunHarness
 
-if TYPE_CHECKING:
-    from recoil_core.testing.fake_ark import FakeArkServer
-
 __all__ = [
     "RecoilCli",
-    "fake_ark",
     "recoil_cli",
     "recoil_env",
     "recoil_executable",
@@ -110,18 +107,3 @@ def recoil_harness(tmp_path: Path, recoil_plugins: list[tuple[str, object]]) -> 
     ``recoil_plugins``. Build a ``RunHarness`` yourself for other settings (its own
     strategies, runners, provider script or estimate)."""
     return RunHarness(tmp_path, extra_plugins=recoil_plugins)
-
-
-@pytest.fixture
-def fake_ark() -> Iterator[FakeArkServer]:
-    """A :class:`~recoil_core.testing.fake_ark.FakeArkServer` listening on 127.0.0.1 for
-    the test, closed after it. Point ``ARK_BASE_URL`` at ``fake_ark.base_url`` and
-    ``ARK_API_KEY`` at ``fake_ark.api_key``; ``set()`` and ``inject()`` change how it
-    answers, ``stats()`` and ``task()`` show what it received."""
-    from recoil_core.testing.fake_ark import FakeArkServer
-
-    server = FakeArkServer().start()
-    try:
-        yield server
-    finally:
-        server.close()
