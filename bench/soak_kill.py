@@ -2,11 +2,13 @@
 
 Runs the same campaign as ``tests/test_crash_kill.py`` (same kill moments, job timeouts,
 5xx creates, two episodes of the same shape per fake Ark server, a conform in each
-folder, and the same checks), longer, and prints the counts: kills, takes, creates,
+folder, capped ``--wait`` runs and wrong-key runs, and the same checks), longer and with a
+heavier mix of capped and wrong-key runs, and prints the counts: kills, takes, creates,
 duplicates, lost renders, adopted jobs, ledger vs billed job by job, takes left for a
-person, timeouts followed, 5xx creates, conforms. A folder whose checks fail is reported
-and the soak goes on. Exits 1 if any duplicate, lost render or adopted job was seen, or
-any folder failed a check. Usage::
+person, timeouts followed, 5xx creates, conforms, capped runs and cap violations, wrong-key
+runs. A folder whose checks fail is reported and the soak goes on. Exits 1 if any
+duplicate, lost render, adopted job, cap violation or leaked key was seen, or any folder
+failed a check. Usage::
 
     .venv/bin/python bench/soak_kill.py [--kills 120] [--seed N] [--per-episode 7] [-v]
 """
@@ -42,6 +44,7 @@ def main(argv: list[str] | None = None) -> int:
             kills_per_episode=args.per_episode,
             log=print if args.verbose else (lambda _line: None),
             strict=False,
+            heavy=True,
         )
     elapsed = time.perf_counter() - started
     faults = counts.faults_5xx
@@ -78,11 +81,35 @@ def main(argv: list[str] | None = None) -> int:
         f"conforms          {counts.conforms} ({counts.conforms_refused} refused first, "
         "conformed after a reconcile)"
     )
+    print(
+        f"capped runs       {counts.capped_runs} in {counts.capped_waves} wave(s) of --wait runs "
+        f"({counts.capped_kills} killed, {counts.capped_halts} stopped at the cap, "
+        f"{counts.capped_waited} waited for another)"
+    )
+    print(
+        f"cap violations    {counts.cap_violations} of {counts.cap_checks} samples "
+        f"(highest spend/cap {counts.cap_peak:.3f})"
+    )
+    exits = dict(sorted(counts.refused_exits.items()))
+    print(
+        f"refused-key runs  {counts.refused_runs} {exits} ({counts.refused_seen} refused by Ark); "
+        f"{counts.refused_creates} create(s) "
+        f"refused ({counts.creates_after_refusal} after an earlier refusal of the run), "
+        f"{counts.refused_takes} take(s) cancelled unsent"
+    )
+    print(f"key leaks         {counts.key_leaks}")
     print(f"failed folders    {len(counts.failures)}")
     for failure in counts.failures:
         print(f"  {failure[:2000]}")
     print(f"wall              {elapsed:.1f}s ({elapsed / max(1, counts.kills):.2f}s per kill)")
-    bad = counts.duplicates or counts.lost_renders or counts.adopted_jobs or counts.failures
+    bad = (
+        counts.duplicates
+        or counts.lost_renders
+        or counts.adopted_jobs
+        or counts.cap_violations
+        or counts.key_leaks
+        or counts.failures
+    )
     return 1 if bad else 0
 
 

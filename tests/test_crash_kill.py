@@ -26,10 +26,28 @@ Between kills the campaign also walks the other paths a studio walks:
   rendered beside v1.
 
 The seed and every kill (mode, delay) are printed for reproduction. After each kill
-``recoil status --json`` must list every unfinished take under attention. When both
-episodes are complete: no create fingerprint reached the server twice; every server task
-belongs to exactly one take step across both episodes and all scene versions (none
-adopted, none unowned) and is final; and ``check_money`` holds for each episode on its
+``recoil status --json`` must list every unfinished take under attention.
+
+Two phases put the budget and the key under the same kills:
+
+- capped ``--wait`` runs: a folder's first runs of a fresh episode are 2-3 ``recoil run
+  --budget CAP --wait`` started at once (CAP 40-70% of the dry run's estimate); once one
+  said it waits, the run holding the episode lock (``/proc/locks``) is killed in a create
+  held by the server or after a poll (the bench kills more, and any run at any moment).
+  After every run's exit and at the end, what Ark billed for the tasks made while capped
+  runs ran, plus what those still queued or running will bill, is at most CAP. Later
+  runs raise the budget (the bench may add a second wave with a higher cap; then no
+  cap) and finish;
+- a refused key: runs of a pending episode with a wrong ``ARK_API_KEY`` (to their end:
+  exit 9, or 1 when only searches for lost creates were refused; or killed after the
+  server refused them): no create reaches the server, a take it refused is cancelled
+  without using an attempt (the episode completes at the default ``--max-takes 1``),
+  and neither key appears in their output nor in any file under the projects folder.
+
+When both episodes are complete: no create fingerprint reached the server twice; every
+server task belongs to exactly one take step across both episodes and all scene versions
+(none adopted, none unowned) and is final; every take succeeded but those a refused
+create cancelled with nothing sent; and ``check_money`` holds for each episode on its
 own share of the server (renders and sidecars on disk with matching sha256, ledger ==
 billed job by job). A take left ``unknown`` by a plain run is a take left for a person:
 counted (the fake can always list, so the target is 0), then resubmitted.
@@ -54,10 +72,17 @@ from urllib.parse import urlsplit
 import attrs
 import pytest
 from _money import MoneyCounts, billed_usd, check_money, cli_env, every_version, run_recoil
+from recoil_seeddance.models import model_info
+from recoil_seeddance.pricing import price_table
+from recoil_seeddance.testing.fake_ark import (
+    SAFETY_IDENTIFIER_MAX,
+    TASKS_PATH,
+    FakeArkServer,
+    billed_tokens,
+)
 
-from recoil_core.model import TakeState
-from recoil_core.persistence.filesystem import FilesystemBackend
-from recoil_core.testing.fake_ark import SAFETY_IDENTIFIER_MAX, TASKS_PATH, FakeArkServer
+from recoil_core.model import StepState, Take, TakeState
+from recoil_core.persistence.filesystem import LOCK_FILE, FilesystemBackend
 from recoil_core.testing.pytest_plugin import recoil_executable
 
 __all__ = [
@@ -92,6 +117,17 @@ KILL_CONCURRENCY = (1, 2, 4)
 """A killed run's ``--concurrency``: fewer jobs at once leave more of the episode to kill."""
 EPISODE_TAKES = 7
 CONFORM_TAKES = 2  # the coverage scene's v1 take and its v2 take
+CAP_SHARE = (0.4, 0.7)
+"""A capped wave's ``--budget``: this share of the episode's dry-run estimate."""
+CAP_RAISE = (0.1, 0.25)
+"""A second wave's cap: the first's plus this share of the estimate (still short of it)."""
+WAIT_RUNS = (2, 3)
+"""``recoil run --budget CAP --wait`` runs of one episode started at once in a wave."""
+CAPPED_MODES = ("create", "poll")
+"""Kill moments of a capped wave: they hit the run holding the episode lock, once the others
+wait for it (the heavy mix adds ``anytime``, which hits any run, maybe one still waiting)."""
+CAPPED_EXITS = (0, 1, 6)
+"""A capped run's own exits: complete, incomplete, budget exhausted."""
 
 
 class WatchedArk(FakeArkServer):
@@ -105,6 +141,16 @@ class WatchedArk(FakeArkServer):
         self.creates_5xx = 0
         self.fingerprints: dict[str, str] = {}
         """Task id -> the fingerprint of the create that made it."""
+        self.refusals = 0
+        """Requests answered 401 (a wrong key)."""
+        self.refusals_mark = 0
+        """``refusals`` when the current run started (see :meth:`mark_run`)."""
+        self.refused_creates = 0
+        """Creates answered 401."""
+        self.creates_after_refusal = 0
+        """Creates answered 401 that arrived after the server had refused the same run once
+        (a create already on its way at that moment counts too: an upper bound on the
+        creates the CLI sent after it saw a refusal)."""
         self._made = threading.local()
 
     def _validate_and_make(self, body: Mapping[str, Any]) -> Any:
@@ -118,11 +164,16 @@ class WatchedArk(FakeArkServer):
         self, method: str, raw_path: str, headers: Mapping[str, str], body: bytes
     ) -> tuple[int, dict[str, str], bytes]:
         self._made.task = False
+        refused_before = self.refusals > self.refusals_mark
         answer = super().handle(method, raw_path, headers, body)
         is_create = method == "POST" and urlsplit(raw_path).path.rstrip("/") == TASKS_PATH
         with self.changed:
             if is_create and answer[0] >= 500:
                 self.creates_5xx += 1
+            if answer[0] == 401:
+                self.refusals += 1
+                self.refused_creates += is_create
+                self.creates_after_refusal += is_create and refused_before
             self.changed.notify_all()
         if is_create and self.hold_creates and self._made.task:  # a create that made a task
             self.release.wait(HOLD_LIMIT_S)
@@ -133,6 +184,16 @@ class WatchedArk(FakeArkServer):
         requests = stats["requests"]
         return stats["creates_total"], requests.get("get", 0), requests.get("media", 0)
 
+    def mark_run(self) -> None:
+        """A run starts: refusals from now on are this run's."""
+        with self.changed:
+            self.refusals_mark = self.refusals
+
+    def created(self) -> set[str]:
+        """Every task the server made (deleted ones included)."""
+        stats = self.stats()
+        return set(stats["tasks"]) | set(stats["deleted_task_ids"])
+
 
 def fingerprint_counts(ark: WatchedArk, task_ids: set[str] | frozenset[str]) -> dict[str, int]:
     """How many of ``task_ids`` each create fingerprint made."""
@@ -141,6 +202,48 @@ def fingerprint_counts(ark: WatchedArk, task_ids: set[str] | frozenset[str]) -> 
         fingerprint = ark.fingerprints[task_id]
         counts[fingerprint] = counts.get(fingerprint, 0) + 1
     return counts
+
+
+def committed_usd(ark: WatchedArk, task_ids: set[str] | frozenset[str]) -> float:
+    """What Ark billed for ``task_ids``, plus what each one still queued or running bills
+    when it finishes (the fake bills a task when a look finds it done, and a job that runs
+    cannot be taken back): the provider's spend on those tasks at this moment."""
+    billed = billed_usd(ark)
+    table = price_table()
+    total = 0.0
+    for task_id in task_ids:
+        if task_id in billed:
+            total += billed[task_id]
+            continue
+        task = ark.task(task_id)
+        if task["status"] not in ("queued", "running"):
+            continue
+        info = model_info(task["model"])
+        audio = task.get("generate_audio") if info.supports_audio else None
+        price = table.usd_per_mtok(
+            info.family,
+            resolution=task.get("resolution"),
+            generate_audio=audio if isinstance(audio, bool) else None,
+        )
+        tokens = billed_tokens(task["resolution"], task["ratio"], task["duration"])
+        total += table.cost_usd(tokens, price)
+    return total
+
+
+def lock_holder(lock: Path) -> int | None:
+    """The pid holding the filesystem backend's episode lock (an ``flock``) on ``lock``, read
+    from ``/proc/locks``; None where that cannot be told."""
+    try:
+        inode = lock.stat().st_ino
+        lines = Path("/proc/locks").read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        # "1: FLOCK  ADVISORY  WRITE 4242 fe:00:1474578 0 EOF" (a blocked waiter: "1: -> FLOCK")
+        fields = line.split()
+        if len(fields) >= 6 and fields[1] == "FLOCK" and fields[5].endswith(f":{inode}"):
+            return int(fields[4])
+    return None
 
 
 @attrs.define
@@ -198,6 +301,33 @@ class CampaignCounts(MoneyCounts):
     """Creates the server answered 5xx."""
     conforms: int = 0
     conforms_refused: int = 0
+    capped_waves: int = 0
+    """Waves of ``recoil run --budget CAP --wait`` runs started at once."""
+    capped_runs: int = 0
+    capped_kills: int = 0
+    capped_halts: int = 0
+    """Capped runs that stopped with exit 6 (budget exhausted)."""
+    capped_waited: int = 0
+    """Capped runs that said they were waiting for another run of the episode."""
+    cap_checks: int = 0
+    """Samples of the provider's spend against a wave's cap (after each exit, at the end)."""
+    cap_violations: int = 0
+    """Samples above the cap."""
+    cap_peak: float = 0.0
+    """The highest spend / cap of any sample."""
+    refused_runs: int = 0
+    refused_seen: int = 0
+    """Wrong-key runs the server refused at least once."""
+    refused_exits: dict[str, int] = attrs.field(factory=dict)
+    """Wrong-key runs by outcome: exit code, or ``killed``."""
+    refused_creates: int = 0
+    """Creates the server answered 401 (none of them makes a task)."""
+    creates_after_refusal: int = 0
+    """Of those, creates that arrived after the server had refused the same run once."""
+    refused_takes: int = 0
+    """Takes a refused create left ``cancelled`` with nothing sent (no attempt used)."""
+    key_leaks: int = 0
+    """Outputs and files under the projects folder holding a wrong (or the right) key."""
     failures: list[str] = attrs.field(factory=list)
     """Folders whose checks failed (``run_campaign(strict=False)`` goes on after one)."""
 
@@ -225,6 +355,55 @@ def start_run(
     )
 
 
+@attrs.define(eq=False)
+class WaveRun:
+    """A capped ``--wait`` run of a wave, its output (stdout and stderr) read as it comes:
+    each line wakes whoever waits on the server's ``changed``."""
+
+    proc: subprocess.Popen[str]
+    lines: list[str]
+    reader: threading.Thread
+
+    @classmethod
+    def start(
+        cls, ark: WatchedArk, env: Mapping[str, str], cwd: Path, *extra: str, plan: Path
+    ) -> WaveRun:
+        proc = subprocess.Popen(
+            [recoil_executable(), "run", str(plan), "--provider", "seeddance", *extra],
+            env=dict(env),
+            cwd=cwd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        lines: list[str] = []
+
+        def read() -> None:
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                with ark.changed:
+                    lines.append(line)
+                    ark.changed.notify_all()
+
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
+        return cls(proc, lines, reader)
+
+    @property
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    @property
+    def waiting(self) -> bool:
+        """The run said it waits for another run of the episode (it may hold the lock now)."""
+        return any("waiting for another recoil run" in line for line in self.lines)
+
+    def output(self) -> str:
+        self.proc.wait(120)
+        self.reader.join(120)
+        return "".join(self.lines)
+
+
 def wait_for(ark: WatchedArk, proc: subprocess.Popen[str], ready: Callable[[], bool]) -> bool:
     """Wait until ``ready()`` (re-checked on every request the server answers) or the run
     exits; True when ready while the run is still alive."""
@@ -234,6 +413,67 @@ def wait_for(ark: WatchedArk, proc: subprocess.Popen[str], ready: Callable[[], b
                 return False
             ark.changed.wait(0.05)
     return proc.poll() is None
+
+
+def wait_for_any(
+    ark: WatchedArk, procs: list[subprocess.Popen[str]], ready: Callable[[], bool]
+) -> list[subprocess.Popen[str]]:
+    """Wait until ``ready()`` (re-checked on every request the server answers) or every run
+    exited; the runs still alive (none when ``ready()`` never held)."""
+    with ark.changed:
+        while not ready():
+            if all(proc.poll() is not None for proc in procs):
+                return []
+            ark.changed.wait(0.05)
+    return [proc for proc in procs if proc.poll() is None]
+
+
+def kill_in_wave(
+    ark: WatchedArk,
+    runs: list[WaveRun],
+    lock: Path,
+    rng: random.Random,
+    mode: str,
+    delay: float,
+    nth_get: int,
+) -> tuple[WaveRun | None, bool]:
+    """SIGKILL one of ``runs`` (of one episode) ``delay`` after a moment of ``mode``: a
+    ``create`` (held by the server) or ``poll`` kill, once another run said it waits, hits
+    the run holding the episode lock ``lock``; an ``anytime`` kill hits any run still alive.
+    The run hit (None when every run ended first; it may have ended before its kill) and
+    whether it held the lock."""
+    creates0, gets0, _media0 = ark.counters()
+    procs = [run.proc for run in runs]
+
+    def one_waits() -> bool:
+        alive = [run for run in runs if run.alive]
+        return len(alive) <= 1 or any(run.waiting for run in alive)
+
+    ark.release.clear()
+    ark.hold_creates = mode == "create"
+    try:
+        if mode == "create":
+            alive = wait_for_any(ark, procs, lambda: ark.counters()[0] > creates0 and one_waits())
+        elif mode == "poll":
+            alive = wait_for_any(
+                ark, procs, lambda: ark.counters()[1] >= gets0 + nth_get and one_waits()
+            )
+        else:
+            alive = [proc for proc in procs if proc.poll() is None]
+        if not alive:
+            return None, False
+        holder = lock_holder(lock) if mode != "anytime" else None
+        victim = next((run for run in runs if run.proc.pid == holder and run.alive), None)
+        victim = victim or rng.choice([run for run in runs if run.proc in alive])
+        try:
+            victim.proc.wait(delay)
+        except subprocess.TimeoutExpired:
+            victim.proc.send_signal(signal.SIGKILL)
+        victim.proc.wait(120)
+        return victim, victim.proc.pid == holder
+    finally:
+        ark.hold_creates = False
+        ark.release.set()
 
 
 def status_json(env: Mapping[str, str], cwd: Path, episode: str = EPISODE) -> dict[str, Any]:
@@ -361,6 +601,30 @@ def inject_5xx(
     return f"{kind} {code}"
 
 
+def never_sent(take: Take) -> bool:
+    """A take cancelled before anything was sent for it (a refused create): no attempt."""
+    return take.state == TakeState.CANCELLED and all(
+        step.state in (StepState.PLANNED, StepState.SKIPPED) and not step.job_id
+        for step in take.workflow.steps
+    )
+
+
+def leaks(text: str | bytes, keys: list[str]) -> list[str]:
+    """The ``keys`` found in ``text``."""
+    data = text.encode() if isinstance(text, str) else text
+    return [key for key in keys if key.encode() in data]
+
+
+@attrs.define(frozen=True)
+class Wave:
+    """Capped runs started at once: their cap, and every task the episode's capped runs
+    had made when the wave's last run ended."""
+
+    episode: str
+    cap: float
+    tasks: frozenset[str]
+
+
 @attrs.define
 class Folder:
     """One campaign folder: two episodes of the same shape on one fake Ark server."""
@@ -377,6 +641,10 @@ class Folder:
     conformed: set[str] = attrs.field(factory=set)
     timed_out: dict[str, str] = attrs.field(factory=dict)
     """Job id -> episode, for every job a ``--job-timeout`` run left running."""
+    heavy: bool = False
+    """The bench's mix: a second capped wave, more kills in a wave, more wrong-key runs."""
+    waves: list[Wave] = attrs.field(factory=list)
+    wrong_keys: list[str] = attrs.field(factory=list)
 
     @property
     def backend(self) -> FilesystemBackend:
@@ -438,6 +706,198 @@ class Folder:
         if followed:
             reconcile(self.env, self.root, episode, self.counts)
         return jobs
+
+    def takes(self, episode: str) -> list[Take]:
+        return [
+            take
+            for scene in every_version(self.backend, PROJECT, episode)
+            for beat in scene.beats
+            for take in beat.takes
+        ]
+
+    def spend_within(self, episode: str, cap: float, tasks: set[str], why: str) -> None:
+        """What Ark billed and will bill for ``tasks`` (capped runs' tasks) is at most ``cap``."""
+        spent = committed_usd(self.ark, tasks)
+        self.counts.cap_checks += 1
+        self.counts.cap_peak = max(self.counts.cap_peak, spent / cap)
+        self.log(f"  {why}: provider spend ${spent:.4f} of cap ${cap:.2f}")
+        if spent > cap + 1e-6:
+            self.counts.cap_violations += 1
+            raise AssertionError(
+                f"{episode}: provider spend ${spent:.4f} > --budget {cap:.2f} after {why} "
+                f"(tasks {sorted(tasks)})"
+            )
+
+    def capped(self, episode: str) -> None:
+        """Capped ``--wait`` waves of a fresh episode (see the module doc): the heavy mix
+        may add a second wave with a higher cap, still short of the episode's demand."""
+        assert not (Path(self.env["RECOIL_PROJECTS_ROOT"]) / PROJECT / episode).exists()
+        dry = run_to_end(self.env, self.root, "--dry-run", plan=self.plans[episode])
+        assert dry.returncode == 0, dry.stdout + dry.stderr
+        estimate = float(report_of(dry)["estimated_usd"])
+        before = frozenset(self.ark.created())
+        cap = round(estimate * self.rng.uniform(*CAP_SHARE), 2)
+        for wave in range(self.rng.choice((1, 2)) if self.heavy else 1):
+            if wave:
+                cap = round(cap + estimate * self.rng.uniform(*CAP_RAISE), 2)
+            self.capped_wave(episode, cap, before, estimate)
+
+    def capped_wave(
+        self, episode: str, cap: float, before: frozenset[str], estimate: float
+    ) -> None:
+        rng, counts, ark = self.rng, self.counts, self.ark
+        runs = rng.randint(*WAIT_RUNS)
+        kills = rng.randint(1, runs - 1) if self.heavy else 1
+        concurrency = [rng.choice(KILL_CONCURRENCY) for _ in range(runs)]
+        self.log(
+            f" {episode} {runs} x --budget {cap:.2f} --wait (estimate ${estimate:.4f}) "
+            f"--concurrency {concurrency}, {kills} kill(s)"
+        )
+        counts.capped_waves += 1
+        counts.capped_runs += runs
+        counts.runs += runs
+        lock = Path(self.env["RECOIL_PROJECTS_ROOT"]) / PROJECT / episode / LOCK_FILE
+        budget = ("--budget", f"{cap:.2f}", "--wait")
+        runs = [
+            WaveRun.start(
+                ark, self.env, self.root, *budget, "--concurrency", str(c), plan=self.plans[episode]
+            )
+            for c in concurrency
+        ]
+        reaped: list[WaveRun] = []
+
+        def reap(run: WaveRun, why: str) -> None:
+            output = run.output()
+            reaped.append(run)
+            code = run.proc.returncode
+            assert "Traceback" not in output, output
+            assert code == -signal.SIGKILL or code in CAPPED_EXITS, output
+            counts.capped_halts += code == 6
+            counts.capped_waited += run.waiting
+            self.log(f"  capped run {run.proc.pid}: rc={code} ({why}; waited: {run.waiting})")
+            if code == 0:
+                self.ended(episode, "continuity", 0)
+            self.spend_within(episode, cap, ark.created() - before, f"run {run.proc.pid} ended")
+
+        try:
+            for _kill in range(kills):
+                mode = rng.choice((*CAPPED_MODES, "anytime") if self.heavy else CAPPED_MODES)
+                delay = rng.uniform(0.0, 0.03) if mode != "anytime" else rng.uniform(0.0, 1.0)
+                nth_get = rng.randint(1, 6)
+                victim, holder = kill_in_wave(ark, runs, lock, rng, mode, delay, nth_get)
+                if victim is None:
+                    break  # every run ended first
+                killed = victim.proc.returncode == -signal.SIGKILL
+                self.log(
+                    f"  kill: mode={mode} delay={delay:.4f}s nth_get={nth_get} "
+                    f"lock holder={holder} -> rc={victim.proc.returncode}"
+                )
+                if killed:
+                    counts.kills += 1
+                    counts.capped_kills += 1
+                    key = f"wait-{mode}"
+                    counts.kills_by_mode[key] = counts.kills_by_mode.get(key, 0) + 1
+                reap(victim, "killed" if killed else "ended before its kill")
+            for run in runs:
+                if run not in reaped:
+                    reap(run, "ran to its end")
+        finally:
+            for run in runs:
+                if run.alive:
+                    run.proc.kill()
+                    run.output()
+        tasks = frozenset(ark.created() - before)
+        self.waves.append(Wave(episode, cap, tasks))
+        assert_unfinished_takes_need_attention(self.env, self.root, episode)
+
+    def refused(self) -> None:
+        """Runs with a wrong ``ARK_API_KEY`` of a pending (episode, strategy), some killed
+        after the server refused them (see the module doc); the campaign's later runs, with
+        the right key, resume. A run that found nothing to do (exit 0, nothing refused: the
+        pair was complete) moves the phase to another pending pair."""
+        rng, counts, ark = self.rng, self.counts, self.ark
+        key = f"WRONG-ark-key-{rng.getrandbits(40):010x}"
+        self.wrong_keys.append(key)
+        env = cli_env(ark, self.root, key=key)
+        targets = rng.sample(sorted(self.pending), len(self.pending))
+        episode, strategy = targets.pop()
+        touched = {episode}
+        runs = rng.randint(1, 3) if self.heavy else 1
+        while runs:
+            # None: to its end. The heavy mix may kill a run before it reached the server.
+            mode = rng.choice(("refused", None, "anytime") if self.heavy else ("refused", None))
+            delay = rng.uniform(0.0, 0.03) if mode != "anytime" else rng.uniform(0.0, 1.0)
+            concurrency = rng.choice(KILL_CONCURRENCY)
+            creates0, refused0 = ark.creates_total, ark.refused_creates
+            unsent0 = sum(never_sent(take) for take in self.takes(episode))
+            counts.runs += 1
+            counts.refused_runs += 1
+            ark.mark_run()
+            proc = start_run(
+                env,
+                self.root,
+                *self.strategy_args(strategy),
+                "--concurrency",
+                str(concurrency),
+                plan=self.plans[episode],
+            )
+            try:
+                if mode == "refused":
+                    alive = wait_for(ark, proc, lambda: ark.refusals > ark.refusals_mark)
+                else:
+                    alive = mode is not None
+                if alive:
+                    try:
+                        proc.wait(delay)
+                    except subprocess.TimeoutExpired:
+                        proc.send_signal(signal.SIGKILL)
+                out, err = proc.communicate(timeout=120)
+            finally:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.communicate()
+            killed = proc.returncode == -signal.SIGKILL
+            refused = ark.refusals > ark.refusals_mark
+            outcome = "killed" if killed else str(proc.returncode)
+            counts.refused_exits[outcome] = counts.refused_exits.get(outcome, 0) + 1
+            counts.refused_seen += refused
+            unsent = sum(never_sent(take) for take in self.takes(episode)) - unsent0
+            self.log(
+                f" {episode} {strategy} wrong key --concurrency {concurrency}: mode={mode} "
+                f"delay={delay:.4f}s -> rc={proc.returncode}, refused: {refused}, "
+                f"{ark.refused_creates - refused0} create(s) refused, {unsent} take(s) "
+                "cancelled unsent"
+            )
+            if killed:
+                counts.kills += 1
+                name = f"refused-{mode}"
+                counts.kills_by_mode[name] = counts.kills_by_mode.get(name, 0) + 1
+            leaked = leaks(out + err, [key, SENTINEL_KEY])
+            counts.key_leaks += len(leaked)
+            assert not leaked, f"a key in the output of a wrong-key run: {out}\n{err}"
+            assert "Traceback" not in err, err
+            assert ark.creates_total == creates0, "a create reached Ark with a wrong key"
+            # 9: refused. 1: only searches were refused (takes left unknown: the next run
+            # searches again). 0: nothing was left to send or follow.
+            assert killed or proc.returncode in (0, 1, 9), out + err
+            assert proc.returncode != 0 or not refused, out + err
+            assert_unfinished_takes_need_attention(self.env, self.root, episode)
+            runs -= 1
+            if proc.returncode == 0:  # the pair was complete
+                self.ended(episode, strategy, 0)
+                if not targets:
+                    break
+                episode, strategy = targets.pop()
+                touched.add(episode)
+                runs = max(runs, 1)
+        for episode in touched:
+            failed = [
+                f"{take.take_id} {take.state.value}"
+                for take in self.takes(episode)
+                if take.state
+                in (TakeState.FAILED, TakeState.FAILED_BUT_BILLED, TakeState.BUILD_ERROR)
+            ]
+            assert not failed, f"{episode}: takes failed by a wrong key: {failed}"
 
     def conform(self, episode: str) -> None:
         """Render the coverage pass (v1), change its generation_config (a staged v2) and
@@ -579,6 +1039,8 @@ class Folder:
         counts.timeouts += len(self.timed_out)
         counts.timeouts_followed += len(self.timed_out) - len(unfollowed)
         counts.creates_5xx += ark.creates_5xx
+        counts.refused_creates += ark.refused_creates
+        counts.creates_after_refusal += ark.creates_after_refusal
         self.log(
             f" check: creates={stats['creates_total']} duplicates={duplicates} "
             f"adopted={len(adopted)} unowned={len(unowned)} unsettled={len(unsettled)} "
@@ -594,11 +1056,32 @@ class Folder:
         assert lost == 0, "lost renders"
         assert not mismatched, f"ledger != billed: {mismatched}"
         assert not unfollowed, f"timed-out jobs never followed and charged: {unfollowed}"
+        for wave in self.waves:
+            self.spend_within(wave.episode, wave.cap, set(wave.tasks), "the end (a wave's tasks)")
+        keys = [*self.wrong_keys, SENTINEL_KEY]
+        leaked = [
+            f"{path}: {found}"
+            for path in Path(self.env["RECOIL_PROJECTS_ROOT"]).rglob("*")
+            if path.is_file() and (found := leaks(path.read_bytes(), keys))
+        ]
+        counts.key_leaks += len(leaked)
+        assert not leaked, f"an Ark key in the projects folder: {leaked}"
         for episode in EPISODES:
             share = EpisodeShare(ark, frozenset(owned_by[episode]))
             money = check_money(share, backend, PROJECT, episode)  # type: ignore[arg-type]
             expected = EPISODE_TAKES + (CONFORM_TAKES if episode in self.conformed else 0)
-            assert money.succeeded == money.takes == expected, (episode, money)
+            # A take a refused create cancelled used no attempt: the beat's next take
+            # succeeded at --max-takes 1. No other take is left unsucceeded.
+            takes = self.takes(episode)
+            unsent = sum(never_sent(take) for take in takes)
+            others = [
+                f"{t.take_id} {t.state.value}"
+                for t in takes
+                if t.state != TakeState.SUCCEEDED and not never_sent(t)
+            ]
+            assert not others, f"{episode}: takes neither succeeded nor cancelled unsent: {others}"
+            assert money.succeeded == expected == money.takes - unsent, (episode, money, unsent)
+            counts.refused_takes += unsent
             counts.takes += money.takes
             counts.succeeded += money.succeeded
             counts.creates += money.creates
@@ -607,14 +1090,21 @@ class Folder:
             self.log(f"  {episode} complete: {money}")
 
 
-def run_folder(folder: Folder, kills: int) -> None:
+def run_folder(folder: Folder, kills: int, *, capped: bool, refused: bool) -> None:
     """Kill runs over the folder's two episodes until ``kills`` were killed or both are
     complete, with 5xx creates, a ``--job-timeout`` run for every five kills (in the second
     half, so they leave the kills something to kill) and one conform among them; then both
-    episodes to the end, and the checks."""
+    episodes to the end, and the checks. ``capped``: the folder starts with capped ``--wait``
+    runs of a fresh episode (the heavy mix: of each episode, or one in two); ``refused``:
+    wrong-key runs of a pending episode in the first half of the kills."""
     rng, counts = folder.rng, folder.counts
     folder.pending = {(episode, "continuity") for episode in EPISODES}
     kills0 = counts.kills
+    if capped:
+        chosen = [e for e in EPISODES if rng.random() < 0.5] if folder.heavy else []
+        for episode in chosen or [rng.choice(EPISODES)]:
+            folder.capped(episode)
+    refused_at = rng.randint(0, kills // 2) if refused else None
     first, second = rng.sample(EPISODES, 2)
     # Every folder walks both 5xx paths: a create-moment kill of a fresh episode whose
     # first create answers 5xx before Ark made anything (searched twice, sent again, then
@@ -630,6 +1120,11 @@ def run_folder(folder: Folder, kills: int) -> None:
         done = counts.kills - kills0
         if not folder.conformed and done >= conform_at:
             folder.conform(rng.choice(EPISODES))
+        # Before the last pending episode can complete, so that the key has work to refuse.
+        if refused_at is not None and (done >= refused_at or len(folder.pending) == 1):
+            refused_at = None
+            folder.refused()
+            continue
         if done >= kills or not folder.pending:
             break
         episode, strategy = rng.choice(sorted(folder.pending))
@@ -642,6 +1137,8 @@ def run_folder(folder: Folder, kills: int) -> None:
             folder.kill(episode, strategy)
     if not folder.conformed:
         folder.conform(rng.choice(EPISODES))
+    if refused_at is not None and folder.pending:
+        folder.refused()
     for episode in EPISODES:
         folder.finish(episode, "continuity")
         if episode in folder.conformed:
@@ -658,10 +1155,13 @@ def run_campaign(
     log: Callable[[str], None] = print,
     strict: bool = True,
     max_folders: int | None = None,
+    heavy: bool = False,
 ) -> CampaignCounts:
     """Kill ``kills`` runs in total over as many folders as it takes (at most
     ``max_folders``), each folder two fresh episodes on one fake Ark with up to
-    ``kills_per_episode`` kills each (fewer when both complete first). ``strict``: a
+    ``kills_per_episode`` kills each (fewer when both complete first). The first folder
+    has a capped ``--wait`` phase and a wrong-key phase, later ones each in one folder in
+    two. ``heavy``: the bench's heavier mix of both (see :class:`Folder`). ``strict``: a
     failed check raises; otherwise it is logged, kept in ``failures`` and the campaign goes
     on with the next folder."""
     rng = random.Random(seed)
@@ -675,11 +1175,13 @@ def run_campaign(
         log(f"folder {counts.folders} in {root}")
         kills0 = counts.kills
         with WatchedArk(api_key=SENTINEL_KEY, queue_s=QUEUE_S) as ark:
-            folder = Folder(ark, cli_env(ark, root), root, rng, counts, log)
+            folder = Folder(ark, cli_env(ark, root), root, rng, counts, log, heavy=heavy)
             folder.plans = {episode: plan_file(root, episode) for episode in EPISODES}
             budget = min(len(EPISODES) * kills_per_episode, kills - counts.kills)
+            capped = counts.folders == 1 or rng.random() < 0.5
+            refused = counts.folders == 1 or rng.random() < 0.5
             try:
-                run_folder(folder, budget)
+                run_folder(folder, budget, capped=capped, refused=refused)
             except Exception as exc:
                 if strict:
                     raise
@@ -702,8 +1204,9 @@ def test_sigkill_at_random_moments_never_pays_twice_never_loses_a_render(
         print(line, file=sys.stderr)
 
     # One folder (two episodes on one fake Ark): up to 10 kills (fewer when both episodes
-    # complete first), two job-timeout runs, both kinds of 5xx create and a conform that
-    # is refused until reconciled. bench/soak_kill.py runs many folders.
+    # complete first), among them capped --wait runs of one episode and wrong-key runs,
+    # two job-timeout runs, both kinds of 5xx create and a conform that is refused until
+    # reconciled. bench/soak_kill.py runs many folders, with a heavier mix.
     counts = run_campaign(
         tmp_path, seed=seed, kills=10, kills_per_episode=5, max_folders=1, log=log
     )
@@ -718,3 +1221,7 @@ def test_sigkill_at_random_moments_never_pays_twice_never_loses_a_render(
     assert counts.left_for_person == 0, transcript
     assert counts.timeouts >= 1 and counts.timeouts_followed == counts.timeouts, transcript
     assert counts.creates_5xx >= 2 and counts.conforms >= 1 and counts.conforms_refused >= 1
+    assert counts.capped_waves == 1 and counts.capped_runs >= 2, transcript
+    assert counts.capped_waited >= 1 and counts.capped_halts >= 1, transcript
+    assert counts.cap_violations == 0 and counts.cap_checks >= counts.capped_runs + 1
+    assert counts.refused_seen >= 1 and counts.key_leaks == 0, transcript
