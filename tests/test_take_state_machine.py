@@ -536,3 +536,27 @@ def test_a_budget_halt_lists_only_shots_whose_renders_landed_in_this_run(tmp_pat
     with pytest.raises(BudgetExhaustedError) as followed:
         harness.run(plan, budget_usd=2.5, concurrency=1)
     assert len(followed.value.rendered_shot_ids) == 2 and provider.created == 2
+
+
+def test_a_key_refused_on_a_search_stops_the_run_as_a_refused_key(tmp_path):
+    """The search for a lost create is refused (401): the run stops as a refused key
+    (exit 9 at the CLI), and the take is not sent to a person as if Ark had no task."""
+    from recoil_core.errors import AuthenticationFailed
+
+    provider = ScriptedProvider(
+        Outcome(submit_error=ProviderUnavailable("reset"), create_despite_error=True)
+    )
+
+    async def refused(_request):
+        raise AuthenticationFailed("401: key refused", code="auth")
+
+    provider.find = refused
+    harness = RunHarness(tmp_path, provider=provider)
+    with pytest.raises(AuthenticationFailed):
+        harness.run(one_shot())
+    take = only_take(harness).takes[0]
+    assert take.state == TakeState.UNKNOWN and not take.attention
+    assert len(provider.submits) == 1
+
+    provider.find = ScriptedProvider.find.__get__(provider)  # the key is fixed
+    assert harness.run(one_shot()).complete and provider.created == 1

@@ -677,6 +677,9 @@ class TakeExecutor:
         request = self._request(take, step)
         try:
             found: str | None = await provider.find(request)  # the provider retries
+        except AuthenticationFailed as exc:  # the key is refused: nothing can be settled
+            self.refused = self.refused or exc
+            raise self.refused from None
         except LookupAmbiguous as exc:
             await self._mark_unknown(session, beat, take, step, str(exc))
             return None, False
@@ -753,6 +756,9 @@ class TakeExecutor:
         while True:
             try:
                 status = await provider.poll(step.job_id)  # the provider retries
+            except AuthenticationFailed as exc:  # no create leaves this run after it
+                self.refused = self.refused or exc
+                raise self.refused from None
             except TaskNotFound as exc:
                 await self._fail_step(
                     session,
