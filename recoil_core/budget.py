@@ -119,6 +119,15 @@ class BudgetGuard:
     def _fits(self, amount: Decimal) -> bool:
         return self._cap is None or self._spent + self._reserved + amount <= self._cap
 
+    def _take_within_cap(self, estimate: Decimal) -> Decimal:
+        """Add ``estimate`` (times the learned overrun) to the reservations, or raise
+        :class:`BudgetExhaustedError` if it would pass the cap (caller holds the lock)."""
+        needed = estimate * self._overrun
+        if not self._fits(needed):
+            raise self._exhausted()
+        self._reserved += needed
+        return needed
+
     def _exhausted(self) -> BudgetExhaustedError:
         return BudgetExhaustedError(remaining=max(0.0, self.remaining))
 
@@ -126,10 +135,7 @@ class BudgetGuard:
         """Set ``amount`` aside or raise :class:`BudgetExhaustedError` if it would pass the cap."""
         estimate = max(ZERO, usd(amount))
         with self._lock:
-            needed = estimate * self._overrun
-            if self._cap is not None and not self._fits(needed):
-                raise self._exhausted()
-            self._reserved += needed
+            needed = self._take_within_cap(estimate)
             return Reservation(amount=needed, remaining=needed, estimate=estimate)
 
     def hold(self, amount: float, *, steps: set[str] | None = None) -> Reservation:
@@ -147,10 +153,7 @@ class BudgetGuard:
         or raise :class:`BudgetExhaustedError` if it would pass the cap."""
         estimate = max(ZERO, usd(amount))
         with self._lock:
-            needed = estimate * self._overrun
-            if self._cap is not None and not self._fits(needed):
-                raise self._exhausted()
-            self._reserved += needed
+            needed = self._take_within_cap(estimate)
             reservation.amount += needed
             reservation.remaining += needed
             reservation.estimate += estimate

@@ -37,21 +37,7 @@ class Accountant:
         amount = receipt.run_result.cost_usd if receipt is not None else 0.0
         if amount <= 0:
             return None
-        entry = LedgerEntry(
-            entry_id=charge_entry_id(take.take_id, step.step_id, kind),
-            project=self.project,
-            episode=self.episode,
-            scene_id=scene_id,
-            beat_id=beat_id,
-            take_id=take.take_id,
-            step_id=step.step_id,
-            provider=step.provider or "",
-            model=step.model or "",
-            kind=kind,
-            amount_usd=amount,
-            job_id=step.job_id,
-            take_uid=take.uid or None,
-        )
+        entry = self._entry(scene_id, beat_id, take, step, kind, amount, None)
         if not self.backend.append_ledger(entry):
             return None
         self.guard.charge(None, entry, new=True)
@@ -69,7 +55,27 @@ class Accountant:
         reservation: Reservation | None,
         price_table: str | None = None,
     ) -> LedgerEntry:
-        entry = LedgerEntry(
+        entry = self._entry(scene_id, beat_id, take, step, kind, amount, price_table)
+        new = self.backend.append_ledger(entry)
+        self.guard.charge(reservation, entry, new=new)
+        if new:
+            with self._lock:  # charges may come from worker threads
+                self._charged += usd(amount)
+        take.cost_usd = as_float(usd(take.cost_usd) + usd(amount))
+        return entry
+
+    def _entry(
+        self,
+        scene_id: str,
+        beat_id: str,
+        take: Take,
+        step: WorkflowStep,
+        kind: ChargeKind,
+        amount: float,
+        price_table: str | None,
+    ) -> LedgerEntry:
+        """The ledger entry of one charge: keyed by (take, step, kind), so it is once."""
+        return LedgerEntry(
             entry_id=charge_entry_id(take.take_id, step.step_id, kind),
             project=self.project,
             episode=self.episode,
@@ -85,10 +91,3 @@ class Accountant:
             take_uid=take.uid or None,
             price_table=price_table,
         )
-        new = self.backend.append_ledger(entry)
-        self.guard.charge(reservation, entry, new=new)
-        if new:
-            with self._lock:  # charges may come from worker threads
-                self._charged += usd(amount)
-        take.cost_usd = as_float(usd(take.cost_usd) + usd(amount))
-        return entry
