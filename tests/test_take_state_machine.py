@@ -560,3 +560,64 @@ def test_a_key_refused_on_a_search_stops_the_run_as_a_refused_key(tmp_path):
 
     provider.find = ScriptedProvider.find.__get__(provider)  # the key is fixed
     assert harness.run(one_shot()).complete and provider.created == 1
+
+
+def test_a_provider_bug_is_a_clean_error_naming_it_and_its_job_stays_owned(tmp_path):
+    from recoil_core.errors import PluginError
+
+    provider = ScriptedProvider(Outcome(cost_usd=0.2))
+    harness = RunHarness(tmp_path, provider=provider)
+    poll = provider.poll
+
+    async def broken_poll(job_id):
+        raise KeyError("status")
+
+    provider.poll = broken_poll
+    with pytest.raises(PluginError, match=r"provider 'scripted'.*KeyError"):
+        harness.run(one_shot())
+    assert only_take(harness).takes[0].state == TakeState.SUBMITTED
+
+    provider.poll = poll  # the plugin is fixed
+    assert harness.run(one_shot()).complete and provider.created == 1
+
+
+def test_a_provider_bug_on_a_create_is_a_lost_create_never_a_second_job(tmp_path):
+    provider = ScriptedProvider(Outcome(cost_usd=0.2))
+    submit = provider.submit
+    calls = {"n": 0}
+
+    async def flaky_submit(request):
+        calls["n"] += 1
+        job_id = await submit(request)
+        if calls["n"] == 1:
+            raise RuntimeError("the client library tripped over the answer")
+        return job_id
+
+    provider.submit = flaky_submit
+    harness = RunHarness(tmp_path, provider=provider)
+    assert harness.run(one_shot()).complete
+    assert provider.created == 1 and provider.finds == 1
+
+
+@pytest.mark.parametrize("where", ["gate", "estimator"])
+def test_a_gate_or_estimator_bug_is_a_clean_error_naming_it(tmp_path, where):
+    from recoil_core.errors import PluginError
+    from recoil_core.interfaces import CostEstimator, PreflightGate
+    from recoil_core.testing.doubles import make_plugin, scripted_provider_spec
+
+    def boom(*_args):
+        raise ValueError("boom")
+
+    provider = ScriptedProvider()
+    plugin = (
+        make_plugin(gates=[PreflightGate(name="picky", check=boom)])
+        if where == "gate"
+        else make_plugin(
+            providers=[scripted_provider_spec(provider, name="priced")],
+            estimators=[CostEstimator(provider="priced", estimate=boom)],
+        )
+    )
+    harness = RunHarness(tmp_path, provider=provider, extra_plugins=[("buggy", plugin)])
+    with pytest.raises(PluginError, match="ValueError: boom"):
+        harness.run(one_shot(), provider="scripted" if where == "gate" else "priced")
+    assert provider.submits == []

@@ -44,6 +44,7 @@ from recoil_core.errors import (
     ProviderRejected,
     ProviderUnavailable,
     RateLimited,
+    RecoilError,
     TaskNotFound,
 )
 from recoil_core.interfaces import JobStatus, SceneEvent, SubmitRequest, TakeEvent
@@ -561,20 +562,32 @@ class TakeExecutor:
         except ProviderRejected as exc:
             await self._fail_step(session, beat, take, step, str(exc), exc.code)
             return None
-        except (ProviderUnavailable, ProviderError, OSError, TimeoutError) as exc:
-            # Ambiguous: the create may have reached the provider. Look, never repeat.
-            log.info(
-                "create for %s/%s ambiguous (%s); looking it up",
-                take.take_id,
-                step.step_id,
-                type(exc).__name__,
-            )
-            step.error = f"create answer lost ({exc})"
-            previous = self._set(take, step, StepState.UNKNOWN, TakeState.UNKNOWN)
-            await self.persist(session, beat, take, previous)
+        except RecoilError as exc:
+            if not isinstance(exc, ProviderError):
+                raise
+            await self._lost(session, beat, take, step, exc)
+            return None
+        except Exception as exc:
+            log.warning("provider %s raised %r on a create; treating it as lost", name, exc)
+            await self._lost(session, beat, take, step, exc)
             return None
         await self._record_job(session, beat, take, step, job_id)
         return job_id
+
+    async def _lost(
+        self, session: SceneSession, beat: Beat, take: Take, step: WorkflowStep, exc: BaseException
+    ) -> None:
+        """The create may or may not have reached the provider (a timeout, a dropped
+        connection, a 5xx, a provider bug): mark it lost; it is looked up, never repeated."""
+        log.info(
+            "create for %s/%s ambiguous (%s); looking it up",
+            take.take_id,
+            step.step_id,
+            type(exc).__name__,
+        )
+        step.error = f"create answer lost ({exc})"
+        previous = self._set(take, step, StepState.UNKNOWN, TakeState.UNKNOWN)
+        await self.persist(session, beat, take, previous)
 
     async def _unsend(
         self, session: SceneSession, beat: Beat, take: Take, step: WorkflowStep, why: str
@@ -676,7 +689,8 @@ class TakeExecutor:
             return None, False
         request = self._request(take, step)
         try:
-            found: str | None = await provider.find(request)  # the provider retries
+            with self.pool.guard(step.provider or ""):
+                found: str | None = await provider.find(request)  # the provider retries
         except AuthenticationFailed as exc:  # the key is refused: nothing can be settled
             self.refused = self.refused or exc
             raise self.refused from None
@@ -755,7 +769,8 @@ class TakeExecutor:
         assert step.job_id is not None
         while True:
             try:
-                status = await provider.poll(step.job_id)  # the provider retries
+                with self.pool.guard(step.provider or ""):
+                    status = await provider.poll(step.job_id)  # the provider retries
             except AuthenticationFailed as exc:  # no create leaves this run after it
                 self.refused = self.refused or exc
                 raise self.refused from None
@@ -853,7 +868,8 @@ class TakeExecutor:
             (self.options.renders_dir / stale).unlink(missing_ok=True)
         tmp = self.options.renders_dir / f"{stem}.{os.getpid()}.part"
         try:
-            await provider.download(status, tmp)
+            with self.pool.guard(step.provider or ""):
+                await provider.download(status, tmp)
             slot.release()  # the provider's part is done; the next job may start
         except ProviderError as exc:
             tmp.unlink(missing_ok=True)

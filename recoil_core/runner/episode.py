@@ -39,7 +39,8 @@ from recoil_core.model import (
     rendered_shot_ids,
 )
 from recoil_core.persistence.protocol import PersistenceBackend
-from recoil_core.registry import Registry
+from recoil_core.plugin_code import guarded, origin_of
+from recoil_core.registry import GATES, Registry
 from recoil_core.runner.accounting import Accountant
 from recoil_core.runner.dispatch import (
     OWED_STEP_STATES,
@@ -341,7 +342,10 @@ class EpisodeRunner:
             budget_cap_usd=self.options.budget_usd,
         )
         for gate in self.registry.gates:
-            problems += [f"{gate.name}: {p}" for p in gate.check(ctx)]
+            with guarded(
+                f"preflight gate {gate.name!r}", origin_of(self.registry, GATES, gate.name)
+            ):
+                problems += [f"{gate.name}: {p}" for p in gate.check(ctx)]
         if problems:
             raise PreflightError(
                 "preflight refused the run; nothing was reserved or submitted:\n"

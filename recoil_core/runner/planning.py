@@ -12,7 +12,7 @@ from recoil_core.hashing import stable_digest
 from recoil_core.interfaces import GroupingContext, GroupingStrategy
 from recoil_core.model import Beat, CanonicalPlan, CanonicalShot, Group, RenderUnit, Scene
 from recoil_core.options import resolve_options, strategy_option_specs
-from recoil_core.plugin_code import guarded
+from recoil_core.plugin_code import guarded, origin_of
 
 if TYPE_CHECKING:
     from recoil_core.registry import Registry
@@ -77,16 +77,9 @@ def derive_groups(
 
 def _origin(registry: Registry | None, name: str) -> str | None:
     """``plugin 'grouping' of recoil-plugins-grouping 0.1.0``, when the registry knows."""
-    if registry is None:
-        return None
     from recoil_core.registry import STRATEGIES
 
-    found = registry.origin(STRATEGIES, name)
-    if found is None:
-        return None
-    if found.distribution is None:
-        return f"plugin {found.plugin!r}"
-    return f"plugin {found.plugin!r} of {found.distribution} {found.version or ''}".rstrip()
+    return origin_of(registry, STRATEGIES, name)
 
 
 def _kinds(result: object) -> str:

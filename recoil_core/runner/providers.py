@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from typing import Any
 
 from recoil_core.interfaces import Provider, ProviderContext, ProviderSpec
-from recoil_core.registry import Registry
+from recoil_core.plugin_code import guarded, origin_of
+from recoil_core.registry import PROVIDERS, Registry
 
 
 class ProviderPool:
@@ -28,13 +30,21 @@ class ProviderPool:
     def get(self, name: str) -> Provider:
         live = self._live.get(name)
         if live is None:
-            live = self.spec(name).factory(self._ctx)
+            with self.guard(name):
+                live = self.spec(name).factory(self._ctx)
             self._live[name] = live
         return live
 
+    def guard(self, name: str) -> AbstractContextManager[None]:
+        """Run the block as the provider's plugin code (see :func:`guarded`)."""
+        return guarded(f"provider {name!r}", origin_of(self._registry, PROVIDERS, name))
+
     def problems(self, name: str) -> list[str]:
         spec = self.spec(name)
-        return list(spec.check(self._ctx)) if spec.check is not None else []
+        if spec.check is None:
+            return []
+        with self.guard(name):
+            return list(spec.check(self._ctx))
 
     def slot(self, name: str) -> ProviderSlot:
         """A hold on one of the provider's job slots: at most the provider's declared

@@ -11,7 +11,8 @@ from typing import Any
 from recoil_core.errors import PayloadBuildError, PluginError
 from recoil_core.interfaces import BuildContext
 from recoil_core.model import Beat, CanonicalPlan, Group, Workflow, as_price
-from recoil_core.registry import Registry
+from recoil_core.plugin_code import guarded, origin_of
+from recoil_core.registry import ESTIMATORS, Registry
 
 
 def build_workflow(
@@ -52,7 +53,11 @@ def estimate_workflow(registry: Registry, workflow: Workflow) -> float:
     total = 0.0
     for step in workflow.steps:
         estimator = registry.estimator(step.provider or "")
-        raw = estimator.estimate(step) if estimator is not None else 0.0
+        raw: object = 0.0
+        if estimator is not None:
+            origin = origin_of(registry, ESTIMATORS, step.provider or "")
+            with guarded(f"cost estimator for provider {step.provider!r}", origin):
+                raw = estimator.estimate(step)
         estimate = as_price(raw)
         if estimate is None:  # NaN compares false with the cap: every take would pass it
             raise PluginError(
