@@ -428,10 +428,10 @@ def reconcile_jobs(
         )
     else:
         for report in reports:
-            followed = sum(report.take_counts.values())
+            states = ", ".join(f"{n} {name}" for name, n in sorted(report.take_counts.items()))
             typer.echo(
-                f"{report.project}/{report.episode}: {followed} take(s) followed; "
-                f"charged ${report.charged_usd:.4f}"
+                f"{report.project}/{report.episode}: takes: {states or 'none'}; "
+                f"charged ${report.charged_usd:.4f} by following the jobs they own"
             )
             for line in report.attention:
                 typer.echo(f"  needs attention: {line}")
