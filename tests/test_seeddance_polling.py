@@ -59,8 +59,8 @@ async def poll_all(
 
 
 def test_concurrent_polls_share_one_list_request_and_match_a_get(ark: FakeArkServer) -> None:
-    """One list answers all; a task listed as final is fetched with a GET (Ark's list
-    items carry no resolution, which its bill depends on)."""
+    """One list answers all. Ark's list items carry no resolution (the bill depends on it):
+    the provider that created the tasks knows what it sent and needs no GET."""
 
     async def main() -> tuple[list[JobStatus], list[JobStatus], dict[str, int]]:
         p = ark_provider(ark)
@@ -75,7 +75,7 @@ def test_concurrent_polls_share_one_list_request_and_match_a_get(ark: FakeArkSer
             await single.aclose()
 
     batched, one_by_one, made = asyncio.run(main())
-    assert made.get("list") == 1 and made.get("get", 0) == 20
+    assert made.get("list") == 1 and made.get("get", 0) == 0
     assert [s.state for s in batched] == ["succeeded"] * 20
     assert batched == one_by_one  # same state, media URL, cost and metadata as a GET
     assert all(s.cost_usd > 0 and s.media_url for s in batched)
@@ -231,3 +231,24 @@ def test_downloads_refresh_expired_urls_with_their_own_get(
     made = asyncio.run(main())
     assert made.get("get") == 6 and made.get("list", 0) == 0  # one fresh URL each
     assert len(list(tmp_path.glob("*.mp4"))) == 6
+
+
+def test_tasks_another_run_created_are_priced_from_a_get(ark: FakeArkServer) -> None:
+    """A resumed run polls tasks an earlier process created: their list items lack the
+    resolution, so each final one is fetched with a GET before it is billed."""
+
+    async def main() -> tuple[list[JobStatus], list[JobStatus], dict[str, int]]:
+        creator = ark_provider(ark, batch=0)
+        resumed = ark_provider(ark)
+        single = ark_provider(ark, batch=0)
+        try:
+            ids = await create_tasks(creator, 8)
+            batched, made = await poll_all(ark, resumed, ids)
+            return batched, [await single.poll(i) for i in ids], made
+        finally:
+            for p in (creator, resumed, single):
+                await p.aclose()
+
+    batched, one_by_one, made = asyncio.run(main())
+    assert made.get("list") == 1 and made.get("get", 0) == 8
+    assert batched == one_by_one and all(s.cost_usd > 0 for s in batched)

@@ -45,6 +45,8 @@ DEFAULT_BASE_URL = "https://ark.ap-southeast.bytepluses.com/api/v3"
 DEFAULT_CONCURRENCY = 10
 TASKS = "/contents/generations/tasks"
 STATES = frozenset({"queued", "running", "succeeded", "failed", "cancelled", "expired"})
+UNLISTED = ("resolution", "ratio", "duration")
+"""Create fields a task's GET echoes and its list item does not."""
 MEDIA_URL_REFRESHES = 2
 
 Sleep = Callable[[float], Awaitable[None]]
@@ -152,6 +154,10 @@ class ArkProvider:
         self._find = find_policy
         self._sleep = sleep
         self._rng = rng or random.Random()
+        self._sent: dict[str, dict[str, Any]] = {}
+        """What this provider's creates sent that a task list item does not echo
+        (resolution, ratio, duration), by task id: a listed final task of this run needs
+        no GET to be priced. Tasks of other runs are priced from a GET."""
         self._batcher = (
             PollBatcher(self._get_status, self._list_statuses, max_ids=poll_batch)
             if poll_batch > 1
@@ -180,6 +186,7 @@ class ArkProvider:
                 "Ark create: answer without a task id; the task may exist", code=AMBIGUOUS_CREATE
             )
         log.debug("Ark created task %s for %s/%s", task_id, request.take_id, request.step_id)
+        self._sent[task_id] = {k: call.body[k] for k in UNLISTED if k in call.body}
         return task_id
 
     async def poll(self, job_id: str) -> JobStatus:
@@ -314,6 +321,7 @@ class ArkProvider:
         for item in items if isinstance(items, list) else []:
             if not isinstance(item, dict) or item.get("id") not in wanted:
                 continue
+            item = {**self._sent.get(item["id"], {}), **item}  # what the list leaves out
             if not _complete(item):
                 continue
             try:
@@ -431,7 +439,8 @@ class ArkProvider:
             generate_audio=generate_audio if isinstance(generate_audio, bool) else None,
         )
         content = data.get("content") if isinstance(data.get("content"), dict) else {}
-        error = data.get("error") if isinstance(data.get("error"), dict) else {}
+        error = data.get("error") or data.get("failure_reason")  # a list item's name for it
+        error = error if isinstance(error, dict) else {}
         media_url = content.get("video_url") if state == "succeeded" else None
         if state == "succeeded" and not media_url:
             raise ProviderUnavailable(
