@@ -259,6 +259,9 @@ class Registry:
         self._contests: dict[str, dict[str, Contest]] = {k.hook: {} for k in KINDS}
         self._order: dict[str, list[tuple[str, Registered[Any]]]] = {k.hook: [] for k in KINDS}
         self._lost: dict[str, dict[str, str]] = {k.hook: {} for k in KINDS}
+        self._usable: set[tuple[str, str]] = set()
+        """(hook, name) looked up before, with every lazy part imported: a run looks a
+        provider up for every poll, and checking its fields each time costs CPU."""
         self._collect()
 
     # ------------------------------------------------------------------ building
@@ -392,6 +395,8 @@ class Registry:
             if contest is not None and contest.owner is None:
                 raise contest.error()
             raise self._unknown(kind, name)
+        if (kind.hook, name) in self._usable:  # looked up before: its parts imported
+            return found.obj  # type: ignore[no-any-return]
         for part in lazy_parts(found.obj):
             try:
                 part.load()
@@ -402,6 +407,7 @@ class Registry:
                     f"(--disable-plugins {found.plugin}); `recoil plugins list --check` "
                     "checks every plugin"
                 ) from exc
+        self._usable.add((kind.hook, name))
         obj: T = found.obj
         return obj
 
