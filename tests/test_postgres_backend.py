@@ -484,3 +484,20 @@ def test_password_of_a_malformed_dsn_never_appears_in_errors(dsn: str) -> None:
     with pytest.raises((PostgresConfigError, PostgresUnavailableError)) as caught:
         connect(dsn)
     assert SECRET not in str(caught.value)
+
+
+def test_a_ledger_row_whose_amount_is_quoted_is_a_named_corruption(
+    make_backend: MakeBackend, admin: Conn, schema: str
+) -> None:
+    """A hand-edited row with ``"amount_usd": "0.5"`` is refused, never read as 0.5."""
+    from recoil_core.convert import dump_document
+
+    backend = make_backend()
+    backend.append_ledger(charge("t1", 0.5))
+    edited = dump_document("ledger_entry", charge("t1", 0.5)) | {"amount_usd": "0.5"}
+    admin.execute(
+        sql.SQL("UPDATE {} SET document = %s").format(_table(schema, "ledger")), (Jsonb(edited),)
+    )
+    with pytest.raises(CorruptDocumentError, match="amount_usd") as caught:
+        backend.read_ledger(PROJECT, EPISODE)
+    assert f"ledger row {PROJECT}/{EPISODE}/t1:video" in str(caught.value)
