@@ -140,11 +140,14 @@ def _seconds_since(value: str | None) -> float | None:
     return None if moment is None else (datetime.now(moment.tzinfo) - moment).total_seconds()
 
 
+def nothing_sent(take: Take) -> bool:
+    """Whether no step of the take was ever sent to a provider (all planned or skipped)."""
+    return all(s.state in (StepState.PLANNED, StepState.SKIPPED) for s in take.workflow.steps)
+
+
 def never_dispatched(take: Take) -> bool:
     """A take cancelled before any paid call (an interrupted run): it used no attempt."""
-    return take.state == TakeState.CANCELLED and all(
-        s.state in (StepState.PLANNED, StepState.SKIPPED) for s in take.workflow.steps
-    )
+    return take.state == TakeState.CANCELLED and nothing_sent(take)
 
 
 def attempts(beat: Beat) -> int:
@@ -373,9 +376,7 @@ class TakeExecutor:
         ``reservation``: what the run already holds for the take's owed jobs (see
         :meth:`hold_owed`); without one it is held here.
         """
-        if take.state in (TakeState.PLANNED, TakeState.RESERVED) and not any(
-            s.state not in (StepState.PLANNED, StepState.SKIPPED) for s in take.workflow.steps
-        ):
+        if take.state in (TakeState.PLANNED, TakeState.RESERVED) and nothing_sent(take):
             previous = take.state.value
             take.state = TakeState.CANCELLED
             take.error = "interrupted before any paid call; a new take replaces it"
@@ -556,9 +557,9 @@ class TakeExecutor:
             await self._unsend(session, beat, take, step, f"rate limited: {exc}")
             return None
         except AuthenticationFailed as exc:
-            self.refused = self.refused or exc
+            refused = self._refuse(exc)  # before the save below: no create may leave meanwhile
             await self._unsend(session, beat, take, step, str(exc))
-            raise self.refused from None
+            raise refused from None
         except ProviderRejected as exc:
             await self._fail_step(session, beat, take, step, str(exc), exc.code)
             return None
@@ -573,6 +574,12 @@ class TakeExecutor:
             return None
         await self._record_job(session, beat, take, step, job_id)
         return job_id
+
+    def _refuse(self, exc: AuthenticationFailed) -> AuthenticationFailed:
+        """Note the run's first refusal of the credentials (no create leaves the run after
+        it, see ``self.refused``) and return it, to raise."""
+        self.refused = self.refused or exc
+        return self.refused
 
     async def _lost(
         self, session: SceneSession, beat: Beat, take: Take, step: WorkflowStep, exc: BaseException
@@ -600,10 +607,7 @@ class TakeExecutor:
         step.state = StepState.PLANNED
         step.submitting_at = None
         step.request_key = None
-        paid = any(
-            s.state not in (StepState.PLANNED, StepState.SKIPPED) for s in take.workflow.steps
-        )
-        take.state = TakeState.RESERVED if paid else TakeState.CANCELLED
+        take.state = TakeState.CANCELLED if nothing_sent(take) else TakeState.RESERVED
         take.error = f"{why}; nothing was created: run again to go on"
         await self.persist(session, beat, take, previous)
 
@@ -692,8 +696,7 @@ class TakeExecutor:
             with self.pool.guard(step.provider or ""):
                 found: str | None = await provider.find(request)  # the provider retries
         except AuthenticationFailed as exc:  # the key is refused: nothing can be settled
-            self.refused = self.refused or exc
-            raise self.refused from None
+            raise self._refuse(exc) from None
         except LookupAmbiguous as exc:
             await self._mark_unknown(session, beat, take, step, str(exc))
             return None, False
@@ -771,9 +774,8 @@ class TakeExecutor:
             try:
                 with self.pool.guard(step.provider or ""):
                     status = await provider.poll(step.job_id)  # the provider retries
-            except AuthenticationFailed as exc:  # no create leaves this run after it
-                self.refused = self.refused or exc
-                raise self.refused from None
+            except AuthenticationFailed as exc:
+                raise self._refuse(exc) from None
             except TaskNotFound as exc:
                 await self._fail_step(
                     session,

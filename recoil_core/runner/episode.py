@@ -242,7 +242,8 @@ class EpisodeRunner:
         self.episode = plan.episode_id
         self.provider_name = options.provider or DEFAULT_PROVIDER
         self.progress = progress or (lambda _kind, _data: None)
-        self.guard = BudgetGuard(options.budget_usd, spent=self._ledger_spend())
+        # what was spent before is read under the episode lock (see _spend_under_lock)
+        self.guard = BudgetGuard(options.budget_usd)
         self.accountant = Accountant(backend, self.guard, self.project, self.episode)
         self._renders_root = renders_root
 
