@@ -296,6 +296,13 @@ class ProviderSpec:
     ``queued`` only). A job past them is followed to its end and charged what it bills;
     empty (the default) means a job is never cancelled."""
     bills_failures: bool = False
+    output_retention_s: float | None = None
+    """How long the service keeps a finished job's output (result and media) after the job
+    ends (fal: a queue result for about an hour; Replicate: one hour). ``None`` (the
+    default): not declared, as for a service that keeps it for as long as the job can be
+    looked up. Declare it where an output can be gone before a run downloads it: the
+    provider then reports such a job as a final ``expired`` status carrying its bill and
+    a reason, so the take is ``failed_but_billed`` instead of waiting forever."""
     description: str = ""
     check: Callable[[ProviderContext], list[str]] | None = None
     """Optional: problems that stop a run before anything is reserved (a missing key)."""
