@@ -76,8 +76,6 @@ if TYPE_CHECKING:
     from recoil_core.lazy import LazyFunction as LazyFunction
     from recoil_core.lazy import LazyRunner as LazyRunner
     from recoil_core.lazy import LazyStrategy as LazyStrategy
-    from recoil_core.model import FINAL_STEP_STATES as FINAL_STEP_STATES
-    from recoil_core.model import FINAL_TAKE_STATES as FINAL_TAKE_STATES
     from recoil_core.model import Beat as Beat
     from recoil_core.model import CanonicalPlan as CanonicalPlan
     from recoil_core.model import CanonicalShot as CanonicalShot
@@ -100,6 +98,8 @@ if TYPE_CHECKING:
     from recoil_core.model import VersionEntry as VersionEntry
     from recoil_core.model import Workflow as Workflow
     from recoil_core.model import WorkflowStep as WorkflowStep
+    from recoil_core.model.takes import FINAL_STEP_STATES as FINAL_STEP_STATES
+    from recoil_core.model.takes import FINAL_TAKE_STATES as FINAL_TAKE_STATES
     from recoil_core.persistence.atomic import ensure_directory as ensure_directory
     from recoil_core.persistence.protocol import RENDERS_DIR as RENDERS_DIR
     from recoil_core.persistence.protocol import PersistenceBackend as PersistenceBackend
@@ -138,9 +138,8 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "SubmitRequest",
         "TakeEvent",
     ),
+    "recoil_core.model.takes": ("FINAL_STEP_STATES", "FINAL_TAKE_STATES"),
     "recoil_core.model": (
-        "FINAL_STEP_STATES",
-        "FINAL_TAKE_STATES",
         "Beat",
         "CanonicalPlan",
         "CanonicalShot",
