@@ -13,6 +13,13 @@ _ALLOWED = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 def id_problem(value: object) -> str | None:
     """Why ``value`` is not a safe id, or ``None`` when it is."""
+    if (
+        isinstance(value, str)
+        and len(value) <= MAX_ID_LENGTH
+        and _ALLOWED.fullmatch(value) is not None
+        and ".." not in value
+    ):
+        return None  # the common case in one pass; the checks below name the problem
     if not isinstance(value, str):
         return f"must be a string, got {type(value).__name__}"
     if not value:

@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from recoil_core.errors import PayloadBuildError, PluginError
-from recoil_core.interfaces import BuildContext
+from recoil_core.interfaces import BuildContext, CostEstimator
 from recoil_core.model import Beat, CanonicalPlan, Group, Workflow, as_price
 from recoil_core.plugin_code import guarded, origin_of
 from recoil_core.registry import ESTIMATORS, Registry
@@ -50,27 +50,48 @@ def build_workflow(
 
 def estimate_workflow(registry: Registry, workflow: Workflow) -> float:
     """Price every step with its provider's estimator (0 without one); returns the total."""
-    total = 0.0
-    for step in workflow.steps:
-        estimator = registry.estimator(step.provider or "")
-        raw: object = 0.0
-        if estimator is not None:
-            origin = origin_of(registry, ESTIMATORS, step.provider or "")
-            with guarded(f"cost estimator for provider {step.provider!r}", origin):
-                raw = estimator.estimate(step)
-        estimate = as_price(raw)
-        if estimate is None:  # NaN compares false with the cap: every take would pass it
-            raise PluginError(
-                f"the cost estimator for provider {step.provider!r} priced step "
-                f"{step.step_id} of {workflow.workflow_id} at {raw!r} USD; an estimate "
-                "must be a finite number >= 0"
-            )
-        step.estimate_usd = estimate
-        step.estimate_source = (
-            estimator.source() if estimator is not None and estimator.source else None
-        )
-        total += estimate
-    return total
+    return _Pricer(registry).price(workflow)
+
+
+class _Pricer:
+    """Prices workflows step by step; looks each provider's estimator, plugin origin and
+    price-table label up once (a ``recoil group`` preview prices thousands of units)."""
+
+    def __init__(self, registry: Registry) -> None:
+        self._registry = registry
+        self._estimators: dict[str, tuple[CostEstimator | None, str | None, str | None]] = {}
+
+    def _estimator(self, provider: str) -> tuple[CostEstimator | None, str | None, str | None]:
+        """The provider's estimator, its plugin origin and its price-table label."""
+        found = self._estimators.get(provider)
+        if found is None:
+            estimator = self._registry.estimator(provider)
+            origin = source = None
+            if estimator is not None:
+                origin = origin_of(self._registry, ESTIMATORS, provider)
+                source = estimator.source() if estimator.source else None
+            found = self._estimators[provider] = (estimator, origin, source)
+        return found
+
+    def price(self, workflow: Workflow) -> float:
+        total = 0.0
+        for step in workflow.steps:
+            estimator, origin, source = self._estimator(step.provider or "")
+            raw: object = 0.0
+            if estimator is not None:
+                with guarded(f"cost estimator for provider {step.provider!r}", origin):
+                    raw = estimator.estimate(step)
+            estimate = as_price(raw)
+            if estimate is None:  # NaN compares false with the cap: every take would pass it
+                raise PluginError(
+                    f"the cost estimator for provider {step.provider!r} priced step "
+                    f"{step.step_id} of {workflow.workflow_id} at {raw!r} USD; an estimate "
+                    "must be a finite number >= 0"
+                )
+            step.estimate_usd = estimate
+            step.estimate_source = source
+            total += estimate
+        return total
 
 
 def image_provider_for(
@@ -90,20 +111,25 @@ def estimate_groups(
     video_provider: str,
     image_provider: str | None = None,
 ) -> dict[str, float | None]:
-    """First-take cost estimate per render unit (``None`` where the unit cannot be built)."""
-    from recoil_core.runner.planning import scene_from_group
+    """First-take cost estimate per render unit (``None`` where the unit cannot be built).
+
+    Each unit's beat is built as a fresh scene's would be, without the derivation digests
+    a run records (nothing is persisted here); every provider's estimator is looked up once.
+    """
+    from recoil_core.runner.planning import beat_from_unit
 
     image = image_provider_for(registry, video_provider, image_provider)
+    pricer = _Pricer(registry)
     out: dict[str, float | None] = {}
     for group in groups:
-        scene = scene_from_group(group, plan=plan)
-        for beat in scene.beats:
+        for unit in group.units:
+            beat = beat_from_unit(unit, None, max_takes=1)
             try:
                 workflow = build_workflow(
                     registry,
                     beat,
                     plan=plan,
-                    scene_id=scene.scene_id,
+                    scene_id=group.scene_id,
                     take_index=0,
                     video_provider=video_provider,
                     image_provider=image,
@@ -111,5 +137,5 @@ def estimate_groups(
             except PayloadBuildError:
                 out[beat.beat_id] = None
                 continue
-            out[beat.beat_id] = estimate_workflow(registry, workflow)
+            out[beat.beat_id] = pricer.price(workflow)
     return out
