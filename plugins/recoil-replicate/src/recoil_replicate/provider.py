@@ -1,0 +1,575 @@
+"""The Replicate provider: create, poll, find, download and cancel predictions.
+
+Retries (GET, list, cancel, download; create only on 429) live in ``_call``. A create whose
+outcome is unknown (timeout, dropped connection, 5xx, unreadable answer) is never retried:
+it raises ProviderUnavailable with code ``ambiguous_create`` and the runner asks
+:meth:`ReplicateProvider.find`.
+
+Replicate deletes an API prediction's input, output and files an hour after it finishes.
+The runner downloads a succeeded prediction's output at once; a prediction polled after
+that hour reports the final state ``expired`` with code ``output_expired``, the reason and
+what it billed, so the take ends ``failed_but_billed`` instead of waiting for an output
+that is gone (``ProviderSpec.output_retention_s`` declares the hour).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import random
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import UTC, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import attrs
+import httpx
+
+from recoil_core.api import (
+    JobStatus,
+    LookupAmbiguous,
+    ProviderContext,
+    ProviderError,
+    ProviderRejected,
+    ProviderUnavailable,
+    RateLimited,
+    SubmitRequest,
+)
+from recoil_replicate.errors import (
+    AMBIGUOUS_CREATE,
+    MODERATED,
+    OUTPUT_EXPIRED,
+    error_for_status,
+    is_moderation,
+)
+from recoil_replicate.models import OFFICIAL, OfficialModel, VersionedModel
+from recoil_replicate.pricing import PriceTable, price_table
+from recoil_replicate.request import KEY_FIELD, build_create, requested_model
+from recoil_replicate.transport import DOWNLOAD_TIMEOUT, make_client, transport_name
+
+log = logging.getLogger("recoil_replicate")
+
+DEFAULT_BASE_URL = "https://api.replicate.com/v1"
+STATES: Mapping[str, str] = {
+    "starting": "queued",
+    "processing": "running",
+    "succeeded": "succeeded",
+    "failed": "failed",
+    "canceled": "cancelled",
+    "aborted": "cancelled",  # its deadline passed before it started: nothing billed
+}
+MAX_ERROR = 300
+
+Sleep = Callable[[float], Awaitable[None]]
+
+
+@attrs.frozen
+class RetryPolicy:
+    """Attempts and backoff (full jitter, capped) for retryable calls; Retry-After wins."""
+
+    attempts: int = 5
+    base_s: float = 0.5
+    max_s: float = 30.0
+    max_retry_after_s: float = 300.0
+
+    def delay(self, attempt: int, error: ProviderError, rng: random.Random) -> float:
+        if isinstance(error, RateLimited) and error.retry_after is not None:
+            return min(error.retry_after, self.max_retry_after_s)
+        return rng.uniform(0.0, min(self.max_s, self.base_s * 2**attempt))
+
+
+@attrs.frozen
+class FindPolicy:
+    """How :meth:`ReplicateProvider.find` reads the predictions list."""
+
+    clock_skew_s: float = 120.0
+    """Predictions created up to this long before ``submitting_at`` still count."""
+    max_pages: int = 20
+    """Pages (100 predictions each) read before the search gives up as incomplete."""
+
+
+class _Secret:
+    """Holds the API token; never shows it."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "<redacted>"
+
+    __str__ = __repr__
+
+
+def _retryable(error: ProviderError) -> bool:
+    return error.retryable
+
+
+def _rate_limited(error: ProviderError) -> bool:
+    return isinstance(error, RateLimited)
+
+
+@attrs.frozen
+class _Sent:
+    """What an official-model create asked for: what its bill depends on."""
+
+    duration_s: int
+    resolution: str
+
+
+class ReplicateProvider:
+    """A :class:`recoil_core.api.Provider` for video models on Replicate."""
+
+    def __init__(
+        self,
+        *,
+        api_token: str,
+        client: httpx.AsyncClient,
+        base_url: str = DEFAULT_BASE_URL,
+        retry: RetryPolicy = RetryPolicy(),
+        find_policy: FindPolicy = FindPolicy(),
+        prices: Callable[[], PriceTable] = price_table,
+        sleep: Sleep = asyncio.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._token = _Secret(api_token)
+        self._client = client
+        self._base_url = base_url.rstrip("/")
+        self._retry = retry
+        self._find = find_policy
+        self._prices = prices
+        self._sleep = sleep
+        self._rng = rng or random.Random()
+        self._sent: dict[str, _Sent] = {}
+        self._settled: dict[str, JobStatus] = {}
+        """Predictions a ``Prefer: wait`` create answered final: the first poll needs no GET."""
+
+    def __repr__(self) -> str:
+        return f"ReplicateProvider(base_url={self._base_url!r})"
+
+    # ------------------------------------------------------------------ Provider API
+
+    async def submit(self, request: SubmitRequest) -> str:
+        call = build_create(request)
+        headers = {"Prefer": f"wait={call.wait_s}"} if call.wait_s else {}
+        timeout = (
+            httpx.Timeout(connect=10.0, read=call.wait_s + 30.0, write=60.0, pool=60.0)
+            if call.wait_s
+            else None
+        )
+        try:
+            data = await self._call(
+                "create",
+                "POST",
+                call.path,
+                json=call.body,
+                headers=headers,
+                timeout=timeout,
+                retry_if=_rate_limited,
+            )
+        except RateLimited:
+            raise
+        except ProviderUnavailable as exc:
+            raise ProviderUnavailable(
+                f"{exc}; the prediction may exist: look it up with find() before creating again",
+                code=AMBIGUOUS_CREATE,
+            ) from None
+        prediction_id = data.get("id") if isinstance(data, dict) else None
+        if not isinstance(prediction_id, str) or not prediction_id:
+            raise ProviderUnavailable(
+                "Replicate create: answer without a prediction id; the prediction may exist",
+                code=AMBIGUOUS_CREATE,
+            )
+        if call.duration_s is not None and call.resolution is not None:
+            self._sent[prediction_id] = _Sent(call.duration_s, call.resolution)
+        log.debug("Replicate created %s for %s/%s", prediction_id, request.take_id, request.step_id)
+        try:
+            status = self._status(prediction_id, data)
+        except ProviderError:
+            return prediction_id
+        if status.is_final:
+            self._settled[prediction_id] = status
+        return prediction_id
+
+    async def poll(self, job_id: str) -> JobStatus:
+        settled = self._settled.pop(job_id, None)
+        if settled is not None:
+            return settled
+        data = await self._call("get", "GET", f"/predictions/{quote(job_id, safe='')}")
+        return self._status(job_id, data)
+
+    async def find(self, request: SubmitRequest) -> str | None:
+        """The prediction this request's lost create made, if Replicate still shows it.
+
+        Replicate has no idempotency key and no search: its predictions list (newest first,
+        ``created_after`` the moment the take entered ``submitting``, less clock skew) is read
+        page by page. A prediction is the request's when its input carries the request key
+        (:data:`~recoil_replicate.request.KEY_FIELD`). A prediction of the same model in that
+        window whose input was already removed (an hour after it finished), or shows no key
+        at all, cannot be told apart: the search raises LookupAmbiguous rather than guess.
+        """
+        key = request.request_key
+        if not key:
+            return None
+        model = requested_model(request)
+        params: dict[str, str] = {}
+        if request.submitting_at is not None:
+            since = request.submitting_at - timedelta(seconds=self._find.clock_skew_s)
+            params["created_after"] = since.astimezone(UTC).isoformat().replace("+00:00", "Z")
+        matches: list[str] = []
+        unconfirmed: list[str] = []
+        url: str | None = "/predictions"
+        pages = 0
+        while url is not None:
+            if pages >= self._find.max_pages:
+                raise ProviderUnavailable(
+                    f"Replicate list: more than {pages} pages of predictions since the create; "
+                    "the search was not finished",
+                    code="search_incomplete",
+                )
+            data = await self._call("list", "GET", url, params=params if pages == 0 else None)
+            pages += 1
+            results = data.get("results") if isinstance(data, dict) else None
+            for item in results if isinstance(results, list) else []:
+                if not isinstance(item, dict) or not item.get("id") or not _same_model(item, model):
+                    continue
+                inputs = item.get("input")
+                echoed = inputs.get(KEY_FIELD) if isinstance(inputs, dict) else None
+                if echoed == key:
+                    matches.append(str(item["id"]))
+                elif echoed is None and (
+                    item.get("data_removed")
+                    or not isinstance(inputs, dict)
+                    or inputs.get("prompt") == request.payload.get("prompt")
+                ):
+                    unconfirmed.append(str(item["id"]))
+            url = self._next_page(data)
+        if len(matches) > 1:
+            raise LookupAmbiguous(
+                f"Replicate lists {len(matches)} predictions ({', '.join(matches)}) carrying "
+                f"{request.take_id}/{request.step_id}'s request key; not guessing",
+                code="ambiguous_lookup",
+            )
+        if matches:
+            return matches[0]
+        if unconfirmed:
+            raise LookupAmbiguous(
+                f"Replicate lists {len(unconfirmed)} prediction(s) of this model created since "
+                f"{request.take_id}/{request.step_id} was sent ({', '.join(unconfirmed[:5])}) "
+                "whose input no longer shows a request key (removed an hour after they "
+                "finished, or never stored); any could be this create: not guessing",
+                code="unconfirmable_lookup",
+            )
+        return None
+
+    async def download(self, status: JobStatus, dest: Path) -> None:
+        url = status.media_url
+        attempt = 0
+        try:
+            while True:
+                if not url:
+                    url = await self._fresh_media_url(status.job_id)
+                error, gone = await self._fetch(url, dest)
+                if error is None:
+                    return
+                if gone:
+                    url = await self._fresh_media_url(status.job_id)
+                attempt += 1
+                if not error.retryable or attempt >= self._retry.attempts:
+                    raise error
+                log.info("Replicate download of %s: %s; retrying", status.job_id, error)
+                await self._sleep(self._retry.delay(attempt, error, self._rng))
+        except BaseException:
+            dest.unlink(missing_ok=True)
+            raise
+
+    async def cancel(self, job_id: str) -> None:
+        await self._call("cancel", "POST", f"/predictions/{quote(job_id, safe='')}/cancel")
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    # ------------------------------------------------------------------ helpers
+
+    async def _fresh_media_url(self, job_id: str) -> str:
+        """The output URL a GET shows now; ProviderUnavailable ``output_expired`` when
+        Replicate removed it (the next poll reports the prediction failed_but_billed)."""
+        status = await self.poll(job_id)
+        if status.media_url:
+            return status.media_url
+        raise ProviderUnavailable(
+            status.error_message
+            or f"Replicate prediction {job_id} is {status.state} and has no output to download",
+            code=status.error_code or "media_missing",
+        )
+
+    def _next_page(self, data: Any) -> str | None:
+        """The ``next`` page URL, kept only when it is on the API's own host."""
+        url = data.get("next") if isinstance(data, dict) else None
+        if not isinstance(url, str) or not url:
+            return None
+        if urlsplit(url).netloc != urlsplit(self._base_url).netloc:
+            raise ProviderUnavailable(
+                f"Replicate list: next page on another host ({urlsplit(url).netloc})",
+                code="malformed_response",
+            )
+        return url
+
+    def _media_headers(self, url: str) -> dict[str, str]:
+        """Replicate asks for the Authorization header on output files: it goes to the API's
+        own host and to replicate.delivery, nowhere else."""
+        host = urlsplit(url).hostname or ""
+        own = host == urlsplit(self._base_url).hostname
+        if own or host == "replicate.delivery" or host.endswith(".replicate.delivery"):
+            return {"Authorization": f"Bearer {self._token.reveal()}"}
+        return {}
+
+    # ------------------------------------------------------------------ HTTP
+
+    async def _call(
+        self,
+        op: str,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+        timeout: httpx.Timeout | None = None,
+        retry_if: Callable[[ProviderError], bool] = _retryable,
+    ) -> Any:
+        attempt = 0
+        while True:
+            outcome = await self._attempt(
+                op, method, path, json=json, params=params, headers=headers, timeout=timeout
+            )
+            if not isinstance(outcome, ProviderError):
+                return outcome
+            attempt += 1
+            if not retry_if(outcome) or attempt >= self._retry.attempts:
+                raise outcome
+            log.info("Replicate %s: %s; retry %d", op, outcome, attempt)
+            await self._sleep(self._retry.delay(attempt, outcome, self._rng))
+
+    async def _attempt(
+        self,
+        op: str,
+        method: str,
+        path: str,
+        *,
+        json: Any,
+        params: Mapping[str, Any] | None,
+        headers: Mapping[str, str] | None,
+        timeout: httpx.Timeout | None,
+    ) -> Any:
+        """The parsed answer, or the ProviderError it maps to (returned, not raised)."""
+        url = path if path.startswith(("http://", "https://")) else self._base_url + path
+        sent = {"Authorization": f"Bearer {self._token.reveal()}", **(headers or {})}
+        try:
+            response = await self._client.request(
+                method,
+                url,
+                json=json,
+                params=params,
+                headers=sent,
+                timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT,
+            )
+            content = response.content
+        except httpx.TimeoutException as exc:
+            return ProviderUnavailable(
+                f"Replicate {op}: timed out ({type(exc).__name__})", code="timeout"
+            )
+        except httpx.HTTPError as exc:
+            return ProviderUnavailable(
+                f"Replicate {op}: connection failed ({type(exc).__name__})", code="connection"
+            )
+        if not 200 <= response.status_code < 300:
+            return error_for_status(
+                op, response.status_code, content, response.headers, scrub=self._token.reveal()
+            )
+        try:
+            return response.json()
+        except ValueError:
+            return ProviderUnavailable(
+                f"Replicate {op}: HTTP {response.status_code} with an unreadable JSON body",
+                code="malformed_response",
+            )
+
+    async def _fetch(self, url: str, dest: Path) -> tuple[ProviderError | None, bool]:
+        """Stream ``url`` into ``dest``: (error or None, whether the file is gone)."""
+        try:
+            async with self._client.stream(
+                "GET", url, headers=self._media_headers(url), timeout=DOWNLOAD_TIMEOUT
+            ) as response:
+                if response.status_code == 200:
+                    with dest.open("wb") as out:
+                        async for chunk in response.aiter_bytes():
+                            out.write(chunk)
+                    return None, False
+                content = await response.aread()
+                status = response.status_code
+                headers = response.headers
+        except httpx.TimeoutException as exc:
+            return ProviderUnavailable(
+                f"Replicate download: timed out ({type(exc).__name__})", code="timeout"
+            ), False
+        except httpx.HTTPError as exc:
+            return ProviderUnavailable(
+                f"Replicate download: connection failed ({type(exc).__name__})", code="connection"
+            ), False
+        if status in (403, 404, 410):
+            return ProviderUnavailable(
+                f"Replicate download: HTTP {status}", code="media_gone"
+            ), True
+        return error_for_status(
+            "download", status, content, headers, scrub=self._token.reveal()
+        ), False
+
+    # ------------------------------------------------------------------ prediction -> JobStatus
+
+    def _status(self, job_id: str, data: Any) -> JobStatus:
+        raw_state = data.get("status") if isinstance(data, dict) else None
+        state = STATES.get(str(raw_state))
+        if state is None:
+            raise ProviderUnavailable(
+                f"Replicate get {job_id}: unexpected prediction status {raw_state!r}",
+                code="malformed_response",
+            )
+        table = self._prices()
+        final = state in ("succeeded", "failed", "cancelled", "expired")
+        metrics = data.get("metrics") if isinstance(data.get("metrics"), dict) else {}
+        predict_time = _seconds(metrics.get("predict_time"))
+        metadata: dict[str, Any] = {
+            "model": data.get("model"),
+            "version": data.get("version"),
+            "replicate_status": raw_state,
+            "price_table": table.label,
+            "price_table_as_of": table.as_of,
+        }
+        if predict_time is not None:
+            metadata["predict_time_s"] = predict_time
+        ref = str(data.get("model") or "")
+        if ref in OFFICIAL:
+            cost = self._official_cost(job_id, OFFICIAL[ref], data, state, table, metadata)
+        else:
+            hardware, per_s, _entry = table.versioned_price(ref, str(data.get("version") or ""))
+            metadata["hardware"] = hardware
+            metadata["usd_per_second"] = per_s
+            cost = round((predict_time or 0.0) * per_s, 6) if final else 0.0
+        media_url = _output_url(data.get("output")) if state == "succeeded" else None
+        error = data.get("error")
+        error_text = str(error)[:MAX_ERROR].replace(self._token.reveal(), "***") if error else None
+        error_code = (
+            (MODERATED if is_moderation(error_text) else "prediction_failed")
+            if state == "failed"
+            else None
+        )
+        if state == "succeeded" and media_url is None:
+            removed = bool(data.get("data_removed"))
+            state = "expired" if removed else "failed"
+            error_code = OUTPUT_EXPIRED if removed else "media_missing"
+            error_text = (
+                f"output expired before download: Replicate removed prediction {job_id}'s "
+                "output (API predictions keep it one hour after they finish); the prediction "
+                f"was billed ${cost:.4f} and no render could be saved"
+                if removed
+                else f"Replicate prediction {job_id} succeeded without an output file; it was "
+                f"billed ${cost:.4f}"
+            )
+        return JobStatus(
+            job_id=job_id,
+            state=state,  # type: ignore[arg-type]
+            cost_usd=cost,
+            media_url=media_url,
+            error_code=error_code,
+            error_message=error_text,
+            metadata=metadata,
+        )
+
+    def _official_cost(
+        self,
+        job_id: str,
+        model: OfficialModel,
+        data: Mapping[str, Any],
+        state: str,
+        table: PriceTable,
+        metadata: dict[str, Any],
+    ) -> float:
+        """An official model bills its output seconds, and only a succeeded prediction."""
+        sent = self._sent.get(job_id) or _sent_from_input(model, data.get("input"))
+        if sent is not None:
+            seconds, resolution, basis = float(sent.duration_s), sent.resolution, "as sent"
+        else:  # input removed and not sent by this run: never bill below what it cost
+            seconds = float(model.durations[-1])
+            resolution = max(model.resolutions, key=lambda r: table.per_output_second(model.ref, r))
+            basis = "assumed: the input was removed, priced at the longest, highest resolution"
+        per_s = table.per_output_second(model.ref, resolution)
+        metadata.update(
+            output_seconds=seconds,
+            resolution=resolution,
+            usd_per_output_second=per_s,
+            bill_basis=basis,
+        )
+        return round(seconds * per_s, 6) if state == "succeeded" else 0.0
+
+
+def _same_model(item: Mapping[str, Any], model: OfficialModel | VersionedModel) -> bool:
+    if isinstance(model, OfficialModel):
+        return item.get("model") == model.ref
+    return item.get("version") == model.version
+
+
+def _sent_from_input(model: OfficialModel, inputs: Any) -> _Sent | None:
+    if not isinstance(inputs, dict) or not isinstance(inputs.get("duration"), int):
+        return None
+    if model.modes:
+        by_mode = {mode: res for res, mode in model.modes.items()}
+        resolution = by_mode.get(str(inputs.get("mode")))
+    else:
+        resolution = inputs.get(model.resolution_field or "resolution")
+    if not isinstance(resolution, str):
+        return None
+    return _Sent(inputs["duration"], resolution)
+
+
+def _output_url(output: Any) -> str | None:
+    """The first file URL of a prediction's output (a URL, a list of them, or an object)."""
+    if isinstance(output, str) and output.startswith(("http://", "https://")):
+        return output
+    if isinstance(output, list):
+        return next((u for o in output if (u := _output_url(o))), None)
+    if isinstance(output, dict):
+        return next((u for o in output.values() if (u := _output_url(o))), None)
+    return None
+
+
+def _seconds(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if math.isfinite(value) and value >= 0 else None
+
+
+def create_provider(ctx: ProviderContext) -> ReplicateProvider:
+    """The ProviderSpec factory: token and base URL from ``ctx.env``."""
+    from recoil_replicate.plugin import BASE_URL_ENV, TOKEN_ENV, concurrency
+
+    token = ctx.env.get(TOKEN_ENV, "")
+    if not token:
+        raise ProviderRejected(f"{TOKEN_ENV} is not set", code="missing_key")
+    connections = int(ctx.settings.get("concurrency") or concurrency(ctx.env)) + 4
+    client = make_client(transport=transport_name(ctx.env), connections=connections)
+    return ReplicateProvider(
+        api_token=token,
+        client=client,
+        base_url=ctx.env.get(BASE_URL_ENV) or DEFAULT_BASE_URL,
+        prices=lambda: price_table(ctx.env),
+    )
+
+
+__all__ = ["DEFAULT_BASE_URL", "FindPolicy", "ReplicateProvider", "RetryPolicy", "create_provider"]
