@@ -5,7 +5,8 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PLUGIN_DIRS := recoil_plugins_grouping recoil_plugins_video \
 	plugins/recoil-coverage plugins/recoil-i2v plugins/recoil-r2v-multi \
-	plugins/recoil-seeddance plugins/recoil-animatic plugins/recoil-postgres plugins/recoil-replicate
+	plugins/recoil-seeddance plugins/recoil-animatic plugins/recoil-postgres plugins/recoil-replicate \
+	plugins/recoil-fal
 DISTS := -e . $(addprefix -e ,$(PLUGIN_DIRS))
 
 .PHONY: setup test demo lint bench clean

@@ -1,0 +1,480 @@
+"""A fake fal queue API on 127.0.0.1, as strict as fal's public protocol, with knobs.
+
+One server answers both hosts (point ``FAL_QUEUE_URL`` and ``FAL_API_URL`` at
+``base_url``). Every request needs ``Authorization: Key <api_key>`` (else 401).
+
+- ``POST /{owner}/{app}[/{path}]`` submits: the endpoint must be a known model, the input
+  must carry a ``prompt`` and a ``duration`` the model renders (else 422 with a pydantic-
+  style ``detail`` list). Answers ``request_id``, ``status_url``, ``response_url`` and
+  ``cancel_url`` (without the subpath). There is no idempotency key: every POST that gets
+  through makes a request.
+- ``GET /{owner}/{app}/requests/{id}/status``: ``IN_QUEUE`` (with ``queue_position``) or
+  ``IN_PROGRESS`` (HTTP 202), ``COMPLETED`` (200; a failed one carries ``error`` and
+  ``error_type``; fal has no FAILED status). A request finishes at its first look (a status
+  request or a listing) unless ``hold`` keeps it ``queued`` or ``running``.
+- ``GET /{owner}/{app}/requests/{id}``: the result ``{"video": {"url", ...}}`` with the
+  header ``x-fal-billable-units`` (seconds of video); 404 once the result expired
+  (``expire_outputs``: results and media of requests that finish are gone at once, as
+  after fal's one-hour retention) or for an unknown id; 400 while not completed.
+- ``PUT .../requests/{id}/cancel``: a queued request is removed and never runs (200
+  ``OK``; its status then reads COMPLETED with ``error_type`` ``request_cancelled``); a
+  running one gets only a signal (202 ``CANCELLATION_REQUESTED``): it goes on, finishes and
+  is billed; a completed one answers 400 ``ALREADY_COMPLETED``; unknown: 404 ``NOT_FOUND``.
+- ``GET /v1/models/requests/by-endpoint?endpoint_id=&start=&end=&limit=&cursor=&expand=``:
+  finished requests only, newest first, ``sent_at`` in ``[start, end)`` (start defaults to
+  24 h ago), items ``request_id``, ``endpoint_id``, ``sent_at``, ``ended_at``,
+  ``status_code`` and, with ``expand=payloads``, ``json_input``; ``next_cursor``/``has_more``.
+- Billing: only successful outputs, ``seconds x unit price`` of the shipped price table
+  (the bill stands when the output later expires); failed, moderated and cancelled
+  requests cost nothing.
+
+Faults (``inject``): ``op`` one of submit, status, result, cancel, list, media; ``kind``
+``status`` (answer ``status_code`` with ``error_type``/``Retry-After``; on submit a 5xx is
+answered after the request was made) or ``drop`` (close the connection; on submit after
+making the request).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import secrets
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from recoil_fal.models import ENDPOINT_DURATIONS, PRICE_KEY
+from recoil_fal.pricing import shipped_table
+
+__all__ = ["FakeFalServer", "Fault"]
+
+LISTING = "/v1/models/requests/by-endpoint"
+
+
+@dataclass
+class Fault:
+    op: str
+    kind: str = "status"
+    times: int = 1
+    status_code: int = 500
+    error_type: str | None = None
+    retry_after: float | None = None
+
+
+@dataclass
+class Knobs:
+    hold: str | None = None
+    """``queued`` or ``running``: requests stay there until it is set back to None."""
+    outcome: str = "succeed"
+    """``succeed``, ``fail`` (error_type ``generation_failed``) or ``moderated``
+    (``content_policy_violation``)."""
+    expire_outputs: bool = False
+
+
+@dataclass
+class _Request:
+    id: str
+    endpoint: str
+    app: str
+    input: dict[str, Any]
+    sent_at: datetime
+    seconds: int
+    state: str = "IN_QUEUE"
+    error: str | None = None
+    error_type: str | None = None
+    ended_at: datetime | None = None
+    expired: bool = False
+    cancel_signalled: bool = False
+    outcome: str = "succeed"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class _Drop(Exception):
+    pass
+
+
+class FakeFalServer:
+    """The fake fal queue API; use as a context manager or ``start()``/``close()``."""
+
+    def __init__(self, *, api_key: str | None = None) -> None:
+        self.api_key = api_key or f"fal-test-{secrets.token_hex(8)}"
+        self.knobs = Knobs()
+        self._lock = threading.RLock()
+        self._requests: dict[str, _Request] = {}
+        self._faults: list[Fault] = []
+        self._ids = itertools.count(1)
+        self.creates_total = 0
+        self.cancels: dict[str, str] = {}
+        self.requests_by_op: dict[str, int] = {}
+        self._server = _Server(self)
+        self._thread: threading.Thread | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def start(self) -> FakeFalServer:
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def __enter__(self) -> FakeFalServer:
+        return self.start()
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def set(self, **knobs: Any) -> None:
+        with self._lock:
+            for name, value in knobs.items():
+                if not hasattr(self.knobs, name):
+                    raise TypeError(f"unknown knob {name}")
+                setattr(self.knobs, name, value)
+
+    def inject(self, op: str, kind: str = "status", **fields: Any) -> None:
+        with self._lock:
+            self._faults.append(Fault(op, kind, **fields))
+
+    def billed_usd(self) -> dict[str, float]:
+        """USD billed per request id: successful outputs only."""
+        table = shipped_table()
+        with self._lock:
+            return {
+                r.id: table.cost_usd(PRICE_KEY[r.endpoint], r.seconds)
+                for r in self._requests.values()
+                if r.state == "COMPLETED" and r.error_type is None
+            }
+
+    def requests(self) -> list[_Request]:
+        """The requests it made, oldest first (a copy of the list)."""
+        with self._lock:
+            return list(self._requests.values())
+
+    def states(self) -> dict[str, str]:
+        with self._lock:
+            return {r.id: r.state for r in self._requests.values()}
+
+    # ------------------------------------------------------------------ handling
+
+    def handle(
+        self, method: str, raw: str, headers: Mapping[str, str], body: bytes
+    ) -> tuple[int, dict[str, str], bytes]:
+        url = urlsplit(raw)
+        path = url.path.rstrip("/")
+        query = parse_qs(url.query)
+        if path.startswith("/media/"):
+            return self._media(path)
+        if headers.get("authorization") != f"Key {self.api_key}":
+            return _json(401, {"detail": "Invalid or missing API key"})
+        op = _op(method, path)
+        with self._lock:
+            self.requests_by_op[op] = self.requests_by_op.get(op, 0) + 1
+            fault = self._take_fault(op)
+            made_first = (
+                op == "submit"
+                and fault is not None
+                and (fault.kind == "drop" or fault.status_code >= 500)
+            )
+            if fault is not None and not made_first:
+                return self._fault(fault)
+            if op == "submit":
+                answer = self._submit(path, body)
+                if fault is not None:  # made, then the answer is lost or a 5xx
+                    return self._fault(fault)
+                return answer
+            if op == "list":
+                return self._list(query)
+            parts = path.strip("/").split("/")
+            request = self._requests.get(parts[3]) if len(parts) >= 4 else None
+            if request is None or request.app != "/".join(parts[:2]):
+                detail = "NOT_FOUND" if op == "cancel" else "Request not found"
+                return _json(
+                    404, {"detail": detail, **({"status": "NOT_FOUND"} if op == "cancel" else {})}
+                )
+            if op == "status":
+                self._advance(request)
+                return self._status(request)
+            if op == "result":
+                if request.state != "COMPLETED":
+                    return _json(400, {"detail": "Request is still in progress"})
+                if request.expired:
+                    return _json(404, {"detail": "Request result not found (expired)"})
+                if request.error_type is not None:
+                    return _json(422, {"detail": request.error, "error_type": request.error_type})
+                return _json(
+                    200,
+                    {
+                        "video": {
+                            "url": f"{self.base_url}/media/{request.id}.mp4",
+                            "content_type": "video/mp4",
+                        }
+                    },
+                    {"x-fal-billable-units": str(request.seconds)},
+                )
+            return self._cancel(request)
+
+    def _take_fault(self, op: str) -> Fault | None:
+        for fault in self._faults:
+            if fault.op == op and fault.times > 0:
+                fault.times -= 1
+                if fault.times == 0:
+                    self._faults.remove(fault)
+                return fault
+        return None
+
+    def _fault(self, fault: Fault) -> tuple[int, dict[str, str], bytes]:
+        if fault.kind == "drop":
+            raise _Drop
+        headers = {}
+        if fault.retry_after is not None:
+            headers["retry-after"] = f"{fault.retry_after:g}"
+        if fault.error_type:
+            headers["x-fal-error-type"] = fault.error_type
+        detail: Any = "fault"
+        if fault.status_code == 422 and fault.error_type:
+            detail = [{"loc": ["body", "prompt"], "msg": "refused", "type": fault.error_type}]
+        return _json(fault.status_code, {"detail": detail}, headers)
+
+    def _submit(self, path: str, body: bytes) -> tuple[int, dict[str, str], bytes]:
+        endpoint = path.strip("/")
+        if endpoint not in ENDPOINT_DURATIONS:
+            return _json(404, {"detail": f"Application {endpoint!r} not found"})
+        try:
+            data = json.loads(body or b"{}")
+        except ValueError:
+            return _json(
+                422, {"detail": [{"loc": ["body"], "msg": "invalid JSON", "type": "value_error"}]}
+            )
+        problems = []
+        if not isinstance(data, dict) or not isinstance(data.get("prompt"), str):
+            problems.append({"loc": ["body", "prompt"], "msg": "field required", "type": "missing"})
+            data = data if isinstance(data, dict) else {}
+        allowed = [str(d) for d in ENDPOINT_DURATIONS[endpoint]]
+        if str(data.get("duration", allowed[0])) not in allowed:
+            problems.append(
+                {"loc": ["body", "duration"], "msg": f"one of {allowed}", "type": "literal_error"}
+            )
+        if "image-to-video" in endpoint and not data.get("image_url"):
+            problems.append(
+                {"loc": ["body", "image_url"], "msg": "field required", "type": "missing"}
+            )
+        if problems:
+            return _json(422, {"detail": problems})
+        request_id = f"req-{next(self._ids):04d}-{secrets.token_hex(4)}"
+        app = "/".join(endpoint.split("/")[:2])
+        self._requests[request_id] = _Request(
+            id=request_id,
+            endpoint=endpoint,
+            app=app,
+            input=data,
+            sent_at=datetime.now(UTC),
+            seconds=int(data.get("duration", allowed[0])),
+            outcome=self.knobs.outcome,
+        )
+        self.creates_total += 1
+        base = f"{self.base_url}/{app}/requests/{request_id}"
+        return _json(
+            200,
+            {
+                "request_id": request_id,
+                "status_url": f"{base}/status",
+                "response_url": base,
+                "cancel_url": f"{base}/cancel",
+                "queue_position": 0,
+            },
+        )
+
+    def _advance(self, request: _Request) -> None:
+        """One look at the request: it moves on unless held."""
+        if request.state == "COMPLETED":
+            return
+        hold = self.knobs.hold
+        if hold == "queued" and request.state == "IN_QUEUE":
+            return
+        if request.state == "IN_QUEUE":
+            request.state = "IN_PROGRESS"
+        if hold in ("queued", "running"):
+            return
+        request.state = "COMPLETED"
+        request.ended_at = datetime.now(UTC)
+        if request.outcome == "fail":
+            request.error, request.error_type = "generation failed", "generation_failed"
+        elif request.outcome == "moderated":
+            request.error, request.error_type = (
+                "output refused by the content checker",
+                "content_policy_violation",
+            )
+        request.expired = self.knobs.expire_outputs
+
+    def _status(self, request: _Request) -> tuple[int, dict[str, str], bytes]:
+        body: dict[str, Any] = {"status": request.state, "request_id": request.id}
+        if request.state == "IN_QUEUE":
+            body["queue_position"] = 0
+            return _json(202, body)
+        if request.state == "IN_PROGRESS":
+            return _json(202, body)
+        if request.error_type is not None:
+            body.update(error=request.error, error_type=request.error_type)
+        return _json(200, body)
+
+    def _cancel(self, request: _Request) -> tuple[int, dict[str, str], bytes]:
+        if request.state == "IN_QUEUE":
+            request.state = "COMPLETED"
+            request.ended_at = datetime.now(UTC)
+            request.error, request.error_type = "Request cancelled", "request_cancelled"
+            self.cancels[request.id] = "OK"
+            return _json(200, {"status": "OK"})
+        if request.state == "IN_PROGRESS":
+            request.cancel_signalled = True  # the app may ignore it: it runs on and bills
+            self.cancels[request.id] = "CANCELLATION_REQUESTED"
+            return _json(202, {"status": "CANCELLATION_REQUESTED"})
+        self.cancels[request.id] = "ALREADY_COMPLETED"
+        return _json(400, {"status": "ALREADY_COMPLETED"})
+
+    def _list(self, query: Mapping[str, list[str]]) -> tuple[int, dict[str, str], bytes]:
+        def one(name: str) -> str | None:
+            values = query.get(name)
+            return values[0] if values else None
+
+        endpoint = one("endpoint_id")
+        if not endpoint:
+            return _json(
+                422,
+                {
+                    "detail": [
+                        {
+                            "loc": ["query", "endpoint_id"],
+                            "msg": "field required",
+                            "type": "missing",
+                        }
+                    ]
+                },
+            )
+        now = datetime.now(UTC)
+        start = _when(one("start")) or now - timedelta(hours=24)
+        end = _when(one("end")) or now + timedelta(seconds=1)
+        limit = max(1, min(100, int(one("limit") or 50)))
+        page = int(one("cursor") or 0)
+        for request in self._requests.values():
+            if request.endpoint == endpoint:
+                self._advance(request)
+        finished = sorted(
+            (
+                r
+                for r in self._requests.values()
+                if r.endpoint == endpoint and r.state == "COMPLETED" and start <= r.sent_at < end
+            ),
+            key=lambda r: r.sent_at,
+            reverse=True,
+        )
+        chunk = finished[page * limit : (page + 1) * limit]
+        payloads = one("expand") == "payloads"
+        items = []
+        for r in chunk:
+            item: dict[str, Any] = {
+                "request_id": r.id,
+                "endpoint_id": r.endpoint,
+                "sent_at": r.sent_at.isoformat(),
+                "ended_at": r.ended_at.isoformat() if r.ended_at else None,
+                "status_code": 200 if r.error_type is None else 422,
+            }
+            if payloads:
+                item["json_input"] = r.input
+            items.append(item)
+        more = (page + 1) * limit < len(finished)
+        return _json(
+            200, {"items": items, "next_cursor": str(page + 1) if more else None, "has_more": more}
+        )
+
+    def _media(self, path: str) -> tuple[int, dict[str, str], bytes]:
+        request_id = path.rsplit("/", 1)[-1].removesuffix(".mp4")
+        with self._lock:
+            self.requests_by_op["media"] = self.requests_by_op.get("media", 0) + 1
+            request = self._requests.get(request_id)
+            if request is None or request.expired or request.error_type is not None:
+                return 404, {}, b"not found"
+        return (
+            200,
+            {"content-type": "video/mp4"},
+            b"\x00\x00\x00\x18ftypmp42" + request_id.encode() * 64,
+        )
+
+
+def _when(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _op(method: str, path: str) -> str:
+    if path == LISTING:
+        return "list"
+    parts = path.strip("/").split("/")
+    if method == "POST":
+        return "submit"
+    if method == "PUT" and parts[-1] == "cancel":
+        return "cancel"
+    if len(parts) >= 5 and parts[-1] == "status":
+        return "status"
+    return "result"
+
+
+def _json(
+    status: int, body: Any, headers: Mapping[str, str] | None = None
+) -> tuple[int, dict[str, str], bytes]:
+    return (
+        status,
+        {"content-type": "application/json", **(headers or {})},
+        json.dumps(body).encode(),
+    )
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, fake: FakeFalServer) -> None:
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.fake = fake
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+    protocol_version = "HTTP/1.1"
+
+    def _serve(self) -> None:
+        length = int(self.headers.get("content-length") or 0)
+        body = self.rfile.read(length) if length else b""
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        try:
+            status, out_headers, content = self.server.fake.handle(
+                self.command, self.path, headers, body
+            )
+        except _Drop:
+            self.close_connection = True
+            return
+        self.send_response(status)
+        for name, value in out_headers.items():
+            self.send_header(name, value)
+        self.send_header("content-length", str(len(content)))
+        self.end_headers()
+        self.wfile.write(content)
+
+    do_GET = do_POST = do_PUT = _serve
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
