@@ -1,0 +1,222 @@
+"""Finishing a step whose job is final: download its media (a killed run's ``.part`` files
+are removed first), place the render, charge the ledger, write the receipt; or record a
+failure, charging what a failed job billed."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from recoil_core.budget import Reservation
+from recoil_core.errors import ProviderError
+from recoil_core.interfaces import JobStatus
+from recoil_core.model import (
+    ChargeKind,
+    GenerationReceipt,
+    RunResult,
+    Take,
+    WorkflowStep,
+    utc_now,
+)
+from recoil_core.registry import Registry
+from recoil_core.render import RenderRecord
+from recoil_core.runner.accounting import Accountant
+from recoil_core.runner.context import DispatchOptions, StepOutcome, TakeContext
+from recoil_core.runner.journal import Journal
+from recoil_core.runner.providers import ProviderPool, ProviderSlot
+from recoil_core.runner.renders import render_media
+from recoil_core.takes import Event, advance
+
+
+async def fail_step(
+    journal: Journal,
+    ctx: TakeContext,
+    step: WorkflowStep,
+    error: str,
+    code: str | None = None,
+    event: Event = Event.STEP_FAIL,
+) -> None:
+    """End the step as ``event`` says (failed, billed failure, cancelled) and persist it;
+    the take itself is settled by the caller once every step is."""
+    previous = advance(ctx.take, event, step)
+    step.error = f"{code}: {error}" if code and code not in error else error
+    step.finished_at = utc_now()
+    ctx.take.error = step.error
+    await journal.persist(ctx, previous)
+
+
+def receipt(take: Take, step: WorkflowStep, result: RunResult) -> GenerationReceipt:
+    """The receipt of one generation of the take's step."""
+    return GenerationReceipt(
+        receipt_id=f"rcpt_{take.take_id}_{step.step_id}",
+        take_id=take.take_id,
+        step_id=step.step_id,
+        modality=step.modality,
+        provider=step.provider or "",
+        model=step.model or "",
+        job_id=step.job_id,
+        timestamp_utc=utc_now(),
+        run_result=result,
+    )
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+class Finisher:
+    """Settles steps whose jobs are final: renders and charges, or failures."""
+
+    def __init__(
+        self,
+        *,
+        pool: ProviderPool,
+        registry: Registry,
+        accountant: Accountant,
+        options: DispatchOptions,
+        journal: Journal,
+    ) -> None:
+        self.pool = pool
+        self.registry = registry
+        self.accountant = accountant
+        self.options = options
+        self.journal = journal
+        self._parts: set[str] | None = None
+        self._renders_ready = False
+
+    def _stale_parts(self, prefix: str) -> list[str]:
+        """Partial downloads (``<prefix>*.part``) an earlier, killed run left in the renders
+        folder; listed once per run (this run's own are removed as they finish)."""
+        if self._parts is None:
+            try:
+                with os.scandir(self.options.renders_dir) as entries:
+                    self._parts = {e.name for e in entries if e.name.endswith(".part")}
+            except FileNotFoundError:
+                self._parts = set()
+        found = [
+            n for n in self._parts if n.startswith(prefix) and n[len(prefix) :].endswith(".part")
+        ]
+        self._parts.difference_update(found)
+        return found
+
+    def charge(
+        self,
+        ctx: TakeContext,
+        step: WorkflowStep,
+        kind: ChargeKind,
+        status: JobStatus,
+        reservation: Reservation,
+    ) -> None:
+        """Append what the provider billed to the ledger: a write, so run it in a batch."""
+        self.accountant.charge(
+            scene_id=ctx.scene_id,
+            beat_id=ctx.beat.beat_id,
+            take=ctx.take,
+            step=step,
+            kind=kind,
+            amount=status.cost_usd,
+            reservation=reservation,
+            price_table=_text(status.metadata.get("price_table")),
+        )
+
+    async def success(
+        self,
+        ctx: TakeContext,
+        step: WorkflowStep,
+        status: JobStatus,
+        reservation: Reservation,
+        slot: ProviderSlot,
+    ) -> str:
+        """Download, place and charge a succeeded job; the step is ``succeeded`` only after
+        the render and its charge are durable. A failed download leaves it for a re-run."""
+        take = ctx.take
+        provider: Any = self.pool.get(step.provider or "")
+        if not self._renders_ready:
+            self.options.renders_dir.mkdir(parents=True, exist_ok=True)
+            self._renders_ready = True
+        stem = f".{take.take_id}.{step.step_id}"
+        for stale in self._stale_parts(f"{stem}."):  # a killed run's download
+            (self.options.renders_dir / stale).unlink(missing_ok=True)
+        tmp = self.options.renders_dir / f"{stem}.{os.getpid()}.part"
+        try:
+            with self.pool.guard(step.provider or ""):
+                await provider.download(status, tmp)
+            slot.release()  # the provider's part is done; the next job may start
+        except ProviderError as exc:
+            tmp.unlink(missing_ok=True)
+            take.attention = f"download of job {step.job_id} failed ({exc}); re-run to retry it"
+            await self.journal.persist(ctx, take.state.value)
+            return StepOutcome.PENDING
+        provider_version = self.registry.provider_version(step.provider or "")
+
+        def place_and_charge() -> RenderRecord:
+            # One write for both: the render and its charge become durable in the same
+            # batch, and the take is marked succeeded only after that (by the caller).
+            record = render_media(
+                renders_dir=self.options.renders_dir,
+                project=self.options.project,
+                episode=self.options.episode,
+                beat=ctx.beat,
+                take=take,
+                step=step,
+                status=status,
+                media=tmp,
+                provider_version=provider_version,
+            )
+            self.charge(ctx, step, ChargeKind.SUCCEEDED, status, reservation)
+            return record
+
+        record = await self.journal.write(place_and_charge)
+        step.receipt = receipt(
+            take,
+            step,
+            RunResult(
+                success=True,
+                output_path=str(record.path),
+                output_sha256=record.sha256,
+                cost_usd=status.cost_usd,
+            ),
+        )
+        step.finished_at = utc_now()
+        previous = advance(take, Event.STEP_SUCCEED, step)
+        if step is take.workflow.steps[-1]:
+            # persisted with the take's final state by the executor, one write instead of two
+            take.render_path = str(record.path)
+            take.sidecar_path = str(record.sidecar_path)
+        else:
+            await self.journal.persist(ctx, previous)
+        return StepOutcome.SUCCEEDED
+
+    async def failure(
+        self,
+        ctx: TakeContext,
+        step: WorkflowStep,
+        status: JobStatus,
+        reservation: Reservation,
+    ) -> str:
+        """Record a job that ended without success, charging what it billed first."""
+        billed = status.cost_usd > 0
+        if billed:  # what the provider billed, in the ledger, durably
+            await self.journal.write(
+                self.charge, ctx, step, ChargeKind.FAILED_BUT_BILLED, status, reservation
+            )
+        step.receipt = receipt(
+            ctx.take,
+            step,
+            RunResult(
+                success=False,
+                cost_usd=status.cost_usd,
+                error_code=status.error_code,
+                error=status.error_message,
+            ),
+        )
+        event = (
+            Event.STEP_FAIL_BILLED
+            if billed
+            else Event.STEP_CANCEL
+            if status.state == "cancelled"
+            else Event.STEP_FAIL
+        )
+        message = status.error_message or f"job ended {status.state}"
+        await fail_step(self.journal, ctx, step, message, status.error_code, event)
+        return StepOutcome.FAILED
