@@ -1,11 +1,14 @@
-"""The ``recoil`` command line. ``main`` is the console-script entry point."""
+"""The ``recoil`` command line. ``main`` is the console-script entry point.
+
+Each command has its own module, imported only when that command runs (``_app.COMMANDS``);
+``progress`` draws a run's progress events.
+"""
 
 from __future__ import annotations
 
-from recoil_core.cli import group_cmd, plan_cmd, plugins_cmd, run_cmd
 from recoil_core.cli._app import app
 
-__all__ = ["app", "group_cmd", "main", "plan_cmd", "plugins_cmd", "run_cmd"]
+__all__ = ["app", "main"]
 
 
 def main() -> None:

@@ -1,29 +1,103 @@
-"""The typer application, root options, and the state commands share.
+"""The typer application, root options, and what every command shares.
 
-Commands live in their own modules (``plugins_cmd``, ``plan_cmd``, ``group_cmd``,
-``run_cmd``); they parse, call the kernel, and render. No business logic here.
+Each command lives in its own module (``run``, ``status``, ``budget``, ``reconcile``,
+``rederive``, ``group``, ``plan``, ``plugins``) and is imported only when it runs (or
+when ``--help`` lists it): ``COMMANDS`` names them. Commands parse, call the kernel and
+render; no business logic here.
 """
 
 from __future__ import annotations
 
+import importlib
 import json
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator, MutableMapping, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import attrs
 import typer
+from typer.core import TyperGroup
 
 from recoil_core._version import __version__
 from recoil_core.settings import Settings
 
 if TYPE_CHECKING:
+    from typer import _click as click  # the click typer vendors
+
     from recoil_core.registry import Registry
+
+COMMANDS: dict[str, tuple[str, str]] = {
+    "group": ("recoil_core.cli.group", "group"),
+    "run": ("recoil_core.cli.run", "run"),
+    "status": ("recoil_core.cli.status", "status"),
+    "reconcile": ("recoil_core.cli.reconcile", "reconcile"),
+    "budget": ("recoil_core.cli.budget", "budget"),
+    "rederive": ("recoil_core.cli.rederive", "rederive"),
+    "plan": ("recoil_core.cli.plan", "plan_app"),
+    "plugins": ("recoil_core.cli.plugins", "plugins_app"),
+}
+"""Command name -> (module, attribute): a command function, or a typer app for a group
+of subcommands. In the order ``recoil --help`` lists them."""
+
+
+def load_command(name: str) -> click.Command:
+    """Import the module of command ``name`` and build its click command."""
+    module_name, attribute = COMMANDS[name]
+    target = getattr(importlib.import_module(module_name), attribute)
+    if isinstance(target, typer.Typer):
+        command: click.Command = typer.main.get_group(target)
+    else:
+        single = typer.Typer(add_completion=False)
+        single.command(name)(target)
+        command = typer.main.get_command(single)
+    command.name = name
+    return command
+
+
+class _LazyCommands(MutableMapping[str, "click.Command"]):
+    """The root group's commands: every name of ``COMMANDS`` is listed, and its module
+    imported on the first lookup."""
+
+    def __init__(self, loaded: MutableMapping[str, click.Command]) -> None:
+        self._loaded = dict(loaded)
+
+    def __getitem__(self, name: str) -> click.Command:
+        if name not in self._loaded:
+            if name not in COMMANDS:
+                raise KeyError(name)
+            self._loaded[name] = load_command(name)
+        return self._loaded[name]
+
+    def __setitem__(self, name: str, command: click.Command) -> None:
+        self._loaded[name] = command
+
+    def __delitem__(self, name: str) -> None:
+        del self._loaded[name]
+
+    def __iter__(self) -> Iterator[str]:
+        yield from COMMANDS
+        yield from (name for name in self._loaded if name not in COMMANDS)
+
+    def __len__(self) -> int:
+        return len(set(COMMANDS) | set(self._loaded))
+
+
+class LazyGroup(TyperGroup):
+    """A typer group whose commands are imported when they are looked up."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.commands = _LazyCommands(self.commands)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(self.commands)
+
 
 app = typer.Typer(
     name="recoil",
     help="Turn episode plans into versioned, budget-safe AI video through plugins.",
+    cls=LazyGroup,
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -168,4 +242,16 @@ def echo_json(data: Any) -> None:
     typer.echo(json.dumps(data, indent=2, sort_keys=False, default=str))
 
 
-Command = Callable[..., Any]
+def parse_options(pairs: Sequence[str]) -> dict[str, str]:
+    """``["max_shots=3", "label=wide"]`` -> ``{"max_shots": "3", "label": "wide"}``.
+
+    Values stay strings: the kernel converts them to the types the strategy declares
+    (:func:`recoil_core.options.resolve_options`) and refuses options it does not declare.
+    """
+    options: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key.strip():
+            fail(f"--option {pair!r}: expected key=value, e.g. --option max_shots=3", 2)
+        options[key.strip()] = raw.strip()
+    return options

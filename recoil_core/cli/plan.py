@@ -6,14 +6,13 @@ from typing import Annotated, Any
 
 import typer
 
-from recoil_core.cli._app import app, echo_json
+from recoil_core.cli._app import echo_json
 
 plan_app = typer.Typer(
     name="plan",
     help="Inspect and validate episode plans.",
     no_args_is_help=True,
 )
-app.add_typer(plan_app, name="plan")
 
 
 def _safe(text: str) -> str:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import typer
 
-from recoil_core.cli._app import app, echo_json, state, user_errors
+from recoil_core.cli._app import echo_json, state, user_errors
 
 if TYPE_CHECKING:
     from recoil_core.interfaces import GroupingStrategy
@@ -19,7 +19,6 @@ if TYPE_CHECKING:
 plugins_app = typer.Typer(
     help="Inspect the installed plugins.", no_args_is_help=True, add_completion=False
 )
-app.add_typer(plugins_app, name="plugins")
 
 HOOK_PREFIX = "recoil_"
 COLUMNS = ("name", "distribution", "version", "provides", "hooks", "status", "error")

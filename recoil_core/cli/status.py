@@ -1,0 +1,58 @@
+"""``recoil status``: per scene, beat and take, what is stored and what needs attention."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from recoil_core.cli._app import echo_json, user_errors
+from recoil_core.cli._episodes import EpisodeOpt, ProjectOpt, backend, episodes, resolve
+
+if TYPE_CHECKING:
+    from recoil_core.runner.queries import StatusReport
+
+
+def status(
+    project: ProjectOpt = None,
+    episode: EpisodeOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+) -> None:
+    """Per scene, beat and take: state, job ids, renders, and what needs attention."""
+    from recoil_core.runner import queries
+
+    with user_errors(as_json=as_json):
+        store = backend()
+        project_id, episode_id = resolve(store, project, episode)
+        report = queries.status(store, project_id, episodes(store, project_id, episode_id))
+    if as_json:
+        echo_json(report.to_dict())
+    else:
+        _print_status(report)
+
+
+def _print_status(report: StatusReport) -> None:
+    for ep in report.episodes:
+        typer.echo(f"{report.project}/{ep.episode}")
+        for scene in ep.scenes:
+            cands = f" candidates {scene.candidates}" if scene.candidates else ""
+            typer.echo(f"  {scene.scene_id}  v{scene.version}{cands}")
+            for beat in scene.beats:
+                typer.echo(
+                    f"    {beat.beat_id}  {beat.modality}  "
+                    f"{'done' if beat.succeeded else 'not done'}"
+                )
+                for take in beat.takes:
+                    jobs = ",".join(take.job_ids) or "-"
+                    typer.echo(
+                        f"      {take.take_id}  {take.state.value}  job {jobs}  {take.render or ''}"
+                    )
+        for line in ep.attention:
+            typer.echo(f"  needs attention: {line}")
+        if ep.billable:
+            typer.echo(
+                f"  still billable: {len(ep.billable)} take(s) may still be billed "
+                f"(estimate ${ep.billable_estimate_usd:.4f}, held against the budget); "
+                f"`recoil reconcile --project {report.project} --episode {ep.episode}` "
+                "follows them to the end"
+            )
