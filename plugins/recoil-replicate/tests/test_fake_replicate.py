@@ -3,6 +3,8 @@ the list's order and cursor, cancel, and the one-hour retention on its injectabl
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -160,3 +162,39 @@ def test_input_output_and_files_are_removed_an_hour_after_completion_the_bill_st
     assert listed["input"] == {} and listed["data_removed"] is True
     assert httpx.get(done["output"]).status_code == 404
     assert fake.stats()["billed_usd_by_prediction"][made["id"]] == pytest.approx(5 * 0.06)
+
+
+def test_the_fake_runs_as_its_own_process_driven_over_http() -> None:
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "recoil_replicate.testing.fake_replicate",
+            "--print-port",
+            "--api-token",
+            TOKEN,
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        base_url = proc.stdout.readline().strip()
+        root = base_url.removesuffix("/v1")
+        version = httpx.post(
+            f"{root}/_fake/versions", json={"ref": "acme/clip", "predict_s": 3.0}
+        ).json()["version"]
+        httpx.post(f"{root}/_fake/faults", json={"op": "create", "kind": "drop"})
+        auth = {"Authorization": f"Bearer {TOKEN}"}
+        with pytest.raises(httpx.RemoteProtocolError):
+            httpx.post(
+                f"{base_url}/predictions",
+                json={"version": version, "input": {"prompt": "x"}},
+                headers=auth,
+            )
+        stats = httpx.get(f"{root}/_fake/stats").json()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+    assert stats["creates_total"] == 1 and proc.returncode == 0

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 from recoil_replicate import plugin
-from recoil_replicate.provider import FindPolicy, ReplicateProvider, RetryPolicy
+from recoil_replicate.provider import FindPolicy, ReplicateProvider, RetryPolicy, sends_token_to
 from recoil_replicate.testing.fake_replicate import (
     HARDWARE_PRICES,
     RETENTION_S,
@@ -343,8 +343,11 @@ def test_download_writes_the_output_and_sends_the_token_only_to_replicate_hosts(
 
     assert (tmp_path / "clip.mp4").read_bytes() == media_bytes(status.job_id)
     assert fake.stats()["media_requests_with_auth"] == 1
-    assert provider._media_headers("https://cdn.example.com/x.mp4") == {}
-    assert "Authorization" in provider._media_headers("https://replicate.delivery/x/out.mp4")
+    base = "https://api.replicate.com/v1"
+    assert sends_token_to("https://replicate.delivery/xezq/out.mp4", base)
+    assert sends_token_to("https://pbxt.replicate.delivery/out.mp4", base)
+    assert not sends_token_to("https://cdn.example.com/out.mp4", base)
+    assert not sends_token_to("https://replicate.delivery.example.com/out.mp4", base)
 
 
 # ------------------------------------------------------------------ lost creates

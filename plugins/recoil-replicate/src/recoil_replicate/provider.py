@@ -322,11 +322,7 @@ class ReplicateProvider:
         return url
 
     def _media_headers(self, url: str) -> dict[str, str]:
-        """Replicate asks for the Authorization header on output files: it goes to the API's
-        own host and to replicate.delivery, nowhere else."""
-        host = urlsplit(url).hostname or ""
-        own = host == urlsplit(self._base_url).hostname
-        if own or host == "replicate.delivery" or host.endswith(".replicate.delivery"):
+        if sends_token_to(url, self._base_url):
             return {"Authorization": f"Bearer {self._token.reveal()}"}
         return {}
 
@@ -519,6 +515,16 @@ class ReplicateProvider:
         return round(seconds * per_s, 6) if state == "succeeded" else 0.0
 
 
+def sends_token_to(url: str, base_url: str) -> bool:
+    """Whether an output file at ``url`` gets the API token: Replicate asks for the
+    Authorization header on output files, so it goes to the API's own host and to
+    replicate.delivery, and nowhere else."""
+    host = urlsplit(url).hostname or ""
+    if host == urlsplit(base_url).hostname:
+        return True
+    return host == "replicate.delivery" or host.endswith(".replicate.delivery")
+
+
 def _same_model(item: Mapping[str, Any], model: OfficialModel | VersionedModel) -> bool:
     if isinstance(model, OfficialModel):
         return item.get("model") == model.ref
@@ -572,4 +578,11 @@ def create_provider(ctx: ProviderContext) -> ReplicateProvider:
     )
 
 
-__all__ = ["DEFAULT_BASE_URL", "FindPolicy", "ReplicateProvider", "RetryPolicy", "create_provider"]
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "FindPolicy",
+    "ReplicateProvider",
+    "RetryPolicy",
+    "create_provider",
+    "sends_token_to",
+]

@@ -42,15 +42,27 @@ What it follows (Replicate's public API reference and its data-retention page):
 
 Prompt markers choose outcomes: ``[[moderate]]`` (failed, ``E005`` flagged as sensitive),
 ``[[fail]]`` (failed), ``[[never-finish]]`` (stays processing).
+
+As a separate process (for kill soaks: prints its base URL, one line, then serves until
+SIGTERM/SIGINT)::
+
+    python -m recoil_replicate.testing.fake_replicate --port 0 --print-port --api-token t
+
+A parent reads ``GET <root>/_fake/stats``, changes knobs with ``POST /_fake/knobs`` (a JSON
+object of knob values), adds faults with ``POST /_fake/faults`` (the arguments of
+:meth:`FakeReplicateServer.inject`) and registers versioned models with
+``POST /_fake/versions`` (``{"ref", "hardware", "predict_s"}``, answering ``{"version"}``).
 """
 
 from __future__ import annotations
 
+import argparse
 import base64
 import hashlib
 import itertools
 import json
 import secrets
+import signal
 import socket
 import sys
 import threading
@@ -69,6 +81,7 @@ __all__ = [
     "RETENTION_S",
     "FakeReplicateServer",
     "ManualClock",
+    "main",
     "media_bytes",
 ]
 
@@ -404,6 +417,8 @@ class FakeReplicateServer:
         """Answer one request: (status, headers, body). Raises _Drop to close silently."""
         url = urlsplit(raw_path)
         path = url.path.rstrip("/")
+        if path.startswith("/_fake/"):
+            return self._control(method, path, body)
         if path.startswith("/_media/") and method == "GET":
             return self._media(path, headers)
         route = _route(method, path)
@@ -434,6 +449,23 @@ class FakeReplicateServer:
         if fault is not None and fault.kind == "malformed":
             out = out[:-7]
         return 200, {"Content-Type": "application/json"}, out
+
+    def _control(self, method: str, path: str, body: bytes) -> tuple[int, dict[str, str], bytes]:
+        """The ``/_fake/...`` endpoints a parent process drives the fake with."""
+        args = json.loads(body or b"{}") if method == "POST" else {}
+        if path == "/_fake/stats" and method == "GET":
+            answer: Any = self.stats()
+        elif path == "/_fake/knobs" and method == "POST":
+            self.set(**args)
+            answer = {"ok": True}
+        elif path == "/_fake/faults" and method == "POST":
+            self.inject(**args)
+            answer = {"ok": True}
+        elif path == "/_fake/versions" and method == "POST":
+            answer = {"version": self.add_version(**args)}
+        else:
+            return _problem(_HttpError(404, "Not found", f"no route {method} {path}"))
+        return 200, {"Content-Type": "application/json"}, json.dumps(answer).encode()
 
     def _create(
         self, model_ref: str, raw: bytes, prefer: str | None, fault: Fault | None
@@ -809,3 +841,43 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         """Silent: tests read counters, not access logs."""
+
+
+# ---------------------------------------------------------------------- command line
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Serve the fake in the foreground until SIGTERM/SIGINT (see the module docstring)."""
+    parser = argparse.ArgumentParser(
+        prog="python -m recoil_replicate.testing.fake_replicate",
+        description="Serve a fake Replicate predictions API on 127.0.0.1.",
+    )
+    parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    parser.add_argument("--print-port", action="store_true", help="print the base URL")
+    parser.add_argument("--api-token", default="fake-replicate-token")
+    parser.add_argument("--queue-s", type=float, default=0.0)
+    parser.add_argument("--polls-to-finish", type=int, default=1)
+    args = parser.parse_args(argv)
+    server = FakeReplicateServer(
+        api_token=args.api_token,
+        port=args.port,
+        queue_s=args.queue_s,
+        polls_to_finish=args.polls_to_finish,
+    )
+
+    def stop(signum: int, frame: object) -> None:
+        threading.Thread(target=server._httpd.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    if args.print_port:
+        print(server.base_url, flush=True)
+    try:
+        server._httpd.serve_forever(poll_interval=0.1)
+    finally:
+        server._httpd.server_close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
