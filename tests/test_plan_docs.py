@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 
 from recoil_core import plan as plan_module
@@ -87,12 +87,7 @@ def test_schema_is_draft_2020_12_with_the_choice_lists_of_the_loader() -> None:
     assert schema["$defs"]["duration"]["maximum"] == plan_module.MAX_DURATION_S
 
 
-@pytest.mark.skipif(
-    importlib.util.find_spec("jsonschema") is None, reason="jsonschema not installed"
-)
 def test_the_example_and_doc_plans_validate_against_the_schema() -> None:
-    import jsonschema  # type: ignore[import-untyped]
-
     validator = jsonschema.Draft202012Validator(_schema())
     validator.check_schema(_schema())
     for text in [EXAMPLE.read_text(encoding="utf-8"), *doc_plans()]:
