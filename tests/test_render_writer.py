@@ -22,9 +22,11 @@ from recoil_core.model import (
     WorkflowStep,
 )
 from recoil_core.render import (
+    InputRecord,
     SecretInProvenanceError,
     build_provenance,
     find_secret_keys,
+    provenance_document,
     write_render,
 )
 
@@ -228,18 +230,17 @@ def test_build_provenance_collects_the_standard_fields(tmp_path: Path) -> None:
         episode="ep_001",
     )
 
-    assert provenance["grouping"] == identity.to_dict()
-    assert provenance["shots"] == ["EP001_SH05"]
-    assert (provenance["prompt"], provenance["model"]) == ("walk", "seeddance-2.0")
-    assert (provenance["provider"], provenance["provider_version"]) == ("seeddance", "0.1.0")
-    assert (provenance["job_id"], provenance["seed"], provenance["cost_usd"]) == ("cgt-1", 42, 0.42)
-    assert provenance["timings"]["finished_at"] == "2025-01-01T00:01:00+00:00"
-    assert provenance["scene_id"] == "ONER_001"
-    assert provenance["take_number"] == 1
-    assert provenance["inputs"]["first_frame"] == {
-        "path": str(frame),
-        "sha256": hashlib.sha256(b"png").hexdigest(),
-    }
-    assert provenance["provider_metadata"] == {"completion_tokens": 1000}
-    assert provenance["workflow"]["scene_id"] == "ONER_001"
-    assert find_secret_keys(provenance) == []
+    assert provenance.grouping == identity.to_dict()
+    assert provenance.shots == ["EP001_SH05"]
+    assert (provenance.prompt, provenance.model) == ("walk", "seeddance-2.0")
+    assert (provenance.provider, provenance.provider_version) == ("seeddance", "0.1.0")
+    assert (provenance.job_id, provenance.seed, provenance.cost_usd) == ("cgt-1", 42, 0.42)
+    assert provenance.timings.finished_at == "2025-01-01T00:01:00+00:00"
+    assert provenance.scene_id == "ONER_001"
+    assert provenance.take_number == 1
+    assert provenance.inputs["first_frame"] == InputRecord(
+        str(frame), hashlib.sha256(b"png").hexdigest()
+    )
+    assert provenance.provider_metadata == {"completion_tokens": 1000}
+    assert provenance.workflow["scene_id"] == "ONER_001"
+    assert find_secret_keys(provenance_document(provenance)) == []
