@@ -79,8 +79,11 @@ class _Pricer:
             estimator, origin, source = self._estimator(step.provider or "")
             raw: object = 0.0
             if estimator is not None:
-                with guarded(f"cost estimator for provider {step.provider!r}", origin):
+                try:
                     raw = estimator.estimate(step)
+                except Exception:  # entered only on failure: thousands of steps are priced
+                    with guarded(f"cost estimator for provider {step.provider!r}", origin):
+                        raise
             estimate = as_price(raw)
             if estimate is None:  # NaN compares false with the cap: every take would pass it
                 raise PluginError(
