@@ -14,7 +14,8 @@ import cattrs
 from cattrs.v import format_exception
 
 from recoil_core.errors import CorruptDocumentError, SchemaVersionError
-from recoil_core.model import SCHEMA_VERSION, GroupIdentity
+from recoil_core.model.base import SCHEMA_VERSION
+from recoil_core.model.grouping import GroupIdentity
 
 T = TypeVar("T")
 
@@ -39,6 +40,7 @@ def _strict_float(value: object, _type: object) -> float:
 
 
 converter.register_structure_hook(float, _strict_float)
+# a unit's identity is written with its derived shotset_hash, the form plugins see too
 converter.register_unstructure_hook(GroupIdentity, lambda identity: identity.to_dict())
 converter.register_structure_hook(GroupIdentity, lambda data, _t: GroupIdentity.from_dict(data))
 

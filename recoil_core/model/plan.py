@@ -103,7 +103,11 @@ class CoveragePass:
         return shotset_hash(self.shot_ids)
 
     def to_dict(self) -> dict[str, Any]:
-        data = attrs.asdict(self, recurse=True)
+        """The pass as JSON-ready data (through the one converter), with its real shot
+        ids and their ``shotset_hash``."""
+        from recoil_core.convert import converter  # convert imports the model
+
+        data: dict[str, Any] = converter.unstructure(self, CoveragePass)
         data["shot_range"] = list(self.shot_range)
         data["shot_ids"] = self.shot_ids
         data["shotset_hash"] = self.shotset_hash
