@@ -191,7 +191,10 @@ def recoil_on_scene_event(event: SceneEvent) -> None:
     ``event.kind`` is ``created``, ``reused``, ``replaced`` (an unrendered version was
     superseded), ``candidate_staged``, ``candidate_exists`` (reconciliation, before any
     dispatch) or ``finished`` (after the run's dispatch, with ``"k/n beat(s) rendered"`` in
-    ``event.detail``). Dry runs emit nothing.
+    ``event.detail``). Dry runs emit nothing. The kernel sends these as members of
+    :class:`recoil_core.events.SceneEventKind`, a ``str`` enum: comparing ``event.kind``
+    with the plain strings above keeps working, and ``SceneEventKind(event.kind)`` gives
+    the member.
 
     :param event: project, episode, scene id, event kind, the version concerned and a
         human-readable detail.
