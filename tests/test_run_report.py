@@ -11,8 +11,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from recoil_core.events import (
     BeatFinished,
     Notice,
