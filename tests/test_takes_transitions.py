@@ -5,8 +5,10 @@ exactly the ones nothing leaves."""
 from __future__ import annotations
 
 import itertools
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -176,3 +178,9 @@ def test_the_mermaid_diagram_lists_every_take_move() -> None:
         check=True,
     )
     assert done.stdout == diagram
+
+
+def test_the_architecture_page_shows_the_generated_diagram() -> None:
+    page = (Path(__file__).resolve().parents[1] / "docs" / "architecture.md").read_text()
+    blocks = re.findall(r"```mermaid\n(.*?)```", page, flags=re.DOTALL)
+    assert blocks == [mermaid()], "regenerate it: python -m recoil_core.takes --mermaid"
