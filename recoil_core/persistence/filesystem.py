@@ -155,6 +155,17 @@ class _CachedActive:
     lock_epoch: int | None
 
 
+@attrs.frozen
+class _ManifestFacts:
+    """What :meth:`FilesystemBackend.load_scene` needs of a manifest just read: its active
+    version and listed versions, and the file's signature and write generation then."""
+
+    signature: StatSignature
+    generation: int
+    active_version: int
+    versions: frozenset[int]
+
+
 @attrs.define
 class _LedgerIndex:
     """Entry ids of a ledger file up to ``offset`` (the end of its last complete line)."""
@@ -210,6 +221,7 @@ class FilesystemBackend:
         self._lock_epochs: dict[Path, int] = {}
         self._active_cache: dict[Path, _CachedActive] = {}
         self._doc_signatures: dict[Path, StatSignature] = {}
+        self._manifest_facts: dict[Path, _ManifestFacts] = {}
         self._ledgers: dict[Path, _LedgerIndex] = {}
         self._episode_dirs: dict[tuple[str, str], Path] = {}
         self._scene_dirs: dict[tuple[str, str, str], Path] = {}
@@ -262,10 +274,39 @@ class FilesystemBackend:
         manifest = self._read(path, MANIFEST_KIND, SceneManifest)
         if manifest is None or signature is None:
             self._active_cache.pop(path, None)
+            self._manifest_facts.pop(path, None)
             return None
         self._check_manifest(manifest, scene_dir.name, path)
         self._remember_active(path, manifest.active_version, signature, generation)
+        versions = frozenset(entry.version for entry in manifest.versions)
+        self._manifest_facts[path] = _ManifestFacts(
+            signature, generation, manifest.active_version, versions
+        )
         return manifest
+
+    def _listed_versions(self, scene_dir: Path) -> tuple[int, frozenset[int]] | None:
+        """The manifest's active version and listed versions (None: no manifest).
+
+        A caller that just read the manifest (``recoil status`` reads it, then the scene)
+        does not pay a second read: the facts of the last read are used once, if the file
+        still has the same signature (every write replaces it, so its inode changes) and
+        this process has not written it since; otherwise the manifest is read again.
+        """
+        self._settle(scene_dir)
+        path = scene_dir / MANIFEST_FILE
+        facts = self._manifest_facts.pop(path, None)
+        if (
+            facts is not None
+            and facts.generation == _PROCESS.generation(path)
+            and facts.signature == _signature(path)
+        ):
+            self._remember_active(path, facts.active_version, facts.signature, facts.generation)
+            return facts.active_version, facts.versions
+        manifest = self._read_manifest(scene_dir)
+        if manifest is None:
+            return None
+        self._manifest_facts.pop(path, None)  # used by this call
+        return manifest.active_version, frozenset(entry.version for entry in manifest.versions)
 
     @staticmethod
     def _check_manifest(manifest: SceneManifest, scene_id: str, path: Path) -> None:
@@ -282,8 +323,10 @@ class FilesystemBackend:
     def _remember_active(
         self, path: Path, active: int, signature: StatSignature, generation: int
     ) -> None:
-        episode_dir = path.parent.parent.parent
-        epoch = self._lock_epochs.get(episode_dir) if self._held.get(episode_dir) else None
+        epoch = None
+        if self._held:  # a reader that never locked (``recoil status``) skips the lookup
+            episode_dir = path.parent.parent.parent
+            epoch = self._lock_epochs.get(episode_dir) if self._held.get(episode_dir) else None
         self._active_cache[path] = _CachedActive(active, signature, generation, epoch)
 
     def _active_version(self, scene_dir: Path, episode_dir: Path) -> int | None:
@@ -378,7 +421,7 @@ class FilesystemBackend:
 
     def list_scenes(self, project: str, episode: str) -> list[str]:
         scenes = self.episode_dir(project, episode) / SCENES_DIR
-        return _child_ids(scenes, lambda child: (child / MANIFEST_FILE).is_file())
+        return _child_ids(scenes, lambda child: os.path.isfile(os.path.join(child, MANIFEST_FILE)))
 
     def load_manifest(self, project: str, episode: str, scene_id: str) -> SceneManifest | None:
         return self._read_manifest(self.scene_dir(project, episode, scene_id))
@@ -387,20 +430,22 @@ class FilesystemBackend:
         self, project: str, episode: str, scene_id: str, version: int | None = None
     ) -> Scene | None:
         scene_dir = self.scene_dir(project, episode, scene_id)
-        manifest = self._read_manifest(scene_dir)
-        if manifest is None:
+        listed = self._listed_versions(scene_dir)
+        if listed is None:
             return None
-        wanted = manifest.active_version if version is None else version
-        if wanted not in {entry.version for entry in manifest.versions}:
+        active, versions = listed
+        wanted = active if version is None else version
+        if wanted not in versions:
             return None
         return self._load_listed(scene_dir, wanted)
 
     def load_active(self, project: str, episode: str, scene_id: str) -> tuple[Scene, int] | None:
         scene_dir = self.scene_dir(project, episode, scene_id)
-        manifest = self._read_manifest(scene_dir)
-        if manifest is None:
+        listed = self._listed_versions(scene_dir)
+        if listed is None:
             return None
-        return self._load_listed(scene_dir, manifest.active_version), manifest.active_version
+        active, _ = listed
+        return self._load_listed(scene_dir, active), active
 
     def _load_listed(self, scene_dir: Path, version: int) -> Scene:
         scene = self._read_scene(scene_dir, version)
@@ -700,14 +745,15 @@ def _ledger_entry_id(raw: bytes, path: Path, number: int) -> str:
     return entry_id
 
 
-def _child_ids(directory: Path, keep: Callable[[Path], bool]) -> list[str]:
-    """Names of sub-folders of ``directory`` that are valid ids and pass ``keep``."""
+def _child_ids(directory: Path, keep: Callable[[str], bool]) -> list[str]:
+    """Names of sub-folders of ``directory`` that are valid ids and whose path passes
+    ``keep``. The listing tells folders apart without a ``stat`` per child."""
     try:
-        children = list(directory.iterdir())
+        with os.scandir(directory) as children:
+            return sorted(
+                child.name
+                for child in children
+                if id_problem(child.name) is None and child.is_dir() and keep(child.path)
+            )
     except FileNotFoundError:
         return []
-    return sorted(
-        child.name
-        for child in children
-        if id_problem(child.name) is None and child.is_dir() and keep(child)
-    )
