@@ -118,6 +118,11 @@ def _signature(path: Path) -> StatSignature | None:
         st = os.stat(path)
     except FileNotFoundError:
         return None
+    return _stat_signature(st)
+
+
+def _stat_signature(st: os.stat_result) -> StatSignature:
+    """What tells one version of a file from the next (each write replaces the file)."""
     return (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
@@ -258,24 +263,32 @@ class FilesystemBackend:
     # ------------------------------------------------------------------ reading
 
     def _read(self, path: Path, kind: str, cls: type[T]) -> T | None:
+        found = self._read_signed(path, kind, cls)
+        return None if found is None else found[0]
+
+    @staticmethod
+    def _read_signed(path: Path, kind: str, cls: type[T]) -> tuple[T, StatSignature] | None:
+        """The document at ``path`` and the signature of the very file it was read from."""
         try:
-            raw = path.read_bytes()
+            with open(path, "rb", buffering=0) as file:
+                st = os.fstat(file.fileno())
+                raw = file.read()
         except FileNotFoundError:
             return None
         source = str(path)
-        return _structure(kind, _parse_json(raw, source), cls, source)
+        return _structure(kind, _parse_json(raw, source), cls, source), _stat_signature(st)
 
     def _read_manifest(self, scene_dir: Path) -> SceneManifest | None:
         """Read the manifest from disk and remember its active version for CAS."""
         self._settle(scene_dir)
         path = scene_dir / MANIFEST_FILE
         generation = _PROCESS.generation(path)
-        signature = _signature(path)
-        manifest = self._read(path, MANIFEST_KIND, SceneManifest)
-        if manifest is None or signature is None:
+        found = self._read_signed(path, MANIFEST_KIND, SceneManifest)
+        if found is None:
             self._active_cache.pop(path, None)
             self._manifest_facts.pop(path, None)
             return None
+        manifest, signature = found
         self._check_manifest(manifest, scene_dir.name, path)
         self._remember_active(path, manifest.active_version, signature, generation)
         versions = frozenset(entry.version for entry in manifest.versions)
@@ -347,16 +360,15 @@ class FilesystemBackend:
 
     def _read_scene(self, scene_dir: Path, version: int) -> Scene | None:
         path = scene_dir / version_file_name(version)
-        signature = _signature(path)
-        scene = self._read(path, SCENE_KIND, Scene)
-        if scene is None:
+        found = self._read_signed(path, SCENE_KIND, Scene)
+        if found is None:
             return None
+        scene, signature = found
         if scene.scene_id != scene_dir.name:
             raise CorruptDocumentError(
                 str(path), f"scene_id {scene.scene_id!r} does not match its folder"
             )
-        if signature is not None:
-            self._doc_signatures[path] = signature
+        self._doc_signatures[path] = signature
         return scene
 
     def _require_readable(self, scene_dir: Path, version: int) -> None:
