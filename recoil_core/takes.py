@@ -30,6 +30,8 @@ import sys
 from collections.abc import Iterable, Mapping
 from typing import TypeVar
 
+import attrs
+
 from recoil_core.errors import RecoilError
 from recoil_core.model import Beat, StepState, Take, TakeState, WorkflowStep
 
@@ -41,6 +43,7 @@ __all__ = [
     "TAKE_MOVES",
     "Event",
     "IllegalMove",
+    "Unwritten",
     "advance",
     "attempts",
     "mermaid",
@@ -195,6 +198,23 @@ def advance(take: Take, event: Event, step: WorkflowStep | None = None) -> TakeS
     if take_target is not None:
         take.state = take_target
     return previous
+
+
+class Unwritten:
+    """A take and one of its steps as last persisted, kept while a move of them is being
+    written: when that write fails, :meth:`restore` puts both back, since on disk the
+    move never happened (the only way a state goes back without an event)."""
+
+    def __init__(self, take: Take, step: WorkflowStep) -> None:
+        self._take, self._step = take, step
+        self._take_fields = attrs.asdict(take, recurse=False)
+        self._step_fields = attrs.asdict(step, recurse=False)
+
+    def restore(self) -> None:
+        for name, value in self._take_fields.items():
+            setattr(self._take, name, value)
+        for name, value in self._step_fields.items():
+            setattr(self._step, name, value)
 
 
 # --------------------------------------------------------------------------- queries

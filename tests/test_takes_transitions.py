@@ -26,6 +26,7 @@ from recoil_core.takes import (
     TAKE_MOVES,
     Event,
     IllegalMove,
+    Unwritten,
     advance,
     mermaid,
 )
@@ -184,3 +185,15 @@ def test_the_architecture_page_shows_the_generated_diagram() -> None:
     page = (Path(__file__).resolve().parents[1] / "docs" / "architecture.md").read_text()
     blocks = re.findall(r"```mermaid\n(.*?)```", page, flags=re.DOTALL)
     assert blocks == [mermaid()], "regenerate it: python -m recoil_core.takes --mermaid"
+
+
+def test_an_unwritten_move_is_put_back_as_it_was_persisted() -> None:
+    take = take_in(TakeState.UNKNOWN, StepState.UNKNOWN)
+    step = take.workflow.steps[0]
+    step.request_key, take.attention = "rk_lost", "search again"
+    before = Unwritten(take, step)
+    step.request_key, take.attention = "rk_new", None
+    advance(take, Event.SUBMIT, step)
+    before.restore()
+    assert (take.state, step.state) == (TakeState.UNKNOWN, StepState.UNKNOWN)
+    assert (step.request_key, take.attention) == ("rk_lost", "search again")

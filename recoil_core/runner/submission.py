@@ -14,8 +14,6 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-import attrs
-
 from recoil_core.errors import (
     AuthenticationFailed,
     LookupAmbiguous,
@@ -31,7 +29,7 @@ from recoil_core.runner.finishing import fail_step
 from recoil_core.runner.journal import Journal
 from recoil_core.runner.polling import parse_time, seconds_since
 from recoil_core.runner.providers import ProviderPool
-from recoil_core.takes import Event, advance
+from recoil_core.takes import Event, Unwritten, advance
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +79,7 @@ class Submitter:
     async def mark_submitting(self, ctx: TakeContext, step: WorkflowStep) -> None:
         """Draw the create's identity and persist ``submitting`` before the paid call."""
         take = ctx.take
-        before = attrs.asdict(step, recurse=False), take.state, take.attention
+        before = Unwritten(take, step)
         step.request_key = new_identity("rk")
         step.seed = seed_for(step.request_key)
         step.submitting_at = utc_now()
@@ -92,10 +90,7 @@ class Submitter:
             # CAS: a moved version stops here. Urgent: this take holds a provider slot.
             await self.journal.move(ctx, Event.SUBMIT, step, urgent=True)
         except BaseException:
-            # not written, so nothing was sent: the step is as it was before
-            fields, take.state, take.attention = before
-            for name, value in fields.items():
-                setattr(step, name, value)
+            before.restore()  # not written, so nothing was sent: as it was before
             raise
 
     async def create(self, ctx: TakeContext, step: WorkflowStep) -> str | None:
