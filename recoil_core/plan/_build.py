@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -275,39 +276,13 @@ class PlanChecker(CoverageChecker):
                 )
             else:
                 self.register_shot(shot_id, loc)
-        fields: dict[str, Any] = {
-            "duration_s": self.optional(body, "duration_s", loc, self.duration),
-            "prompt": self.optional(
-                body, "prompt", loc, lambda v, at: self.text(v, at, limit=MAX_PROMPT_CHARS)
-            ),
-            "shot_type": self.optional(
-                body, "shot_type", loc, lambda v, at: self.token(v, at, "shot type")
-            ),
-            "video_model": self.model_field(body, loc, primary="model", alias="video_model"),
-            "previs_model": self.optional(
-                body, "previs_model", loc, lambda v, at: self.token(v, at, "model")
-            ),
-            "pipeline": self.optional(
-                body, "pipeline", loc, lambda v, at: self.token(v, at, "pipeline")
-            ),
-            "aspect_ratio": self.optional(
-                body,
-                "aspect_ratio",
-                loc,
-                lambda v, at: self.choice(v, at, ALLOWED_ASPECT_RATIOS, "aspect ratio"),
-            ),
-            "resolution": self.optional(
-                body,
-                "resolution",
-                loc,
-                lambda v, at: self.choice(v, at, ALLOWED_RESOLUTIONS, "resolution"),
-            ),
-            "has_dialogue": self.optional(body, "has_dialogue", loc, self.flag),
-            "is_env_only": self.optional(body, "is_env_only", loc, self.flag),
-            "seed": self.optional(body, "seed", loc, self.seed),
-            "cinematography": self.optional(body, "cinematography", loc, self.text),
-            "quality": self.optional(body, "quality", loc, self.text),
-        }
+        fields: dict[str, Any] = {}
+        for key, check in _SHOT_CHECKS.items():
+            value = body.get(key)
+            if check is None:
+                fields[key] = self.model_field(body, loc, primary="model", alias="video_model")
+            elif value is not None:
+                fields[key] = check(self, value, where(loc, key))
         location = self.optional(body, "location", loc, self.location_ref) or sequence_location
         if location is None and self.locations is not None and body.get("location") is None:
             self.issue(
@@ -315,7 +290,7 @@ class PlanChecker(CoverageChecker):
                 "required: the plan declares locations, so give the shot (or its sequence) one",
             )
         characters = self.optional(body, "characters", loc, self.character_list) or []
-        if fields["is_env_only"] and characters:
+        if fields.get("is_env_only") and characters:
             self.issue(where(loc, "is_env_only"), "an environment-only shot cannot list characters")
         frames = self.optional(body, "frames", loc, self.frames) or {}
         if len(self.issues) > before or not isinstance(shot_id, str):
@@ -416,3 +391,22 @@ def _episode_from(shots: list[CanonicalShot]) -> str:
         if id_problem(prefix) is None:
             return prefix
     return "EP001"
+
+
+_ShotCheck = Callable[[PlanChecker, Any, str], Any]
+_SHOT_CHECKS: dict[str, _ShotCheck | None] = {
+    "duration_s": PlanChecker.duration,
+    "prompt": lambda c, v, at: c.text(v, at, limit=MAX_PROMPT_CHARS),
+    "shot_type": lambda c, v, at: c.token(v, at, "shot type"),
+    "video_model": None,  # or its synonym 'model': PlanChecker.model_field checks both
+    "previs_model": lambda c, v, at: c.token(v, at, "model"),
+    "pipeline": lambda c, v, at: c.token(v, at, "pipeline"),
+    "aspect_ratio": lambda c, v, at: c.choice(v, at, ALLOWED_ASPECT_RATIOS, "aspect ratio"),
+    "resolution": lambda c, v, at: c.choice(v, at, ALLOWED_RESOLUTIONS, "resolution"),
+    "has_dialogue": PlanChecker.flag,
+    "is_env_only": PlanChecker.flag,
+    "seed": PlanChecker.seed,
+    "cinematography": PlanChecker.text,
+    "quality": PlanChecker.text,
+}
+"""How each plain shot field is checked, in the order problems are reported."""

@@ -8,7 +8,7 @@ import difflib
 import json
 import math
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 import attrs
@@ -18,7 +18,9 @@ from recoil_core.ids import id_problem
 from recoil_core.model import CanonicalShot
 from recoil_core.plan._reading import Duplicates, printable
 from recoil_core.plan._schema import (
+    ALL_FIELDS,
     EXTENSION_PREFIX,
+    FIELD_SETS,
     MAX_DURATION_S,
     MAX_SEED,
     MAX_TEXT_CHARS,
@@ -28,11 +30,14 @@ from recoil_core.plan._schema import (
 
 _SIMPLE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
 _TOKEN = re.compile(TOKEN_PATTERN)
+_FIELD_NAMES = frozenset(name for name in ALL_FIELDS if _SIMPLE_KEY.match(name))
 _T = TypeVar("_T")
 
 
 def where(base: str, key: object) -> str:
     """Location of ``key`` (a list index or an object key) under ``base``."""
+    if key in _FIELD_NAMES and type(key) is str:
+        return f"{base}.{key}" if base else key
     if isinstance(key, int) and not isinstance(key, bool):
         return f"{base}[{key}]"
     if not isinstance(key, str):
@@ -107,15 +112,21 @@ class FieldChecker:
         return check(value, where(loc, key))
 
     def obj(
-        self, value: object, loc: str, fields: Iterable[str], what: str
+        self, value: object, loc: str, fields: tuple[str, ...], what: str
     ) -> dict[str, Any] | None:
         """``value`` as a JSON object of ``what``; reports unknown and duplicate keys."""
         if not isinstance(value, dict):
             self.issue(loc, f"{what} must be an object, got {type_name(value)}")
             return None
-        known = tuple(fields)
-        for key in self.duplicates.get(id(value), ()):
-            self.issue(where(loc, key), "key appears twice in this object; the later one would win")
+        if self.duplicates:
+            for key in self.duplicates.get(id(value), ()):
+                self.issue(
+                    where(loc, key), "key appears twice in this object; the later one would win"
+                )
+        known_set = FIELD_SETS.get(id(fields))
+        if known_set is not None and value.keys() <= known_set:
+            return value
+        known = fields
         for key in value:
             if not isinstance(key, str):
                 self.issue(loc, f"keys must be strings, got {type_name(key)} {show(key)}")

@@ -34,6 +34,21 @@ SHOT_FIELDS = _fields(_DEFS["shot"])
 FRAMES_FIELDS = _fields(_DEFS["frames"])
 PASS_FIELDS = _fields(_DEFS["coverage_pass"])
 SEGMENT_FIELDS = _fields(_DEFS["segment"])
+FIELD_SETS: dict[int, frozenset[str]] = {
+    id(fields): frozenset(fields)
+    for fields in (
+        TOP_FIELDS,
+        DEFAULTS_FIELDS,
+        ENTITY_FIELDS,
+        SEQUENCE_FIELDS,
+        SHOT_FIELDS,
+        FRAMES_FIELDS,
+        PASS_FIELDS,
+        SEGMENT_FIELDS,
+    )
+}
+"""Each field tuple above as a set, by the tuple's ``id``."""
+ALL_FIELDS: frozenset[str] = frozenset().union(*FIELD_SETS.values())
 
 ALLOWED_ASPECT_RATIOS: tuple[str, ...] = tuple(_DEFS["aspect_ratio"]["enum"])
 ALLOWED_RESOLUTIONS: tuple[str, ...] = tuple(_DEFS["resolution"]["enum"])
