@@ -1,5 +1,6 @@
 # One command each: `make demo` sets up and renders the example episode offline;
-# `make test` sets up and runs the test suite.
+# `make test` sets up and runs the test suite; `make test-isolated` runs each plugin's tests
+# with only the kernel and that plugin's declared dependencies installed.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -9,7 +10,7 @@ PLUGIN_DIRS := recoil_plugins_grouping recoil_plugins_video \
 	plugins/recoil-fal
 DISTS := -e . $(addprefix -e ,$(PLUGIN_DIRS))
 
-.PHONY: setup test demo lint bench clean
+.PHONY: setup test test-isolated demo lint bench clean
 
 $(BIN)/recoil: pyproject.toml $(addsuffix /pyproject.toml,$(PLUGIN_DIRS))
 	$(PYTHON) -m venv $(VENV)
@@ -19,8 +20,14 @@ $(BIN)/recoil: pyproject.toml $(addsuffix /pyproject.toml,$(PLUGIN_DIRS))
 
 setup: $(BIN)/recoil
 
+# The kernel's and integration tests (tests/), then every distribution's own tests/.
 test: setup
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q tests $(wildcard $(addsuffix /tests,$(PLUGIN_DIRS)))
+
+# Each plugin's tests in a fresh venv holding only the kernel and that plugin's declared
+# dependencies (built as wheels), so a hidden dependency on a sibling fails.
+test-isolated: setup
+	.ci/plugin_isolation.sh $(PLUGIN_DIRS)
 
 # Plugins reach the kernel only through recoil_core.api (tests/test_api.py checks their
 # imports) and docs/api.md matches it (tests/test_api_reference.py).

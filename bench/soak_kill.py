@@ -1,14 +1,14 @@
 """Soak: SIGKILL the real ``recoil run`` CLI 100+ times against the fake Ark server.
 
-Runs the same campaign as ``tests/test_crash_kill.py`` (same kill moments, job timeouts,
-5xx creates, two episodes of the same shape per fake Ark server, a conform in each
-folder, capped ``--wait`` runs and wrong-key runs, and the same checks), longer and with a
-heavier mix of capped and wrong-key runs, and prints the counts: kills, takes, creates,
-duplicates, lost renders, adopted jobs, ledger vs billed job by job, takes left for a
-person, timeouts followed, 5xx creates, conforms, capped runs and cap violations, wrong-key
-runs. A folder whose checks fail is reported and the soak goes on. Exits 1 if any
-duplicate, lost render, adopted job, cap violation or leaked key was seen, or any folder
-failed a check. Usage::
+Runs the campaign of ``tests/support/kill_campaign.py``, of which ``tests/test_crash_kill.py``
+runs a seeded subset (same kill moments, job timeouts, 5xx creates, two episodes of the
+same shape per fake Ark server, a conform in each folder, capped ``--wait`` runs and
+wrong-key runs, and the same checks), longer and with a heavier mix of capped and wrong-key
+runs, and prints the counts: kills, takes, creates, duplicates, lost renders, adopted jobs,
+ledger vs billed job by job, takes left for a person, timeouts followed, 5xx creates,
+conforms, capped runs and cap violations, wrong-key runs. A folder whose checks fail is
+reported and the soak goes on. Exits 1 if any duplicate, lost render, adopted job, cap
+violation or leaked key was seen, or any folder failed a check. Usage::
 
     .venv/bin/python bench/soak_kill.py [--kills 120] [--seed N] [--per-episode 7] [-v]
 """
@@ -21,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-TESTS = Path(__file__).resolve().parents[1] / "tests"
+SUPPORT = Path(__file__).resolve().parents[1] / "tests" / "support"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,8 +31,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--per-episode", type=int, default=7, help="kills per episode at most")
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)
-    sys.path.insert(0, str(TESTS))
-    from test_crash_kill import run_campaign
+    sys.path.insert(0, str(SUPPORT))
+    from kill_campaign import run_campaign
 
     seed = args.seed if args.seed is not None else time.time_ns() % 1_000_000
     started = time.perf_counter()

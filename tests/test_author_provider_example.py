@@ -13,8 +13,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from _doc_examples import PYTEST, DocExample, doc_files, install_doc_example
 
+from recoil_core.testing.doc_examples import PYTEST, DocExample, doc_files, install_doc_example
 from recoil_core.testing.pytest_plugin import recoil_executable
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "writing-a-provider.md"

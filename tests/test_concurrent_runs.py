@@ -9,8 +9,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from test_crash_kill import EPISODE, PROJECT, WatchedArk, cli_env, start_run, wait_for
-from test_crash_points import check_money
+from kill_campaign import EPISODE, PROJECT, start_run
+from recoil_seeddance.testing.money import check_money, cli_env
+from recoil_seeddance.testing.watched import WatchedArk, wait_for
 
 from recoil_core.persistence.filesystem import FilesystemBackend
 

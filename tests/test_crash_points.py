@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _money import (
+from recoil_seeddance.testing.fake_ark import FakeArkServer
+from recoil_seeddance.testing.money import (
     PLUGINS,
     check_money,
     filesystem,
@@ -23,7 +24,6 @@ from _money import (
     run_episode,
     small_plan,
 )
-from recoil_seeddance.testing.fake_ark import FakeArkServer
 
 from recoil_core.model import CanonicalPlan, StepState, TakeState
 from recoil_core.persistence.protocol import PersistenceBackend

@@ -12,7 +12,7 @@ import pytest
 from recoil_seeddance.estimate import estimate_step_usd
 from recoil_seeddance.provider import ArkProvider
 from recoil_seeddance.testing.fake_ark import FakeArkServer
-from test_crash_points import (
+from recoil_seeddance.testing.money import (
     PLUGINS,
     SENTINEL_KEY,
     check_money,

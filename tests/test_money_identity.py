@@ -12,8 +12,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _money import billed_usd, check_money, cli_env, filesystem, persisted_scenes, run_recoil
 from recoil_seeddance.testing.fake_ark import FakeArkServer
+from recoil_seeddance.testing.money import (
+    billed_usd,
+    check_money,
+    cli_env,
+    filesystem,
+    persisted_scenes,
+    run_recoil,
+)
 
 from recoil_core.registry import build_registry
 from recoil_core.settings import PluginSelection

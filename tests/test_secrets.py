@@ -10,7 +10,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from _money import (
+from recoil_seeddance.testing.fake_ark import FakeArkServer
+from recoil_seeddance.testing.money import (
     PLUGINS,
     check_money,
     cli_env,
@@ -19,7 +20,6 @@ from _money import (
     run_recoil,
     small_plan,
 )
-from recoil_seeddance.testing.fake_ark import FakeArkServer
 
 from recoil_core.errors import AuthenticationFailed
 from recoil_core.registry import build_registry

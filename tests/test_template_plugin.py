@@ -18,7 +18,6 @@ import tomllib
 from pathlib import Path
 
 import pytest
-from _doc_examples import PYTEST
 
 from recoil_core import hookspecs
 from recoil_core.registry import KINDS, OBSERVER_HOOKS
@@ -28,6 +27,7 @@ from recoil_core.testing.distributions import (
     run_with_distributions,
     write_pyproject_distribution,
 )
+from recoil_core.testing.doc_examples import PYTEST
 from recoil_core.testing.pytest_plugin import recoil_executable
 
 REPO = Path(__file__).resolve().parents[1]

@@ -1,4 +1,5 @@
-"""Behaviour of the standard strategies: batching rules, options, oner, coverage, properties."""
+"""Behaviour of the standard strategies: batching rules, options, oner, properties (coverage:
+plugins/recoil-coverage/tests/test_coverage_strategy.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from recoil_plugins_grouping.helpers import GroupingOptionError
 
 from recoil_core.errors import OptionError
 from recoil_core.interfaces import GroupingStrategy
-from recoil_core.model import CanonicalShot, CoveragePass, CoverageSegment, Group
+from recoil_core.model import CanonicalShot, Group
 from recoil_core.options import strategy_option_specs
 from recoil_core.registry import Registry, build_registry
 from recoil_core.runner.planning import derive_groups
@@ -141,8 +142,8 @@ def test_the_old_grouping_option_error_is_the_kernel_option_error() -> None:
     assert GroupingOptionError is OptionError
 
 
-@pytest.mark.parametrize("name", ["solo", "oner", "coverage"])
-def test_solo_oner_and_coverage_refuse_any_option(name: str) -> None:
+@pytest.mark.parametrize("name", ["solo", "oner"])
+def test_solo_and_oner_refuse_any_option(name: str) -> None:
     with pytest.raises(OptionError, match=f"'{name}': unknown option 'x'; it takes no options"):
         grouped(name, [shot(1)], x=1)
 
@@ -151,7 +152,7 @@ def test_standard_strategies_declare_their_options() -> None:
     declared = {
         name: [(s.name, s.type, s.default) for s in strategy_option_specs(strategy)]
         for name, strategy in REGISTRY.strategies.items()
-        if name in ("continuity", "solo", "oner", "coverage")
+        if name in ("continuity", "solo", "oner")
     }
     assert declared == {
         "continuity": [
@@ -159,7 +160,6 @@ def test_standard_strategies_declare_their_options() -> None:
             ("max_duration_s", float, 15.0),
             ("min_multi_shots", int, 2),
         ],
-        "coverage": [],
         "oner": [],
         "solo": [],
     }
@@ -181,35 +181,6 @@ def test_oner_makes_one_unit_per_sequence_numbered_in_plan_order() -> None:
         groups[0].units[0], strategy="oner", ordinal=1, shot_ids=["EP001_SH01", "EP001_SH02"]
     )
     assert groups[0].duration_s == 4.0
-
-
-def _pass(pass_id: str, *shot_ids: str) -> CoveragePass:
-    return CoveragePass(
-        pass_id=pass_id,
-        episode_id="EP001",
-        shot_range=(shot_ids[0], shot_ids[-1]),
-        segments=[CoverageSegment(i, sid, "CU", 1.5, f"p{i}") for i, sid in enumerate(shot_ids)],
-    )
-
-
-def test_coverage_without_a_selection_groups_every_pass_of_the_plan() -> None:
-    shots = [shot(1), shot(2)]
-    passes = [
-        _pass("EP001_PASS_003_SH01_02_A", "EP001_SH01", "EP001_SH02"),
-        _pass("EP001_PASS_004_SH02_02_B", "EP001_SH02"),
-    ]
-    groups = REGISTRY.strategy("coverage").assemble(shots, grouping_context(shots, passes=passes))
-    assert [g.scene_id for g in groups] == [p.pass_id for p in passes]
-    assert [g.identity.ordinal for g in groups] == [3, 4]
-    assert groups[0].units[0].segments[0].shot_type == "CU"
-    assert groups[0].duration_s == 3.0
-
-
-def test_coverage_pass_without_a_number_takes_its_position_as_ordinal() -> None:
-    shots = [shot(1)]
-    passes = [_pass("EP001_PASS_007_SH01_01_A", "EP001_SH01"), _pass("EP001_EXTRA", "EP001_SH01")]
-    groups = REGISTRY.strategy("coverage").assemble(shots, grouping_context(shots, passes=passes))
-    assert [g.identity.ordinal for g in groups] == [7, 2]
 
 
 # --------------------------------------------------------------------------- properties

@@ -1,5 +1,6 @@
-"""The video runner base through the registry: video_i2v and image_t2i workflows, payloads,
-keyframes and fallbacks, and renders written from them (seed rows S13, S16, S22)."""
+"""The video_i2v runner (on the video runner base) through the registry: workflows,
+payloads, keyframes and fallbacks, and renders written from them (seed rows S13, S16, S22).
+The image_t2i runner alone: recoil_plugins_video/tests/test_image_t2i_runner.py."""
 
 from __future__ import annotations
 
@@ -370,57 +371,3 @@ def test_beat_naming_a_shot_missing_from_the_plan_is_a_payload_build_error(
     beat = _solo_beat(_shot("EP001_SH09"))
     with pytest.raises(PayloadBuildError, match="EP001_SH09"):
         registry.runner("video_i2v").build_workflow(beat, _ctx(shot))
-
-
-# --------------------------------------------------------------------------- image_t2i
-
-
-def test_keyframe_only_beat_renders_one_image_per_shot(registry: Registry) -> None:
-    shot = _shot("EP001_SH01")
-    beat = Beat(
-        beat_id="EP001_SH01",
-        modality="image_t2i",
-        grouping=GroupIdentity("solo", 0, ("EP001_SH01",)),
-        segments=[Segment("EP001_SH01", 2.0)],
-    )
-
-    workflow = registry.runner("image_t2i").build_workflow(
-        beat, _ctx(shot, image_provider="images")
-    )
-
-    (step,) = workflow.steps
-    assert (step.step_id, step.modality, step.provider, step.model) == (
-        "kf",
-        "image_t2i",
-        "images",
-        "previs",
-    )
-    assert step.payload["output_filename"] == "EP001_SH1_take1.png"
-    assert workflow.provenance["grouping"] == beat.grouping.to_dict()  # type: ignore[union-attr]
-
-
-def test_keyframe_only_beat_of_several_shots_tags_each_image(registry: Registry) -> None:
-    shots = [_shot("EP001_SH01", 1), _shot("EP001_SH02", 2, previs_model="flux")]
-    beat = Beat(
-        beat_id="BATCH_001__cont",
-        modality="image_t2i",
-        grouping=GroupIdentity("continuity", 1, ("EP001_SH01", "EP001_SH02")),
-        segments=[Segment("EP001_SH01", 2.0), Segment("EP001_SH02", 2.0)],
-    )
-
-    workflow = registry.runner("image_t2i").build_workflow(
-        beat, _ctx(*shots, image_provider="images")
-    )
-
-    assert [(s.step_id, s.model, s.payload["output_filename"]) for s in workflow.steps] == [
-        ("kf_1", "previs", "EP001_CONT_001_SH01_02_take1_kf1.png"),
-        ("kf_2", "flux", "EP001_CONT_001_SH01_02_take1_kf2.png"),
-    ]
-
-
-def test_keyframe_only_beat_without_image_provider_is_a_payload_build_error(
-    registry: Registry,
-) -> None:
-    shot = _shot("EP001_SH01")
-    with pytest.raises(PayloadBuildError, match="image_t2i provider"):
-        registry.runner("image_t2i").build_workflow(_solo_beat(shot), _ctx(shot))

@@ -1,8 +1,14 @@
-"""The money promise of an episode run against the fake Ark server, and how tests drive it.
+"""The money promise of an episode run, as tests check it against a provider's fake server.
 
-``check_money`` asserts nobody paid twice and nothing paid for was lost; the rest runs the
-real runner in-process (``run_episode``) or the real ``recoil`` CLI (``cli_env``,
-``run_recoil``) against a :class:`~recoil_seeddance.testing.fake_ark.FakeArkServer`.
+:func:`check_money` asserts nobody paid twice and nothing paid for was lost: every create the
+server received belongs to exactly one take step, every succeeded take kept its render, and
+the ledger equals what the server billed, job by job. It is provider-neutral: the caller
+passes what the fake server counted (:class:`ServerCounts`) and what it billed per job. A
+provider's testing package wraps it for its own fake server (recoil-seeddance:
+``recoil_seeddance.testing.money.check_money(ark, ...)``).
+
+:func:`run_recoil` runs the real ``recoil`` CLI; :func:`run_episode` the real runner in-process.
+This module imports pytest (``pytest.approx``): it is for test code only.
 """
 
 from __future__ import annotations
@@ -10,17 +16,13 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import os
 import subprocess
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import attrs
 import pytest
-from recoil_seeddance.models import model_info
-from recoil_seeddance.pricing import price_table
-from recoil_seeddance.testing.fake_ark import FakeArkServer
 
 from recoil_core.interfaces import BackendContext
 from recoil_core.model import CanonicalPlan, ChargeKind, Scene, TakeState
@@ -31,12 +33,26 @@ from recoil_core.runner.episode import needs_attention
 from recoil_core.testing.plans import canonical_plan, canonical_shot
 from recoil_core.testing.pytest_plugin import recoil_executable
 
-PLUGINS = ("filesystem", "grouping", "video", "i2v", "r2v-multi", "seeddance")
+__all__ = [
+    "MoneyCounts",
+    "ServerCounts",
+    "check_money",
+    "every_version",
+    "filesystem",
+    "persisted_scenes",
+    "run_episode",
+    "run_recoil",
+    "small_plan",
+]
 
-# The fake Ark's task list is consistent at once: in-process runs need not wait Ark's
-# default 15 s between the two searches that settle a lost create (read when the
-# seeddance plugin registers its spec, so before any registry of these tests is built).
-os.environ.setdefault("RECOIL_SEEDDANCE_FIND_CONSISTENCY_S", "0.05")
+
+class ServerCounts(TypedDict):
+    """What a fake provider server counted: creates in all, creates per request fingerprint,
+    and each task it holds (id to status)."""
+
+    creates_total: int
+    creates_by_fingerprint: Mapping[str, int]
+    tasks: Mapping[str, Any]
 
 
 def small_plan(shots: int = 2, **overrides: Any) -> CanonicalPlan:
@@ -51,7 +67,11 @@ def small_plan(shots: int = 2, **overrides: Any) -> CanonicalPlan:
 
 
 def filesystem(registry: Registry, root: Path) -> PersistenceBackend:
-    return registry.backend("filesystem").factory(BackendContext(projects_root=root))
+    """The ``filesystem`` backend of ``registry`` with its projects under ``root``."""
+    backend: PersistenceBackend = registry.backend("filesystem").factory(
+        BackendContext(projects_root=root)
+    )
+    return backend
 
 
 def run_episode(
@@ -61,33 +81,13 @@ def run_episode(
     env: Mapping[str, str],
     **options: Any,
 ) -> RunReport:
-    options.setdefault("provider", "seeddance")
+    """Run ``plan`` in-process to its end (``options`` are :class:`RunOptions` fields;
+    polling does not wait unless ``poll_interval_s`` says so)."""
     options.setdefault("poll_interval_s", 0.0)
     runner = EpisodeRunner(
         plan, registry=registry, backend=backend, options=RunOptions(**options), env=env
     )
     return asyncio.run(runner.run())
-
-
-def cli_env(
-    ark: FakeArkServer, root: Path, *, key: str | None = None, poll_s: str = "0.02"
-) -> dict[str, str]:
-    """This process's environment for a ``recoil`` CLI run against ``ark``, projects in ``root``.
-
-    Recoil and Ark settings are replaced: ``key`` (default: the server's own) as
-    ``ARK_API_KEY``, the Seedance provider polling every ``poll_s`` seconds, and a lost
-    create searched for again after 0.2 s (the fake's task list is consistent at once).
-    """
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("RECOIL_", "ARK_"))}
-    env.update(
-        ARK_API_KEY=ark.api_key if key is None else key,
-        ARK_BASE_URL=ark.base_url,
-        RECOIL_PROJECTS_ROOT=str(root / "projects"),
-        RECOIL_ANIMATIC_CACHE=str(root / "animatic-cache"),
-        RECOIL_SEEDDANCE_POLL_S=poll_s,
-        RECOIL_SEEDDANCE_FIND_CONSISTENCY_S="0.2",
-    )
-    return env
 
 
 def run_recoil(
@@ -123,24 +123,8 @@ class MoneyCounts:
             setattr(self, field.name, getattr(self, field.name) + getattr(other, field.name))
 
 
-def billed_usd(ark: FakeArkServer) -> dict[str, float]:
-    """What the fake Ark billed, per task, in USD at the shipped price table."""
-    table = price_table()
-    out: dict[str, float] = {}
-    for task_id, tokens in ark.stats()["tokens_by_task"].items():
-        task = ark.task(task_id)
-        info = model_info(task["model"])
-        audio = task.get("generate_audio") if info.supports_audio else None
-        price = table.usd_per_mtok(
-            info.family,
-            resolution=task.get("resolution"),
-            generate_audio=audio if isinstance(audio, bool) else None,
-        )
-        out[task_id] = table.cost_usd(tokens, price)
-    return out
-
-
 def persisted_scenes(backend: PersistenceBackend, project: str, episode: str) -> list[Scene]:
+    """The current version of every scene of the episode."""
     scenes = []
     for scene_id in backend.list_scenes(project, episode):
         scene = backend.load_scene(project, episode, scene_id)
@@ -162,7 +146,8 @@ def every_version(backend: PersistenceBackend, project: str, episode: str) -> li
 
 
 def check_money(
-    ark: FakeArkServer,
+    server: ServerCounts | Mapping[str, Any],
+    billed: Mapping[str, float],
     backend: PersistenceBackend,
     project: str,
     episode: str,
@@ -171,16 +156,17 @@ def check_money(
 ) -> MoneyCounts:
     """Assert the money promise for one episode and return the counts.
 
+    ``server`` is what the fake server counted, ``billed`` what it billed per task in USD.
     Each create fingerprint reached the server at most once and every server task belongs
     to exactly one take step (of any scene version); every succeeded take has its render
-    and sidecar, with the
-    sidecar's sha256 matching the file; the ledger equals what the server billed, job by
-    job; a take not final is reported by ``needs_attention`` (``complete``: none is left).
+    and sidecar, with the sidecar's sha256 matching the file; the ledger equals what the
+    server billed, job by job; a take not final is reported by ``needs_attention``
+    (``complete``: none is left).
     """
-    stats = ark.stats()
-    counts = MoneyCounts(creates=stats["creates_total"])
-    counts.duplicates = sum(n - 1 for n in stats["creates_by_fingerprint"].values() if n > 1)
-    assert counts.duplicates == 0, f"duplicate creates: {stats['creates_by_fingerprint']}"
+    counts = MoneyCounts(creates=server["creates_total"])
+    by_fingerprint: Mapping[str, int] = server["creates_by_fingerprint"]
+    counts.duplicates = sum(n - 1 for n in by_fingerprint.values() if n > 1)
+    assert counts.duplicates == 0, f"duplicate creates: {by_fingerprint}"
 
     jobs: dict[str, str] = {}
     for scene in every_version(backend, project, episode):
@@ -209,13 +195,12 @@ def check_money(
                 recorded = json.loads(sidecar.read_text())["sha256"]
                 assert recorded == hashlib.sha256(render.read_bytes()).hexdigest()
     assert counts.lost_renders == 0
-    server_tasks = set(stats["tasks"])
-    assert stats["creates_total"] == len(jobs), "a create no take step knows about"
+    server_tasks = set(server["tasks"])
+    assert server["creates_total"] == len(jobs), "a create no take step knows about"
     assert server_tasks <= set(jobs), (
         f"tasks no take knows about: {sorted(server_tasks - set(jobs))}"
     )
 
-    billed = billed_usd(ark)
     ledger = backend.read_ledger(project, episode)
     ids = [e.entry_id for e in ledger]
     assert len(ids) == len(set(ids)), "a charge was recorded twice"

@@ -1,5 +1,6 @@
-"""Shared by the grouping tests of options and plugin errors: a strategy built from parts,
-a one-shot plan, and ``recoil`` run against throwaway distributions."""
+"""Test doubles for grouping strategies and the ``recoil`` commands that call them: a
+strategy built from parts, a one-shot plan, and ``recoil group``/``recoil run --dry-run``
+run against throwaway distributions. For test code only."""
 
 from __future__ import annotations
 
@@ -85,7 +86,7 @@ class Strategy:
         self.name = name
         if options is not None:
             self.options = options
-        self._assemble = assemble or (lambda shots, ctx: [])
+        self._assemble: Any = assemble or (lambda shots, ctx: [])
         self.seen: list[GroupingContext] = []
 
     def assemble(self, shots: Sequence[CanonicalShot], ctx: GroupingContext) -> list[Group]:

@@ -2,6 +2,7 @@
 
 The guide's ``# src/...`` blocks become modules of a distribution described by its
 ``# pyproject.toml`` block; a work directory holds the plan and the guide's ``# tests/...``.
+This module imports pytest: it is for test code only.
 """
 
 from __future__ import annotations

@@ -9,12 +9,13 @@ import zlib
 from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import httpx
 import pytest
 from recoil_seeddance.estimate import estimate_payload_usd
 from recoil_seeddance.provider import ArkProvider, FindPolicy, RetryPolicy, create_provider
+from recoil_seeddance.testing.doubles import Sleeps, create_times_out, request
 from recoil_seeddance.testing.fake_ark import FakeArkServer, media_bytes
 from recoil_seeddance.transport import make_client
 
@@ -26,7 +27,7 @@ from recoil_core.errors import (
     ProviderUnavailable,
     TaskNotFound,
 )
-from recoil_core.interfaces import JobStatus, ProviderContext, SubmitRequest
+from recoil_core.interfaces import JobStatus, ProviderContext
 
 T = TypeVar("T")
 SENTINEL_KEY = "SENTINEL-ark-key-7f3c9d2e"
@@ -58,55 +59,10 @@ def png_file(path: Path) -> Path:
     return path
 
 
-class Sleeps:
-    """An injected sleep that records delays and yields without waiting."""
-
-    def __init__(self) -> None:
-        self.delays: list[float] = []
-
-    async def __call__(self, delay: float) -> None:
-        self.delays.append(delay)
-        await asyncio.sleep(0)
-
-
 @pytest.fixture
 def ark() -> Iterator[FakeArkServer]:
     with FakeArkServer(api_key="test-key") as server:
         yield server
-
-
-def request(
-    modality: str = "video_t2v",
-    *,
-    model: str = "seeddance-2.0",
-    seed: int = 101,
-    inputs: dict[str, Path] | None = None,
-    submitting_at: datetime | None = None,
-    plan_seed: int | None = None,
-    request_key: str = "",
-    **payload: Any,
-) -> SubmitRequest:
-    body: dict[str, Any] = {
-        "prompt": "a lighthouse at dusk",
-        "model": model,
-        "duration_s": 5.0,
-        "aspect_ratio": "16:9",
-        "resolution": "720p",
-        "seed": plan_seed,
-        "generate_audio": False,
-    }
-    body.update(payload)
-    return SubmitRequest(
-        take_id="take-1",
-        step_id="video",
-        modality=modality,
-        model=model,
-        payload=body,
-        seed=seed,
-        inputs=inputs or {},
-        submitting_at=submitting_at or datetime.now(UTC),
-        request_key=request_key,
-    )
 
 
 def provider(
@@ -278,8 +234,7 @@ def test_server_error_on_create_is_ambiguous_and_find_returns_the_one_task(
 
 
 def test_create_timeout_is_ambiguous_and_never_resent(ark: FakeArkServer) -> None:
-    ark.inject("create", "slow", delay_s=2.0)
-    client = httpx.AsyncClient(timeout=httpx.Timeout(0.2))
+    client = create_times_out(ark)  # Ark made the task; its answer times out
     req = request(seed=91)
 
     async def flow(p: ArkProvider) -> str | None:

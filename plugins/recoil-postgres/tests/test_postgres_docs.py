@@ -10,7 +10,7 @@ from pathlib import Path
 
 from recoil_postgres import config, schema
 
-DOC = Path(__file__).resolve().parents[1] / "docs" / "persistence-backends.md"
+DOC = Path(__file__).resolve().parents[3] / "docs" / "persistence-backends.md"
 
 
 def _python_blocks(text: str) -> list[str]:

@@ -15,9 +15,9 @@ import pytest
 from recoil_seeddance.plugin import check, poll_batch
 from recoil_seeddance.polling import PollBatcher
 from recoil_seeddance.provider import ArkProvider, RetryPolicy, _complete
+from recoil_seeddance.testing.doubles import Sleeps, request
 from recoil_seeddance.testing.fake_ark import FakeArkServer
 from recoil_seeddance.transport import make_client
-from test_seeddance_provider import Sleeps, request
 
 from recoil_core.errors import TaskNotFound
 from recoil_core.interfaces import JobStatus, ProviderContext
