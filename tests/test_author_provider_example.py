@@ -14,7 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from recoil_core.testing.doc_examples import PYTEST, DocExample, doc_files, install_doc_example
+from recoil_core.testing._suite.doc_examples import (
+    PYTEST,
+    DocExample,
+    doc_files,
+    install_doc_example,
+)
 from recoil_core.testing.pytest_plugin import recoil_executable
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "writing-a-provider.md"

@@ -15,11 +15,7 @@ from recoil_core.errors import OptionError, PluginError
 from recoil_core.interfaces import OptionSpec
 from recoil_core.options import resolve_options, strategy_option_specs
 from recoil_core.runner.planning import derive_groups
-from recoil_core.testing.distributions import markdown_blocks
-from recoil_core.testing.doubles import make_plugin
-from recoil_core.testing.grouping import grouping_context
-from recoil_core.testing.harness import RunHarness
-from recoil_core.testing.strategies import (
+from recoil_core.testing._suite.strategies import (
     COMMANDS,
     PLAN_OF_ONE,
     SHOTS,
@@ -30,6 +26,10 @@ from recoil_core.testing.strategies import (
     refused,
     registry_with,
 )
+from recoil_core.testing.distributions import markdown_blocks
+from recoil_core.testing.doubles import make_plugin
+from recoil_core.testing.grouping import grouping_context
+from recoil_core.testing.harness import RunHarness
 
 TUNED = '''
 """recoil-tuned: a strategy with declared options, and one that declares none."""

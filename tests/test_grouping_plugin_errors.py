@@ -12,10 +12,7 @@ import pytest
 from recoil_core.errors import OptionError, PlanError, PluginCodeError
 from recoil_core.model import Group
 from recoil_core.runner.planning import derive_groups
-from recoil_core.testing.doubles import make_plugin
-from recoil_core.testing.grouping import grouping_context
-from recoil_core.testing.harness import RunHarness
-from recoil_core.testing.strategies import (
+from recoil_core.testing._suite.strategies import (
     COMMANDS,
     PLAN_OF_ONE,
     SHOTS,
@@ -25,6 +22,9 @@ from recoil_core.testing.strategies import (
     refused,
     registry_with,
 )
+from recoil_core.testing.doubles import make_plugin
+from recoil_core.testing.grouping import grouping_context
+from recoil_core.testing.harness import RunHarness
 
 FRAGILE = '''
 """recoil-fragile: a strategy that raises ValueError, as a buggy one might."""

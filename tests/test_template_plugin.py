@@ -21,13 +21,13 @@ import pytest
 
 from recoil_core import hookspecs
 from recoil_core.registry import KINDS, OBSERVER_HOOKS
+from recoil_core.testing._suite.doc_examples import PYTEST
 from recoil_core.testing.distributions import (
     markdown_blocks,
     modules_from_sources,
     run_with_distributions,
     write_pyproject_distribution,
 )
-from recoil_core.testing.doc_examples import PYTEST
 from recoil_core.testing.pytest_plugin import recoil_executable
 
 REPO = Path(__file__).resolve().parents[1]

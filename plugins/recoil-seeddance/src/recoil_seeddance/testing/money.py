@@ -1,7 +1,7 @@
 """The money promise of an episode run against the fake Ark server, and how tests drive it.
 
 ``check_money(ark, backend, project, episode)`` is the kernel's
-:func:`recoil_core.testing.money.check_money` with what a
+:func:`recoil_core.testing._suite.money.check_money` with what a
 :class:`~recoil_seeddance.testing.fake_ark.FakeArkServer` counted and billed (``billed_usd``,
 priced at the shipped table); ``run_episode`` runs the real runner in-process with the
 seeddance provider, ``cli_env`` and ``run_recoil`` the real ``recoil`` CLI against the fake.
@@ -22,8 +22,8 @@ from typing import Any, Protocol
 from recoil_core.model import CanonicalPlan
 from recoil_core.registry import Registry
 from recoil_core.runner import RunReport
-from recoil_core.testing import money as _money
-from recoil_core.testing.money import (
+from recoil_core.testing._suite import money as _money
+from recoil_core.testing._suite.money import (
     MoneyCounts,
     every_version,
     filesystem,
@@ -75,7 +75,7 @@ def run_episode(
     env: Mapping[str, str],
     **options: Any,
 ) -> RunReport:
-    """:func:`recoil_core.testing.money.run_episode` with the seeddance provider."""
+    """:func:`recoil_core.testing._suite.money.run_episode` with the seeddance provider."""
     options.setdefault("provider", "seeddance")
     return _money.run_episode(plan, registry, backend, env, **options)
 
@@ -122,7 +122,7 @@ def check_money(
     ark: ArkView, backend: Any, project: str, episode: str, *, complete: bool = True
 ) -> MoneyCounts:
     """Assert the money promise for one episode run against ``ark`` and return the counts
-    (:func:`recoil_core.testing.money.check_money`, billed at the shipped price table)."""
+    (:func:`recoil_core.testing._suite.money.check_money`, billed at the shipped price table)."""
     return _money.check_money(
         ark.stats(), billed_usd(ark), backend, project, episode, complete=complete
     )
