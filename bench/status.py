@@ -5,8 +5,9 @@ small generated plan (``solo`` strategy, ``animatic`` provider) into a temp proj
 then each of its scenes is copied through the filesystem backend's own API
 (``create_scene``) under new shot ids until the episode holds ``--takes`` takes (10,000 by
 default: 10,000 one-take scenes; ``--layout scenes`` puts 100 one-take beats in each
-scene instead). The copies are the real run's documents with other ids: same states, job
-ids, renders, estimates and costs.
+scene instead). The copies are the real run's documents with the shot, scene, beat and
+take ids renamed: same states, steps, receipts, estimates and costs (job ids and render
+paths are the template's).
 
 Timed as subprocesses, best of ``--repeat`` runs, wall and CPU (user + system):
 ``recoil status`` and ``recoil status --json``, beside a baseline in this run: a bare
