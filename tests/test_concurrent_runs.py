@@ -9,8 +9,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from ark_money import check_money, cli_env
 from kill_campaign import EPISODE, PROJECT, start_run
-from recoil_seeddance.testing.money import check_money, cli_env
 from recoil_seeddance.testing.watched import WatchedArk, wait_for
 
 from recoil_core.persistence.filesystem import FilesystemBackend

@@ -15,8 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from recoil_seeddance.testing.fake_ark import FakeArkServer
-from recoil_seeddance.testing.money import (
+from ark_money import (
     PLUGINS,
     check_money,
     filesystem,
@@ -24,6 +23,7 @@ from recoil_seeddance.testing.money import (
     run_episode,
     small_plan,
 )
+from recoil_seeddance.testing.fake_ark import FakeArkServer
 
 from recoil_core.model import CanonicalPlan, StepState, TakeState
 from recoil_core.persistence.protocol import PersistenceBackend

@@ -10,8 +10,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from ark_money import billed_usd, check_money, cli_env, run_recoil
 from recoil_seeddance.testing.fake_ark import FakeArkServer
-from recoil_seeddance.testing.money import billed_usd, check_money, cli_env, run_recoil
 
 from recoil_core.persistence.filesystem import FilesystemBackend
 

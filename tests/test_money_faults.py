@@ -9,10 +9,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from recoil_seeddance.estimate import estimate_step_usd
-from recoil_seeddance.provider import ArkProvider
-from recoil_seeddance.testing.fake_ark import FakeArkServer
-from recoil_seeddance.testing.money import (
+from ark_money import (
     PLUGINS,
     SENTINEL_KEY,
     check_money,
@@ -21,6 +18,9 @@ from recoil_seeddance.testing.money import (
     run_episode,
     small_plan,
 )
+from recoil_seeddance.estimate import estimate_step_usd
+from recoil_seeddance.provider import ArkProvider
+from recoil_seeddance.testing.fake_ark import FakeArkServer
 
 from recoil_core.interfaces import (
     CostEstimator,

@@ -9,9 +9,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from ark_money import billed_usd, cli_env, run_recoil
 from kill_campaign import WatchedArk, start_run, wait_for
 from recoil_seeddance.testing.fake_ark import FakeArkServer
-from recoil_seeddance.testing.money import billed_usd, cli_env, run_recoil
 
 import recoil_core.budget
 

@@ -12,8 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from recoil_seeddance.testing.fake_ark import FakeArkServer
-from recoil_seeddance.testing.money import (
+from ark_money import (
     billed_usd,
     check_money,
     cli_env,
@@ -21,6 +20,7 @@ from recoil_seeddance.testing.money import (
     persisted_scenes,
     run_recoil,
 )
+from recoil_seeddance.testing.fake_ark import FakeArkServer
 
 from recoil_core.registry import build_registry
 from recoil_core.settings import PluginSelection

@@ -10,8 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from recoil_seeddance.testing.fake_ark import FakeArkServer
-from recoil_seeddance.testing.money import (
+from ark_money import (
     PLUGINS,
     check_money,
     cli_env,
@@ -20,6 +19,7 @@ from recoil_seeddance.testing.money import (
     run_recoil,
     small_plan,
 )
+from recoil_seeddance.testing.fake_ark import FakeArkServer
 
 from recoil_core.errors import AuthenticationFailed
 from recoil_core.registry import build_registry

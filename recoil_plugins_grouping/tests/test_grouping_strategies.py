@@ -8,9 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from recoil_plugins_grouping.helpers import GroupingOptionError
 
-from recoil_core.errors import OptionError
-from recoil_core.interfaces import GroupingStrategy
-from recoil_core.model import CanonicalShot, Group
+from recoil_core.api import CanonicalShot, Group, GroupingStrategy, OptionError
 from recoil_core.options import strategy_option_specs
 from recoil_core.registry import Registry, build_registry
 from recoil_core.runner.planning import derive_groups

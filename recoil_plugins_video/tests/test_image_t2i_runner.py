@@ -8,9 +8,15 @@ from typing import Any
 
 import pytest
 
-from recoil_core.errors import PayloadBuildError
-from recoil_core.interfaces import BuildContext
-from recoil_core.model import Beat, CanonicalPlan, CanonicalShot, GroupIdentity, Segment
+from recoil_core.api import (
+    Beat,
+    BuildContext,
+    CanonicalPlan,
+    CanonicalShot,
+    GroupIdentity,
+    PayloadBuildError,
+    Segment,
+)
 from recoil_core.registry import Registry, build_registry
 
 

@@ -71,19 +71,19 @@ from typing import Any
 
 import attrs
 import pytest
-from recoil_seeddance.models import model_info
-from recoil_seeddance.pricing import price_table
-from recoil_seeddance.testing.fake_ark import (
-    SAFETY_IDENTIFIER_MAX,
-    billed_tokens,
-)
-from recoil_seeddance.testing.money import (
+from ark_money import (
     MoneyCounts,
     billed_usd,
     check_money,
     cli_env,
     every_version,
     run_recoil,
+)
+from recoil_seeddance.models import model_info
+from recoil_seeddance.pricing import price_table
+from recoil_seeddance.testing.fake_ark import (
+    SAFETY_IDENTIFIER_MAX,
+    billed_tokens,
 )
 from recoil_seeddance.testing.watched import WatchedArk, wait_for, wait_for_any
 

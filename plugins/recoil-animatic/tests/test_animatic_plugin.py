@@ -7,8 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from recoil_core.interfaces import ProviderContext, SubmitRequest
-from recoil_core.model import WorkflowStep
+from recoil_core.api import ProviderContext, SubmitRequest, WorkflowStep
 from recoil_core.registry import PROVIDERS, build_registry
 
 

@@ -16,8 +16,7 @@ import pytest
 from PIL import Image
 from recoil_animatic.provider import AnimaticProvider
 
-from recoil_core.errors import ProviderRejected, TaskNotFound
-from recoil_core.interfaces import JobStatus, SubmitRequest
+from recoil_core.api import JobStatus, ProviderRejected, SubmitRequest, TaskNotFound
 
 FPS = 12
 

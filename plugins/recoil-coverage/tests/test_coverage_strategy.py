@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from recoil_core.errors import OptionError
-from recoil_core.model import CanonicalShot, CoveragePass, CoverageSegment
+from recoil_core.api import CanonicalShot, CoveragePass, CoverageSegment, OptionError
 from recoil_core.options import strategy_option_specs
 from recoil_core.registry import Registry, build_registry
 from recoil_core.runner.planning import derive_groups

@@ -11,16 +11,16 @@ from typing import Any
 
 import pytest
 
-from recoil_core.errors import PayloadBuildError
-from recoil_core.hashing import shotset_hash
-from recoil_core.interfaces import BuildContext
-from recoil_core.model import (
+from recoil_core.api import (
     Beat,
+    BuildContext,
     CanonicalPlan,
     CanonicalShot,
     GroupIdentity,
+    PayloadBuildError,
     Segment,
     Workflow,
+    shotset_hash,
 )
 from recoil_core.registry import Registry, build_registry
 from recoil_core.render import build_provenance, write_render

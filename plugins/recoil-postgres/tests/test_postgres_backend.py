@@ -31,14 +31,15 @@ from recoil_postgres.errors import (
 from recoil_postgres.schema import STORE_VERSION
 from recoil_postgres.testing import reachable_dsn, scratch_schema
 
-from recoil_core.errors import (
+from recoil_core.api import (
     CorruptDocumentError,
     EpisodeLockedError,
     RecoilError,
     SceneVersionConflictError,
     SchemaVersionError,
+    TakeState,
+    Workflow,
 )
-from recoil_core.model import TakeState, Workflow
 from recoil_core.testing.conformance import EPISODE, PASS_ID, PROJECT, charge, coverage_scene
 
 SECRET = "s3cr3t-Pa55word"
@@ -490,7 +491,7 @@ def test_a_ledger_row_whose_amount_is_quoted_is_a_named_corruption(
     make_backend: MakeBackend, admin: Conn, schema: str
 ) -> None:
     """A hand-edited row with ``"amount_usd": "0.5"`` is refused, never read as 0.5."""
-    from recoil_core.convert import dump_document
+    from recoil_core.api import dump_document
 
     backend = make_backend()
     backend.append_ledger(charge("t1", 0.5))

@@ -8,9 +8,15 @@ from typing import Any
 
 import pytest
 
-from recoil_core.hashing import shotset_hash
-from recoil_core.interfaces import BuildContext
-from recoil_core.model import Beat, CanonicalPlan, CanonicalShot, GroupIdentity, Segment
+from recoil_core.api import (
+    Beat,
+    BuildContext,
+    CanonicalPlan,
+    CanonicalShot,
+    GroupIdentity,
+    Segment,
+    shotset_hash,
+)
 from recoil_core.registry import Registry, build_registry
 
 PASS_ID = "EP001_PASS_011_SH01_02_A_JADE"

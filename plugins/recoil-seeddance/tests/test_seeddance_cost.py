@@ -13,8 +13,7 @@ from recoil_seeddance.provider import ArkProvider
 from recoil_seeddance.testing.fake_ark import DIMENSIONS, FakeArkServer, billed_tokens
 from recoil_seeddance.transport import make_client
 
-from recoil_core.interfaces import SubmitRequest
-from recoil_core.model import WorkflowStep
+from recoil_core.api import SubmitRequest, WorkflowStep
 
 RATIOS = ["16:9", "9:16", "1:1", "4:3", "3:4", "21:9", "adaptive"]
 
@@ -167,7 +166,7 @@ def test_a_bad_price_file_stops_the_run_in_preflight_naming_file_and_field(
     from recoil_seeddance.plugin import check
     from recoil_seeddance.pricing import PRICES_ENV
 
-    from recoil_core.interfaces import ProviderContext
+    from recoil_core.api import ProviderContext
 
     prices = tmp_path / "contract.json"
     prices.write_text(content)
@@ -180,7 +179,7 @@ def test_every_estimate_records_its_price_table(tmp_path, monkeypatch) -> None:
 
     from recoil_seeddance.pricing import PRICES_ENV
 
-    from recoil_core.model import Workflow
+    from recoil_core.api import Workflow
     from recoil_core.registry import build_registry
     from recoil_core.runner.workflows import estimate_workflow
     from recoil_core.settings import PluginSelection

@@ -8,7 +8,7 @@ import sys
 import pytest
 from recoil_seeddance import plugin
 
-from recoil_core.interfaces import ProviderContext
+from recoil_core.api import ProviderContext
 from recoil_core.registry import build_registry
 
 
@@ -85,8 +85,7 @@ def test_loading_the_plugin_imports_no_http_client() -> None:
 
 
 def _ctx(generation_config: dict, *, provider: str = "seeddance", model: str = "seeddance-2.0"):
-    from recoil_core.interfaces import PreflightContext
-    from recoil_core.model import Beat, GroupIdentity, Scene
+    from recoil_core.api import Beat, GroupIdentity, PreflightContext, Scene
     from recoil_core.testing.plans import canonical_plan, canonical_shot
 
     plan = canonical_plan([canonical_shot("EP001_SH01", video_model=model)], project="p")

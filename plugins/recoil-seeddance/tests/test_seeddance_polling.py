@@ -19,8 +19,7 @@ from recoil_seeddance.testing.doubles import Sleeps, request
 from recoil_seeddance.testing.fake_ark import FakeArkServer
 from recoil_seeddance.transport import make_client
 
-from recoil_core.errors import TaskNotFound
-from recoil_core.interfaces import JobStatus, ProviderContext
+from recoil_core.api import JobStatus, ProviderContext, TaskNotFound
 
 
 @pytest.fixture

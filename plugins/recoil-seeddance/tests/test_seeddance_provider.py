@@ -19,15 +19,16 @@ from recoil_seeddance.testing.doubles import Sleeps, create_times_out, request
 from recoil_seeddance.testing.fake_ark import FakeArkServer, media_bytes
 from recoil_seeddance.transport import make_client
 
-from recoil_core.errors import (
+from recoil_core.api import (
+    JobStatus,
     LookupAmbiguous,
     ModerationBlocked,
+    ProviderContext,
     ProviderError,
     ProviderRejected,
     ProviderUnavailable,
     TaskNotFound,
 )
-from recoil_core.interfaces import JobStatus, ProviderContext
 
 T = TypeVar("T")
 SENTINEL_KEY = "SENTINEL-ark-key-7f3c9d2e"

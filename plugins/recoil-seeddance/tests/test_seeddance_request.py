@@ -14,8 +14,7 @@ from recoil_seeddance.models import FRIENDLY_MODELS, model_info
 from recoil_seeddance.provider import ArkProvider
 from recoil_seeddance.request import build_create
 
-from recoil_core.errors import ProviderRejected
-from recoil_core.interfaces import SubmitRequest
+from recoil_core.api import ProviderRejected, SubmitRequest
 
 PNG = b"\x89PNG\r\n\x1a\n-not-really-decoded-"
 

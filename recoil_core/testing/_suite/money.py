@@ -4,8 +4,8 @@
 server received belongs to exactly one take step, every succeeded take kept its render, and
 the ledger equals what the server billed, job by job. It is provider-neutral: the caller
 passes what the fake server counted (:class:`ServerCounts`) and what it billed per job. A
-provider's testing package wraps it for its own fake server (recoil-seeddance:
-``recoil_seeddance.testing.money.check_money(ark, ...)``).
+provider's tests wrap it for its own fake server (the fake Ark:
+``tests/support/ark_money.py``: ``check_money(ark, ...)``).
 
 :func:`run_recoil` runs the real ``recoil`` CLI; :func:`run_episode` the real runner in-process.
 This module imports pytest (``pytest.approx``): it is for test code only.

@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from recoil_core.interfaces import SubmitRequest
+from recoil_core.api import SubmitRequest
 from recoil_seeddance.testing.fake_ark import TASKS_PATH, FakeArkServer
 
 __all__ = ["CreateTimesOut", "Sleeps", "create_times_out", "request"]

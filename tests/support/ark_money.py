@@ -1,4 +1,5 @@
-"""The money promise of an episode run against the fake Ark server, and how tests drive it.
+"""The money promise of an episode run against the fake Ark server, and how tests drive it
+(an integration-test support module: the kernel's runner with the seeddance provider).
 
 ``check_money(ark, backend, project, episode)`` is the kernel's
 :func:`recoil_core.testing._suite.money.check_money` with what a
@@ -19,6 +20,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
+from recoil_seeddance.models import model_info
+from recoil_seeddance.pricing import price_table
+from recoil_seeddance.testing.fake_ark import FakeArkServer
+
 from recoil_core.model import CanonicalPlan
 from recoil_core.registry import Registry
 from recoil_core.runner import RunReport
@@ -31,9 +36,6 @@ from recoil_core.testing._suite.money import (
     run_recoil,
     small_plan,
 )
-from recoil_seeddance.models import model_info
-from recoil_seeddance.pricing import price_table
-from recoil_seeddance.testing.fake_ark import FakeArkServer
 
 __all__ = [
     "PLUGINS",
