@@ -102,6 +102,7 @@ LOADER_STRICTER = {
     ("frames", "first_frame"),  # the file must exist
     ("frames", "last_frame"),
     ("frames", "references"),
+    ("entity", "reference_images"),  # the files must exist
 }
 
 

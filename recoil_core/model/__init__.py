@@ -11,6 +11,7 @@ Plan-side values are frozen attrs classes; scenes, beats and takes are mutable d
 
 from __future__ import annotations
 
+from recoil_core.model.assets import ASSET_SCENE_PREFIX, ApprovedReference, Asset, AssetKind
 from recoil_core.model.base import SCHEMA_VERSION, utc_now
 from recoil_core.model.grouping import Group, GroupIdentity, RenderUnit, Segment
 from recoil_core.model.ledger import ChargeKind, LedgerEntry, as_price, charge_entry_id
@@ -39,9 +40,13 @@ from recoil_core.model.takes import (
 )
 
 __all__ = [
+    "ASSET_SCENE_PREFIX",
     "FINAL_STEP_STATES",
     "FINAL_TAKE_STATES",
     "SCHEMA_VERSION",
+    "ApprovedReference",
+    "Asset",
+    "AssetKind",
     "Beat",
     "CanonicalPlan",
     "CanonicalShot",

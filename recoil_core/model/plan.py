@@ -7,6 +7,7 @@ from typing import Any
 import attrs
 
 from recoil_core.hashing import WILDCARD, shotset_hash
+from recoil_core.model.assets import Asset
 from recoil_core.model.base import as_dict, as_tuple
 
 
@@ -125,10 +126,20 @@ class CanonicalPlan:
     sequence_ids: tuple[str, ...] = attrs.field(default=(), converter=as_tuple)
     defaults: dict[str, Any] = attrs.field(factory=dict, converter=as_dict)
     source_path: str | None = None
+    assets: tuple[Asset, ...] = attrs.field(default=(), converter=as_tuple)
+    """Declared characters, then locations, in plan order (:mod:`~recoil_core.model.assets`)."""
+    prompt_templates: dict[str, str] = attrs.field(factory=dict, converter=as_dict)
+    """Prompt template by runner modality, overriding the runner's own."""
     _by_id: dict[str, CanonicalShot] = attrs.field(init=False, eq=False, repr=False)
+    _assets: dict[str, Asset] = attrs.field(init=False, eq=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         object.__setattr__(self, "_by_id", {shot.shot_id: shot for shot in self.shots})
+        object.__setattr__(self, "_assets", {asset.asset_id: asset for asset in self.assets})
+
+    def asset(self, asset_id: str) -> Asset | None:
+        """The declared character or location with this id, if any."""
+        return self._assets.get(asset_id)
 
     def shot(self, shot_id: str) -> CanonicalShot:
         """The shot with this id; ``KeyError`` if the plan has none."""

@@ -15,7 +15,7 @@ import attrs
 
 from recoil_core.errors import PlanError, PlanIssue
 from recoil_core.ids import id_problem
-from recoil_core.model import CanonicalPlan, CanonicalShot, CoveragePass
+from recoil_core.model import Asset, AssetKind, CanonicalPlan, CanonicalShot, CoveragePass
 from recoil_core.plan._coverage import CoverageChecker
 from recoil_core.plan._fields import show, type_name, where
 from recoil_core.plan._reading import Duplicates, read_json
@@ -97,8 +97,10 @@ class PlanChecker(CoverageChecker):
         episode = self.optional(top, "episode", "", lambda v, loc: self.ident(v, loc, "episode"))
         self.optional(top, "title", "", self.text)
         defaults = self.defaults(top)
-        self.locations = self.entities(top, "locations", "location")
-        self.characters = self.entities(top, "characters", "character")
+        self.assets: list[Asset] = []
+        self.characters = self.entities(top, "characters", AssetKind.CHARACTER)
+        self.locations = self.entities(top, "locations", AssetKind.LOCATION)
+        templates = self.optional(top, "prompt_templates", "", self.prompt_templates) or {}
         sequence_ids, shots = self.sequences(top, defaults)
         episode = episode or _episode_from(shots)
         passes: list[CoveragePass] = []
@@ -113,6 +115,8 @@ class PlanChecker(CoverageChecker):
             coverage_passes=passes,
             sequence_ids=sequence_ids,
             defaults=defaults,
+            assets=self.assets,
+            prompt_templates=templates,
         )
 
     def schema_version(self, top: dict[str, Any]) -> None:
@@ -176,9 +180,11 @@ class PlanChecker(CoverageChecker):
             return self.token(second, where(loc, alias), "model")
         return None
 
-    def entities(self, top: dict[str, Any], key: str, what: str) -> set[str] | None:
-        """Ids declared under ``locations`` / ``characters``; ``None`` when not declared."""
+    def entities(self, top: dict[str, Any], key: str, kind: AssetKind) -> set[str] | None:
+        """Ids declared under ``locations`` / ``characters`` (their :class:`Asset` values
+        appended to ``self.assets``); ``None`` when not declared."""
         raw = top.get(key)
+        what = kind.value
         if raw is None:
             return None
         if not isinstance(raw, dict):
@@ -190,13 +196,53 @@ class PlanChecker(CoverageChecker):
             for dup in self.duplicates.get(id(raw), ()):
                 if dup == entity_id:
                     self.issue(loc, f"{what} declared twice")
-            if self.ident(entity_id, loc, f"{what} id") is not None:
+            valid = self.ident(entity_id, loc, f"{what} id") is not None
+            if valid:
                 ids.add(entity_id)
             body = self.obj(entry, loc, ENTITY_FIELDS, f"a {what}")
-            if body is not None:
-                for field in ENTITY_FIELDS:
-                    self.optional(body, field, loc, self.text)
+            if body is None:
+                continue
+            name, description, look = (
+                self.optional(body, field, loc, self.text) or ""
+                for field in ("name", "description", "look")
+            )
+            references = self.optional(body, "reference_images", loc, self.image_list) or []
+            if valid:
+                self.assets.append(
+                    Asset(entity_id, kind, name, description, look, tuple(references))
+                )
         return ids
+
+    def image_list(self, value: object, loc: str) -> list[str] | None:
+        """A list of reference images (URLs or files that exist), each once."""
+        if not isinstance(value, list):
+            self.issue(loc, f"must be a list of image paths or URLs, got {type_name(value)}")
+            return None
+        out: list[str] = []
+        for index, item in enumerate(value):
+            ref = self.frame_ref(item, where(loc, index))
+            if ref is None:
+                continue
+            if ref in out:
+                self.issue(where(loc, index), "reference image listed twice")
+            else:
+                out.append(ref)
+        return out
+
+    def prompt_templates(self, value: object, loc: str) -> dict[str, str] | None:
+        """Runner modality -> prompt template text."""
+        if not isinstance(value, dict):
+            self.issue(
+                loc,
+                f"must be an object mapping runner modalities to templates, got {type_name(value)}",
+            )
+            return None
+        out: dict[str, str] = {}
+        for modality, template in value.items():
+            text = self.text(template, where(loc, modality))
+            if text is not None:
+                out[str(modality)] = text
+        return out
 
     # ----------------------------------------------------------------- sequences and shots
 
