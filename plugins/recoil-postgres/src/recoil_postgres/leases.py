@@ -1,0 +1,390 @@
+"""Take leases and fenced writes, for many processes (render nodes) working one episode.
+
+A node *claims* a take before it works it: the claim bumps the take's lease ``epoch`` and
+holds the lease for ``lease_s`` seconds (renewed while the node works). Every write of the
+take's state from a node is then *fenced*: one transaction that compare-and-sets the lease
+row on (epoch, expected state) and only then writes the scene, so a node that lost its
+lease (paused past it, partitioned, killed and restarted) writes nothing. Since a create
+is sent only after ``submitting`` is written, a fenced-out node never starts a paid call.
+
+Tables (in the backend's schema, created on first use; layout version
+``LEASE_STORE_VERSION`` in ``lease_schema_version``, kept apart from the backend's own
+``schema_version`` so the two layouts change independently)::
+
+    take_leases     (project, episode, take_id) -> scene_id, beat_id, worker, epoch,
+                    state (the take's last fenced state), expires_at
+    lease_refusals  every fenced write refused: which take, worker and epoch, and why
+    render_workers  worker -> host, pid, started_at, heartbeat_at
+
+Each node works whole beats' takes: a fenced scene write replaces only the beat of the
+take it holds in the scene's active document (locked ``FOR UPDATE``), so nodes working
+other beats of the same scene never overwrite each other.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from typing import Any, cast
+
+import attrs
+import psycopg
+from psycopg import sql
+from psycopg.rows import TupleRow
+from psycopg.types.json import Jsonb
+
+from recoil_core.api import (
+    SCENE_KIND,
+    RecoilError,
+    Scene,
+    SceneVersionConflictError,
+    SchemaVersionError,
+    dump_document,
+)
+from recoil_postgres.backend import PostgresBackend
+
+__all__ = [
+    "LEASE_STORE_VERSION",
+    "Claim",
+    "LeaseLostError",
+    "TakeLeases",
+    "ensure_lease_tables",
+]
+
+LEASE_STORE_VERSION = 1
+"""Version of the lease tables' layout (independent of the backend's ``STORE_VERSION``)."""
+
+LEASE_DDL = """
+CREATE SCHEMA IF NOT EXISTS {s};
+
+CREATE TABLE IF NOT EXISTS {s}.lease_schema_version (
+    singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+    version integer NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE TABLE IF NOT EXISTS {s}.take_leases (
+    project text NOT NULL,
+    episode text NOT NULL,
+    take_id text NOT NULL,
+    scene_id text NOT NULL,
+    beat_id text NOT NULL,
+    worker text,
+    epoch bigint NOT NULL DEFAULT 0 CHECK (epoch >= 0),
+    state text,
+    expires_at timestamptz,
+    claimed_at timestamptz,
+    PRIMARY KEY (project, episode, take_id)
+);
+
+CREATE TABLE IF NOT EXISTS {s}.lease_refusals (
+    seq bigserial PRIMARY KEY,
+    project text NOT NULL,
+    episode text NOT NULL,
+    take_id text NOT NULL,
+    worker text NOT NULL,
+    epoch bigint NOT NULL,
+    wanted_state text,
+    reason text NOT NULL,
+    refused_at timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE TABLE IF NOT EXISTS {s}.render_workers (
+    worker text PRIMARY KEY,
+    host text NOT NULL,
+    pid integer NOT NULL,
+    started_at timestamptz NOT NULL DEFAULT now(),
+    heartbeat_at timestamptz NOT NULL DEFAULT now()
+);
+
+INSERT INTO {s}.lease_schema_version (singleton, version) VALUES (true, {version})
+    ON CONFLICT (singleton) DO NOTHING;
+"""
+
+_CLAIM = """
+UPDATE {s}.take_leases
+SET epoch = epoch + 1, worker = %(worker)s, claimed_at = now(),
+    expires_at = now() + make_interval(secs => %(lease_s)s)
+WHERE project = %(project)s AND episode = %(episode)s AND take_id = %(take_id)s
+  AND (worker IS NULL OR worker = %(worker)s OR expires_at < now())
+RETURNING epoch, state
+"""
+_FENCE = """
+UPDATE {s}.take_leases SET state = %(state)s
+WHERE project = %(project)s AND episode = %(episode)s AND take_id = %(take_id)s
+  AND worker = %(worker)s AND epoch = %(epoch)s AND state IS NOT DISTINCT FROM %(expected)s
+RETURNING epoch
+"""
+_ACTIVE_FOR_UPDATE = """
+SELECT s.active_version, v.document
+FROM {s}.scenes s JOIN {s}.scene_versions v USING (project, episode, scene_id)
+WHERE s.project = %s AND s.episode = %s AND s.scene_id = %s AND v.version = s.active_version
+FOR UPDATE OF v
+"""
+_WRITE_DOCUMENT = """
+UPDATE {s}.scene_versions SET document = %s
+WHERE project = %s AND episode = %s AND scene_id = %s AND version = %s
+"""
+
+
+class LeaseLostError(RecoilError):
+    """A node's write of a take it no longer holds (another node claimed it, or its state
+    moved on): nothing was written, and the node stops working the take."""
+
+    exit_code = 4
+
+    def __init__(self, take_id: str, worker: str, epoch: int, reason: str) -> None:
+        super().__init__(
+            f"take {take_id}: worker {worker} lost its lease (epoch {epoch}): {reason}; "
+            "nothing was written, and another worker goes on with the take"
+        )
+        self.take_id = take_id
+        self.worker = worker
+        self.epoch = epoch
+        self.reason = reason
+
+
+@attrs.frozen
+class Claim:
+    """A take a worker holds: writes of its state must name this epoch."""
+
+    project: str
+    episode: str
+    take_id: str
+    scene_id: str
+    beat_id: str
+    worker: str
+    epoch: int
+    state: str | None
+    """The take's state as last written by a fenced write (None: none yet)."""
+
+
+def lease_bootstrap_key(schema: str) -> int:
+    """The advisory lock key serialising the lease tables' creation in ``schema``."""
+    digest = hashlib.sha256(f"recoil-postgres\x00leases\x00{schema}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+def ensure_lease_tables(conn: psycopg.Connection[TupleRow], schema: str) -> None:
+    """Create the lease tables in ``schema`` unless they exist; refuse a newer layout."""
+    with conn.transaction():
+        found = _lease_version(conn, schema)
+        if found is None:
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (lease_bootstrap_key(schema),))
+            found = _lease_version(conn, schema)
+        if found is None:
+            conn.execute(
+                sql.SQL(LEASE_DDL).format(
+                    s=sql.Identifier(schema), version=sql.Literal(LEASE_STORE_VERSION)
+                )
+            )
+            found = LEASE_STORE_VERSION
+    if found > LEASE_STORE_VERSION:
+        raise SchemaVersionError(
+            f"PostgreSQL schema {schema!r}: lease table layout version {found} is newer than "
+            f"this recoil-postgres understands ({LEASE_STORE_VERSION}); upgrade recoil-postgres"
+        )
+
+
+def _lease_version(conn: psycopg.Connection[TupleRow], schema: str) -> int | None:
+    row = conn.execute(
+        "SELECT to_regclass(%s) IS NOT NULL", (f'"{schema}".lease_schema_version',)
+    ).fetchone()
+    if row is None or not row[0]:
+        return None
+    query = sql.SQL("SELECT version FROM {} WHERE singleton").format(
+        sql.Identifier(schema, "lease_schema_version")
+    )
+    version = conn.execute(query).fetchone()
+    return None if version is None else cast(int, version[0])
+
+
+class TakeLeases:
+    """Claims, renewals and fenced writes of takes, through one :class:`PostgresBackend`
+    (its connection and schema; each call one short transaction)."""
+
+    def __init__(self, backend: PostgresBackend) -> None:
+        self.backend = backend
+        self._ready = False
+
+    def _tables(self) -> None:
+        if not self._ready:
+            with self.backend._mutex:
+                conn = self.backend._connection()  # the backend's own tables first
+                ensure_lease_tables(conn, self.backend.schema)
+            self._ready = True
+
+    def _run(self, template: str, params: Mapping[str, Any]) -> TupleRow | None:
+        self._tables()
+        with self.backend._transaction() as conn:
+            cursor = conn.execute(self.backend._q(template), params)
+            return cursor.fetchone() if cursor.description is not None else None
+
+    # ------------------------------------------------------------------ workers
+
+    def heartbeat(self, worker: str, *, host: str, pid: int) -> None:
+        """Say the worker is alive (``render_workers``; shown by status queries)."""
+        self._run(
+            "INSERT INTO {s}.render_workers (worker, host, pid) "
+            "VALUES (%(worker)s, %(host)s, %(pid)s) ON CONFLICT (worker) "
+            "DO UPDATE SET heartbeat_at = now()",
+            {"worker": worker, "host": host, "pid": pid},
+        )
+
+    # ------------------------------------------------------------------ leases
+
+    def claim_take(
+        self,
+        project: str,
+        episode: str,
+        take_id: str,
+        *,
+        scene_id: str,
+        beat_id: str,
+        worker: str,
+        lease_s: float,
+    ) -> Claim | None:
+        """Hold the take for ``lease_s`` seconds under a new epoch; None while another
+        worker's lease on it has not expired (see :meth:`lease_left`)."""
+        self._tables()
+        params = {
+            "project": project,
+            "episode": episode,
+            "take_id": take_id,
+            "scene_id": scene_id,
+            "beat_id": beat_id,
+            "worker": worker,
+            "lease_s": lease_s,
+        }
+        with self.backend._transaction() as conn:
+            conn.execute(
+                self.backend._q(
+                    "INSERT INTO {s}.take_leases (project, episode, take_id, scene_id, beat_id) "
+                    "VALUES (%(project)s, %(episode)s, %(take_id)s, %(scene_id)s, %(beat_id)s) "
+                    "ON CONFLICT DO NOTHING"
+                ),
+                params,
+            )
+            row = conn.execute(self.backend._q(_CLAIM), params).fetchone()
+        if row is None:
+            return None
+        epoch, state = row
+        return Claim(project, episode, take_id, scene_id, beat_id, worker, cast(int, epoch), state)
+
+    def lease_left(self, project: str, episode: str, take_id: str) -> float:
+        """Seconds until the take's current lease expires (0 when it is free)."""
+        row = self._run(
+            "SELECT GREATEST(0, EXTRACT(EPOCH FROM expires_at - now()))::float8 "
+            "FROM {s}.take_leases WHERE project = %(project)s AND episode = %(episode)s "
+            "AND take_id = %(take_id)s AND worker IS NOT NULL",
+            {"project": project, "episode": episode, "take_id": take_id},
+        )
+        return 0.0 if row is None or row[0] is None else float(row[0])
+
+    def renew(self, claim: Claim, lease_s: float) -> bool:
+        """Extend the lease by ``lease_s`` from now; False when it was lost (another epoch)."""
+        row = self._run(
+            "UPDATE {s}.take_leases SET expires_at = now() + make_interval(secs => %(lease_s)s) "
+            "WHERE project = %(project)s AND episode = %(episode)s AND take_id = %(take_id)s "
+            "AND worker = %(worker)s AND epoch = %(epoch)s RETURNING epoch",
+            {**_claim_params(claim), "lease_s": lease_s},
+        )
+        return row is not None
+
+    def release(self, claim: Claim) -> None:
+        """Give the take up (it stays at its epoch; the next claim bumps it)."""
+        self._run(
+            "UPDATE {s}.take_leases SET worker = NULL, expires_at = NULL "
+            "WHERE project = %(project)s AND episode = %(episode)s AND take_id = %(take_id)s "
+            "AND worker = %(worker)s AND epoch = %(epoch)s RETURNING epoch",
+            _claim_params(claim),
+        )
+
+    def refusals(self, project: str, episode: str) -> int:
+        """How many fenced writes of the episode's takes were refused."""
+        row = self._run(
+            "SELECT count(*) FROM {s}.lease_refusals "
+            "WHERE project = %(project)s AND episode = %(episode)s",
+            {"project": project, "episode": episode},
+        )
+        return 0 if row is None else cast(int, row[0])
+
+    # ------------------------------------------------------------------ fenced writes
+
+    def write_take_fenced(
+        self,
+        claim: Claim,
+        scene: Scene,
+        *,
+        expected_state: str | None,
+        new_state: str,
+        expected_version: int,
+    ) -> None:
+        """Write the claimed take's beat of ``scene`` if, and only if, the lease row still
+        holds ``claim``'s epoch and ``expected_state``: one transaction that moves the lease
+        row to ``new_state`` and replaces the beat in the active document. Raises
+        :class:`LeaseLostError` (recorded in ``lease_refusals``) and writes nothing when the
+        lease was lost, :class:`SceneVersionConflictError` when the active version moved."""
+        self._tables()
+        ours = dump_document(SCENE_KIND, scene)
+        beat = next(b for b in ours["beats"] if b["beat_id"] == claim.beat_id)
+        ids = (claim.project, claim.episode, claim.scene_id)
+        try:
+            with self.backend._transaction() as conn:
+                fenced = conn.execute(
+                    self.backend._q(_FENCE),
+                    {**_claim_params(claim), "state": new_state, "expected": expected_state},
+                ).fetchone()
+                if fenced is None:
+                    raise LeaseLostError(
+                        claim.take_id, claim.worker, claim.epoch, _why(conn, self, claim)
+                    )
+                row = conn.execute(self.backend._q(_ACTIVE_FOR_UPDATE), ids).fetchone()
+                if row is None or row[0] != expected_version:
+                    active = None if row is None else cast(int, row[0])
+                    raise SceneVersionConflictError(claim.scene_id, expected_version, active)
+                document = dict(cast(dict[str, Any], row[1]))
+                document["beats"] = [
+                    beat if b.get("beat_id") == claim.beat_id else b
+                    for b in cast(list[dict[str, Any]], document.get("beats") or [])
+                ]
+                conn.execute(
+                    self.backend._q(_WRITE_DOCUMENT),
+                    (Jsonb(document), *ids, expected_version),
+                )
+        except LeaseLostError as exc:
+            self._run(
+                "INSERT INTO {s}.lease_refusals "
+                "(project, episode, take_id, worker, epoch, wanted_state, reason) VALUES "
+                "(%(project)s, %(episode)s, %(take_id)s, %(worker)s, %(epoch)s, %(state)s, "
+                "%(reason)s)",
+                {**_claim_params(claim), "state": new_state, "reason": exc.reason},
+            )
+            raise
+        self.backend._revisions.pop((*ids, expected_version), None)
+
+
+def _claim_params(claim: Claim) -> dict[str, Any]:
+    return {
+        "project": claim.project,
+        "episode": claim.episode,
+        "take_id": claim.take_id,
+        "worker": claim.worker,
+        "epoch": claim.epoch,
+    }
+
+
+def _why(conn: psycopg.Connection[TupleRow], leases: TakeLeases, claim: Claim) -> str:
+    row = conn.execute(
+        leases.backend._q(
+            "SELECT worker, epoch, state FROM {s}.take_leases WHERE project = %(project)s "
+            "AND episode = %(episode)s AND take_id = %(take_id)s"
+        ),
+        _claim_params(claim),
+    ).fetchone()
+    if row is None:
+        return "the take has no lease"
+    worker, epoch, state = row
+    if epoch != claim.epoch or worker != claim.worker:
+        return f"{worker or 'nobody'} holds it now at epoch {epoch}"
+    return f"its state moved on to {state}"

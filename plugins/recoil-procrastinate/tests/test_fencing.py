@@ -1,0 +1,104 @@
+"""Leases and fencing: a take's state is written only by the worker holding its lease."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from recoil_postgres.backend import PostgresBackend
+from recoil_postgres.leases import LeaseLostError, TakeLeases
+
+from recoil_core.api import StepState, TakeState
+from recoil_core.testing.conformance import EPISODE, PROJECT, coverage_scene
+
+
+@pytest.fixture
+def backend(database_dsn: str, tmp_path: Path) -> Iterator[PostgresBackend]:
+    with PostgresBackend(database_dsn, renders_root=tmp_path) as store:
+        yield store
+
+
+def _scene_and_take(backend: PostgresBackend) -> tuple[str, str, str]:
+    scene = coverage_scene()
+    backend.create_scene(PROJECT, EPISODE, scene)
+    beat = scene.beats[0]
+    return scene.scene_id, beat.beat_id, beat.takes[0].take_id
+
+
+def test_a_write_with_a_stale_epoch_is_refused_and_changes_nothing(
+    backend: PostgresBackend,
+) -> None:
+    scene_id, beat_id, take_id = _scene_and_take(backend)
+    leases = TakeLeases(backend)
+    where = {"scene_id": scene_id, "beat_id": beat_id}
+    first = leases.claim_take(PROJECT, EPISODE, take_id, **where, worker="a", lease_s=0.0)
+    assert first is not None and first.epoch == 1
+    # the lease expired at once: worker b takes the take over under a new epoch
+    second = leases.claim_take(PROJECT, EPISODE, take_id, **where, worker="b", lease_s=60.0)
+    assert second is not None and second.epoch == 2
+    before = backend.load_active(PROJECT, EPISODE, scene_id)
+    loaded = backend.load_active(PROJECT, EPISODE, scene_id)
+    assert before is not None and loaded is not None
+
+    stale, version = loaded
+    stale.beats[0].takes[0].state = TakeState.FAILED
+    stale.beats[0].takes[0].workflow.steps[0].state = StepState.FAILED
+    with pytest.raises(LeaseLostError, match="b holds it now at epoch 2"):
+        leases.write_take_fenced(
+            first, stale, expected_state=None, new_state="failed", expected_version=version
+        )
+
+    after = backend.load_active(PROJECT, EPISODE, scene_id)
+    assert after is not None and after == before
+    assert after[0].beats[0].takes[0].state == TakeState.SUCCEEDED
+    assert leases.refusals(PROJECT, EPISODE) == 1
+    # the holder's own write goes through, and a second write expecting the old state does not
+    fresh, version = after
+    fresh.beats[0].takes[0].error = "checked"
+    leases.write_take_fenced(
+        second, fresh, expected_state=None, new_state="succeeded", expected_version=version
+    )
+    with pytest.raises(LeaseLostError, match="moved on to succeeded"):
+        leases.write_take_fenced(
+            second, fresh, expected_state=None, new_state="succeeded", expected_version=version
+        )
+    written = backend.load_active(PROJECT, EPISODE, scene_id)
+    assert written is not None and written[0].beats[0].takes[0].error == "checked"
+
+
+def test_a_live_lease_keeps_other_workers_out_until_it_is_released(
+    backend: PostgresBackend,
+) -> None:
+    scene_id, beat_id, take_id = _scene_and_take(backend)
+    leases = TakeLeases(backend)
+    where = {"scene_id": scene_id, "beat_id": beat_id}
+    held = leases.claim_take(PROJECT, EPISODE, take_id, **where, worker="a", lease_s=60.0)
+    assert held is not None
+    assert leases.claim_take(PROJECT, EPISODE, take_id, **where, worker="b", lease_s=60.0) is None
+    assert leases.lease_left(PROJECT, EPISODE, take_id) > 0
+    assert leases.renew(held, 60.0)
+    leases.release(held)
+    assert leases.lease_left(PROJECT, EPISODE, take_id) == 0
+    taken = leases.claim_take(PROJECT, EPISODE, take_id, **where, worker="b", lease_s=60.0)
+    assert taken is not None and taken.epoch == held.epoch + 1
+    assert not leases.renew(held, 60.0)
+
+
+def test_a_fenced_write_replaces_only_its_beat(backend: PostgresBackend) -> None:
+    scene_id, beat_id, take_id = _scene_and_take(backend)
+    leases = TakeLeases(backend)
+    claim = leases.claim_take(
+        PROJECT, EPISODE, take_id, scene_id=scene_id, beat_id=beat_id, worker="a", lease_s=60.0
+    )
+    assert claim is not None
+    found = backend.load_active(PROJECT, EPISODE, scene_id)
+    assert found is not None
+    ours, version = found
+    ours.beats[0].takes[0].error = "ours"
+    leases.write_take_fenced(
+        claim, ours, expected_state=None, new_state="succeeded", expected_version=version
+    )
+    written = backend.load_active(PROJECT, EPISODE, scene_id)
+    assert written is not None
+    assert written[0].beats[0].takes[0].error == "ours"
