@@ -7,7 +7,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 from ark_money import (
     PLUGINS,
@@ -20,6 +19,7 @@ from ark_money import (
 )
 from recoil_seeddance.estimate import estimate_step_usd
 from recoil_seeddance.provider import ArkProvider
+from recoil_seeddance.testing.doubles import create_times_out
 from recoil_seeddance.testing.fake_ark import FakeArkServer
 
 from recoil_core.interfaces import (
@@ -36,34 +36,35 @@ from recoil_core.settings import PluginSelection
 from recoil_core.testing.doubles import make_plugin
 
 PROJECT, EPISODE = "p", "EP001"
-IMPATIENT = "ark-impatient"
-"""The real ArkProvider with a 0.3 s read timeout, so a slow create times out."""
+LATE_ANSWER = "ark-late-answer"
+"""The real ArkProvider whose first create times out once the fake Ark has made the task."""
 
 
-def impatient_plugin() -> object:
+def late_answer_plugin(ark: FakeArkServer) -> object:
+    late = [1]  # the first create of the test has its answer lost; later clients answer
+
     def factory(ctx: ProviderContext) -> ArkProvider:
-        client = httpx.AsyncClient(timeout=httpx.Timeout(0.3, connect=5.0))
+        times, late[0] = late[0], 0
         return ArkProvider(
-            api_key=ctx.env["ARK_API_KEY"], client=client, base_url=ctx.env["ARK_BASE_URL"]
+            api_key=ctx.env["ARK_API_KEY"],
+            client=create_times_out(ark, times=times),
+            base_url=ctx.env["ARK_BASE_URL"],
         )
 
     spec = ProviderSpec(
-        name=IMPATIENT,
+        name=LATE_ANSWER,
         modalities=frozenset({"video_i2v", "r2v_multi", "video_t2v"}),
         factory=factory,
         limits=ProviderLimits(concurrency=4, poll_interval_s=0.0),
         can_find_by_request=True,
         cancellable_states=frozenset({"queued"}),  # as Ark: a running task bills
     )
-    return make_plugin(providers=[spec], estimators=[CostEstimator(IMPATIENT, estimate_step_usd)])
+    return make_plugin(providers=[spec], estimators=[CostEstimator(LATE_ANSWER, estimate_step_usd)])
 
 
 @pytest.fixture(scope="module")
 def registry() -> Registry:
-    return build_registry(
-        PluginSelection(load_only=(*PLUGINS, "impatient")),
-        extra=[("impatient", impatient_plugin())],
-    )
+    return build_registry(PluginSelection(load_only=PLUGINS))
 
 
 @pytest.fixture
@@ -144,16 +145,18 @@ def test_ambiguous_create_is_found_in_the_task_list_not_repeated(
     check_money(ark, backend, PROJECT, EPISODE)
 
 
-def test_create_that_times_out_is_found_in_the_task_list_not_repeated(
-    ark, registry, backend
-) -> None:
-    ark.inject("create", "slow", delay_s=1.0)  # the task is made, the answer comes too late
+def test_create_that_times_out_is_found_in_the_task_list_not_repeated(ark, backend) -> None:
+    registry = build_registry(
+        PluginSelection(load_only=(*PLUGINS, "late-answer")),
+        extra=[("late-answer", late_answer_plugin(ark))],
+    )
 
-    report, take = run_one(ark, registry, backend, provider=IMPATIENT)
+    report, take = run_one(ark, registry, backend, provider=LATE_ANSWER)
 
     assert report.complete and take.state == TakeState.SUCCEEDED
-    assert ark.stats()["creates_total"] == 1
-    assert ark.stats()["requests"]["create"] == 1
+    stats = ark.stats()
+    assert stats["creates_total"] == 1 and stats["requests"]["create"] == 1
+    assert stats["requests"]["list"] >= 1  # found by searching, not by a second create
     check_money(ark, backend, PROJECT, EPISODE)
 
 
