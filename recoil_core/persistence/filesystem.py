@@ -8,6 +8,7 @@ Layout (one folder per episode)::
     <root>/<project>/<episode>/ledger.jsonl                      one LedgerEntry per line
     <root>/<project>/<episode>/renders/                          renders and sidecars
     <root>/<project>/<episode>/.lock                             the episode lock
+    <root>/<project>/<episode>/review/marks.json                 review marks of its beats
 
 Rules this module keeps:
 
@@ -104,6 +105,11 @@ DERIVATION_FILE = "derivation.json"
 LEDGER_FILE = "ledger.jsonl"
 LOCK_FILE = ".lock"
 LEDGER_LOCK_FILE = ".ledger.lock"
+REVIEW_DIR = "review"
+MARKS_FILE = "marks.json"
+MARKS_LOCK_FILE = ".marks.lock"
+MARKS_KIND = "review_marks"
+"""Document kind of ``review/marks.json`` (each mark inside is the caller's own document)."""
 
 StatSignature = tuple[int, int, int, int]
 
@@ -150,6 +156,13 @@ class _DerivationDocument:
     """``derivation.json``: which stages are fresh for which inputs (free-form per stage)."""
 
     stages: dict[str, Any] = attrs.field(factory=dict)
+
+
+@attrs.define
+class _MarksDocument:
+    """``review/marks.json``: each beat's mark, ``{scene_id, beat_id, revision, mark}``."""
+
+    marks: list[dict[str, Any]] = attrs.field(factory=list)
 
 
 @attrs.define
@@ -682,6 +695,68 @@ class FilesystemBackend:
             log.info("%s: removed %d temp file(s) left by killed writers", episode_dir, removed)
         return removed
 
+    # ------------------------------------------------------------------ review marks
+
+    def _marks_path(self, project: str, episode: str) -> Path:
+        return self.episode_dir(project, episode) / REVIEW_DIR / MARKS_FILE
+
+    def _read_marks(self, path: Path) -> dict[tuple[str, str], tuple[int, dict[str, Any]]]:
+        document = self._read(path, MARKS_KIND, _MarksDocument)
+        marks: dict[tuple[str, str], tuple[int, dict[str, Any]]] = {}
+        for item in [] if document is None else document.marks:
+            key, revision, mark = item.get("scene_id"), item.get("revision"), item.get("mark")
+            beat_id = item.get("beat_id")
+            if (
+                not isinstance(key, str)
+                or not isinstance(beat_id, str)
+                or not isinstance(revision, int)
+                or not isinstance(mark, dict)
+            ):
+                raise CorruptDocumentError(str(path), f"malformed mark entry {item!r}")
+            marks[(key, beat_id)] = (revision, mark)
+        return marks
+
+    def load_marks(
+        self, project: str, episode: str
+    ) -> dict[tuple[str, str], tuple[int, dict[str, Any]]]:
+        return self._read_marks(self._marks_path(project, episode))
+
+    def save_mark(
+        self,
+        project: str,
+        episode: str,
+        scene_id: str,
+        beat_id: str,
+        document: dict[str, Any],
+        *,
+        expected_revision: int,
+    ) -> int | None:
+        """Read-compare-write of ``review/marks.json`` under its own lock file (never the
+        episode lock, which a run holds for as long as it runs)."""
+        validate_id(scene_id, what="scene id")
+        path = self._marks_path(project, episode)
+        folder = path.parent
+        with self._mutex(folder):
+            ensure_directory(folder)
+            with filelock.FileLock(folder / MARKS_LOCK_FILE, thread_local=False):
+                marks = self._read_marks(path)  # a corrupt file raises: never written over
+                found = marks.get((scene_id, beat_id), (0, {}))[0]
+                if found != expected_revision:
+                    return None
+                marks[(scene_id, beat_id)] = (found + 1, dict(document))
+                body = _MarksDocument(
+                    [
+                        {"scene_id": s, "beat_id": b, "revision": r, "mark": m}
+                        for (s, b), (r, m) in sorted(marks.items())
+                    ]
+                )
+                _remove_temp_files(folder)  # left by a killed writer; none runs now
+                write_atomic(path, _encode(MARKS_KIND, body, indent=True))
+                group = current_group()
+                if group is not None:  # durable before the lock is let go
+                    group.commit()
+        return found + 1
+
     # ------------------------------------------------------------------ discovery and locking
 
     def list_projects(self) -> list[str]:
@@ -743,6 +818,14 @@ def _exclusive(fd: int, fallback: Path) -> Iterator[None]:
         yield
     finally:
         fcntl.flock(fd, fcntl.LOCK_UN)
+
+
+def _remove_temp_files(folder: Path) -> None:
+    with os.scandir(folder) as entries:
+        stale = [entry.path for entry in entries if is_temp_name(entry.name)]
+    for name in stale:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(name)
 
 
 def _ledger_entry_id(raw: bytes, path: Path, number: int) -> str:

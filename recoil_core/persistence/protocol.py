@@ -170,6 +170,39 @@ class PersistenceBackend(Protocol):
         """Directory (a local path) where renders and sidecars for the episode are written."""
         ...
 
+    # review marks (see recoil_core.selection): one small document per beat
+    def load_marks(
+        self, project: str, episode: str
+    ) -> dict[tuple[str, str], tuple[int, dict[str, Any]]]:
+        """Every beat's review mark of the episode: ``(scene_id, beat_id)`` -> ``(revision,
+        document)``; empty when nothing was marked.
+
+        The document is the JSON object :func:`save_mark` was given, returned as it was
+        stored (the backend does not interpret it; :mod:`recoil_core.selection` does).
+        Revisions start at 1 and grow by one with each save of that beat's mark.
+        """
+        ...
+
+    def save_mark(
+        self,
+        project: str,
+        episode: str,
+        scene_id: str,
+        beat_id: str,
+        document: dict[str, Any],
+        *,
+        expected_revision: int,
+    ) -> int | None:
+        """Store one beat's review mark if its revision is still ``expected_revision``
+        (``0``: the beat has no mark yet); return the new revision, or ``None`` (and write
+        nothing) when another writer changed it first.
+
+        Atomic, like every write; it does not take the episode lock (a review may mark
+        beats while a run holds it) and touches nothing but the marks: scenes, takes,
+        the ledger and renders stay as they are.
+        """
+        ...
+
 
 __all__: Sequence[str] = [
     "RENDERS_DIR",

@@ -515,3 +515,91 @@ class BackendConformance:
                 pass
         with two.lock_episode(PROJECT, EPISODE):
             pass
+
+    # ---------------------------------------------------------------- review marks
+
+    def test_marks_save_compare_and_set_by_revision(self, backend: PersistenceBackend) -> None:
+        assert backend.load_marks(PROJECT, EPISODE) == {}
+        first = {"selected_take": "B1_take_0", "by": "ana", "note": "ünïcode ok"}
+        assert backend.save_mark(PROJECT, EPISODE, "S1", "B1", first, expected_revision=0) == 1
+        assert backend.load_marks(PROJECT, EPISODE) == {("S1", "B1"): (1, first)}
+        second = {**first, "verdict": "approved"}
+        assert backend.save_mark(PROJECT, EPISODE, "S1", "B1", second, expected_revision=1) == 2
+        stale = {**first, "verdict": "rejected"}
+        assert backend.save_mark(PROJECT, EPISODE, "S1", "B1", stale, expected_revision=1) is None
+        assert backend.save_mark(PROJECT, EPISODE, "S1", "B1", stale, expected_revision=0) is None
+        assert backend.load_marks(PROJECT, EPISODE) == {("S1", "B1"): (2, second)}
+
+    def test_marks_are_per_beat_and_episode_and_shared_by_backend_objects(
+        self, make_backend: MakeBackend
+    ) -> None:
+        one, two = make_backend(), make_backend()
+        assert one.save_mark(PROJECT, EPISODE, "S1", "B1", {"n": 1}, expected_revision=0) == 1
+        assert two.save_mark(PROJECT, EPISODE, "S1", "B2", {"n": 2}, expected_revision=0) == 1
+        assert two.save_mark(PROJECT, EPISODE, "S2", "B1", {"n": 3}, expected_revision=0) == 1
+        assert two.save_mark(PROJECT, "ep_002", "S1", "B1", {"n": 4}, expected_revision=0) == 1
+        assert one.save_mark(PROJECT, EPISODE, "S1", "B1", {"n": 5}, expected_revision=0) is None
+        assert make_backend().load_marks(PROJECT, EPISODE) == {
+            ("S1", "B1"): (1, {"n": 1}),
+            ("S1", "B2"): (1, {"n": 2}),
+            ("S2", "B1"): (1, {"n": 3}),
+        }
+        assert one.load_marks(PROJECT, "ep_002") == {("S1", "B1"): (1, {"n": 4})}
+
+    def test_marks_never_touch_scenes_or_the_ledger(self, backend: PersistenceBackend) -> None:
+        scene = coverage_scene()
+        backend.create_scene(PROJECT, EPISODE, scene)
+        entry = charge("t1", 0.5)
+        backend.append_ledger(entry)
+        beat_id = scene.beats[0].beat_id
+        mark = {"selected_take": scene.beats[0].takes[0].take_id}
+        backend.save_mark(PROJECT, EPISODE, PASS_ID, beat_id, mark, expected_revision=0)
+        assert backend.load_active(PROJECT, EPISODE, PASS_ID) == (scene, 1)
+        assert backend.read_ledger(PROJECT, EPISODE) == [entry]
+        manifest = backend.load_manifest(PROJECT, EPISODE, PASS_ID)
+        assert manifest is not None and [e.version for e in manifest.versions] == [1]
+
+    def test_marks_are_saved_while_another_object_holds_the_episode_lock(
+        self, make_backend: MakeBackend
+    ) -> None:
+        runner_side, reviewer_side = make_backend(), make_backend()
+        with runner_side.lock_episode(PROJECT, EPISODE):
+            saved = reviewer_side.save_mark(
+                PROJECT, EPISODE, "S1", "B1", {"n": 1}, expected_revision=0
+            )
+            assert saved == 1
+            assert runner_side.load_marks(PROJECT, EPISODE) == {("S1", "B1"): (1, {"n": 1})}
+
+    def test_marks_refuse_unsafe_ids(self, backend: PersistenceBackend) -> None:
+        for project, episode, scene_id in (
+            ("../x", EPISODE, "S1"),
+            (PROJECT, "a/b", "S1"),
+            (PROJECT, EPISODE, "../S1"),
+        ):
+            with pytest.raises(InvalidIdError):
+                backend.save_mark(project, episode, scene_id, "B1", {}, expected_revision=0)
+        with pytest.raises(InvalidIdError):
+            backend.load_marks("..", EPISODE)
+
+    def test_selection_marks_a_take_with_who_and_when_through_the_backend(
+        self, make_backend: MakeBackend
+    ) -> None:
+        from recoil_core.selection import Verdict, approve, load_marks, request_retake, select_take
+
+        backend = make_backend()
+        scene = coverage_scene()
+        backend.create_scene(PROJECT, EPISODE, scene)
+        beat_id, take_id = scene.beats[0].beat_id, scene.beats[0].takes[0].take_id
+        select_take(backend, PROJECT, EPISODE, PASS_ID, beat_id, take_id, by="ana")
+        approve(backend, PROJECT, EPISODE, PASS_ID, beat_id, by="ben", note="good")
+        request_retake(backend, PROJECT, EPISODE, PASS_ID, beat_id, by="ana")
+        mark = load_marks(make_backend(), PROJECT, EPISODE)[(PASS_ID, beat_id)]
+        assert (mark.selected_take, mark.verdict, mark.note) == (take_id, Verdict.APPROVED, "good")
+        assert mark.retakes_requested == 1
+        assert [(e.action, e.by) for e in mark.history] == [
+            ("select", "ana"),
+            ("approve", "ben"),
+            ("retake", "ana"),
+        ]
+        assert (mark.by, mark.at) == ("ana", mark.history[-1].at)
+        assert backend.load_active(PROJECT, EPISODE, PASS_ID) == (scene, 1)

@@ -6,6 +6,7 @@ Tables (in one schema, see :mod:`recoil_postgres.schema`)::
     scene_versions  (project, episode, scene_id, version) -> downstream, created_at, note,
                     derivation_digest, revision, document (JSONB, ``dump_document("scene")``)
     derivation      (project, episode) -> document (JSONB)
+    marks           (project, episode, scene_id, beat_id) -> revision, document (JSONB)
     ledger          seq (bigserial, append order), UNIQUE (project, episode, entry_id), document
 
 Rules this module keeps:
@@ -566,6 +567,61 @@ class PostgresBackend:
             )
             for name, seq, entry_id, document in rows
         ]
+
+    # ------------------------------------------------------------------ review marks
+
+    def load_marks(
+        self, project: str, episode: str
+    ) -> dict[tuple[str, str], tuple[int, dict[str, Any]]]:
+        _episode_ids(project, episode)
+        with self._transaction() as conn:
+            rows = self._all(
+                conn,
+                "SELECT scene_id, beat_id, revision, document FROM {s}.marks "
+                "WHERE project = %s AND episode = %s",
+                (project, episode),
+            )
+        marks: dict[tuple[str, str], tuple[int, dict[str, Any]]] = {}
+        for scene_id, beat_id, revision, document in rows:
+            if not isinstance(document, dict):
+                source = self._source("marks", project, episode, scene_id, beat_id)
+                raise CorruptDocumentError(source, "expected a JSON object")
+            marks[(cast(str, scene_id), cast(str, beat_id))] = (cast(int, revision), document)
+        return marks
+
+    def save_mark(
+        self,
+        project: str,
+        episode: str,
+        scene_id: str,
+        beat_id: str,
+        document: dict[str, Any],
+        *,
+        expected_revision: int,
+    ) -> int | None:
+        """One conditional statement: an insert that does nothing when the row exists
+        (``expected_revision`` 0), else an update only while the revision is the expected
+        one. Never takes the episode lock."""
+        _scene_ids(project, episode, scene_id)
+        key = (project, episode, scene_id, beat_id)
+        with self._transaction() as conn:
+            if expected_revision == 0:
+                row = self._one(
+                    conn,
+                    "INSERT INTO {s}.marks (project, episode, scene_id, beat_id, revision, "
+                    "document) VALUES (%s, %s, %s, %s, 1, %s) ON CONFLICT DO NOTHING "
+                    "RETURNING revision",
+                    (*key, Jsonb(document)),
+                )
+            else:
+                row = self._one(
+                    conn,
+                    "UPDATE {s}.marks SET document = %s, revision = revision + 1, "
+                    "updated_at = now() WHERE project = %s AND episode = %s AND scene_id = %s "
+                    "AND beat_id = %s AND revision = %s RETURNING revision",
+                    (Jsonb(document), *key, expected_revision),
+                )
+        return None if row is None else cast(int, row[0])
 
     # ------------------------------------------------------------------ discovery and locking
 

@@ -16,10 +16,28 @@ from psycopg.rows import TupleRow
 
 from recoil_core.api import SchemaVersionError
 
-STORE_VERSION = 1
-"""Version of the table layout below (independent of the documents' schema_version)."""
+STORE_VERSION = 2
+"""Version of the table layout below (independent of the documents' schema_version).
+v2: the ``marks`` table (review marks); a v1 layout is upgraded by ``UPGRADES``."""
 
-DDL = """
+MARKS_DDL = """
+CREATE TABLE IF NOT EXISTS {s}.marks (
+    project text NOT NULL,
+    episode text NOT NULL,
+    scene_id text NOT NULL,
+    beat_id text NOT NULL,
+    revision integer NOT NULL CHECK (revision >= 1),
+    document jsonb NOT NULL,
+    updated_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (project, episode, scene_id, beat_id)
+);
+"""
+
+UPGRADES: dict[int, str] = {1: MARKS_DDL}
+"""Layout version -> the DDL that brings a layout of that version to the next one."""
+
+DDL = (
+    """
 CREATE SCHEMA IF NOT EXISTS {s};
 
 CREATE TABLE IF NOT EXISTS {s}.schema_version (
@@ -106,6 +124,8 @@ CREATE INDEX IF NOT EXISTS ledger_project_episode_seq ON {s}.ledger (project, ep
 INSERT INTO {s}.schema_version (singleton, version) VALUES (true, {version})
     ON CONFLICT (singleton) DO NOTHING;
 """
+    + MARKS_DDL
+)
 
 
 def bootstrap_lock_key(schema: str) -> int:
@@ -129,11 +149,30 @@ def ensure_schema(conn: psycopg.Connection[TupleRow], schema: str) -> None:
             )
             conn.execute(ddl)
             found = _layout_version(conn, schema)
+        if found is not None and found < STORE_VERSION:
+            found = _upgrade(conn, schema)
     if found is not None and found > STORE_VERSION:
         raise SchemaVersionError(
             f"PostgreSQL schema {schema!r}: table layout version {found} is newer than this "
             f"recoil-postgres understands ({STORE_VERSION}); upgrade recoil-postgres"
         )
+
+
+def _upgrade(conn: psycopg.Connection[TupleRow], schema: str) -> int | None:
+    """Bring an older layout to ``STORE_VERSION`` step by step (``UPGRADES``), under the
+    bootstrap lock, inside the caller's transaction; returns the version found after."""
+    conn.execute("SELECT pg_advisory_xact_lock(%s)", (bootstrap_lock_key(schema),))
+    found = _layout_version(conn, schema)
+    while found is not None and found < STORE_VERSION:
+        conn.execute(sql.SQL(UPGRADES[found]).format(s=sql.Identifier(schema)))
+        found += 1
+        conn.execute(
+            sql.SQL("UPDATE {} SET version = %s WHERE singleton").format(
+                sql.Identifier(schema, "schema_version")
+            ),
+            (found,),
+        )
+    return found
 
 
 def _layout_version(conn: psycopg.Connection[TupleRow], schema: str) -> int | None:

@@ -1,0 +1,386 @@
+"""Selection as data: per beat, the take chosen for the cut, an approve/reject verdict with
+a note, and retake requests, each recorded with who and when.
+
+Marks are stored through the backend protocol (``load_marks`` / ``save_mark``, one small
+document per beat, compare-and-set by revision); they never touch takes, the ledger or
+renders. Rendering a requested retake is the runner's business (:func:`pending_retakes`
+says how many a beat is owed); this module only reads scenes to check what is marked.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Final
+
+import attrs
+
+from recoil_core.convert import converter, dump_document, load_document
+from recoil_core.errors import RecoilError
+from recoil_core.model import Beat, Scene, Take, TakeState, utc_now
+
+if TYPE_CHECKING:
+    from recoil_core.persistence.protocol import PersistenceBackend
+
+__all__ = [
+    "MARK_KIND",
+    "BeatMark",
+    "MarkAction",
+    "MarkConflictError",
+    "MarkEvent",
+    "SelectionError",
+    "Verdict",
+    "approve",
+    "cut_take",
+    "describe_mark",
+    "load_marks",
+    "mark_lines",
+    "marks_by_beat",
+    "pending_retakes",
+    "reject",
+    "request_retake",
+    "select_take",
+]
+
+MARK_KIND: Final = "beat_mark"
+"""Document kind of one beat's mark (the ``document`` given to ``save_mark``)."""
+
+_SAVE_ATTEMPTS = 20
+
+
+class Verdict(enum.StrEnum):
+    """A reviewer's verdict on a beat's take (compares equal to its string)."""
+
+    APPROVED = "approved"
+    REJECTED = "rejected"
+
+
+class MarkAction(enum.StrEnum):
+    """What one :class:`MarkEvent` did."""
+
+    SELECT = "select"
+    APPROVE = "approve"
+    REJECT = "reject"
+    RETAKE = "retake"
+
+
+class SelectionError(RecoilError):
+    """A mark named a scene, beat or take that cannot be marked that way."""
+
+    exit_code = 2
+
+
+class MarkConflictError(RecoilError):
+    """A beat's mark kept changing under this writer; nothing was written."""
+
+    exit_code = 4
+
+
+def _verdict(value: Verdict | str | None) -> Verdict | None:
+    return None if value is None else Verdict(value)
+
+
+@attrs.frozen
+class MarkEvent:
+    """One change to a beat's mark: what, by whom, when (UTC ISO 8601)."""
+
+    action: MarkAction = attrs.field(converter=MarkAction)
+    by: str
+    at: str
+    take_id: str | None = None
+    note: str = ""
+
+
+def _events(events: Iterable[MarkEvent]) -> tuple[MarkEvent, ...]:
+    return tuple(events)
+
+
+@attrs.frozen
+class BeatMark:
+    """A beat's review state. ``by`` and ``at`` are those of its latest change;
+    ``history`` holds every change, oldest first. ``retakes_requested`` counts every
+    retake ever asked for (:func:`pending_retakes` says how many are still owed).
+    ``revision`` is the stored revision it was read at (0: never stored)."""
+
+    scene_id: str
+    beat_id: str
+    selected_take: str | None = None
+    verdict: Verdict | None = attrs.field(default=None, converter=_verdict)
+    note: str = ""
+    retakes_requested: int = 0
+    by: str = ""
+    at: str = ""
+    history: tuple[MarkEvent, ...] = attrs.field(default=(), converter=_events)
+    revision: int = attrs.field(default=0, eq=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready (``--json`` output, the review page); ``history`` included."""
+        data: dict[str, Any] = converter.unstructure(self)
+        return data
+
+
+# ------------------------------------------------------------------ reading
+
+
+def _decode(document: dict[str, Any], revision: int, source: str) -> BeatMark:
+    data = {**document, "revision": revision}
+    return load_document(MARK_KIND, data, BeatMark, source=source)
+
+
+def load_marks(
+    backend: PersistenceBackend, project: str, episode: str
+) -> dict[tuple[str, str], BeatMark]:
+    """Every marked beat of the episode, by ``(scene_id, beat_id)``."""
+    stored = backend.load_marks(project, episode)
+    return {
+        key: _decode(document, revision, f"mark of {project}/{episode}/{key[0]}/{key[1]}")
+        for key, (revision, document) in stored.items()
+    }
+
+
+def cut_take(beat: Beat, mark: BeatMark | None) -> Take | None:
+    """The take the cut uses: the selected one while it is a succeeded take of the beat,
+    else the newest succeeded take (``None``: nothing rendered)."""
+    if mark is not None and mark.selected_take is not None:
+        for take in beat.takes:
+            if take.take_id == mark.selected_take and take.state == TakeState.SUCCEEDED:
+                return take
+    for take in reversed(beat.takes):
+        if take.state == TakeState.SUCCEEDED:
+            return take
+    return None
+
+
+def _when(stamp: str) -> datetime:
+    return datetime.fromisoformat(stamp)
+
+
+def pending_retakes(mark: BeatMark | None, beat: Beat) -> int:
+    """Retakes asked for and not yet started: each request is used up by the first take
+    that reached a provider after it was made (in whichever scene version), so a take
+    started for it, paid or not, settles it, and a run never starts two for one request."""
+    if mark is None or not mark.retakes_requested:
+        return 0
+    from recoil_core.takes import never_dispatched
+
+    started = sorted(_when(t.created_at) for t in beat.takes if not never_dispatched(t))
+    owed = 0
+    for request in sorted(_when(e.at) for e in mark.history if e.action == MarkAction.RETAKE):
+        later = [stamp for stamp in started if stamp > request]
+        if later:
+            started.remove(later[0])
+        else:
+            owed += 1
+    return owed
+
+
+def describe_mark(mark: BeatMark | None, beat: Beat | None = None) -> str:
+    """One line for ``recoil status``: ``selected B_take_1, approved by ana, 1 retake
+    pending`` (empty when the beat carries no mark)."""
+    if mark is None:
+        return ""
+    parts: list[str] = []
+    if mark.selected_take:
+        parts.append(f"selected {mark.selected_take}")
+    if mark.verdict is not None:
+        said = f"{mark.verdict.value} by {mark.by}"
+        parts.append(f"{said}: {mark.note}" if mark.note else said)
+    if mark.retakes_requested:
+        owed = pending_retakes(mark, beat) if beat is not None else mark.retakes_requested
+        parts.append(f"{owed} retake(s) pending" if owed else "retake(s) started")
+    return ", ".join(parts)
+
+
+def mark_lines(
+    backend: PersistenceBackend, project: str, episode: str, scenes: Iterable[Scene]
+) -> dict[tuple[str, str], str]:
+    """For ``recoil status``: :func:`describe_mark` of every marked beat of ``scenes``,
+    by ``(scene_id, beat_id)`` (one read of the episode's marks)."""
+    marks = load_marks(backend, project, episode)
+    if not marks:
+        return {}
+    lines: dict[tuple[str, str], str] = {}
+    for scene in scenes:
+        for beat in scene.beats:
+            mark = marks.get((scene.scene_id, beat.beat_id))
+            if mark is not None:
+                lines[(scene.scene_id, beat.beat_id)] = describe_mark(mark, beat)
+    return lines
+
+
+# ------------------------------------------------------------------ writing
+
+
+def _beat(
+    backend: PersistenceBackend, project: str, episode: str, scene_id: str, beat_id: str
+) -> Beat:
+    found = backend.load_active(project, episode, scene_id)
+    if found is None:
+        known = ", ".join(backend.list_scenes(project, episode)) or "none"
+        raise SelectionError(
+            f"{project}/{episode} has no scene {scene_id!r} (scenes: {known}); "
+            "run the episode first, or check the name in `recoil status`"
+        )
+    scene = found[0]
+    for beat in scene.beats:
+        if beat.beat_id == beat_id:
+            return beat
+    known = ", ".join(b.beat_id for b in scene.beats) or "none"
+    raise SelectionError(f"scene {scene_id} has no beat {beat_id!r} (beats: {known})")
+
+
+def _update(
+    backend: PersistenceBackend,
+    project: str,
+    episode: str,
+    scene_id: str,
+    beat_id: str,
+    change: Callable[[BeatMark], BeatMark],
+) -> BeatMark:
+    """Apply ``change`` to the beat's current mark and store it (compare-and-set, retried
+    when another reviewer or process saved in between)."""
+    key = (scene_id, beat_id)
+    for _ in range(_SAVE_ATTEMPTS):
+        current = load_marks(backend, project, episode).get(key) or BeatMark(scene_id, beat_id)
+        changed = change(current)
+        document = dump_document(MARK_KIND, attrs.evolve(changed, revision=0))
+        document.pop("revision", None)
+        revision = backend.save_mark(
+            project, episode, scene_id, beat_id, document, expected_revision=current.revision
+        )
+        if revision is not None:
+            return attrs.evolve(changed, revision=revision)
+    raise MarkConflictError(
+        f"the mark of {scene_id}/{beat_id} changed {_SAVE_ATTEMPTS} times while saving it; "
+        "nothing was written, try again"
+    )
+
+
+def _record(mark: BeatMark, event: MarkEvent, **changes: Any) -> BeatMark:
+    return attrs.evolve(mark, by=event.by, at=event.at, history=(*mark.history, event), **changes)
+
+
+def _require_by(by: str) -> str:
+    if not by.strip():
+        raise SelectionError("say who marks it (by=...; the CLI takes --by, default the login)")
+    return by.strip()
+
+
+def select_take(
+    backend: PersistenceBackend,
+    project: str,
+    episode: str,
+    scene_id: str,
+    beat_id: str,
+    take_id: str,
+    *,
+    by: str,
+) -> BeatMark:
+    """Choose ``take_id`` for the cut. Refuses a take the beat does not have, or one that
+    did not succeed. A new choice clears the verdict (it was about the other take)."""
+    by = _require_by(by)
+    beat = _beat(backend, project, episode, scene_id, beat_id)
+    take = next((t for t in beat.takes if t.take_id == take_id), None)
+    if take is None:
+        known = ", ".join(t.take_id for t in beat.takes) or "none yet"
+        raise SelectionError(f"beat {beat_id} has no take {take_id!r} (takes: {known})")
+    if take.state != TakeState.SUCCEEDED:
+        raise SelectionError(
+            f"take {take_id} is {take.state.value}, not succeeded: only a rendered take "
+            "can be selected"
+        )
+    event = MarkEvent(MarkAction.SELECT, by, utc_now(), take_id=take_id)
+
+    def change(mark: BeatMark) -> BeatMark:
+        if mark.selected_take == take_id:
+            return _record(mark, event)
+        return _record(mark, event, selected_take=take_id, verdict=None, note="")
+
+    return _update(backend, project, episode, scene_id, beat_id, change)
+
+
+def _judge(
+    backend: PersistenceBackend,
+    project: str,
+    episode: str,
+    scene_id: str,
+    beat_id: str,
+    verdict: Verdict,
+    by: str,
+    note: str,
+) -> BeatMark:
+    by = _require_by(by)
+    beat = _beat(backend, project, episode, scene_id, beat_id)
+    marks = load_marks(backend, project, episode)
+    take = cut_take(beat, marks.get((scene_id, beat_id)))
+    if take is None:
+        raise SelectionError(
+            f"beat {beat_id} has no succeeded take to {verdict.value[:-1]}; run the episode first"
+        )
+    action = MarkAction.APPROVE if verdict is Verdict.APPROVED else MarkAction.REJECT
+    event = MarkEvent(action, by, utc_now(), take_id=take.take_id, note=note)
+
+    def change(mark: BeatMark) -> BeatMark:
+        # the verdict is about the take the reviewer saw: it becomes the selected one
+        return _record(mark, event, selected_take=take.take_id, verdict=verdict, note=note)
+
+    return _update(backend, project, episode, scene_id, beat_id, change)
+
+
+def approve(
+    backend: PersistenceBackend,
+    project: str,
+    episode: str,
+    scene_id: str,
+    beat_id: str,
+    *,
+    by: str,
+    note: str = "",
+) -> BeatMark:
+    """Approve the beat's cut take (the selected one, else the newest succeeded, which
+    then becomes the selected one)."""
+    return _judge(backend, project, episode, scene_id, beat_id, Verdict.APPROVED, by, note)
+
+
+def reject(
+    backend: PersistenceBackend,
+    project: str,
+    episode: str,
+    scene_id: str,
+    beat_id: str,
+    *,
+    by: str,
+    note: str,
+) -> BeatMark:
+    """Reject the beat's cut take, saying why in ``note`` (required)."""
+    if not note.strip():
+        raise SelectionError("say why the take is rejected (a note; the CLI takes --note)")
+    return _judge(backend, project, episode, scene_id, beat_id, Verdict.REJECTED, by, note)
+
+
+def request_retake(
+    backend: PersistenceBackend,
+    project: str,
+    episode: str,
+    scene_id: str,
+    beat_id: str,
+    *,
+    by: str,
+    note: str = "",
+) -> BeatMark:
+    """Ask for one more take of the beat on the next run (within that run's
+    ``--max-takes`` and budget); the request is used up once that take starts."""
+    by = _require_by(by)
+    _beat(backend, project, episode, scene_id, beat_id)
+    event = MarkEvent(MarkAction.RETAKE, by, utc_now(), note=note)
+
+    def change(mark: BeatMark) -> BeatMark:
+        return _record(mark, event, retakes_requested=mark.retakes_requested + 1)
+
+    return _update(backend, project, episode, scene_id, beat_id, change)
+
+
+def marks_by_beat(marks: Mapping[tuple[str, str], BeatMark], scene_id: str) -> dict[str, BeatMark]:
+    """The marks of one scene, by beat id."""
+    return {beat: mark for (scene, beat), mark in marks.items() if scene == scene_id}
