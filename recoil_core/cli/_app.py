@@ -239,7 +239,11 @@ def user_errors(*, as_json: bool = False) -> Iterator[None]:
 
 
 def echo_json(data: Any) -> None:
-    typer.echo(json.dumps(data, indent=2, sort_keys=False, default=str))
+    """Print ``data`` as ``json.dumps(data, indent=2, default=str)`` would, byte for byte
+    (orjson writes it when that gives the same bytes)."""
+    from recoil_core.jsonio import dumps_as_json_does
+
+    typer.echo(dumps_as_json_does(data))
 
 
 def parse_options(pairs: Sequence[str]) -> dict[str, str]:
