@@ -13,16 +13,22 @@ import attrs
 
 from recoil_core.api import Beat, BuildContext, CanonicalShot, Workflow, WorkflowStep
 from recoil_plugins_video.payload import (
+    DEFAULT_PROMPT_TEMPLATE,
     apply_pass_config,
+    asset_references,
+    assets_used,
     beat_identity,
     beat_segments,
+    cast_prompt,
     compose_prompt,
+    model_limits,
     output_filename,
     plan_default,
     plan_flag,
     plan_shots,
     resolve_frame,
     segment_dicts,
+    unit_cast,
 )
 
 VIDEO_STEP = "video"
@@ -41,6 +47,19 @@ class KeyframePlan:
     source: str = "none"
     """``plan`` (frames from the plan), ``generated`` (keyframe steps) or ``none``."""
     fallback: str | None = None
+
+
+@attrs.frozen
+class ReferencePlacement:
+    """Where a unit's asset references went: the video step's payload, the keyframe step
+    (a model that takes no references beside frames), and what was dropped and why."""
+
+    keyframe: tuple[str, ...] = ()
+    dropped: tuple[dict[str, str], ...] = ()
+
+
+def _dropped(references: Sequence[tuple[str, str]], reason: str) -> tuple[dict[str, str], ...]:
+    return tuple({"asset": a, "reference": r, "reason": reason} for a, r in references)
 
 
 def keyframe_step(
@@ -93,7 +112,16 @@ class VideoRunnerBase:
     def build_workflow(self, beat: Beat, ctx: BuildContext) -> Workflow:
         shots = plan_shots(beat, ctx)
         payload = self.build_payload(beat, shots, ctx)
+        cast = unit_cast(beat, shots, ctx)
+        placement = self.place_references(payload, asset_references(cast), ctx)
         keyframes = self.plan_keyframes(beat, shots, ctx, payload)
+        dropped = list(placement.dropped)
+        if placement.keyframe:
+            if keyframes.steps:
+                for step in keyframes.steps:
+                    step.payload["reference_images"] = list(placement.keyframe)
+            else:  # no first frame after all (text to video): no frames to mix with
+                payload["reference_images"] = list(placement.keyframe)
         video = WorkflowStep(
             step_id=VIDEO_STEP,
             modality=self.modality,
@@ -102,18 +130,71 @@ class VideoRunnerBase:
             model=str(payload["model"]),
             inputs=dict(keyframes.inputs),
         )
+        provenance: dict[str, Any] = {
+            "grouping": beat_identity(beat).to_dict(),
+            "scene_id": ctx.scene_id,
+            "beat_id": beat.beat_id,
+            "modality": self.modality,
+            "keyframes": keyframes.source,
+            "fallback": keyframes.fallback,
+        }
+        used = assets_used(cast)
+        if used:
+            provenance["assets"] = used
+            provenance["references_dropped"] = dropped
         return Workflow(
             workflow_id=f"{beat.beat_id}_take_{ctx.take_index}",
             steps=[*keyframes.steps, video],
-            provenance={
-                "grouping": beat_identity(beat).to_dict(),
-                "scene_id": ctx.scene_id,
-                "beat_id": beat.beat_id,
-                "modality": self.modality,
-                "keyframes": keyframes.source,
-                "fallback": keyframes.fallback,
-            },
+            provenance=provenance,
         )
+
+    # ------------------------------------------------------------------ references
+
+    prompt_template: ClassVar[str] = DEFAULT_PROMPT_TEMPLATE
+    """``{prompt}`` then ``{cast}``; a plan's ``prompt_templates[modality]`` overrides it."""
+    max_reference_images: ClassVar[int | None] = None
+    """References per request when the provider declares no limit for the model."""
+    frames_with_references: ClassVar[bool] = False
+    """Whether the model takes references beside first/last frames when the provider does
+    not say (Seedance 2.0 does not, so the safe default is no)."""
+
+    def reference_limits(
+        self, payload: dict[str, Any], ctx: BuildContext
+    ) -> tuple[int | None, bool]:
+        """(most references per request, frames and references together) for the model."""
+        return model_limits(
+            ctx,
+            str(payload["model"]),
+            max_references=self.max_reference_images,
+            frames_with_references=self.frames_with_references,
+        )
+
+    def place_references(
+        self, payload: dict[str, Any], references: Sequence[tuple[str, str]], ctx: BuildContext
+    ) -> ReferencePlacement:
+        """Put the unit's asset references (asset id, image) into the request within the
+        model's limits: beside the frames when it takes both; else into the keyframe that
+        makes the first frame; a plan frame wins over them (said in ``dropped``)."""
+        if not references:
+            return ReferencePlacement()
+        limit, mixing = self.reference_limits(payload, ctx)
+        model = payload["model"]
+        kept, over = list(references), []
+        if limit is not None and len(kept) > limit:
+            kept, over = kept[:limit], kept[limit:]
+        dropped = _dropped(over, f"model {model} takes at most {limit} reference images")
+        framed = [role for role in ("first_frame", "last_frame") if role in payload]
+        images = [image for _asset, image in kept]
+        if framed and not mixing:
+            reason = (
+                f"model {model} takes no reference images beside first/last frames; "
+                f"the plan's {' and '.join(framed)} is used"
+            )
+            return ReferencePlacement(dropped=dropped + _dropped(kept, reason))
+        if self.needs_first_frame and not framed and not mixing:
+            return ReferencePlacement(keyframe=tuple(images), dropped=dropped)
+        payload["reference_images"] = images
+        return ReferencePlacement(dropped=dropped)
 
     # ------------------------------------------------------------------ payload
 
@@ -123,8 +204,10 @@ class VideoRunnerBase:
         """The video step's payload (see the payload conventions), pass config applied."""
         first = shots[0]
         segments = segment_dicts(beat_segments(beat, shots), ctx)
+        prompt = compose_prompt(segments)
+        cast = unit_cast(beat, shots, ctx)
         payload: dict[str, Any] = {
-            "prompt": compose_prompt(segments),
+            "prompt": cast_prompt(prompt, cast, ctx, self.modality, self.prompt_template),
             "model": first.video_model,
             "duration_s": float(sum(s["duration_s"] for s in segments)),
             "aspect_ratio": first.aspect_ratio,
@@ -193,6 +276,7 @@ __all__ = [
     "NO_IMAGE_PROVIDER",
     "VIDEO_STEP",
     "KeyframePlan",
+    "ReferencePlacement",
     "VideoRunnerBase",
     "keyframe_step",
     "opening_and_closing_shots",

@@ -181,3 +181,83 @@ def plan_default(ctx: BuildContext, key: str) -> dict[str, Any]:
 def plan_flag(ctx: BuildContext, key: str) -> bool:
     """A boolean plan default (``generate_audio``, ``camera_fixed``, ``watermark``)."""
     return bool(ctx.plan.defaults.get(key, False))
+
+
+# ---------------------------------------------------------------------- assets
+
+DEFAULT_PROMPT_TEMPLATE = "{prompt} {cast}"
+"""A runner's prompt: the shot text, then who is in the shot with their look."""
+
+
+def unit_cast(beat: Beat, shots: Sequence[CanonicalShot], ctx: BuildContext) -> list[Any]:
+    """The plan assets the unit shows: its characters, most screen time first (ties: first
+    seen), then its locations the same way. Ids the plan declares no asset for are left out."""
+    timed: list[tuple[CanonicalShot, float]]
+    real = [s for s in beat.segments if s.shot_id is not None and ctx.plan.has_shot(s.shot_id)]
+    if real:
+        timed = [(ctx.plan.shot(str(s.shot_id)), float(s.duration_s)) for s in real]
+    else:
+        timed = [(shot, shot.duration_s) for shot in shots]
+    screen: dict[str, float] = {}
+    places: dict[str, float] = {}
+    for shot, seconds in timed:
+        for character in shot.characters:
+            screen[character] = screen.get(character, 0.0) + seconds
+        places[shot.location_id] = places.get(shot.location_id, 0.0) + seconds
+    cast = []
+    for ranked in (screen, places):
+        order = sorted(ranked, key=lambda key: -ranked[key])  # stable: ties keep first seen
+        cast += [found for key in order if (found := ctx.plan.asset(key)) is not None]
+    return cast
+
+
+def cast_text(cast: Sequence[Any]) -> str:
+    """``Maya (teal uniform); Kai (grey coat); at Moonlight Diner (neon, rain).`` for the
+    assets that have a look; ``""`` when none has."""
+    people = [f"{a.label} ({a.look})" for a in cast if a.look and a.kind == "character"]
+    places = [f"at {a.label} ({a.look})" for a in cast if a.look and a.kind == "location"]
+    parts = "; ".join([*people, *places])
+    return f"{parts}." if parts else ""
+
+
+def cast_prompt(
+    prompt: str, cast: Sequence[Any], ctx: BuildContext, modality: str, template: str
+) -> str:
+    """The prompt through the runner's template (the plan's ``prompt_templates`` entry for
+    ``modality`` wins): ``{prompt}`` is the shot text, ``{cast}`` :func:`cast_text`."""
+    chosen = ctx.plan.prompt_templates.get(modality, template)
+    cast_line = cast_text(cast)
+    if chosen == DEFAULT_PROMPT_TEMPLATE and not cast_line:
+        return prompt
+    return chosen.replace("{cast}", cast_line).replace("{prompt}", prompt).strip()
+
+
+def asset_references(cast: Sequence[Any]) -> list[tuple[str, str]]:
+    """(asset id, image) of every reference the cast brings, in cast order, each once."""
+    seen: dict[str, str] = {}
+    for asset in cast:
+        for image in asset.references:
+            seen.setdefault(image, asset.asset_id)
+    return [(asset_id, image) for image, asset_id in seen.items()]
+
+
+def assets_used(cast: Sequence[Any]) -> list[dict[str, Any]]:
+    """What a sidecar records of the assets a render used: ids, approved take and version."""
+    return [asset.used() for asset in cast if asset.shapes_render()]
+
+
+def model_limits(
+    ctx: BuildContext, model: str, *, max_references: int | None, frames_with_references: bool
+) -> tuple[int | None, bool]:
+    """The model's reference limits: what the provider declares for it (handed to runners
+    in ``ctx.settings["model_capabilities"]``, by model), else the runner's defaults."""
+    declared = (ctx.settings.get("model_capabilities") or {}).get(model)
+    if declared is None:
+        return max_references, frames_with_references
+    if isinstance(declared, Mapping):
+        limit = declared.get("max_reference_images", max_references)
+        mixing = declared.get("frames_with_references", frames_with_references)
+    else:
+        limit = getattr(declared, "max_reference_images", max_references)
+        mixing = getattr(declared, "frames_with_references", frames_with_references)
+    return (None if limit is None else int(limit)), bool(mixing)

@@ -5,7 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
-from recoil_plugins_video.base import KEYFRAME_STEP, KeyframePlan, VideoRunnerBase, keyframe_step
+from recoil_plugins_video.base import (
+    KEYFRAME_STEP,
+    KeyframePlan,
+    ReferencePlacement,
+    VideoRunnerBase,
+    keyframe_step,
+)
 from recoil_plugins_video.payload import reference_frames, resolve_frame
 
 from recoil_core.api import Beat, BuildContext, CanonicalShot
@@ -31,7 +37,33 @@ class R2VMultiRunner(VideoRunnerBase):
 
     modality: str = "r2v_multi"
     description: str = "reference images to one multi-shot video"
-    max_reference_images: ClassVar[int] = MAX_REFERENCE_IMAGES
+    max_reference_images: ClassVar[int | None] = MAX_REFERENCE_IMAGES
+
+    def place_references(
+        self, payload: dict[str, Any], references: Sequence[tuple[str, str]], ctx: BuildContext
+    ) -> ReferencePlacement:
+        """The unit's asset references first (lead character first, location last), then
+        the plan's shot references, each once, within the model's limit; the rest dropped."""
+        if not references:
+            return ReferencePlacement()
+        limit, _mixing = self.reference_limits(payload, ctx)
+        combined: dict[str, str] = {}
+        for asset_id, image in references:
+            combined.setdefault(image, asset_id)
+        for image in payload.get("reference_images") or []:
+            combined.setdefault(image, "plan")
+        ordered = [(asset_id, image) for image, asset_id in combined.items()]
+        kept, over = ordered, []
+        if limit is not None and len(ordered) > limit:
+            kept, over = ordered[:limit], ordered[limit:]
+        payload["reference_images"] = [image for _asset, image in kept]
+        earlier = int(payload.pop("reference_images_dropped", 0))
+        if over or earlier:
+            payload["reference_images_dropped"] = len(over) + earlier
+        reason = f"model {payload['model']} takes at most {limit} reference images"
+        return ReferencePlacement(
+            dropped=tuple({"asset": a, "reference": r, "reason": reason} for a, r in over)
+        )
 
     def frame_fields(
         self, beat: Beat, shots: Sequence[CanonicalShot], ctx: BuildContext
