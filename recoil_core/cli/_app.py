@@ -34,6 +34,12 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "reconcile": ("recoil_core.cli.reconcile", "reconcile"),
     "budget": ("recoil_core.cli.budget", "budget"),
     "rederive": ("recoil_core.cli.rederive", "rederive"),
+    "worker": ("recoil_core.cli.worker", "worker"),
+    "select": ("recoil_core.cli.select", "select"),
+    "approve": ("recoil_core.cli.approve", "approve"),
+    "reject": ("recoil_core.cli.reject", "reject"),
+    "retake": ("recoil_core.cli.retake", "retake"),
+    "assets": ("recoil_core.cli.assets", "assets_app"),
     "plan": ("recoil_core.cli.plan", "plan_app"),
     "plugins": ("recoil_core.cli.plugins", "plugins_app"),
 }

@@ -82,6 +82,13 @@ def run(
     wait: Annotated[
         bool, typer.Option("--wait", help="Wait for another run of this episode to finish.")
     ] = False,
+    executor: Annotated[
+        str,
+        typer.Option(
+            help="local: run here; procrastinate: queue the takes for `recoil worker` nodes "
+            "and return (with --wait: follow them until the episode is done).",
+        ),
+    ] = "local",
     resubmit_unknown: Annotated[
         bool,
         typer.Option(
@@ -104,6 +111,14 @@ def run(
             "can still cancel it; otherwise followed by the next run or `recoil reconcile`).",
         ),
     ] = None,
+    require_approved_assets: Annotated[
+        bool,
+        typer.Option(
+            "--require-approved-assets",
+            help="Refuse to run while a character or location the plan uses has no approved "
+            "or studio-supplied reference (see `recoil assets`).",
+        ),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the run report as JSON.")] = False,
 ) -> None:
     """Render PLAN: group, reconcile with what exists, dispatch, and write renders.
@@ -116,6 +131,7 @@ def run(
     from recoil_core.errors import BudgetExhaustedError
     from recoil_core.plan import load_plan
     from recoil_core.runner import EpisodeRunner, RunOptions
+    from recoil_core.runner.assets import bind_assets, require_approved
 
     if budget_scope not in ("episode", "run"):
         fail("--budget-scope must be 'episode' or 'run'", 2)
@@ -146,14 +162,24 @@ def run(
             lock_timeout_s=None if wait else 0.0,
             job_timeout_s=job_timeout,
         )
+        store = backend(options.lock_timeout_s)
+        loaded = bind_assets(loaded, store)  # clips are built from the approved references
+        if require_approved_assets:
+            require_approved(loaded)
         runner = EpisodeRunner(
             loaded,
             registry=registry,
-            backend=backend(options.lock_timeout_s),
+            backend=store,
             options=options,
             env=settings.env,
             progress=progress,
         )
+        if executor != "local" and not dry_run:
+            from recoil_core.cli.worker import hand_over
+
+            progress.stop()
+            hand_over(executor, runner, plan, follow=wait, as_json=as_json)
+            return
         try:
             report = asyncio.run(runner.run())
         except KeyboardInterrupt:

@@ -94,20 +94,37 @@ def _shot_fingerprint(shot: CanonicalShot) -> dict[str, Any]:
     return data
 
 
+def unit_assets(unit: RenderUnit, plan: CanonicalPlan) -> list[dict[str, Any]]:
+    """The derivation part of the assets the unit's shots show (their look, references and
+    approved sheet), by asset id; assets that change nothing in a render are left out."""
+    ids: set[str] = set()
+    for sid in unit.shot_ids:
+        if plan.has_shot(sid):
+            shot = plan.shot(sid)
+            ids.update(shot.characters)
+            ids.add(shot.location_id)
+    found = [plan.asset(asset_id) for asset_id in sorted(ids)]
+    return [asset.fingerprint() for asset in found if asset is not None and asset.shapes_render()]
+
+
 def unit_digest(unit: RenderUnit, plan: CanonicalPlan) -> str:
-    """Digest of everything that makes a unit render differently (identity, configs, shots)."""
+    """Digest of everything that makes a unit render differently (identity, configs, shots,
+    and the assets it shows, so approving another reference re-derives exactly the units
+    that use it)."""
     shots = [_shot_fingerprint(plan.shot(sid)) for sid in unit.shot_ids if plan.has_shot(sid)]
-    return stable_digest(
-        {
-            "unit": unit.unit_id,
-            "modality": unit.modality,
-            "identity": unit.identity.to_dict(),
-            "segments": [attrs.asdict(s) for s in unit.segments],
-            "generation_config": unit.generation_config,
-            "element_config": unit.element_config,
-            "shots": shots,
-        }
-    )
+    inputs: dict[str, Any] = {
+        "unit": unit.unit_id,
+        "modality": unit.modality,
+        "identity": unit.identity.to_dict(),
+        "segments": [attrs.asdict(s) for s in unit.segments],
+        "generation_config": unit.generation_config,
+        "element_config": unit.element_config,
+        "shots": shots,
+    }
+    assets = unit_assets(unit, plan)
+    if assets:  # a plan without looks or references keeps the digests it always had
+        inputs["assets"] = assets
+    return stable_digest(inputs)
 
 
 def beat_from_unit(unit: RenderUnit, plan: CanonicalPlan | None, *, max_takes: int) -> Beat:
