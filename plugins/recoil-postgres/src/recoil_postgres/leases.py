@@ -15,6 +15,7 @@ Tables (in the backend's schema, created on first use; layout version
                     state (the take's last fenced state), expires_at
     lease_refusals  every fenced write refused: which take, worker and epoch, and why
     render_workers  worker -> host, pid, started_at, heartbeat_at
+    node_runs       (project, episode) -> what nodes need to run its takes (plan, options)
 
 Each node works whole beats' takes: a fenced scene write replaces only the beat of the
 take it holds in the scene's active document (locked ``FOR UPDATE``), so nodes working
@@ -95,6 +96,14 @@ CREATE TABLE IF NOT EXISTS {s}.render_workers (
     pid integer NOT NULL,
     started_at timestamptz NOT NULL DEFAULT now(),
     heartbeat_at timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE TABLE IF NOT EXISTS {s}.node_runs (
+    project text NOT NULL,
+    episode text NOT NULL,
+    run jsonb NOT NULL,
+    updated_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (project, episode)
 );
 
 INSERT INTO {s}.lease_schema_version (singleton, version) VALUES (true, {version})
@@ -230,6 +239,36 @@ class TakeLeases:
             "DO UPDATE SET heartbeat_at = now()",
             {"worker": worker, "host": host, "pid": pid},
         )
+
+    def save_node_run(self, project: str, episode: str, run: Mapping[str, Any]) -> None:
+        """Keep what render nodes need to run the episode's takes (the latest run's)."""
+        self._run(
+            "INSERT INTO {s}.node_runs (project, episode, run) "
+            "VALUES (%(project)s, %(episode)s, %(run)s) ON CONFLICT (project, episode) "
+            "DO UPDATE SET run = EXCLUDED.run, updated_at = now()",
+            {"project": project, "episode": episode, "run": Jsonb(dict(run))},
+        )
+
+    def load_node_run(self, project: str, episode: str) -> dict[str, Any] | None:
+        row = self._run(
+            "SELECT run FROM {s}.node_runs WHERE project = %(project)s "
+            "AND episode = %(episode)s",
+            {"project": project, "episode": episode},
+        )
+        return None if row is None else cast(dict[str, Any], row[0])
+
+    def workers(self) -> list[tuple[str, str, int, float]]:
+        """``(worker, host, pid, seconds since its heartbeat)`` of every worker seen."""
+        self._tables()
+        with self.backend._transaction() as conn:
+            rows = conn.execute(
+                self.backend._q(
+                    "SELECT worker, host, pid, "
+                    "EXTRACT(EPOCH FROM now() - heartbeat_at)::float8 "
+                    "FROM {s}.render_workers ORDER BY worker"
+                )
+            ).fetchall()
+        return [(str(w), str(h), int(p), float(s)) for w, h, p, s in rows]
 
     # ------------------------------------------------------------------ leases
 

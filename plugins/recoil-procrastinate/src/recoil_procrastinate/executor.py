@@ -1,0 +1,84 @@
+"""The ``procrastinate`` executor (entry point ``recoil.executors``): queue an episode's
+takes as procrastinate jobs, and run a render node's worker.
+
+The kernel calls two functions (``recoil run --executor procrastinate`` and ``recoil
+worker``); both are cheap to import, and procrastinate loads when one runs:
+
+- :func:`enqueue` stores what nodes need to run the episode (plan and options) and defers
+  one ``recoil.take`` job per take, its queueing lock the take id (a take waiting in the
+  queue is never queued twice).
+- :func:`work` runs a procrastinate worker: each job claims its take (a lease with a new
+  epoch), runs it through the kernel's take runner on a backend whose writes are fenced by
+  that lease, and defers the beat's next take if it needs one. A job whose take another
+  live worker holds is deferred again (``schedule_in``) for when that lease ends. Jobs of
+  workers that stopped sending heartbeats are retried, and the retry resumes the take from
+  its persisted state (a known job is polled; a lost create searched, never resent blindly).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any
+
+import attrs
+
+from recoil_procrastinate.config import NodeSettings
+
+TakeRunner = Callable[
+    [Mapping[str, str], Mapping[str, Any], Any], Awaitable[Mapping[str, str] | None]
+]
+"""The kernel's take runner: ``(job, node run, backend) -> the beat's next job or None``."""
+
+__all__ = ["NodeSettings", "TakeRunner", "enqueue", "pending_jobs", "work"]
+
+
+def enqueue(
+    env: Mapping[str, str],
+    projects_root: str,
+    run: Mapping[str, Any],
+    jobs: Sequence[Mapping[str, str]],
+) -> int:
+    """Store ``run`` for the episode of ``jobs`` and defer one job per take; returns how
+    many were queued (a take already waiting in the queue is not queued again)."""
+    from recoil_procrastinate.queue import enqueue_jobs
+
+    settings = NodeSettings.from_env(env, projects_root)
+    return asyncio.run(enqueue_jobs(settings, run, jobs))
+
+
+def pending_jobs(env: Mapping[str, str], projects_root: str) -> int:
+    """Take jobs still waiting or running (for ``--wait``)."""
+    from recoil_procrastinate.queue import count_pending
+
+    settings = NodeSettings.from_env(env, projects_root)
+    return asyncio.run(count_pending(settings))
+
+
+def work(
+    env: Mapping[str, str],
+    projects_root: str,
+    take_runner: TakeRunner,
+    *,
+    concurrency: int = 4,
+    once: bool = False,
+    queues: Sequence[str] = (),
+    lease_s: float | None = None,
+) -> None:
+    """Run a render node until interrupted (``once``: until no take job is left)."""
+    from recoil_procrastinate.node import run_node
+
+    settings = NodeSettings.from_env(env, projects_root)
+    if lease_s is not None:
+        settings = attrs.evolve(settings, lease_s=lease_s)
+    asyncio.run(
+        run_node(
+            settings,
+            take_runner,
+            concurrency=concurrency,
+            once=once,
+            queues=tuple(queues),
+            worker=f"{os.uname().nodename}:{os.getpid()}",
+        )
+    )

@@ -1,0 +1,239 @@
+"""A render node: a procrastinate worker whose jobs claim takes and run them, fenced."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from typing import Any
+
+from procrastinate import JobContext
+from recoil_postgres.backend import PostgresBackend
+from recoil_postgres.leases import Claim, LeaseLostError, TakeLeases
+
+from recoil_core.api import LedgerEntry, RecoilError, Scene
+from recoil_procrastinate.config import CRASH_EXIT, QUEUE, TASK, NodeSettings
+from recoil_procrastinate.executor import TakeRunner
+from recoil_procrastinate.queue import (
+    backend_for,
+    count_pending,
+    defer_take,
+    ensure_queue_tables,
+    make_app,
+)
+
+__all__ = ["FencedBackend", "Node", "run_node"]
+
+log = logging.getLogger(__name__)
+
+
+class _Crash:
+    """Exits the process at once at the configured point (``RECOIL_WORKER_CRASH_AT``)."""
+
+    def __init__(self, point: str | None) -> None:
+        self.point = point
+
+    def __call__(self, point: str) -> None:
+        if point == self.point:
+            os._exit(CRASH_EXIT)
+
+
+class FencedBackend:
+    """The backend as the node holding ``claim`` writes through it: a scene write is a
+    fenced write of the claimed take's beat (compare-and-set on the lease's epoch and the
+    take's last written state); everything else goes to the backend as is. Scenes are
+    created by ``recoil run`` before takes are queued, never by a node."""
+
+    write_batch = None  # each fenced write is its own transaction
+    inline_write_batches = False
+
+    def __init__(
+        self, backend: PostgresBackend, leases: TakeLeases, claim: Claim, crash: _Crash
+    ) -> None:
+        self._backend = backend
+        self._leases = leases
+        self._claim = claim
+        self._state = claim.state
+        self._crash = crash
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._backend, name)
+
+    def create_scene(self, project: str, episode: str, scene: Scene) -> int:
+        raise RecoilError(
+            f"scene {scene.scene_id} is not stored: run `recoil run PLAN --executor "
+            "procrastinate` again to write the episode's scenes before nodes work it"
+        )
+
+    def save_scene(
+        self, project: str, episode: str, scene: Scene, *, expected_version: int
+    ) -> None:
+        claim = self._claim
+        take = next(
+            (
+                t
+                for b in scene.beats
+                if b.beat_id == claim.beat_id
+                for t in b.takes
+                if t.take_id == claim.take_id
+            ),
+            None,
+        )
+        new_state = take.state.value if take is not None else self._state or "planned"
+        if self._state == "submitting" and new_state == "submitted":
+            self._crash("after_create")
+        self._leases.write_take_fenced(
+            claim,
+            scene,
+            expected_state=self._state,
+            new_state=new_state,
+            expected_version=expected_version,
+        )
+        self._state = new_state
+        if new_state == "submitting":
+            self._crash("after_submitting")
+        elif new_state == "submitted":
+            self._crash("mid_poll")
+
+    def append_ledger(self, entry: LedgerEntry) -> Any:
+        self._crash("before_charge")
+        return self._backend.append_ledger(entry)
+
+
+class Node:
+    """One worker process: its backend, leases, and the take job procrastinate runs."""
+
+    def __init__(self, settings: NodeSettings, take_runner: TakeRunner, worker: str) -> None:
+        self.settings = settings
+        self.take_runner = take_runner
+        self.worker = worker
+        self.backend = backend_for(settings)
+        self.leases = TakeLeases(self.backend)
+        self.crash = _Crash(settings.crash_at)
+        self.app = make_app(settings)
+        self.app.task(name=TASK, queue=QUEUE, pass_context=True)(self.take_job)
+
+    async def take_job(self, context: JobContext, **job: str) -> None:
+        settings = self.settings
+        claim = await asyncio.to_thread(
+            self.leases.claim_take,
+            job["project"],
+            job["episode"],
+            job["take_id"],
+            scene_id=job["scene_id"],
+            beat_id=job["beat_id"],
+            worker=self.worker,
+            lease_s=settings.lease_s,
+        )
+        if claim is None:  # another live worker holds it: look again when its lease ends
+            left = await asyncio.to_thread(
+                self.leases.lease_left, job["project"], job["episode"], job["take_id"]
+            )
+            await defer_take(self.app, job, schedule_in={"seconds": max(left, 0.1)})
+            return
+        self.crash("after_claim")
+        run = await asyncio.to_thread(self.leases.load_node_run, job["project"], job["episode"])
+        if run is None:
+            log.warning("no run stored for %s/%s; skipping", job["project"], job["episode"])
+            return
+        fenced = FencedBackend(self.backend, self.leases, claim, self.crash)
+        renewing = asyncio.create_task(self._renew(claim))
+        lost = False
+        try:
+            following = await self.take_runner(job, run, fenced)
+        except LeaseLostError as exc:
+            lost = True
+            log.warning("%s", exc)
+            return
+        finally:
+            renewing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await renewing
+            if not lost:
+                await asyncio.to_thread(self.leases.release, claim)
+        if following is not None and following["take_id"] != job["take_id"]:
+            await defer_take(self.app, following)
+        # the same take again: left pending (a job outliving --job-timeout, a lost create
+        # for a person); the next `recoil run --executor procrastinate` queues it again
+
+    async def _renew(self, claim: Claim) -> None:
+        while True:
+            await asyncio.sleep(self.settings.lease_s / 3)
+            if not await asyncio.to_thread(self.leases.renew, claim, self.settings.lease_s):
+                log.warning("lease of take %s lost", claim.take_id)
+                return
+
+    async def _heartbeat(self) -> None:
+        while True:
+            await asyncio.to_thread(
+                self.leases.heartbeat, self.worker, host=os.uname().nodename, pid=os.getpid()
+            )
+            await asyncio.sleep(self.settings.heartbeat_s)
+
+    async def retry_stalled(self) -> int:
+        """Put the jobs of workers that stopped sending heartbeats back in the queue."""
+        manager = self.app.job_manager
+        stalled = await manager.get_stalled_jobs(
+            task_name=TASK, seconds_since_heartbeat=self.settings.stalled_s
+        )
+        for job in stalled:
+            await manager.retry_job(job)
+        return len(list(stalled))
+
+    async def _recover(self) -> None:
+        while True:
+            await self.retry_stalled()
+            await asyncio.sleep(self.settings.poll_s)
+
+    def _worker_options(
+        self, *, concurrency: int, queues: tuple[str, ...], wait: bool
+    ) -> dict[str, Any]:
+        return {
+            "queues": list(queues) or [QUEUE],
+            "name": self.worker,
+            "concurrency": concurrency,
+            "wait": wait,
+            "install_signal_handlers": wait,
+            "fetch_job_polling_interval": self.settings.poll_s,
+            "update_heartbeat_interval": self.settings.heartbeat_s,
+            "stalled_worker_timeout": self.settings.stalled_s,
+            "delete_jobs": "successful",
+        }
+
+    async def run(self, *, concurrency: int, once: bool, queues: tuple[str, ...]) -> None:
+        await asyncio.to_thread(ensure_queue_tables, self.settings.dsn)
+        sides = [asyncio.create_task(self._heartbeat())]
+        try:
+            async with self.app.open_async():
+                if not once:
+                    sides.append(asyncio.create_task(self._recover()))
+                    await self.app.run_worker_async(
+                        **self._worker_options(concurrency=concurrency, queues=queues, wait=True)
+                    )
+                    return
+                while True:  # drain: until no take job waits or runs anywhere
+                    await self.retry_stalled()
+                    await self.app.run_worker_async(
+                        **self._worker_options(concurrency=concurrency, queues=queues, wait=False)
+                    )
+                    if await count_pending(self.settings) == 0:
+                        return
+                    await asyncio.sleep(self.settings.poll_s)
+        finally:
+            for side in sides:
+                side.cancel()
+            await asyncio.gather(*sides, return_exceptions=True)
+            self.backend.close()
+
+
+async def run_node(
+    settings: NodeSettings,
+    take_runner: TakeRunner,
+    *,
+    concurrency: int,
+    once: bool,
+    queues: tuple[str, ...],
+    worker: str,
+) -> None:
+    await Node(settings, take_runner, worker).run(concurrency=concurrency, once=once, queues=queues)

@@ -1,0 +1,149 @@
+"""``recoil worker``: a render node that works takes queued by ``recoil run --executor``;
+and the hand-over ``recoil run --executor NAME`` makes to an executor plugin.
+
+Executors are modules registered in the ``recoil.executors`` entry-point group (the
+``procrastinate`` one ships in recoil-procrastinate); each provides ``enqueue(env,
+projects_root, run, jobs) -> int``, ``pending_jobs(env, projects_root) -> int`` and
+``work(env, projects_root, take_runner, *, concurrency, once, queues, lease_s)``. They are
+imported only when one of these commands runs.
+"""
+
+from __future__ import annotations
+
+import importlib
+import time
+from importlib.metadata import entry_points
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from recoil_core.cli._app import echo_json, fail, state, user_errors
+from recoil_core.cli._episodes import EXIT_INCOMPLETE
+
+if TYPE_CHECKING:
+    from recoil_core.runner import EpisodeRunner
+
+EXECUTOR_GROUP = "recoil.executors"
+FOLLOW_EVERY_S = 1.0
+"""How often ``recoil run --executor NAME --wait`` looks at the episode's progress."""
+
+
+def load_executor(name: str) -> Any:
+    """The executor module registered as ``name``; exits with a clear error if none is."""
+    found = [ep for ep in entry_points(group=EXECUTOR_GROUP) if ep.name == name]
+    if not found:
+        known = sorted(ep.name for ep in entry_points(group=EXECUTOR_GROUP))
+        fail(
+            f"no executor {name!r} is installed (installed: {', '.join(known) or 'none'}); "
+            f"for render nodes on PostgreSQL, pip install recoil-procrastinate",
+            2,
+        )
+    return importlib.import_module(found[0].value)
+
+
+def hand_over(
+    name: str, runner: EpisodeRunner, plan_path: str, *, follow: bool, as_json: bool
+) -> None:
+    """``recoil run --executor NAME``: prepare the episode, queue its takes, and return
+    (``follow``: wait until no take job is left, printing progress)."""
+    import asyncio
+
+    from recoil_core.runner.nodes import NodeRun, episode_progress, prepare
+
+    executor = load_executor(name)
+    settings = state().settings
+    root = str(settings.projects_root)
+    with user_errors(as_json=as_json):
+        node_run = NodeRun.read(plan_path, runner.options)
+        report, jobs = asyncio.run(prepare(runner))
+        queued = executor.enqueue(
+            settings.env, root, node_run.to_dict(), [job.to_dict() for job in jobs]
+        )
+        progress = episode_progress(runner.backend, runner.project, runner.episode)
+        if not follow:
+            summary = {
+                "ok": True,
+                "project": runner.project,
+                "episode": runner.episode,
+                "executor": name,
+                "takes_to_work": len(jobs),
+                "queued": queued,
+                "notices": report.notices,
+                "progress": progress.line(),
+            }
+            if as_json:
+                echo_json(summary)
+            else:
+                for notice in report.notices:
+                    typer.echo(notice)
+                typer.echo(
+                    f"{runner.project}/{runner.episode}: {len(jobs)} take(s) to work, {queued} "
+                    f"queued for `recoil worker` ({name}); {progress.line()}"
+                )
+            return
+        last = ""
+        while executor.pending_jobs(settings.env, root) > 0:
+            line = episode_progress(runner.backend, runner.project, runner.episode).line()
+            if line != last and not as_json:
+                typer.echo(line)
+                last = line
+            time.sleep(FOLLOW_EVERY_S)
+        progress = episode_progress(runner.backend, runner.project, runner.episode)
+    complete = progress.beats_rendered == progress.beats
+    if as_json:
+        echo_json({"ok": complete, "progress": progress.line(), "takes": dict(progress.takes)})
+    else:
+        typer.echo(progress.line() + ("; episode complete" if complete else ""))
+    if not complete:
+        raise typer.Exit(EXIT_INCOMPLETE)
+
+
+def worker(
+    concurrency: Annotated[int, typer.Option(min=1, help="Takes this node works at once.")] = 4,
+    once: Annotated[
+        bool,
+        typer.Option("--once", help="Work until no take job is left anywhere, then exit."),
+    ] = False,
+    queues: Annotated[
+        list[str] | None,
+        typer.Option("--queue", help="Queue to take jobs from (repeat; default: recoil)."),
+    ] = None,
+    lease: Annotated[
+        float | None,
+        typer.Option(
+            metavar="SECONDS",
+            min=0.1,
+            help="How long a claimed take stays this node's without a renewal "
+            "(default: $RECOIL_WORKER_LEASE_S, else 30).",
+        ),
+    ] = None,
+    executor: Annotated[
+        str, typer.Option(help="The executor whose queue this node works.")
+    ] = "procrastinate",
+) -> None:
+    """Work takes queued by `recoil run PLAN --executor procrastinate` (a render node).
+
+    Run one on each machine (or several on one): they share the episode through the
+    PostgreSQL backend; a node killed at any moment leaves its takes to the others,
+    never paid twice.
+    """
+    from recoil_core.runner.nodes import take_runner
+
+    module = load_executor(executor)
+    settings = state().settings
+    with user_errors():
+        registry = state().registry()
+        try:
+            module.work(
+                settings.env,
+                str(settings.projects_root),
+                take_runner(registry, settings.env),
+                concurrency=concurrency,
+                once=once,
+                queues=tuple(queues or ()),
+                lease_s=lease,
+            )
+        except ValueError as exc:
+            fail(str(exc), 2)
+        except KeyboardInterrupt:
+            typer.echo("worker stopped; its takes go to the other workers", err=True)

@@ -1,0 +1,227 @@
+"""Render nodes: an episode handed to an executor plugin, and one take run by a node.
+
+:func:`prepare` (``recoil run --executor NAME``) derives and reconciles the episode under its
+lock, writes new scenes, checks preflight and lists the take each unfinished beat starts
+or resumes; :func:`run_take` (``recoil worker``) runs one of them through the same take
+state machine as an in-process run, on the backend the executor gives it (one whose writes
+are fenced by the node's lease). Queues, leases and workers belong to the executor plugin.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from recoil_core.model import Beat, CanonicalPlan, take_id_for
+from recoil_core.plan import parse_plan
+from recoil_core.registry import Registry
+from recoil_core.runner.dispatch import SceneSession, attempts
+from recoil_core.runner.episode import EpisodeRunner, RunOptions, RunReport
+from recoil_core.runner.reconcile import reconcile
+
+__all__ = [
+    "EpisodeProgress",
+    "NodeRun",
+    "TakeJob",
+    "TakeRunner",
+    "episode_progress",
+    "next_job",
+    "prepare",
+    "run_take",
+    "take_runner",
+]
+
+
+@attrs.frozen
+class TakeJob:
+    """One take for a node to start or resume (its id names the job: queued once)."""
+
+    project: str
+    episode: str
+    scene_id: str
+    beat_id: str
+    take_id: str
+
+    def to_dict(self) -> dict[str, str]:
+        return attrs.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TakeJob:
+        return cls(**{f.name: str(data[f.name]) for f in attrs.fields(cls)})
+
+
+@attrs.frozen
+class NodeRun:
+    """What every node needs to run an episode's takes: the plan as read, and the options."""
+
+    plan_data: Any
+    source: str
+    base_dir: str
+    options: RunOptions
+
+    @classmethod
+    def read(cls, path: str | Path, options: RunOptions) -> NodeRun:
+        plan_path = Path(path).absolute()
+        data = json.loads(plan_path.read_text(encoding="utf-8"))
+        return cls(data, str(plan_path), str(plan_path.parent), options)
+
+    def plan(self) -> CanonicalPlan:
+        return parse_plan(self.plan_data, source=self.source, base_dir=Path(self.base_dir))
+
+    def to_dict(self) -> dict[str, Any]:
+        options = attrs.asdict(self.options)
+        options["strategy_options"] = dict(self.options.strategy_options)
+        options["selected_pass_ids"] = list(self.options.selected_pass_ids)
+        return {
+            "plan": self.plan_data,
+            "source": self.source,
+            "base_dir": self.base_dir,
+            "options": options,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> NodeRun:
+        options = dict(data["options"])
+        options["selected_pass_ids"] = tuple(options.get("selected_pass_ids") or ())
+        return cls(data["plan"], data["source"], data["base_dir"], RunOptions(**options))
+
+
+def next_job(project: str, episode: str, scene_id: str, version: int, beat: Beat) -> TakeJob | None:
+    """The take the beat resumes (its first unfinished one) or starts next; None when it is
+    rendered or out of attempts."""
+    unfinished = [take for take in beat.takes if not take.is_final]
+    if unfinished:
+        take_id = unfinished[0].take_id
+    elif beat.succeeded or attempts(beat) >= beat.max_takes:
+        return None
+    else:
+        take_id = take_id_for(beat.beat_id, len(beat.takes), version)
+    return TakeJob(project, episode, scene_id, beat.beat_id, take_id)
+
+
+async def prepare(runner: EpisodeRunner) -> tuple[RunReport, list[TakeJob]]:
+    """Reconcile the episode (new scenes are written now, so nodes find them), check
+    preflight, and list one job per beat that has work; nothing is reserved or sent."""
+    report = runner._report(strategy=runner.options.strategy, dry_run=False)
+    derived = runner.derive()
+    pool = runner._pool()
+    backend = runner.backend
+    try:
+        with runner._lock():
+            stored = set(backend.list_scenes(runner.project, runner.episode))
+            reconciled = [
+                reconcile(
+                    backend,
+                    runner.project,
+                    runner.episode,
+                    scene,
+                    max_takes=runner.options.max_takes,
+                    stored=stored,
+                )
+                for scene in derived
+            ]
+            for item in reconciled:
+                runner._announce(item, report)
+            runner.preflight(pool, [r.scene for r in reconciled])
+    finally:
+        await pool.aclose()
+    jobs: list[TakeJob] = []
+    for item in reconciled:
+        version = item.version or 1
+        for beat in item.scene.beats:
+            if not item.dispatch_new_takes and all(t.is_final for t in beat.takes):
+                continue  # a staged candidate waits for a conform
+            job = next_job(runner.project, runner.episode, item.scene.scene_id, version, beat)
+            if job is not None:
+                jobs.append(job)
+    return report, jobs
+
+
+async def run_take(runner: EpisodeRunner, job: TakeJob) -> TakeJob | None:
+    """Start or resume ``job``'s take on ``runner``'s backend, as an in-process run would
+    (reservation, ``submitting``, create, poll, download, charge); returns the beat's next
+    job when it needs another take. A job whose take is already final, or that no longer
+    fits the beat (its scene moved on), runs nothing."""
+    backend = runner.backend
+    found = backend.load_active(job.project, job.episode, job.scene_id)
+    if found is None:
+        return None
+    scene, version = found
+    beat = next((b for b in scene.beats if b.beat_id == job.beat_id), None)
+    if beat is None:
+        return None
+    session = SceneSession(scene, version)
+    take = next((t for t in beat.takes if t.take_id == job.take_id), None)
+    if take is None and next_job(job.project, job.episode, job.scene_id, version, beat) != job:
+        return None
+    if take is not None and take.is_final:
+        return next_job(job.project, job.episode, job.scene_id, version, beat)
+    runner.guard.recount_spent(runner._ledger_spend())
+    pool = runner._pool()
+    executor = runner._executor(pool)
+    try:
+        if take is None:
+            await executor.new_take(session, beat)
+        else:
+            await executor.resume_take(session, beat, take)
+    finally:
+        executor.close()
+        await pool.aclose()
+    return next_job(job.project, job.episode, job.scene_id, version, beat)
+
+
+TakeRunner = Callable[[Mapping[str, str], Mapping[str, Any], Any], Awaitable[dict[str, str] | None]]
+
+
+def take_runner(registry: Registry, env: Mapping[str, str]) -> TakeRunner:
+    """What an executor plugin's worker calls for each job: ``(job, node run, backend) ->
+    the beat's next job or None`` (:func:`run_take` with a runner on that backend)."""
+    plans: dict[str, CanonicalPlan] = {}
+
+    async def run(
+        job: Mapping[str, str], stored: Mapping[str, Any], backend: Any
+    ) -> dict[str, str] | None:
+        node_run = NodeRun.from_dict(stored)
+        key = json.dumps(stored["plan"], sort_keys=True)
+        plan = plans.get(key)
+        if plan is None:
+            plan = plans[key] = node_run.plan()
+        runner = EpisodeRunner(
+            plan, registry=registry, backend=backend, options=node_run.options, env=env
+        )
+        following = await run_take(runner, TakeJob.from_dict(job))
+        return None if following is None else following.to_dict()
+
+    return run
+
+
+@attrs.frozen
+class EpisodeProgress:
+    """Takes per state and beats rendered, as stored (what nodes have done so far)."""
+
+    takes: Mapping[str, int]
+    beats_rendered: int
+    beats: int
+
+    def line(self) -> str:
+        states = ", ".join(f"{n} {state}" for state, n in sorted(self.takes.items()))
+        return f"{self.beats_rendered}/{self.beats} beat(s) rendered; takes: {states or 'none'}"
+
+
+def episode_progress(backend: Any, project: str, episode: str) -> EpisodeProgress:
+    counts: dict[str, int] = {}
+    rendered = total = 0
+    for scene_id in backend.list_scenes(project, episode):
+        found = backend.load_active(project, episode, scene_id)
+        if found is None:
+            continue
+        for beat in found[0].beats:
+            total += 1
+            rendered += beat.succeeded
+            for take in beat.takes:
+                counts[take.state.value] = counts.get(take.state.value, 0) + 1
+    return EpisodeProgress(counts, rendered, total)
