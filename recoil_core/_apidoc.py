@@ -71,6 +71,8 @@ SECTIONS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
         (
             "Provider",
             "ProviderSpec",
+            "ModelCapabilities",
+            "Durations",
             "ProviderLimits",
             "ProviderContext",
             "SubmitRequest",

@@ -58,11 +58,13 @@ if TYPE_CHECKING:
     from recoil_core.interfaces import BackendSpec as BackendSpec
     from recoil_core.interfaces import BuildContext as BuildContext
     from recoil_core.interfaces import CostEstimator as CostEstimator
+    from recoil_core.interfaces import Durations as Durations
     from recoil_core.interfaces import GroupingContext as GroupingContext
     from recoil_core.interfaces import GroupingStrategy as GroupingStrategy
     from recoil_core.interfaces import JobStateName as JobStateName
     from recoil_core.interfaces import JobStatus as JobStatus
     from recoil_core.interfaces import ModalityRunner as ModalityRunner
+    from recoil_core.interfaces import ModelCapabilities as ModelCapabilities
     from recoil_core.interfaces import OptionSpec as OptionSpec
     from recoil_core.interfaces import PreflightContext as PreflightContext
     from recoil_core.interfaces import PreflightGate as PreflightGate
@@ -122,11 +124,13 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "BackendSpec",
         "BuildContext",
         "CostEstimator",
+        "Durations",
         "GroupingContext",
         "GroupingStrategy",
         "JobStateName",
         "JobStatus",
         "ModalityRunner",
+        "ModelCapabilities",
         "OptionSpec",
         "PreflightContext",
         "PreflightGate",

@@ -263,6 +263,109 @@ class ProviderLimits:
     job_timeout_s: float = 3600.0
 
 
+def _choices(values: Iterable[float]) -> tuple[float, ...]:
+    return tuple(sorted({float(v) for v in values}))
+
+
+_EPSILON_S = 1e-6
+"""Durations closer than this are equal (planned durations are sums of floats)."""
+
+
+@attrs.frozen
+class Durations:
+    """The clip lengths a model renders: explicit ``choices``, or ``min_s`` to ``max_s`` in
+    steps of ``step_s``. Build one with :meth:`range` or :meth:`of`."""
+
+    min_s: float
+    """The shortest clip, in seconds."""
+    max_s: float
+    """The longest clip, in seconds: a unit longer than this is refused (or split)."""
+    step_s: float = 1.0
+    """Allowed lengths are ``min_s + k * step_s`` up to ``max_s`` (0: any length in the
+    range; ignored with ``choices``)."""
+    choices: tuple[float, ...] = attrs.field(default=(), converter=_choices)
+    """The only lengths the model renders (Kling: 5 and 10 s); empty: the range above."""
+
+    @classmethod
+    def range(cls, min_s: float, max_s: float, step_s: float = 1.0) -> Durations:
+        """Every length from ``min_s`` to ``max_s`` in steps of ``step_s`` (Seedance 2.0:
+        ``Durations.range(4, 15)``)."""
+        return cls(min_s=float(min_s), max_s=float(max_s), step_s=float(step_s))
+
+    @classmethod
+    def of(cls, *choices: float) -> Durations:
+        """Only these lengths (``Durations.of(5, 10)``)."""
+        ordered = _choices(choices)
+        return cls(min_s=ordered[0], max_s=ordered[-1], choices=ordered)
+
+    def deliverable(self, seconds: float) -> float | None:
+        """The clip the model delivers for ``seconds`` of shots: the shortest allowed length
+        covering them (a clip can be trimmed in the edit, never stretched); ``None`` when
+        they are longer than :attr:`max_s`."""
+        if seconds > self.max_s + _EPSILON_S:
+            return None
+        if self.choices:
+            return next(c for c in self.choices if c + _EPSILON_S >= seconds)
+        if seconds <= self.min_s + _EPSILON_S:
+            return self.min_s
+        if self.step_s <= 0:  # any length in the range
+            return seconds
+        steps = -(-(seconds - self.min_s - _EPSILON_S) // self.step_s)
+        return min(self.max_s, self.min_s + steps * self.step_s)
+
+    def describe(self) -> str:
+        """``4-15 s (step 1 s)`` or ``5, 10 s``."""
+        if self.choices:
+            return ", ".join(f"{c:g}" for c in self.choices) + " s"
+        return f"{self.min_s:g}-{self.max_s:g} s (step {self.step_s:g} s)"
+
+    def to_dict(self) -> dict[str, Any]:
+        if self.choices:
+            return {"choices": list(self.choices), "min_s": self.min_s, "max_s": self.max_s}
+        return {"min_s": self.min_s, "max_s": self.max_s, "step_s": self.step_s}
+
+
+def _strings(values: Iterable[str]) -> tuple[str, ...]:
+    return tuple(values)
+
+
+@attrs.frozen
+class ModelCapabilities:
+    """What one model of a provider can render, read by the kernel before anything is
+    reserved (``recoil group``, ``recoil run --dry-run`` and preflight): a unit longer
+    than the model's longest clip is refused, never clamped, and a shorter one is
+    rounded up to a length the model renders. Every field is optional: what is not
+    declared is not checked."""
+
+    durations: Durations | None = None
+    """The clip lengths it renders (:class:`Durations`); ``None``: not declared, any length
+    is sent as planned."""
+    resolutions: tuple[str, ...] = attrs.field(default=(), converter=_strings)
+    """Resolutions it takes (``"720p"``...); empty: not declared."""
+    aspect_ratios: tuple[str, ...] = attrs.field(default=(), converter=_strings)
+    """Aspect ratios it takes (``"16:9"``...); empty: not declared."""
+    max_reference_images: int | None = None
+    """How many reference images one request may carry (Seedance 2.0: 9; 0: none);
+    ``None``: not declared."""
+    frames_with_references: bool = True
+    """Whether a request may carry first/last frames and reference images together
+    (Seedance 2.0: no; a request has either frames or references)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """The capabilities as ``recoil providers show --json`` prints them."""
+        return {
+            "durations": self.durations.to_dict() if self.durations else None,
+            "resolutions": list(self.resolutions),
+            "aspect_ratios": list(self.aspect_ratios),
+            "max_reference_images": self.max_reference_images,
+            "frames_with_references": self.frames_with_references,
+        }
+
+
+def _capabilities(values: Mapping[str, ModelCapabilities]) -> Mapping[str, ModelCapabilities]:
+    return dict(values)
+
+
 @attrs.frozen
 class ProviderContext:
     """What a provider factory receives: environment (for keys, base URLs) and settings."""
@@ -306,11 +409,34 @@ class ProviderSpec:
     description: str = ""
     check: Callable[[ProviderContext], list[str]] | None = None
     """Optional: problems that stop a run before anything is reserved (a missing key)."""
+    model_capabilities: Mapping[str, ModelCapabilities] = attrs.field(
+        factory=dict, converter=_capabilities
+    )
+    """What each model renders, by the model name a plan uses (:class:`ModelCapabilities`);
+    declare every name in ``models``. A unit on an undeclared model is not checked.
+    ``recoil providers show NAME`` prints them."""
+    cancel_running_billed: bool = False
+    """Whether cancelling a job past ``cancellable_states`` (running) is still billed
+    (fal, Replicate: yes, for the time it ran). Shown by ``recoil providers show``."""
+    mirrors_models: bool = False
+    """A previs provider (the animatic) standing in for the paid one: for a model it
+    declares no capabilities of, the kernel uses those another installed provider
+    declares for that model name, so previs refuses and rounds what the paid provider
+    would, and the video step asks for the clip the paid provider would deliver."""
 
     def serves(self, modality: str, model: str | None = None) -> bool:
         if modality not in self.modalities:
             return False
         return not self.models or model is None or model in self.models
+
+    def capabilities_for(self, model: str) -> ModelCapabilities | None:
+        """The capabilities this provider declares for ``model`` (``None``: none)."""
+        return self.model_capabilities.get(model)
+
+    @property
+    def listed_models(self) -> tuple[str, ...]:
+        """Every model name it declares (``models`` and ``model_capabilities``), sorted."""
+        return tuple(sorted(set(self.models) | set(self.model_capabilities)))
 
 
 @attrs.frozen

@@ -134,10 +134,15 @@ def group(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Preview the render units a grouping strategy makes of a plan (nothing is rendered)."""
+    """Preview the render units a grouping strategy makes of a plan (nothing is rendered).
+
+    Refuses (exit 8) a unit the provider's model cannot render as planned: longer than
+    its longest clip, or shots asking for different models; says which units are rounded
+    up to a clip length the model renders."""
     options = parse_options(option or [])
     with user_errors(as_json=as_json):
         from recoil_core.plan import load_plan
+        from recoil_core.runner.capabilities import check_groups, refuse
         from recoil_core.runner.options import DEFAULT_PROVIDER
         from recoil_core.runner.workflows import estimate_groups
 
@@ -145,7 +150,10 @@ def group(
         registry = state().registry()
         groups = assemble_plan(registry, plan, strategy, pass_ids=passes or [], options=options)
         chosen = provider or state().settings.provider or DEFAULT_PROVIDER
+        checks = check_groups(registry, plan, groups, provider=chosen)
+        refuse(checks, provider=chosen)
         estimates = estimate_groups(registry, plan, groups, video_provider=chosen)
+    notices = [notice for check in checks if (notice := check.notice()) is not None]
     rows = unit_rows(groups, estimates)
     known = [row.estimate_usd for row in rows if row.estimate_usd is not None]
     total_usd = round(sum(known), 6)
@@ -159,10 +167,13 @@ def group(
                 "scenes": len(groups),
                 "estimated_usd": total_usd,
                 "units": [row.to_dict() for row in rows],
+                "notices": notices,
             }
         )
         return
     typer.echo(_render_table(rows))
+    for notice in notices:
+        typer.echo(f"note: {notice}")
     total = sum(row.duration_s for row in rows)
     typer.echo(
         f"{len(groups)} scene(s), {len(rows)} unit(s), {total:g}s with {strategy!r}; "

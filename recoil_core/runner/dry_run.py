@@ -1,9 +1,13 @@
-"""A dry run: what each beat's next take would dispatch and cost, writing nothing."""
+"""A dry run: what each beat's next take would dispatch and cost, writing nothing.
+
+Preflight has already refused any unit the provider cannot render; a unit rounded up to
+a clip length its model renders is said here (:mod:`recoil_core.runner.capabilities`)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+from recoil_core.runner.capabilities import check_beat
 from recoil_core.runner.dispatch import SceneSession, TakeExecutor, attempts
 from recoil_core.runner.reconcile import Reconciled
 from recoil_core.runner.report import PlannedStep, PlannedTake, RunReport, scene_summary
@@ -21,6 +25,14 @@ def plan_dry_run(
         for beat in item.scene.beats:
             if beat.succeeded or attempts(beat) >= beat.max_takes:
                 continue
+            check = check_beat(
+                executor.registry,
+                executor.plan,
+                beat,
+                provider=executor.options.video_provider,
+            )
+            if (notice := check.notice()) is not None:
+                report.notices.append(notice)
             try:
                 workflow = executor.build(session, beat, len(beat.takes))
             except Exception as exc:

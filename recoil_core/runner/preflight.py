@@ -1,5 +1,6 @@
 """Preflight: everything that must hold before a run reserves or submits anything
-(providers ready, a runner for every modality, every preflight gate content)."""
+(providers ready, a runner for every modality, every unit renderable by its model as
+:mod:`recoil_core.runner.capabilities` checks it, every preflight gate content)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from recoil_core.interfaces import PreflightContext
 from recoil_core.model import CanonicalPlan, Scene
 from recoil_core.plugin_code import guarded, origin_of
 from recoil_core.registry import GATES, Registry
+from recoil_core.runner.capabilities import check_scenes, problems_of
 from recoil_core.runner.providers import ProviderPool
 from recoil_core.runner.workflows import image_provider_for
 
@@ -45,6 +47,7 @@ def preflight(
             )
         elif not spec.serves(modality) and not spec.serves("video_t2v"):
             problems.append(f"provider {provider} does not serve {modality!r}")
+    problems += problems_of(check_scenes(registry, plan, scenes, provider=provider))
     ctx = PreflightContext(
         project=plan.project,
         episode=plan.episode_id,

@@ -41,11 +41,37 @@ def build_workflow(
         scene_version=scene_version,
     )
     try:
-        return runner.build_workflow(beat, ctx)
+        workflow = runner.build_workflow(beat, ctx)
     except PayloadBuildError:
         raise
     except Exception as exc:  # a runner bug is this take's build error, not a crash
         raise PayloadBuildError(beat.beat_id, f"{type(exc).__name__}: {exc}") from exc
+    return as_delivered(registry, beat, workflow, plan=plan, video_provider=video_provider)
+
+
+def as_delivered(
+    registry: Registry,
+    beat: Beat,
+    workflow: Workflow,
+    *,
+    plan: CanonicalPlan,
+    video_provider: str,
+) -> Workflow:
+    """A previs provider (``mirrors_models``) renders the clip the paid provider would
+    deliver: its video step asks for the length the model's declared durations give the
+    beat (rounded up), not the length of the shots. Other providers' steps are unchanged."""
+    spec = registry.provider(video_provider)
+    if not spec.mirrors_models:
+        return workflow
+    from recoil_core.runner.capabilities import check_beat
+
+    check = check_beat(registry, plan, beat, provider=video_provider)
+    if check.delivered_s is None or check.declared_by == video_provider:
+        return workflow
+    for step in workflow.steps:
+        if step.provider == video_provider and step.modality == beat.modality:
+            step.payload["duration_s"] = check.delivered_s
+    return workflow
 
 
 def estimate_workflow(registry: Registry, workflow: Workflow) -> float:

@@ -20,6 +20,9 @@ VIDEO_MODALITIES = frozenset({"video_i2v", "r2v_multi", "video_t2v"})
 IMAGE_MODALITIES = frozenset({"image_t2i"})
 JOB_PREFIX = "anim-"
 MAX_DURATION_S = 600.0
+TAIL_CARD = "tail"
+TAIL_PROMPT = "beyond the planned shots: the model's clip is longer; trim it in the edit"
+TAIL_MIN_S = 1e-3
 
 
 @attrs.frozen
@@ -142,6 +145,11 @@ def _cards(payload: Mapping[str, Any]) -> tuple[tuple[Card, ...], float]:
             )
         ]
     untimed = [card for card in cards if card.duration_s <= 0]
+    timed = sum(card.duration_s for card in cards)
+    if not untimed and timed + TAIL_MIN_S < duration:
+        # The clip the previewed model delivers is longer than its shots (rounded up to a
+        # length it renders): the shots keep their timing and a tail card fills the rest.
+        cards.append(Card(shot_id=TAIL_CARD, duration_s=duration - timed, prompt=TAIL_PROMPT))
     if untimed:
         # Segments without a duration share what the timed ones leave (all of it if nothing).
         timed = sum(card.duration_s for card in cards)

@@ -9,6 +9,8 @@ import os
 
 from recoil_core.api import (
     CostEstimator,
+    Durations,
+    ModelCapabilities,
     Provider,
     ProviderContext,
     ProviderLimits,
@@ -31,6 +33,13 @@ def check(ctx: ProviderContext) -> list[str]:
     return []
 
 
+PREVIS_MODEL = "previs"
+"""The animatic's own model name (keyframes default to it)."""
+MAX_DURATION_S = 600.0
+"""The longest clip it renders (``recoil_animatic.job.MAX_DURATION_S``, kept in step by a
+test: the job module loads the renderer's settings, this one stays cheap to import)."""
+
+
 def _factory(ctx: ProviderContext) -> Provider:
     from recoil_animatic.provider import create
 
@@ -47,9 +56,14 @@ def recoil_providers() -> list[ProviderSpec]:
             limits=ProviderLimits(concurrency=os.cpu_count() or 2, poll_interval_s=0.0),
             can_find_by_request=True,
             bills_failures=False,
+            model_capabilities={
+                PREVIS_MODEL: ModelCapabilities(durations=Durations.range(0, MAX_DURATION_S, 0))
+            },
+            mirrors_models=True,
             check=check,
             description=(
                 "offline previs: title-card MP4 clips and PNG keyframes for any model, "
+                "as long as the provider declaring that model would deliver them, "
                 "rendered locally at no cost"
             ),
         )

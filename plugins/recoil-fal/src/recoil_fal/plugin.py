@@ -11,13 +11,15 @@ from typing import TYPE_CHECKING
 
 from recoil_core.api import (
     CostEstimator,
+    Durations,
+    ModelCapabilities,
     Provider,
     ProviderContext,
     ProviderLimits,
     ProviderSpec,
     hookimpl,
 )
-from recoil_fal.models import MODELS
+from recoil_fal.models import MODELS, FalModel
 
 if TYPE_CHECKING:
     from recoil_core.api import WorkflowStep
@@ -71,6 +73,18 @@ def check(ctx: ProviderContext) -> list[str]:
     return problems
 
 
+def capabilities(model: FalModel) -> ModelCapabilities:
+    """The durations, resolutions and ratios a fal model declares (text-to-video ratios;
+    image-to-video follows the image). This provider sends no reference images."""
+    return ModelCapabilities(
+        durations=Durations.of(*model.durations),
+        resolutions=model.resolutions,
+        aspect_ratios=model.aspect_ratios,
+        max_reference_images=0,
+        frames_with_references=False,
+    )
+
+
 def _factory(ctx: ProviderContext) -> Provider:
     from recoil_fal.provider import create_provider
 
@@ -107,6 +121,7 @@ def recoil_providers() -> list[ProviderSpec]:
             modalities=MODALITIES,
             factory=_factory,
             models=frozenset(MODELS),
+            model_capabilities={name: capabilities(model) for name, model in MODELS.items()},
             limits=limits(os.environ),
             can_find_by_request=True,
             find_window_s=LIST_WINDOW_S,
@@ -114,6 +129,7 @@ def recoil_providers() -> list[ProviderSpec]:
                 os.environ, FIND_CONSISTENCY_ENV, DEFAULT_FIND_CONSISTENCY_S, 0.0
             ),
             cancellable_states=frozenset({"queued"}),  # running: only a signal, still billed
+            cancel_running_billed=True,
             bills_failures=False,
             output_retention_s=RESULT_RETENTION_S,
             description="video models (Kling, Seedance, MiniMax Hailuo) on fal's queue API",

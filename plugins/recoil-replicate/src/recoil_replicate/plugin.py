@@ -10,10 +10,10 @@ import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-import attrs
-
 from recoil_core.api import (
     CostEstimator,
+    Durations,
+    ModelCapabilities,
     Provider,
     ProviderContext,
     ProviderLimits,
@@ -152,10 +152,23 @@ def _factory(ctx: ProviderContext) -> Provider:
     return create_provider(ctx)
 
 
-def _declared(**fields: object) -> dict[str, object]:
-    """Capability fields this kernel's ProviderSpec knows (newer kernels declare more)."""
-    known = attrs.fields_dict(ProviderSpec)
-    return {name: value for name, value in fields.items() if name in known}
+def model_capabilities() -> dict[str, ModelCapabilities]:
+    """The official models' durations, resolutions and ratios, by every name a plan may
+    use for them (``kling-v2.1`` and ``kwaivgi/kling-v2.1``). Versioned models declare
+    nothing: what they render is up to each model. This provider sends no reference
+    images (first and last frames only)."""
+    from recoil_replicate.models import FRIENDLY, OFFICIAL
+
+    names = {ref: ref for ref in OFFICIAL} | dict(FRIENDLY)
+    return {
+        name: ModelCapabilities(
+            durations=Durations.of(*OFFICIAL[ref].durations),
+            resolutions=OFFICIAL[ref].resolutions,
+            aspect_ratios=OFFICIAL[ref].aspect_ratios,
+            max_reference_images=0,
+        )
+        for name, ref in sorted(names.items())
+    }
 
 
 @hookimpl
@@ -179,7 +192,8 @@ def recoil_providers() -> list[ProviderSpec]:
             ),
             output_retention_s=OUTPUT_RETENTION_S,
             check=check,
-            **_declared(cancel_running_billed=CANCEL_RUNNING_BILLED),  # type: ignore[arg-type]
+            model_capabilities=model_capabilities(),
+            cancel_running_billed=CANCEL_RUNNING_BILLED,
         )
     ]
 

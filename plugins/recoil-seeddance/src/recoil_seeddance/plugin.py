@@ -13,6 +13,8 @@ import attrs
 
 from recoil_core.api import (
     CostEstimator,
+    Durations,
+    ModelCapabilities,
     PreflightContext,
     PreflightGate,
     Provider,
@@ -22,6 +24,7 @@ from recoil_core.api import (
     hookimpl,
 )
 from recoil_seeddance.models import FRIENDLY_MODELS, model_info
+from recoil_seeddance.request import MAX_REFERENCE_IMAGES
 
 NAME = "seeddance"
 MODALITIES = frozenset({"video_i2v", "r2v_multi", "video_t2v"})
@@ -205,6 +208,25 @@ def check_tiers(ctx: PreflightContext) -> list[str]:
     return list(problems.values())
 
 
+RESOLUTIONS = ("480p", "720p", "1080p")
+ASPECT_RATIOS = ("16:9", "9:16", "1:1", "4:3", "3:4", "21:9", "adaptive")
+MODEL_NAMES = frozenset(FRIENDLY_MODELS) | frozenset(FRIENDLY_MODELS.values())
+
+
+def capabilities(model: str) -> ModelCapabilities:
+    """What Ark renders for a model (friendly name or id): whole seconds within its range
+    (2.0: 4-15 s, 1.5: 4-12 s, 1.0: 2-12 s), up to 9 reference images, and on 2.x no
+    first/last frames together with references."""
+    info = model_info(model)
+    return ModelCapabilities(
+        durations=Durations.range(info.min_duration, info.max_duration),
+        resolutions=RESOLUTIONS,
+        aspect_ratios=ASPECT_RATIOS,
+        max_reference_images=MAX_REFERENCE_IMAGES,
+        frames_with_references=not info.is_v2,
+    )
+
+
 def _factory(ctx: ProviderContext) -> Provider:
     from recoil_seeddance.provider import create_provider
 
@@ -218,12 +240,14 @@ def recoil_providers() -> list[ProviderSpec]:
             name=NAME,
             modalities=MODALITIES,
             factory=_factory,
-            models=frozenset(FRIENDLY_MODELS) | frozenset(FRIENDLY_MODELS.values()),
+            models=MODEL_NAMES,
+            model_capabilities={model: capabilities(model) for model in sorted(MODEL_NAMES)},
             limits=limits(os.environ),
             can_find_by_request=True,
             find_window_s=LIST_WINDOW_S,
             find_consistency_s=FIND_CONSISTENCY.value(os.environ),
             cancellable_states=frozenset({"queued"}),  # a running task cannot be cancelled
+            cancel_running_billed=False,
             bills_failures=False,
             description="Seedance video models over the BytePlus/Volcengine Ark task API",
             check=check,

@@ -1,0 +1,285 @@
+"""Can the chosen provider render each unit? The one check ``recoil group``, ``recoil run
+--dry-run`` and preflight share, from the capabilities providers declare
+(:class:`~recoil_core.interfaces.ModelCapabilities`).
+
+A unit is refused, before anything is reserved, when its shots ask for different models,
+when it is longer than its model's longest clip, or when its resolution or aspect ratio
+is one the model does not take. A unit shorter than a length the model renders is
+rounded up to the next one (a clip can be trimmed in the edit, never stretched). The
+unit's model is its coverage pass's ``generation_config.model`` when it sets one (that
+is what the runner sends for every shot of the pass), else the ``video_model`` its shots
+agree on. Pure: writes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from recoil_core.errors import PreflightError
+
+if TYPE_CHECKING:
+    from recoil_core.interfaces import ModelCapabilities, ProviderSpec
+    from recoil_core.model import Beat, CanonicalPlan, Group, Scene
+    from recoil_core.registry import Registry
+
+EPSILON_S = 1e-6
+
+
+class UnitsRefused(PreflightError):
+    """Units the chosen provider cannot render as planned (longer than the model's
+    longest clip, or shots asking for different models); nothing was reserved."""
+
+
+@attrs.frozen
+class UnitCheck:
+    """What the chosen provider would deliver for one unit, or why it cannot."""
+
+    unit_id: str
+    shot_ids: tuple[str, ...]
+    duration_s: float
+    """The planned length of the unit (its segments)."""
+    provider: str
+    model: str | None
+    """The model the unit renders with (``None``: its shots ask for different models)."""
+    declared_by: str | None = None
+    """The provider whose declaration applies: ``provider``, or the paid provider a
+    previs provider stands in for; ``None`` when no capabilities are declared."""
+    delivered_s: float | None = None
+    """The clip length the model delivers (``None``: not declared, or refused)."""
+    problems: tuple[str, ...] = ()
+    """Why the unit is refused (empty: it is not)."""
+
+    @property
+    def refused(self) -> bool:
+        return bool(self.problems)
+
+    @property
+    def rounded_up(self) -> bool:
+        """Whether the clip delivered is longer than the shots it covers."""
+        return self.delivered_s is not None and self.delivered_s > self.duration_s + EPSILON_S
+
+    def where(self) -> str:
+        return f"unit {self.unit_id} (shots {', '.join(self.shot_ids) or '-'})"
+
+    def notice(self) -> str | None:
+        """The dry-run line saying a unit is rounded up, or ``None``."""
+        if not self.rounded_up:
+            return None
+        assert self.delivered_s is not None
+        as_on = (
+            f" (as {self.declared_by} would deliver it)"
+            if self.declared_by and self.declared_by != self.provider
+            else ""
+        )
+        return (
+            f"{self.where()}: {self.duration_s:g} s of shots rounded up to a "
+            f"{self.delivered_s:g} s, the shortest clip {self.model} renders that covers them{as_on}"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "unit_id": self.unit_id,
+            "shot_ids": list(self.shot_ids),
+            "duration_s": self.duration_s,
+            "provider": self.provider,
+            "model": self.model,
+            "declared_by": self.declared_by,
+            "delivered_s": self.delivered_s,
+            "problems": list(self.problems),
+        }
+
+
+def capabilities_for(
+    registry: Registry, provider: str, model: str
+) -> tuple[str, ModelCapabilities] | None:
+    """The provider declaring ``model`` for ``provider`` and what it declares.
+
+    A provider that ``mirrors_models`` (previs) and declares nothing for the model stands
+    in for the installed provider that does; when several declare it, the first by name.
+    """
+    spec = registry.provider(provider)
+    own = spec.capabilities_for(model)
+    if own is not None:
+        return provider, own
+    if not spec.mirrors_models:
+        return None
+    for name in sorted(registry.providers):
+        other = _spec(registry, name)
+        if other is None or other.mirrors_models:
+            continue
+        found = other.capabilities_for(model)
+        if found is not None:
+            return name, found
+    return None
+
+
+def _spec(registry: Registry, name: str) -> ProviderSpec | None:
+    try:
+        return registry.providers[name]
+    except Exception:  # a contested or broken registration is not ours to report here
+        return None
+
+
+def unit_model(
+    plan: CanonicalPlan, shot_ids: Sequence[str], generation_config: Mapping[str, Any]
+) -> tuple[str | None, dict[str, list[str]]]:
+    """The unit's model, and the models its shots ask for (model -> shot ids).
+
+    ``generation_config.model`` (a coverage pass's) decides for all its shots; else the
+    shots' ``video_model`` when they agree; ``None`` when they do not.
+    """
+    asked: dict[str, list[str]] = {}
+    for shot_id in shot_ids:
+        if plan.has_shot(shot_id):
+            asked.setdefault(plan.shot(shot_id).video_model, []).append(shot_id)
+    configured = generation_config.get("model")
+    if configured:
+        return str(configured), asked
+    if len(asked) == 1:
+        return next(iter(asked)), asked
+    return None, asked
+
+
+def check_unit(
+    registry: Registry,
+    plan: CanonicalPlan,
+    *,
+    unit_id: str,
+    shot_ids: Sequence[str],
+    duration_s: float,
+    generation_config: Mapping[str, Any],
+    provider: str,
+) -> UnitCheck:
+    """What ``provider`` would deliver for one unit, or why it cannot render it."""
+    model, asked = unit_model(plan, shot_ids, generation_config)
+    check = UnitCheck(
+        unit_id=unit_id,
+        shot_ids=tuple(shot_ids),
+        duration_s=round(float(duration_s), 6),
+        provider=provider,
+        model=model,
+    )
+    if model is None:
+        if not asked:
+            return check
+        mixed = "; ".join(f"{m} for {', '.join(ids)}" for m, ids in sorted(asked.items()))
+        return attrs.evolve(
+            check,
+            problems=(
+                f"{check.where()} mixes models ({mixed}); one clip renders with one model: "
+                "give its shots the same video_model, set generation_config.model on its "
+                "coverage pass, or group them into separate units",
+            ),
+        )
+    found = capabilities_for(registry, provider, model)
+    if found is None:
+        return check
+    declared_by, caps = found
+    check = attrs.evolve(check, declared_by=declared_by)
+    on = provider if declared_by == provider else f"{provider} (previs of {declared_by})"
+    problems: list[str] = []
+    if caps.durations is not None:
+        delivered = caps.durations.deliverable(check.duration_s)
+        if delivered is None:
+            problems.append(
+                f"{check.where()} is {check.duration_s:g} s long but {model} on {on} renders "
+                f"at most {caps.durations.max_s:g} s; split it into shorter units (a "
+                "strategy option such as max_duration_s or max_shots, or another strategy) "
+                "or choose a model that renders longer clips"
+            )
+        check = attrs.evolve(check, delivered_s=delivered)
+    problems += _format_problems(plan, check, caps, model, on)
+    return attrs.evolve(check, problems=tuple(problems))
+
+
+def _format_problems(
+    plan: CanonicalPlan, check: UnitCheck, caps: ModelCapabilities, model: str, on: str
+) -> list[str]:
+    """Resolutions and aspect ratios the model does not take, by shot."""
+    problems: list[str] = []
+    for field, allowed in (("resolution", caps.resolutions), ("aspect_ratio", caps.aspect_ratios)):
+        if not allowed:
+            continue
+        wrong: dict[str, list[str]] = {}
+        for shot_id in check.shot_ids:
+            if plan.has_shot(shot_id):
+                value = str(getattr(plan.shot(shot_id), field))
+                if value not in allowed:
+                    wrong.setdefault(value, []).append(shot_id)
+        for value, ids in sorted(wrong.items()):
+            problems.append(
+                f"{check.where()}: {field} {value} (shots {', '.join(ids)}) is not one "
+                f"{model} on {on} renders; use one of {', '.join(allowed)}"
+            )
+    return problems
+
+
+def check_groups(
+    registry: Registry, plan: CanonicalPlan, groups: Iterable[Group], *, provider: str
+) -> list[UnitCheck]:
+    """Every unit of ``groups`` checked against ``provider`` (``recoil group``)."""
+    return [
+        check_unit(
+            registry,
+            plan,
+            unit_id=unit.unit_id,
+            shot_ids=unit.shot_ids,
+            duration_s=unit.duration_s,
+            generation_config=unit.generation_config,
+            provider=provider,
+        )
+        for group in groups
+        for unit in group.units
+    ]
+
+
+def beat_duration(beat: Beat, plan: CanonicalPlan) -> float:
+    """A beat's planned length: its segments, else its shots."""
+    if beat.segments:
+        return sum(segment.duration_s for segment in beat.segments)
+    return sum(plan.shot(sid).duration_s for sid in beat.shot_ids if plan.has_shot(sid))
+
+
+def check_beat(registry: Registry, plan: CanonicalPlan, beat: Beat, *, provider: str) -> UnitCheck:
+    """One beat checked against ``provider`` (a take's video step)."""
+    return check_unit(
+        registry,
+        plan,
+        unit_id=beat.beat_id,
+        shot_ids=beat.shot_ids,
+        duration_s=beat_duration(beat, plan),
+        generation_config=beat.generation_config,
+        provider=provider,
+    )
+
+
+def check_scenes(
+    registry: Registry, plan: CanonicalPlan, scenes: Iterable[Scene], *, provider: str
+) -> list[UnitCheck]:
+    """Every beat still to render in ``scenes`` checked against ``provider`` (preflight,
+    dry run); a beat that already succeeded is not rendered again and not checked."""
+    return [
+        check_beat(registry, plan, beat, provider=provider)
+        for scene in scenes
+        for beat in scene.beats
+        if not beat.succeeded
+    ]
+
+
+def problems_of(checks: Iterable[UnitCheck]) -> list[str]:
+    """Every problem of the refused units, in unit order."""
+    return [problem for check in checks for problem in check.problems]
+
+
+def refuse(checks: Sequence[UnitCheck], *, provider: str) -> None:
+    """Raise :class:`UnitsRefused` listing every refused unit (``recoil group``)."""
+    problems = problems_of(checks)
+    if problems:
+        raise UnitsRefused(
+            f"{len([c for c in checks if c.refused])} unit(s) cannot be rendered on "
+            f"{provider} as planned; nothing was reserved or submitted:\n"
+            + "\n".join(f"  - {p}" for p in problems)
+        )
