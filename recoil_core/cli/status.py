@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -21,14 +24,30 @@ def status(
     """Per scene, beat and take: state, job ids, renders, and what needs attention."""
     from recoil_core.runner import queries
 
-    with user_errors(as_json=as_json):
-        store = backend()
-        project_id, episode_id = resolve(store, project, episode)
-        report = queries.status(store, project_id, episodes(store, project_id, episode_id))
-    if as_json:
-        echo_json(report.to_dict())
-    else:
-        _print_status(report)
+    with _collector_paused():
+        with user_errors(as_json=as_json):
+            store = backend()
+            project_id, episode_id = resolve(store, project, episode)
+            report = queries.status(store, project_id, episodes(store, project_id, episode_id))
+        if as_json:
+            echo_json(report.to_dict())
+        else:
+            _print_status(report)
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """The cyclic garbage collector off while status reads and prints: every scene read
+    stays alive until the report is printed, and the collector would walk that growing
+    heap again and again (about a third of the command's CPU at 10,000 takes) to find
+    next to nothing (reading makes few cycles)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _print_status(report: StatusReport) -> None:

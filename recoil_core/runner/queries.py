@@ -149,9 +149,22 @@ def episode_status(backend: PersistenceBackend, project: str, episode: str) -> E
                 f"{scene_id}: candidate v{candidates[-1]} waits; "
                 f"`recoil rederive --conform {scene_id}` makes it active"
             )
-        attention += needs_attention(scene)
+        attention += [  # as needs_attention(scene), from the summary's takes
+            f"{take.take_id}: {take.attention}"
+            for beat in summary.beats
+            for take in beat.takes
+            if take.attention is not None
+        ]
         billable += billable_takes(scene)
-        scenes.append(PersistedScene(**attrs.asdict(summary, recurse=False), candidates=candidates))
+        scenes.append(
+            PersistedScene(
+                scene_id=summary.scene_id,
+                version=summary.version,
+                action=summary.action,
+                beats=summary.beats,
+                candidates=candidates,
+            )
+        )
     return EpisodeStatus(episode=episode, scenes=scenes, attention=attention, billable=billable)
 
 
