@@ -34,7 +34,8 @@ from dispatch import run_recoil
 from recoil_seeddance.provider import ArkProvider
 
 from recoil_core.persistence.filesystem import FilesystemBackend
-from recoil_core.runner.dispatch import TakeExecutor
+from recoil_core.runner.journal import Journal
+from recoil_core.runner.polling import Poller
 
 TIMES: dict[str, list[float]] = defaultdict(list)
 SPANS: dict[str, list[tuple[float, float]]] = defaultdict(list)
@@ -85,8 +86,8 @@ def main() -> None:
     timed_async(ArkProvider, "submit", lambda *_a, **_k: "provider create")
     timed_async(ArkProvider, "poll", lambda *_a, **_k: "provider poll (one answer)")
     timed_async(ArkProvider, "download", lambda *_a, **_k: "provider download")
-    timed_async(TakeExecutor, "_wait", lambda *_a, **_k: "polling until final")
-    timed_async(TakeExecutor, "write", write_label)
+    timed_async(Poller, "wait", lambda *_a, **_k: "polling until final")
+    timed_async(Journal, "write", write_label)
     time_batches()
 
     latency, queue = 0.05, 0.3
