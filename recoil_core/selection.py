@@ -184,7 +184,8 @@ def describe_mark(mark: BeatMark | None, beat: Beat | None = None) -> str:
     if mark.selected_take:
         parts.append(f"selected {mark.selected_take}")
     if mark.verdict is not None:
-        said = f"{mark.verdict.value} by {mark.by}"
+        judged = [e for e in mark.history if e.action in (MarkAction.APPROVE, MarkAction.REJECT)]
+        said = f"{mark.verdict.value} by {judged[-1].by if judged else mark.by}"
         parts.append(f"{said}: {mark.note}" if mark.note else said)
     if mark.retakes_requested:
         owed = pending_retakes(mark, beat) if beat is not None else mark.retakes_requested
