@@ -61,6 +61,8 @@ def _print_status(report: StatusReport) -> None:
                     f"    {beat.beat_id}  {beat.modality}  "
                     f"{'done' if beat.succeeded else 'not done'}"
                 )
+                if mark := ep.marks.get(f"{scene.scene_id}/{beat.beat_id}"):
+                    typer.echo(f"      review: {mark}")
                 for take in beat.takes:
                     jobs = ",".join(take.job_ids) or "-"
                     typer.echo(

@@ -50,6 +50,7 @@ from recoil_core.runner.polling import Poller
 from recoil_core.runner.providers import ProviderPool
 from recoil_core.runner.submission import Submitter
 from recoil_core.runner.workflows import build_workflow, estimate_workflow
+from recoil_core.selection import BeatMark, load_marks, pending_retakes
 from recoil_core.takes import (
     OWED_STEP_STATES,
     Event,
@@ -101,6 +102,8 @@ class TakeExecutor:
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
     ) -> None:
         self.registry = registry
+        self.backend = backend
+        self._marks: dict[tuple[str, str], BeatMark] | None = None
         self.pool = pool
         self.guard = guard
         self.plan = plan
@@ -160,12 +163,21 @@ class TakeExecutor:
                 await self.resume_take(session, beat, take, (held or {}).get(key))
         if not new_takes or not session.dispatch_new_takes or not self.options.creates:
             return
-        while not beat.succeeded and attempts(beat) < beat.max_takes:
+        while attempts(beat) < beat.max_takes and (
+            not beat.succeeded or self.retakes_owed(session, beat)
+        ):
             if any(not t.is_final for t in beat.takes):
                 return  # an unknown take waits for the user; never stack a new paid take on it
             take = await self.new_take(session, beat)
             if never_dispatched(take):
                 return  # the provider refused it before making anything: a later run goes on
+
+    def retakes_owed(self, session: SceneSession, beat: Beat) -> int:
+        """Retakes a reviewer asked for (``recoil retake``) that no take has started yet;
+        each one lets a beat that succeeded get one more take. Marks are read once a run."""
+        if self._marks is None:
+            self._marks = load_marks(self.backend, self.options.project, self.options.episode)
+        return pending_retakes(self._marks.get((session.scene.scene_id, beat.beat_id)), beat)
 
     def build(self, session: SceneSession, beat: Beat, take_index: int) -> Workflow:
         return build_workflow(

@@ -56,7 +56,7 @@ async def dispatch_beats(
         (s, b)
         for s in sessions
         for b in s.scene.beats
-        if not b.succeeded or any(not t.is_final for t in b.takes)
+        if not b.succeeded or any(not t.is_final for t in b.takes) or executor.retakes_owed(s, b)
     ]
     progress(
         RunStarted(beats=len(queue), scenes=len(sessions), cap_usd=guard.cap, spent_usd=guard.spent)

@@ -14,6 +14,7 @@ from recoil_core.model import Scene, TakeState
 from recoil_core.persistence.protocol import PersistenceBackend
 from recoil_core.runner.dispatch import OWED_STEP_STATES, owed_estimate, owes
 from recoil_core.runner.report import SceneSummary, scene_summary, take_attention
+from recoil_core.selection import mark_lines
 
 SPEND_GROUPINGS = {
     "model": "model",
@@ -51,6 +52,8 @@ class EpisodeStatus:
     scenes: list[PersistedScene]
     attention: list[str]
     billable: list[BillableTake]
+    marks: dict[str, str] = attrs.field(factory=dict)
+    """Review marks by ``SCENE/BEAT`` (see :func:`recoil_core.selection.mark_lines`)."""
 
     @property
     def billable_estimate_usd(self) -> float:
@@ -67,16 +70,16 @@ class StatusReport:
     def to_dict(self) -> dict[str, Any]:
         from recoil_core.convert import converter
 
-        return {
-            "project": self.project,
-            "episodes": [
-                {
-                    **converter.unstructure(episode),
-                    "billable_estimate_usd": episode.billable_estimate_usd,
-                }
-                for episode in self.episodes
-            ],
-        }
+        episodes = []
+        for episode in self.episodes:
+            data = {
+                **converter.unstructure(episode),
+                "billable_estimate_usd": episode.billable_estimate_usd,
+            }
+            if not episode.marks:
+                del data["marks"]  # present only for an episode with review marks
+            episodes.append(data)
+        return {"project": self.project, "episodes": episodes}
 
 
 @attrs.frozen
@@ -137,6 +140,7 @@ def episode_status(backend: PersistenceBackend, project: str, episode: str) -> E
     scenes: list[PersistedScene] = []
     attention: list[str] = []
     billable: list[BillableTake] = []
+    loaded: list[Scene] = []
     for scene_id in backend.list_scenes(project, episode):
         manifest = backend.load_manifest(project, episode, scene_id)
         scene = backend.load_scene(project, episode, scene_id)
@@ -165,7 +169,13 @@ def episode_status(backend: PersistenceBackend, project: str, episode: str) -> E
                 candidates=candidates,
             )
         )
-    return EpisodeStatus(episode=episode, scenes=scenes, attention=attention, billable=billable)
+        loaded.append(scene)
+    marks = {
+        f"{s}/{b}": line for (s, b), line in mark_lines(backend, project, episode, loaded).items()
+    }
+    return EpisodeStatus(
+        episode=episode, scenes=scenes, attention=attention, billable=billable, marks=marks
+    )
 
 
 def status(backend: PersistenceBackend, project: str, episodes: Sequence[str]) -> StatusReport:
