@@ -30,6 +30,16 @@ class SceneEventKind(enum.StrEnum):
     """The run is done with the scene (``detail`` says how many beats rendered)."""
 
 
+def scene_event_kind(value: str) -> SceneEventKind:
+    """``value`` as a :class:`SceneEventKind` (a member, or its string); ValueError names
+    the kinds there are."""
+    try:
+        return SceneEventKind(value)
+    except ValueError:
+        kinds = ", ".join(kind.value for kind in SceneEventKind)
+        raise ValueError(f"unknown scene event kind {value!r} (one of {kinds})") from None
+
+
 @attrs.frozen
 class Notice:
     """Something the user should read now (a repaired ledger line, a wait for a lock)."""

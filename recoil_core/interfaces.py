@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 import attrs
 
+from recoil_core.events import SceneEventKind, scene_event_kind
+
 if TYPE_CHECKING:
     from recoil_core.model import (
         Beat,
@@ -525,14 +527,15 @@ class TakeEvent:
 class SceneEvent:
     """A scene event.
 
-    ``kind`` is one of ``created``, ``reused``, ``replaced``, ``candidate_staged``,
-    ``candidate_exists`` and ``finished``.
+    ``kind`` is a :class:`~recoil_core.events.SceneEventKind` (``created``, ``reused``,
+    ``replaced``, ``candidate_staged``, ``candidate_exists`` or ``finished``); a plain
+    string naming one is converted, and compares equal to it.
     """
 
     project: str
     episode: str
     scene_id: str
-    kind: str
+    kind: SceneEventKind = attrs.field(converter=scene_event_kind)
     version: int | None = None
     """The scene version the event is about, when there is one."""
     detail: str = ""

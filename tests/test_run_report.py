@@ -149,7 +149,7 @@ def test_a_run_reports_typed_summaries_and_the_queries_read_the_same_takes(
     assert isinstance(report, RunReport) and report.complete
     assert all(isinstance(scene, SceneSummary) for scene in report.scenes)
     assert {take.state for take in report.takes()} == {TakeState.SUCCEEDED}
-    assert report.scenes[0]["action"] == report.scenes[0].action  # the old dict access
+    assert report.scenes[0].action == "created"
     kinds = [type(event) for event in events]
     assert kinds[0] is RunStarted and kinds.count(BeatFinished) == events[0].beats
 

@@ -153,7 +153,7 @@ def test_s04_run_restamps_max_takes_on_existing_scenes_and_persists_it(tmp_path)
     loaded = harness.backend.load_scene(PROJECT, EPISODE, scene_id)
     assert [b.max_takes for b in loaded.beats] == [5, 5]
     assert [len(b.takes) for b in loaded.beats] == [5, 5]
-    assert report.scenes[0]["action"] == "reused"
+    assert report.scenes[0].action == "reused"
 
 
 def _seed_ledger(harness: RunHarness, amount: float) -> None:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import enum
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -56,7 +57,7 @@ class TakeContext:
         return self.session.scene.scene_id
 
 
-class StepOutcome:
+class StepOutcome(enum.StrEnum):
     """How running one step ended for its take."""
 
     SUCCEEDED = "succeeded"

@@ -286,7 +286,9 @@ class TakeExecutor:
             # else: a job the take owns may still bill; its reservation stays held for the
             # rest of the run (it counts against the cap until the bill is known)
 
-    async def run_step(self, ctx: TakeContext, step: WorkflowStep, reservation: Reservation) -> str:
+    async def run_step(
+        self, ctx: TakeContext, step: WorkflowStep, reservation: Reservation
+    ) -> StepOutcome:
         """Send the step (or settle its lost create), wait for its job, and finish it."""
         provider_name = step.provider or self.options.video_provider
         step.provider = provider_name

@@ -126,7 +126,7 @@ class Finisher:
         status: JobStatus,
         reservation: Reservation,
         slot: ProviderSlot,
-    ) -> str:
+    ) -> StepOutcome:
         """Download, place and charge a succeeded job; the step is ``succeeded`` only after
         the render and its charge are durable. A failed download leaves it for a re-run."""
         take = ctx.take
@@ -193,7 +193,7 @@ class Finisher:
         step: WorkflowStep,
         status: JobStatus,
         reservation: Reservation,
-    ) -> str:
+    ) -> StepOutcome:
         """Record a job that ended without success, charging what it billed first."""
         billed = status.cost_usd > 0
         if billed:  # what the provider billed, in the ledger, durably

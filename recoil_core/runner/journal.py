@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from recoil_core.convert import converter
+from recoil_core.events import SceneEventKind
 from recoil_core.interfaces import SceneEvent, TakeEvent
-from recoil_core.model import Scene, WorkflowStep, utc_now
+from recoil_core.model import WorkflowStep, utc_now
 from recoil_core.persistence.protocol import PersistenceBackend
 from recoil_core.registry import Registry
 from recoil_core.runner.context import DispatchOptions, SceneSession, TakeContext
@@ -92,7 +92,7 @@ class Journal:
         async with session.lock:
             scene = session.scene
             if len(scene.beats) > 1:  # other beats' takes may change it while it is written
-                scene = converter.structure(converter.unstructure(scene), Scene)
+                scene = scene.copy()
             if session.needs_create:
                 session.version = await self.write(
                     self.backend.create_scene,
@@ -107,7 +107,7 @@ class Journal:
                         project=self.options.project,
                         episode=self.options.episode,
                         scene_id=scene.scene_id,
-                        kind="created",
+                        kind=SceneEventKind.CREATED,
                         version=session.version,
                     )
                 )

@@ -11,18 +11,8 @@ from recoil_core.model import Scene, StepState, Take, TakeState
 from recoil_core.runner.dispatch import owes
 
 
-class _ItemAccess:
-    """``summary["take_id"]`` for code written when the report held dicts; new code reads
-    the attributes."""
-
-    def __getitem__(self, name: str) -> Any:
-        if not attrs.has(type(self)) or name not in attrs.fields_dict(type(self)):  # type: ignore[arg-type]
-            raise KeyError(name)
-        return getattr(self, name)
-
-
 @attrs.frozen
-class TakeSummary(_ItemAccess):
+class TakeSummary:
     """One take as a report shows it."""
 
     take_id: str
@@ -36,7 +26,7 @@ class TakeSummary(_ItemAccess):
 
 
 @attrs.frozen
-class BeatSummary(_ItemAccess):
+class BeatSummary:
     """One beat (render unit) and its takes."""
 
     beat_id: str
@@ -48,7 +38,7 @@ class BeatSummary(_ItemAccess):
 
 
 @attrs.frozen
-class SceneSummary(_ItemAccess):
+class SceneSummary:
     """One scene version and what the run did with it (``action``: a reconciliation
     action such as ``created`` or ``reused``, or ``persisted`` for ``recoil status``)."""
 
