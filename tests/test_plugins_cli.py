@@ -44,6 +44,7 @@ JSON_FIELDS = [
     "requires_core",
     "module",
     "conflicts",
+    "models",
 ]
 
 STRATEGY = """

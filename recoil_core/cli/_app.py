@@ -43,6 +43,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "assets": ("recoil_core.cli.assets", "assets_app"),
     "plan": ("recoil_core.cli.plan", "plan_app"),
     "plugins": ("recoil_core.cli.plugins", "plugins_app"),
+    "providers": ("recoil_core.cli.providers", "providers_app"),
 }
 """Command name -> (module, attribute): a command function, or a typer app for a group
 of subcommands. In the order ``recoil --help`` lists them."""

@@ -1,5 +1,6 @@
-"""``recoil plugins list`` (every discovered plugin, what it provides, and why it failed)
-and ``recoil plugins show`` (one plugin in detail, with its strategies' options)."""
+"""``recoil plugins list`` (every discovered plugin, what it provides, each provider's
+models, and why it failed) and ``recoil plugins show`` (one plugin in detail, with its
+strategies' options)."""
 
 from __future__ import annotations
 
@@ -53,14 +54,45 @@ def _row(record: PluginRecord) -> tuple[str, ...]:
     )
 
 
-def _plain(records: Sequence[PluginRecord]) -> None:
+def provider_models(registry: Registry, record: PluginRecord) -> dict[str, list[str]]:
+    """The models of each provider the plugin owns (``{}`` when it owns none): the names
+    its ``ProviderSpec`` declares (``models`` and ``model_capabilities``)."""
+    out: dict[str, list[str]] = {}
+    for provided in record.provides:
+        kind, _, name = provided.partition(":")
+        spec = registry.providers.get(name) if kind == "provider" else None
+        if spec is not None:
+            out[name] = list(spec.listed_models) + ([ANY_MODEL] if not spec.models else [])
+    return out
+
+
+ANY_MODEL = "*"
+"""Listed after a provider's models when it also takes any other model name."""
+
+
+def _models_text(provider: str, models: Sequence[str]) -> str:
+    names = [m for m in models if m != ANY_MODEL]
+    text = ", ".join(names) or "any"
+    if names and ANY_MODEL in models:
+        text += " (and any other name)"
+    return f"models of {provider}: {text}"
+
+
+def _model_line(provider: str, models: Sequence[str]) -> str:
+    return f"  {_models_text(provider, models)}"
+
+
+def _plain(records: Sequence[PluginRecord], models: dict[str, dict[str, list[str]]]) -> None:
     rows = [tuple(c.upper() for c in COLUMNS), *(_row(r) for r in records)]
     widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS))]
-    for row in rows:
+    notes = [{}, *(models.get(r.name, {}) for r in records)]
+    for row, provided in zip(rows, notes, strict=True):
         typer.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+        for provider, names in provided.items():
+            typer.echo(_model_line(provider, names))
 
 
-def _rich(records: Sequence[PluginRecord]) -> None:
+def _rich(records: Sequence[PluginRecord], models: dict[str, dict[str, list[str]]]) -> None:
     from rich.console import Console
     from rich.table import Column, Table
     from rich.text import Text
@@ -75,6 +107,8 @@ def _rich(records: Sequence[PluginRecord]) -> None:
     table = Table(*(Column(name, overflow="fold") for name in COLUMNS))
     for record in records:
         cells = [Text(cell) for cell in _row(record)]
+        for provider, names in models.get(record.name, {}).items():
+            cells[3].append(f"\n{_models_text(provider, names)}", style="dim")
         cells[5].stylize(styles[record.status])
         table.add_row(*cells)
     Console().print(table)
@@ -103,14 +137,16 @@ def list_plugins(
 
     with user_errors(as_json=as_json):
         wanted_hook = _resolve_hook(hook) if hook is not None else None
-        host = state().registry(verify=check).host
+        registry = state().registry(verify=check)
+        host = registry.host
     records = list(iter_records(host, wanted_hook))
+    models = {record.name: provider_models(registry, record) for record in records}
     if as_json:
-        echo_json([record.to_dict() for record in records])
+        echo_json([{**record.to_dict(), "models": models[record.name]} for record in records])
     elif sys.stdout.isatty():
-        _rich(records)
+        _rich(records, models)
     else:
-        _plain(records)
+        _plain(records, models)
     if check and host.problems:
         problems = ", ".join(f"{r.name} ({r.status})" for r in host.problems)
         typer.echo(f"error: plugin problem(s): {problems}", err=True)

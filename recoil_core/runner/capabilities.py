@@ -75,8 +75,9 @@ class UnitCheck:
             else ""
         )
         return (
-            f"{self.where()}: {self.duration_s:g} s of shots rounded up to a "
-            f"{self.delivered_s:g} s, the shortest clip {self.model} renders that covers them{as_on}"
+            f"{self.where()}: {self.duration_s:g} s of shots rounded up to "
+            f"{self.delivered_s:g} s, the shortest clip {self.model} renders that covers "
+            f"them{as_on}"
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -283,3 +284,45 @@ def refuse(checks: Sequence[UnitCheck], *, provider: str) -> None:
             f"{provider} as planned; nothing was reserved or submitted:\n"
             + "\n".join(f"  - {p}" for p in problems)
         )
+
+
+def describe_provider(registry: Registry, name: str) -> dict[str, Any]:
+    """What ``recoil providers show NAME`` prints: a provider's declared capabilities and
+    where its prices come from. Raises UnknownNameError for a provider not installed."""
+    spec = registry.provider(name)
+    estimator = registry.estimator(name)
+    prices: dict[str, Any] = {"estimator": None, "source": None}
+    if estimator is not None:
+        prices["estimator"] = estimator.description or None
+        if estimator.source is not None:
+            try:
+                prices["source"] = estimator.source()
+            except Exception as exc:  # a broken price file is shown, not a crash
+                prices["source_error"] = f"{type(exc).__name__}: {exc}"
+    return {
+        "name": spec.name,
+        "description": spec.description,
+        "modalities": sorted(spec.modalities),
+        "models": {
+            model: (caps.to_dict() if (caps := spec.capabilities_for(model)) else None)
+            for model in spec.listed_models
+        },
+        "any_model": not spec.models,
+        "mirrors_models": spec.mirrors_models,
+        "cancellable_states": sorted(spec.cancellable_states),
+        "cancel_running_billed": spec.cancel_running_billed,
+        "bills_failures": spec.bills_failures,
+        "find": {
+            "supported": spec.can_find_by_request,
+            "window_s": spec.find_window_s,
+            "consistency_s": spec.find_consistency_s,
+        },
+        "output_retention_s": spec.output_retention_s,
+        "limits": {
+            "concurrency": spec.limits.concurrency,
+            "requests_per_minute": spec.limits.requests_per_minute,
+            "poll_interval_s": spec.limits.poll_interval_s,
+            "job_timeout_s": spec.limits.job_timeout_s,
+        },
+        "prices": prices,
+    }
