@@ -170,7 +170,7 @@ def phase_times(plan_path: Path) -> dict[str, float]:
     the modules the command needs, then the phases in the command's order."""
     out: dict[str, float] = {}
     start = time.process_time()
-    from recoil_core.cli.group_cmd import assemble_plan, unit_rows
+    from recoil_core.cli.group import assemble_plan, unit_rows
     from recoil_core.plan import load_plan
     from recoil_core.runner.episode import DEFAULT_PROVIDER  # noqa: F401  (as the command)
     from recoil_core.runner.workflows import estimate_groups
