@@ -4,6 +4,8 @@
 a test registers strategies, runners, providers or estimators the same way an installed
 distribution does (``build_registry(extra=[("name", make_plugin(...))])``).
 ``ScriptedProvider`` is a provider whose every job ends as the test says.
+``ShotPerUnitStrategy`` and ``StandardVideoRunner`` group and build the way the standard
+strategies and video runners do, so a provider's tests need no other distribution.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any
 
 import attrs
 
-from recoil_core.errors import ProviderError, ProviderRejected
+from recoil_core.errors import PayloadBuildError, ProviderError, ProviderRejected
 from recoil_core.hookspecs import hookimpl
 from recoil_core.interfaces import (
     BuildContext,
@@ -30,11 +32,22 @@ from recoil_core.interfaces import (
     ProviderSpec,
     SubmitRequest,
 )
-from recoil_core.model import Beat, CanonicalShot, Group, Workflow, WorkflowStep
+from recoil_core.model import (
+    Beat,
+    CanonicalShot,
+    Group,
+    GroupIdentity,
+    RenderUnit,
+    Segment,
+    Workflow,
+    WorkflowStep,
+)
 
 __all__ = [
     "Outcome",
     "ScriptedProvider",
+    "ShotPerUnitStrategy",
+    "StandardVideoRunner",
     "StaticRunner",
     "StaticStrategy",
     "fixed_estimator",
@@ -119,6 +132,143 @@ class StaticRunner:
             ],
             provenance={"grouping": beat.grouping.to_dict() if beat.grouping else None},
         )
+
+
+@attrs.define
+class ShotPerUnitStrategy:
+    """A grouping strategy giving every shot its own scene and ``video_i2v`` unit, with the
+    ``solo`` identity (ordinal 0) the standard ``solo`` strategy gives it: scene id and
+    unit id are the shot id, shots in plan order. It takes no options."""
+
+    name: str = "shot-per-unit"
+    modality: str = "video_i2v"
+    description: str = "one unit per shot (test strategy)"
+
+    def assemble(self, shots: Sequence[CanonicalShot], ctx: GroupingContext) -> list[Group]:
+        """One group of one unit per shot, in plan order."""
+        groups = []
+        for shot in sorted(shots, key=lambda s: s.order):
+            identity = GroupIdentity("solo", 0, (shot.shot_id,))
+            segment = Segment(shot.shot_id, shot.duration_s, shot.prompt, shot.shot_type)
+            unit = RenderUnit(shot.shot_id, identity, self.modality, (segment,))
+            groups.append(Group(shot.shot_id, identity, (unit,)))
+        return groups
+
+
+@attrs.define
+class StandardVideoRunner:
+    """A modality runner building the standard video workflow from recoil-core alone.
+
+    As the standard video runners do (docs/writing-a-modality-runner.md): when the beat's
+    first shot has no ``frames.first_frame`` and the run has an image provider, an
+    ``image_t2i`` step ``kf`` renders the opening frame (model ``previs_model`` or
+    ``previs``) and feeds the video step's ``first_frame``; then one ``video`` step of the
+    beat's modality on the video provider, with the payload keys providers read
+    (``prompt``, ``model``, ``duration_s``, ``aspect_ratio``, ``resolution``, ``seed``,
+    ``generate_audio``, ``camera_fixed``, ``watermark``, ``grouping``, ``shot_ids``,
+    ``segments``, ``first_frame``/``last_frame`` when the plan names them,
+    ``provider_hints``, ``element_config``). Renders are named by the kernel from the
+    grouping identity. Set ``keyframes=False`` for text to video even with an image provider.
+    """
+
+    modality: str = "video_i2v"
+    description: str = "standard video workflow (test runner)"
+    keyframes: bool = True
+
+    def build_workflow(self, beat: Beat, ctx: BuildContext) -> Workflow:
+        """``[kf (image_t2i), video]`` or ``[video]``, as described above."""
+        shots = ctx.shots_for(beat)
+        if not shots:
+            raise PayloadBuildError(beat.beat_id, "the beat covers no shot of the plan")
+        first, last = shots[0], shots[-1]
+        identity = beat.grouping or GroupIdentity("solo", 0, tuple(beat.shot_ids))
+        segments = [_segment_dict(segment, ctx) for segment in _segments(beat, shots)]
+        payload: dict[str, Any] = {
+            "prompt": _timeline(segments),
+            "model": first.video_model,
+            "duration_s": float(sum(s["duration_s"] for s in segments)),
+            "aspect_ratio": first.aspect_ratio,
+            "resolution": first.resolution,
+            "seed": first.seed,
+            "generate_audio": any(shot.has_dialogue for shot in shots),
+            "camera_fixed": False,
+            "watermark": False,
+            "grouping": identity.to_dict(),
+            "shot_ids": list(beat.shot_ids),
+            "segments": segments,
+            "provider_hints": {},
+            "element_config": {},
+        }
+        if first.frames.get("first_frame"):
+            payload["first_frame"] = first.frames["first_frame"]
+        if last.frames.get("last_frame"):
+            payload["last_frame"] = last.frames["last_frame"]
+        steps: list[WorkflowStep] = []
+        inputs: dict[str, str] = {}
+        if self.keyframes and "first_frame" not in payload and ctx.image_provider is not None:
+            model = first.previs_model or "previs"
+            opening = [s for s in segments if s["shot_id"] == first.shot_id]
+            keyframe = {
+                "prompt": opening[0]["prompt"] if opening else first.prompt,
+                "model": model,
+                "aspect_ratio": first.aspect_ratio,
+                "resolution": first.resolution,
+                "shot_id": first.shot_id,
+                "grouping": identity.to_dict(),
+                "segments": opening,
+            }
+            steps.append(
+                WorkflowStep("kf", "image_t2i", keyframe, provider=ctx.image_provider, model=model)
+            )
+            inputs["first_frame"] = "kf"
+        video = WorkflowStep(
+            "video",
+            beat.modality,
+            payload,
+            provider=ctx.video_provider,
+            model=first.video_model,
+            inputs=inputs,
+        )
+        return Workflow(
+            workflow_id=f"{beat.beat_id}_take_{ctx.take_index}",
+            steps=[*steps, video],
+            provenance={"grouping": identity.to_dict(), "scene_id": ctx.scene_id},
+        )
+
+
+def _segments(beat: Beat, shots: Sequence[CanonicalShot]) -> list[Segment]:
+    if beat.segments:
+        return list(beat.segments)
+    return [Segment(s.shot_id, s.duration_s, s.prompt, s.shot_type) for s in shots]
+
+
+def _segment_dict(segment: Segment, ctx: BuildContext) -> dict[str, Any]:
+    shot = ctx.plan.shot(segment.shot_id) if segment.shot_id is not None else None
+    prompt = segment.prompt or (shot.prompt if shot else "")
+    if not prompt:
+        prompt = f"{segment.shot_type} shot" + (f" at {shot.location_id}" if shot else "")
+        if shot and shot.characters:
+            prompt += f" with {', '.join(shot.characters)}"
+    return {
+        "shot_id": segment.shot_id,
+        "duration_s": float(segment.duration_s),
+        "prompt": prompt,
+        "shot_type": segment.shot_type,
+        "location_id": shot.location_id if shot else None,
+        "characters": list(shot.characters) if shot else [],
+    }
+
+
+def _timeline(segments: Sequence[dict[str, Any]]) -> str:
+    """One segment: its prompt. Several: each after its time range, ``[0-2s] ...``."""
+    if len(segments) == 1:
+        return str(segments[0]["prompt"])
+    parts, start = [], 0.0
+    for segment in segments:
+        end = start + float(segment["duration_s"])
+        parts.append(f"[{start:g}-{end:g}s] {segment['prompt']}")
+        start = end
+    return " ".join(parts)
 
 
 @attrs.frozen

@@ -2,7 +2,11 @@
 
 It drives the provider through the real episode runner (the kernel's take state machine,
 its budget and ledger), never through private methods, and compares what the ledger says
-with what the fake service billed, job by job.
+with what the fake service billed, job by job. It needs recoil-core and the provider under
+test alone: the runs group shot by shot and build the standard video workflow with the
+in-process :class:`~recoil_core.testing.doubles.ShotPerUnitStrategy` and
+:class:`~recoil_core.testing.doubles.StandardVideoRunner`, so a provider distribution
+runs it with only its declared dependencies installed.
 
 Subclass :class:`ProviderConformance` in a test module under a ``Test*`` name and provide
 one fixture, ``provider_under_test``, returning a :class:`ProviderUnderTest`: your spec
@@ -74,7 +78,7 @@ from recoil_core.interfaces import (
 )
 from recoil_core.model import CanonicalPlan, ChargeKind, Scene, StepState, Take, TakeState
 from recoil_core.runner import EpisodeRunner, RunOptions, RunReport
-from recoil_core.testing.doubles import make_plugin
+from recoil_core.testing.doubles import ShotPerUnitStrategy, StandardVideoRunner, make_plugin
 from recoil_core.testing.harness import RunHarness
 from recoil_core.testing.plans import canonical_plan, canonical_shot
 
@@ -82,6 +86,7 @@ __all__ = [
     "BASE_PLUGINS",
     "EPISODE",
     "PROJECT",
+    "STRATEGY",
     "ProviderConformance",
     "ProviderUnderTest",
     "ServiceControls",
@@ -92,9 +97,12 @@ PROJECT = "p"
 """The project the conformance runs write to."""
 EPISODE = "EP001"
 """The episode the conformance runs write to."""
-BASE_PLUGINS = ("filesystem", "grouping", "video", "i2v", "r2v-multi")
-"""Installed plugins every conformance run loads: the filesystem backend, the grouping
-strategies and the video runners that build the steps your provider serves."""
+BASE_PLUGINS = ("filesystem",)
+"""Installed plugins every conformance run loads: the filesystem backend built into
+recoil-core. The grouping strategy (:data:`STRATEGY`) and the ``video_i2v`` runner that
+builds the steps your provider serves are the suite's own, registered in-process."""
+STRATEGY = ShotPerUnitStrategy()
+"""How the runs group: every shot its own ``video_i2v`` unit (``solo`` identity)."""
 UNDER_TEST = "provider-under-test"
 """The name the suite registers the provider's spec and estimator under."""
 JOB_TIMEOUT_S = 0.3
@@ -191,7 +199,8 @@ class ProviderUnderTest:
     secrets: Sequence[str] = ()
     """Values that must never be written (API keys); empty: the secret test is skipped."""
     plugins: Sequence[str] = BASE_PLUGINS
-    """Installed plugins loaded for the runs, besides the provider under test."""
+    """Installed plugins loaded for the runs, besides the provider under test and the
+    suite's strategy and runner (so none that registers a ``video_i2v`` runner)."""
     skip: Mapping[str, str] = attrs.field(factory=dict)
     """Tests to skip, by name, with the reason (for a behaviour your fake cannot show)."""
 
@@ -265,7 +274,11 @@ class Episode:
         spec = attrs.evolve(put.spec, factory=factory)
         plugin = make_plugin(providers=[spec], estimators=[put.estimator])
         self.harness = RunHarness(
-            root, runners=[], plugins=tuple(put.plugins), extra_plugins=[(UNDER_TEST, plugin)]
+            root,
+            strategies=[STRATEGY],
+            runners=[StandardVideoRunner(STRATEGY.modality)],
+            plugins=tuple(put.plugins),
+            extra_plugins=[(UNDER_TEST, plugin)],
         )
         self.renders_root = root / "renders"
         self.shots = shots
@@ -297,6 +310,7 @@ class Episode:
     def run(self, **options: Any) -> RunReport:
         """One ``recoil run`` of the plan through the real runner; ``options`` are RunOptions."""
         options.setdefault("provider", self.put.spec.name)
+        options.setdefault("strategy", STRATEGY.name)
         options.setdefault("poll_interval_s", 0.0)
         options.setdefault("budget_usd", 1000.0)
         runner = EpisodeRunner(
@@ -395,6 +409,7 @@ class ProviderConformance:
     def put(
         self, provider_under_test: ProviderUnderTest, request: pytest.FixtureRequest
     ) -> ProviderUnderTest:
+        """``provider_under_test``, or a skip when its ``skip`` names the running test."""
         name = request.node.originalname
         if name in provider_under_test.skip:
             pytest.skip(provider_under_test.skip[name])
@@ -402,6 +417,7 @@ class ProviderConformance:
 
     @pytest.fixture
     def episode(self, tmp_path: Path, put: ProviderUnderTest) -> Episode:
+        """One-shot runs of the provider under test in ``tmp_path``."""
         return Episode(tmp_path, put)
 
     # ------------------------------------------------------------------ final states
