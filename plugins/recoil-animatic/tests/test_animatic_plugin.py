@@ -8,12 +8,12 @@ import sys
 from pathlib import Path
 
 from recoil_core.api import ProviderContext, SubmitRequest, WorkflowStep
-from recoil_core.registry import PROVIDERS, build_registry
+from recoil_core.testing.installed import InstalledPlugins
 
 
 def test_entry_point_registers_animatic_for_keyframes_and_video_of_any_model() -> None:
-    registry = build_registry()
-    spec = registry.providers["animatic"]
+    installed = InstalledPlugins()
+    spec = installed.provider("animatic")
 
     for modality in ("image_t2i", "video_i2v", "r2v_multi", "video_t2v"):
         assert spec.serves(modality, "seeddance-2.0")
@@ -24,12 +24,11 @@ def test_entry_point_registers_animatic_for_keyframes_and_video_of_any_model() -
     assert spec.check is not None  # needs no key: it only checks the cache size setting
     assert spec.check(ProviderContext(env={})) == []
     assert spec.limits.poll_interval_s == 0.0
-    origin = registry.origin(PROVIDERS, "animatic")
-    assert origin is not None and origin.distribution == "recoil-animatic"
+    assert installed.distribution_of("provider:animatic") == "recoil-animatic"
 
 
 def test_animatic_estimate_is_zero() -> None:
-    estimator = build_registry().estimator("animatic")
+    estimator = InstalledPlugins().estimator("animatic")
     assert estimator is not None
     step = WorkflowStep(
         step_id="video",
@@ -44,7 +43,7 @@ def test_animatic_estimate_is_zero() -> None:
 def test_factory_builds_a_provider_that_renders_into_the_configured_cache(
     tmp_path: Path,
 ) -> None:
-    spec = build_registry().providers["animatic"]
+    spec = InstalledPlugins().provider("animatic")
     cache = tmp_path / "cache"
     provider = spec.factory(ProviderContext(env={"RECOIL_ANIMATIC_CACHE": str(cache)}))
     request = SubmitRequest(

@@ -6,12 +6,10 @@ from __future__ import annotations
 import pytest
 
 from recoil_core.api import CanonicalShot, CoveragePass, CoverageSegment, OptionError
-from recoil_core.options import strategy_option_specs
-from recoil_core.registry import Registry, build_registry
-from recoil_core.runner.planning import derive_groups
 from recoil_core.testing.grouping import grouping_context
+from recoil_core.testing.installed import InstalledPlugins
 
-REGISTRY: Registry = build_registry()
+INSTALLED = InstalledPlugins()
 
 
 def shot(n: int) -> CanonicalShot:
@@ -28,11 +26,11 @@ def shot(n: int) -> CanonicalShot:
 def test_coverage_refuses_any_option() -> None:
     plan = grouping_context([shot(1)]).plan
     with pytest.raises(OptionError, match="'coverage': unknown option 'x'; it takes no options"):
-        derive_groups(plan, REGISTRY.strategy("coverage"), options={"x": 1}, registry=REGISTRY)
+        INSTALLED.derive_groups(plan, "coverage", options={"x": 1})
 
 
 def test_coverage_declares_no_options() -> None:
-    assert list(strategy_option_specs(REGISTRY.strategy("coverage"))) == []
+    assert INSTALLED.strategy_options("coverage") == ()
 
 
 def _pass(pass_id: str, *shot_ids: str) -> CoveragePass:
@@ -50,7 +48,7 @@ def test_coverage_without_a_selection_groups_every_pass_of_the_plan() -> None:
         _pass("EP001_PASS_003_SH01_02_A", "EP001_SH01", "EP001_SH02"),
         _pass("EP001_PASS_004_SH02_02_B", "EP001_SH02"),
     ]
-    groups = REGISTRY.strategy("coverage").assemble(shots, grouping_context(shots, passes=passes))
+    groups = INSTALLED.strategy("coverage").assemble(shots, grouping_context(shots, passes=passes))
     assert [g.scene_id for g in groups] == [p.pass_id for p in passes]
     assert [g.identity.ordinal for g in groups] == [3, 4]
     assert groups[0].units[0].segments[0].shot_type == "CU"
@@ -60,5 +58,5 @@ def test_coverage_without_a_selection_groups_every_pass_of_the_plan() -> None:
 def test_coverage_pass_without_a_number_takes_its_position_as_ordinal() -> None:
     shots = [shot(1)]
     passes = [_pass("EP001_PASS_007_SH01_01_A", "EP001_SH01"), _pass("EP001_EXTRA", "EP001_SH01")]
-    groups = REGISTRY.strategy("coverage").assemble(shots, grouping_context(shots, passes=passes))
+    groups = INSTALLED.strategy("coverage").assemble(shots, grouping_context(shots, passes=passes))
     assert [g.identity.ordinal for g in groups] == [7, 2]

@@ -22,13 +22,13 @@ from recoil_core.api import (
     Workflow,
     shotset_hash,
 )
-from recoil_core.registry import Registry, build_registry
-from recoil_core.render import build_provenance, write_render
+from recoil_core.testing.installed import InstalledPlugins
+from recoil_core.testing.renders import write_step_render
 
 
 @pytest.fixture(scope="module")
-def registry() -> Registry:
-    return build_registry()
+def registry() -> InstalledPlugins:
+    return InstalledPlugins()
 
 
 def _shot(shot_id: str, index: int = 1, **kwargs: Any) -> CanonicalShot:
@@ -82,19 +82,17 @@ def _solo_beat(shot: CanonicalShot, **kwargs: Any) -> Beat:
 
 def _write(workflow: Workflow, beat: Beat, dest: Path, tmp_path: Path) -> Path:
     """Write a render for the workflow's video step the way the runner does."""
-    step = workflow.step("video")
-    take = beat.new_take(workflow)
-    media = tmp_path / f"download-{beat.beat_id}.part"
-    media.write_bytes(f"video of {beat.beat_id}".encode())
-    provenance = build_provenance(beat, take, step, cost_usd=0.1, project="p", episode="ep_001")
-    return write_render(dest, step.payload["output_filename"], media, provenance).path
+    media = f"video of {beat.beat_id}".encode()
+    return write_step_render(
+        beat, workflow, dest, media=media, cost_usd=0.1, project="p", episode="ep_001"
+    )
 
 
 # --------------------------------------------------------------------------- seed rows
 
 
 def test_s13_below_threshold_solo_beats_write_distinct_solo_stems(
-    registry: Registry, tmp_path: Path
+    registry: InstalledPlugins, tmp_path: Path
 ) -> None:
     start = tmp_path / "start.png"
     start.write_bytes(b"png")
@@ -117,7 +115,7 @@ def test_s13_below_threshold_solo_beats_write_distinct_solo_stems(
 
 
 def test_s16_single_shot_oner_keeps_identity_through_payload_name_and_sidecar(
-    registry: Registry, tmp_path: Path
+    registry: InstalledPlugins, tmp_path: Path
 ) -> None:
     start = tmp_path / "start.png"
     start.write_bytes(b"png")
@@ -152,7 +150,7 @@ def test_s16_single_shot_oner_keeps_identity_through_payload_name_and_sidecar(
 
 
 def test_s22_pass_config_overrides_payload_mirrors_hints_and_merges_elements(
-    registry: Registry,
+    registry: InstalledPlugins,
 ) -> None:
     generation_config = {
         "tier": "pro",
@@ -197,7 +195,7 @@ def test_s22_pass_config_overrides_payload_mirrors_hints_and_merges_elements(
 # --------------------------------------------------------------------------- payload
 
 
-def test_video_payload_follows_the_conventions(registry: Registry, tmp_path: Path) -> None:
+def test_video_payload_follows_the_conventions(registry: InstalledPlugins, tmp_path: Path) -> None:
     start = tmp_path / "start.png"
     end = tmp_path / "end.png"
     start.write_bytes(b"a")
@@ -255,7 +253,7 @@ def test_video_payload_follows_the_conventions(registry: Registry, tmp_path: Pat
     assert "pass_counter" not in step.payload
 
 
-def test_multi_segment_prompt_is_composed_on_a_timeline(registry: Registry) -> None:
+def test_multi_segment_prompt_is_composed_on_a_timeline(registry: InstalledPlugins) -> None:
     shots = [_shot("EP001_SH01", 1, prompt=""), _shot("EP001_SH02", 2, duration_s=3.0)]
     beat = Beat(
         beat_id="BATCH_001__cont",
@@ -274,7 +272,9 @@ def test_multi_segment_prompt_is_composed_on_a_timeline(registry: Registry) -> N
 # --------------------------------------------------------------------------- keyframes
 
 
-def test_keyframe_step_feeds_the_first_frame_when_the_plan_has_none(registry: Registry) -> None:
+def test_keyframe_step_feeds_the_first_frame_when_the_plan_has_none(
+    registry: InstalledPlugins,
+) -> None:
     shot = _shot("EP001_SH01", previs_model="flux-schnell")
     beat = _solo_beat(shot)
 
@@ -301,7 +301,7 @@ def test_keyframe_step_feeds_the_first_frame_when_the_plan_has_none(registry: Re
     assert workflow.provenance["fallback"] is None
 
 
-def test_keyframe_model_defaults_to_previs(registry: Registry) -> None:
+def test_keyframe_model_defaults_to_previs(registry: InstalledPlugins) -> None:
     shot = _shot("EP001_SH01")
     workflow = registry.runner("video_i2v").build_workflow(
         _solo_beat(shot), _ctx(shot, image_provider="images")
@@ -309,7 +309,7 @@ def test_keyframe_model_defaults_to_previs(registry: Registry) -> None:
     assert workflow.step("kf").model == "previs"
 
 
-def test_plan_frames_skip_the_keyframe_step(registry: Registry, tmp_path: Path) -> None:
+def test_plan_frames_skip_the_keyframe_step(registry: InstalledPlugins, tmp_path: Path) -> None:
     start = tmp_path / "start.png"
     start.write_bytes(b"png")
     shot = _shot("EP001_SH01", frames={"first_frame": str(start)})
@@ -323,7 +323,7 @@ def test_plan_frames_skip_the_keyframe_step(registry: Registry, tmp_path: Path) 
     assert workflow.step("video").payload["first_frame"] == str(start.resolve())
 
 
-def test_without_image_provider_i2v_falls_back_to_text_to_video(registry: Registry) -> None:
+def test_without_image_provider_i2v_falls_back_to_text_to_video(registry: InstalledPlugins) -> None:
     shot = _shot("EP001_SH01")
 
     workflow = registry.runner("video_i2v").build_workflow(_solo_beat(shot), _ctx(shot))
@@ -335,7 +335,9 @@ def test_without_image_provider_i2v_falls_back_to_text_to_video(registry: Regist
     assert workflow.provenance["fallback"] == "text_to_video: no image_t2i provider configured"
 
 
-def test_missing_frame_file_is_a_payload_build_error(registry: Registry, tmp_path: Path) -> None:
+def test_missing_frame_file_is_a_payload_build_error(
+    registry: InstalledPlugins, tmp_path: Path
+) -> None:
     shot = _shot("EP001_SH04", frames={"first_frame": "frames/missing.png"})
     ctx = _ctx(shot, source_path=str(tmp_path / "plan.json"))
 
@@ -347,7 +349,9 @@ def test_missing_frame_file_is_a_payload_build_error(registry: Registry, tmp_pat
     assert str(tmp_path / "frames" / "missing.png") in message
 
 
-def test_relative_frame_paths_resolve_against_the_plan(registry: Registry, tmp_path: Path) -> None:
+def test_relative_frame_paths_resolve_against_the_plan(
+    registry: InstalledPlugins, tmp_path: Path
+) -> None:
     (tmp_path / "frames").mkdir()
     (tmp_path / "frames" / "a.png").write_bytes(b"png")
     shot = _shot("EP001_SH04", frames={"first_frame": "frames/a.png"})
@@ -358,14 +362,14 @@ def test_relative_frame_paths_resolve_against_the_plan(registry: Registry, tmp_p
     assert payload["first_frame"] == str((tmp_path / "frames" / "a.png").resolve())
 
 
-def test_frame_urls_are_passed_through(registry: Registry) -> None:
+def test_frame_urls_are_passed_through(registry: InstalledPlugins) -> None:
     shot = _shot("EP001_SH04", frames={"first_frame": "https://cdn.example/a.png"})
     workflow = registry.runner("video_i2v").build_workflow(_solo_beat(shot), _ctx(shot))
     assert workflow.step("video").payload["first_frame"] == "https://cdn.example/a.png"
 
 
 def test_beat_naming_a_shot_missing_from_the_plan_is_a_payload_build_error(
-    registry: Registry,
+    registry: InstalledPlugins,
 ) -> None:
     shot = _shot("EP001_SH01")
     beat = _solo_beat(_shot("EP001_SH09"))

@@ -17,14 +17,14 @@ from recoil_core.api import (
     Segment,
     shotset_hash,
 )
-from recoil_core.registry import Registry, build_registry
+from recoil_core.testing.installed import InstalledPlugins
 
 PASS_ID = "EP001_PASS_011_SH01_02_A_JADE"
 
 
 @pytest.fixture(scope="module")
-def registry() -> Registry:
-    return build_registry()
+def registry() -> InstalledPlugins:
+    return InstalledPlugins()
 
 
 def _shot(shot_id: str, index: int, **kwargs: Any) -> CanonicalShot:
@@ -65,7 +65,9 @@ def _two_segments() -> tuple[Segment, Segment]:
     return Segment("EP001_SH01", 1.0, "a"), Segment("EP001_SH02", 1.0, "b")
 
 
-def test_s17_workflow_payload_and_provenance_carry_the_beat_grouping(registry: Registry) -> None:
+def test_s17_workflow_payload_and_provenance_carry_the_beat_grouping(
+    registry: InstalledPlugins,
+) -> None:
     grouping = {
         "strategy": "coverage",
         "ordinal": 11,
@@ -91,7 +93,7 @@ def test_s17_workflow_payload_and_provenance_carry_the_beat_grouping(registry: R
 
 
 def test_references_come_from_the_shots_frames_in_segment_order(
-    registry: Registry, tmp_path: Path
+    registry: InstalledPlugins, tmp_path: Path
 ) -> None:
     files = {}
     for name in ("f1", "r1", "f2"):
@@ -126,7 +128,7 @@ def test_references_come_from_the_shots_frames_in_segment_order(
     assert workflow.provenance["keyframes"] == "plan"
 
 
-def test_references_are_capped_at_nine(registry: Registry, tmp_path: Path) -> None:
+def test_references_are_capped_at_nine(registry: InstalledPlugins, tmp_path: Path) -> None:
     shots = []
     for index in range(1, 12):
         frame = tmp_path / f"{index}.png"
@@ -140,7 +142,7 @@ def test_references_are_capped_at_nine(registry: Registry, tmp_path: Path) -> No
     assert payload["reference_images_dropped"] == 2
 
 
-def test_wildcard_segments_keep_their_prompts(registry: Registry) -> None:
+def test_wildcard_segments_keep_their_prompts(registry: InstalledPlugins) -> None:
     beat = _coverage_beat(
         Segment("EP001_SH01", 1.0, "a"),
         Segment(None, 1.5, "wide establishing sweep", "WS"),
@@ -168,7 +170,7 @@ def test_wildcard_segments_keep_their_prompts(registry: Registry) -> None:
 
 
 def test_without_plan_references_one_keyframe_per_real_shot_feeds_the_video(
-    registry: Registry,
+    registry: InstalledPlugins,
 ) -> None:
     beat = _coverage_beat(
         Segment("EP001_SH01", 1.0, "a"), Segment(None, 1.0, "w"), Segment("EP001_SH02", 1.0, "b")
@@ -190,7 +192,9 @@ def test_without_plan_references_one_keyframe_per_real_shot_feeds_the_video(
     assert workflow.provenance["keyframes"] == "generated"
 
 
-def test_without_references_or_image_provider_r2v_is_text_to_video(registry: Registry) -> None:
+def test_without_references_or_image_provider_r2v_is_text_to_video(
+    registry: InstalledPlugins,
+) -> None:
     beat = _coverage_beat(*_two_segments())
 
     workflow = registry.runner("r2v_multi").build_workflow(

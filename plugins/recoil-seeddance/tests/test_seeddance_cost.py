@@ -180,17 +180,15 @@ def test_every_estimate_records_its_price_table(tmp_path, monkeypatch) -> None:
     from recoil_seeddance.pricing import PRICES_ENV
 
     from recoil_core.api import Workflow
-    from recoil_core.registry import build_registry
-    from recoil_core.runner.workflows import estimate_workflow
-    from recoil_core.settings import PluginSelection
+    from recoil_core.testing.installed import InstalledPlugins
 
-    registry = build_registry(PluginSelection(load_only=("seeddance",)))
+    installed = InstalledPlugins("seeddance")
     step = WorkflowStep("video", "video_i2v", provider="seeddance", model="seeddance-2.0")
-    estimate_workflow(registry, Workflow("wf", [step]))
+    installed.estimate(Workflow("wf", [step]))
     assert step.estimate_source == f"shipped {price_table().as_of}"
 
     prices = tmp_path / "contract.json"
     prices.write_text(json.dumps({"as_of": "2026-11-01", "models": {}}))
     monkeypatch.setenv(PRICES_ENV, str(prices))
-    estimate_workflow(registry, Workflow("wf", [step]))
+    installed.estimate(Workflow("wf", [step]))
     assert step.estimate_source == f"{prices} 2026-11-01"

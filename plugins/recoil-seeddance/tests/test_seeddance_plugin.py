@@ -9,11 +9,11 @@ import pytest
 from recoil_seeddance import plugin
 
 from recoil_core.api import ProviderContext
-from recoil_core.registry import build_registry
+from recoil_core.testing.installed import InstalledPlugins
 
 
 def test_registry_offers_the_seeddance_provider_and_estimator() -> None:
-    registry = build_registry()
+    registry = InstalledPlugins()
     spec = registry.provider("seeddance")
     assert spec.modalities == {"video_i2v", "r2v_multi", "video_t2v"}
     assert spec.serves("r2v_multi", "seeddance-2.0")
@@ -122,5 +122,5 @@ def test_tier_gate_refuses_flex_for_2x_models_only() -> None:
 
 
 def test_tier_gate_is_registered() -> None:
-    registry = build_registry()
+    registry = InstalledPlugins()
     assert "seeddance-tiers" in {gate.name for gate in registry.gates}
