@@ -235,3 +235,24 @@ def test_list_shows_each_asset_its_takes_the_approved_one_and_cost(harness, tmp_
     assert entries["KAI"]["status"] == "rendered" and entries["KAI"]["approved"] is None
     assert entries["KAI"]["cost_usd"] == 0.25
     assert [t["state"] for t in entries["KAI"]["takes"]] == ["succeeded"]
+
+
+def test_editing_a_look_stages_candidates_only_for_scenes_showing_the_asset(
+    harness, provider, tmp_path
+):
+    plan_path = bible_plan(tmp_path)
+    assert run_plan(harness, plan_path).complete
+    created = provider.created
+    data = json.loads(plan_path.read_text())
+    data["characters"]["MAYA"]["look"] = "40s, red uniform"
+    plan_path.write_text(json.dumps(data))
+
+    report = run_plan(harness, plan_path)
+
+    assert provider.created == created
+    staged = {
+        n.split(":")[0].removeprefix("scene ") for n in report.notices if "candidate version" in n
+    }
+    shots = {s.scene_id: {sid for b in s.beats for sid in b.shot_ids} for s in report.scenes}
+    maya_scenes = {s for s, ids in shots.items() if ids & {"EP001_SH02", "EP001_SH05"}}
+    assert staged == maya_scenes and len(maya_scenes) == 2
