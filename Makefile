@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 PLUGIN_DIRS := recoil_plugins_grouping recoil_plugins_video \
 	plugins/recoil-coverage plugins/recoil-i2v plugins/recoil-r2v-multi \
 	plugins/recoil-seeddance plugins/recoil-animatic plugins/recoil-postgres plugins/recoil-replicate \
-	plugins/recoil-fal plugins/recoil-procrastinate plugins/recoil-review
+	plugins/recoil-fal plugins/recoil-procrastinate plugins/recoil-review plugins/recoil-otio
 DISTS := -e . $(addprefix -e ,$(PLUGIN_DIRS))
 
 .PHONY: setup test test-isolated demo lint bench clean

@@ -12,13 +12,14 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 import attrs
 
 from recoil_core.convert import converter, dump_document, load_document
 from recoil_core.errors import RecoilError
-from recoil_core.model import Beat, Scene, Take, TakeState, utc_now
+from recoil_core.model import Beat, CanonicalPlan, Scene, Take, TakeState, utc_now
 
 if TYPE_CHECKING:
     from recoil_core.persistence.protocol import PersistenceBackend
@@ -26,6 +27,8 @@ if TYPE_CHECKING:
 __all__ = [
     "MARK_KIND",
     "BeatMark",
+    "Cut",
+    "CutEvent",
     "MarkAction",
     "MarkConflictError",
     "MarkEvent",
@@ -34,6 +37,7 @@ __all__ = [
     "approve",
     "cut_take",
     "describe_mark",
+    "episode_cut",
     "load_marks",
     "mark_lines",
     "marks_by_beat",
@@ -385,3 +389,137 @@ def request_retake(
 def marks_by_beat(marks: Mapping[tuple[str, str], BeatMark], scene_id: str) -> dict[str, BeatMark]:
     """The marks of one scene, by beat id."""
     return {beat: mark for (scene, beat), mark in marks.items() if scene == scene_id}
+
+
+# ------------------------------------------------------------------ the cut
+
+
+@attrs.frozen
+class CutEvent:
+    """One plan shot in the cut: where it is in which take's render, or why there is none.
+
+    ``source_in_s`` is where the shot starts inside the render (its segment's offset in a
+    multi-shot clip); ``clip_duration_s`` is the whole render's length (the beat's segments).
+    ``render_path`` is a local absolute path, ``None`` when the shot has no render (then
+    ``missing`` says why and the editor gets a gap of ``duration_s``).
+    """
+
+    shot_id: str
+    duration_s: float
+    scene_id: str | None = None
+    beat_id: str | None = None
+    take_id: str | None = None
+    render_path: str | None = None
+    source_in_s: float = 0.0
+    clip_duration_s: float = 0.0
+    metadata: dict[str, Any] = attrs.field(factory=dict)
+    missing: str = ""
+
+
+@attrs.frozen
+class Cut:
+    """An episode's cut in plan order: one :class:`CutEvent` per plan shot. ``fps`` is the
+    frame rate the renders report (``None`` when none does)."""
+
+    project: str
+    episode: str
+    events: tuple[CutEvent, ...]
+    fps: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: what ``recoil export`` hands to recoil-otio."""
+        data: dict[str, Any] = converter.unstructure(self)
+        return data
+
+
+def _render_file(take: Take, renders_dir: Path) -> Path | None:
+    if take.render_path is None:
+        return None
+    path = Path(take.render_path)
+    if not path.is_absolute():
+        path = renders_dir.parent / path
+    return path
+
+
+def _take_facts(take: Take, mark: BeatMark | None) -> tuple[dict[str, Any], float | None]:
+    """The take's metadata for the editor (take, model, seed, cost...) and its render's fps."""
+    step = take.workflow.steps[-1] if take.workflow.steps else None
+    result = step.receipt.run_result if step is not None and step.receipt is not None else None
+    media = result.metadata if result is not None else {}
+    fps = media.get("fps")
+    facts: dict[str, Any] = {
+        "take_id": take.take_id,
+        "take_uid": take.uid,
+        "model": step.model if step is not None else None,
+        "provider": step.provider if step is not None else None,
+        "seed": step.seed if step is not None else None,
+        "job_id": step.job_id if step is not None else None,
+        "cost_usd": take.cost_usd,
+        "selected": mark is not None and mark.selected_take == take.take_id,
+        "verdict": None if mark is None or mark.verdict is None else mark.verdict.value,
+        "note": "" if mark is None else mark.note,
+    }
+    return facts, float(fps) if isinstance(fps, int | float) else None
+
+
+def episode_cut(backend: PersistenceBackend, plan: CanonicalPlan) -> Cut:
+    """The plan's episode as an editor gets it: each plan shot, in plan order, from the cut
+    take (:func:`cut_take`) of the beat that covers it; a shot of a multi-shot clip starts
+    where its segment starts. A shot covered by several beats (a coverage pass beside its
+    main unit) comes from one with a render, a main unit first. A shot without a render
+    (not run, failed, or its file gone) is an event with ``missing`` set. Reads only."""
+    project, episode = plan.project, plan.episode_id
+    marks = load_marks(backend, project, episode)
+    renders_dir = Path(backend.renders_dir(project, episode))
+    # shot id -> candidates (rank, event); lower rank wins
+    found: dict[str, list[tuple[tuple[int, int, int], CutEvent]]] = {}
+    fps: float | None = None
+    order = 0
+    for scene_id in backend.list_scenes(project, episode):
+        loaded = backend.load_active(project, episode, scene_id)
+        if loaded is None:
+            continue
+        for beat in loaded[0].beats:
+            order += 1
+            mark = marks.get((scene_id, beat.beat_id))
+            take = cut_take(beat, mark)
+            media = None if take is None else _render_file(take, renders_dir)
+            facts: dict[str, Any] = {}
+            if take is not None:
+                facts, take_fps = _take_facts(take, mark)
+                fps = fps or take_fps
+            missing = ""
+            if take is None:
+                missing = "no succeeded take"
+            elif media is None or not media.is_file():
+                missing = f"render of {take.take_id} not found"
+            is_pass = beat.grouping is not None and beat.grouping.source_pass_id is not None
+            clip_s = sum(segment.duration_s for segment in beat.segments)
+            offset = 0.0
+            for segment in beat.segments:
+                if segment.shot_id is not None:
+                    event = CutEvent(
+                        shot_id=segment.shot_id,
+                        duration_s=segment.duration_s,
+                        scene_id=scene_id,
+                        beat_id=beat.beat_id,
+                        take_id=None if take is None else take.take_id,
+                        render_path=None if missing or media is None else str(media),
+                        source_in_s=offset,
+                        clip_duration_s=clip_s,
+                        metadata={**facts, "prompt": segment.prompt},
+                        missing=missing,
+                    )
+                    rank = (1 if missing else 0, 1 if is_pass else 0, order)
+                    found.setdefault(segment.shot_id, []).append((rank, event))
+                offset += segment.duration_s
+    events = []
+    for shot in plan.shots:
+        candidates = sorted(found.get(shot.shot_id, []), key=lambda item: item[0])
+        if candidates:
+            events.append(candidates[0][1])
+        else:
+            events.append(
+                CutEvent(shot_id=shot.shot_id, duration_s=shot.duration_s, missing="not rendered")
+            )
+    return Cut(project=project, episode=episode, events=tuple(events), fps=fps)

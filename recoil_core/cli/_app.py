@@ -40,6 +40,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "approve": ("recoil_core.cli.approve", "approve"),
     "reject": ("recoil_core.cli.reject", "reject"),
     "retake": ("recoil_core.cli.retake", "retake"),
+    "export": ("recoil_core.cli.export", "export"),
     "assets": ("recoil_core.cli.assets", "assets_app"),
     "plan": ("recoil_core.cli.plan", "plan_app"),
     "plugins": ("recoil_core.cli.plugins", "plugins_app"),
