@@ -18,7 +18,11 @@ function takeToken() {
   }
   return sessionStorage.getItem(TOKEN_KEY);
 }
-const token = takeToken();
+let token = takeToken();
+window.addEventListener("hashchange", () => {
+  token = takeToken();
+  say(token ? "token taken from the address" : "", false);
+});
 
 function el(tag, attrs, ...children) {
   const node = document.createElement(tag);
