@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -32,10 +32,13 @@ from recoil_core.model import (
 )
 from recoil_core.model.assets import bind_approved
 from recoil_core.persistence.protocol import PersistenceBackend
-from recoil_core.runner.episode import EpisodeRunner
+from recoil_core.runner.episode import EpisodeRunner, Progress
 from recoil_core.runner.options import DEFAULT_PROVIDER, RunOptions
 from recoil_core.runner.planning import derive_scenes
 from recoil_core.runner.workflows import image_provider_for
+
+if TYPE_CHECKING:
+    from recoil_core.registry import Registry
 
 ASSET_STRATEGY = "asset-bible"
 """The grouping an asset scene is made by (one sheet per asset)."""
@@ -159,13 +162,13 @@ class AssetSheetRunner(EpisodeRunner):
 def sheet_runner(
     plan: CanonicalPlan,
     *,
-    registry: Any,
+    registry: Registry,
     backend: PersistenceBackend,
     options: RunOptions,
     asset_ids: Sequence[str] = (),
     env: Mapping[str, str] | None = None,
     renders_root: Path | None = None,
-    progress: Any = None,
+    progress: Progress | None = None,
 ) -> AssetSheetRunner:
     """The runner rendering a sheet for each selected asset without studio references,
     through the image provider (``options.image_provider``, else the provider if it serves
