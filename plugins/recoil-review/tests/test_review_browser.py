@@ -10,28 +10,15 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import socket
-import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from recoil_review.testing import CHROMIUM
 
-from recoil_core.testing.pytest_plugin import RecoilCli, recoil_executable
+from recoil_core.testing.pytest_plugin import RecoilCli
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 WAIT_MS = 30_000
 """How long the page may take to show what a step waits for (a run, a poll, a seek)."""
 REVIEWER = "director"
@@ -57,6 +44,7 @@ if importlib.util.find_spec("recoil_animatic") is None:
     )
 
 from playwright.sync_api import Browser, Page, sync_playwright  # noqa: E402
+from recoil_review.testing import CHROMIUM_ARGS, ReviewServer  # noqa: E402
 
 PLAN = {
     "schema_version": 1,
@@ -95,55 +83,9 @@ def plan(tmp_path: Path, recoil_cli: RecoilCli) -> Path:
 @pytest.fixture
 def browser() -> Iterator[Browser]:
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=list(CHROMIUM_ARGS))
         yield browser
         browser.close()
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-class ReviewServer:
-    """``recoil review PLAN`` in a subprocess, up once its port accepts connections."""
-
-    def __init__(self, plan: Path, env: dict[str, str], *, host: str = "127.0.0.1") -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}/"
-        args = [recoil_executable(), "review", str(plan), "--port", str(self.port)]
-        args += ["--host", host, "--budget", "5", "--by", REVIEWER]
-        self.process = subprocess.Popen(
-            args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-        )
-        self.printed = self._read_banner()
-        self._wait_until_listening()
-
-    def _read_banner(self) -> list[str]:
-        assert self.process.stdout is not None
-        lines = []
-        for line in self.process.stdout:
-            lines.append(line.rstrip("\n"))
-            if line.startswith("stop with"):
-                return lines
-        raise AssertionError(f"recoil review exited: {self.process.stderr.read()}")  # type: ignore[union-attr]
-
-    def _wait_until_listening(self) -> None:
-        deadline = time.monotonic() + WAIT_MS / 1000
-        while time.monotonic() < deadline:
-            assert self.process.poll() is None, self.process.stderr.read()  # type: ignore[union-attr]
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return
-            except OSError:
-                time.sleep(0.05)  # the port is not bound yet: try again
-        raise AssertionError(f"recoil review did not listen on port {self.port}")
-
-    def stop(self) -> None:
-        self.process.terminate()
-        self.process.communicate(timeout=30)
 
 
 @pytest.fixture
@@ -151,14 +93,14 @@ def serve(plan: Path, recoil_env: dict[str, str]) -> Iterator[Any]:
     started: list[ReviewServer] = []
 
     def start(host: str = "127.0.0.1") -> ReviewServer:
-        server = ReviewServer(plan, recoil_env, host=host)
+        args = ["--host", host, "--budget", "5", "--by", REVIEWER]
+        server = ReviewServer(plan, recoil_env, args)
         started.append(server)
         return server
 
     yield start
     for server in started:
-        if server.process.poll() is None:
-            server.stop()
+        server.stop()
 
 
 def take_card(page: Page, take_id: str) -> Any:
