@@ -10,7 +10,7 @@ are fenced by the node's lease). Queues, leases and workers belong to the execut
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -21,13 +21,14 @@ from recoil_core.plan import parse_plan
 from recoil_core.registry import Registry
 from recoil_core.runner.dispatch import SceneSession, attempts
 from recoil_core.runner.episode import EpisodeRunner, RunOptions, RunReport
+from recoil_core.runner.providers import ProviderPool
 from recoil_core.runner.reconcile import reconcile
 
 __all__ = [
     "EpisodeProgress",
     "NodeRun",
+    "NodeTakeRunner",
     "TakeJob",
-    "TakeRunner",
     "episode_progress",
     "next_job",
     "prepare",
@@ -141,11 +142,14 @@ async def prepare(runner: EpisodeRunner) -> tuple[RunReport, list[TakeJob]]:
     return report, jobs
 
 
-async def run_take(runner: EpisodeRunner, job: TakeJob) -> TakeJob | None:
+async def run_take(
+    runner: EpisodeRunner, job: TakeJob, pool: ProviderPool | None = None
+) -> TakeJob | None:
     """Start or resume ``job``'s take on ``runner``'s backend, as an in-process run would
     (reservation, ``submitting``, create, poll, download, charge); returns the beat's next
     job when it needs another take. A job whose take is already final, or that no longer
-    fits the beat (its scene moved on), runs nothing."""
+    fits the beat (its scene moved on), runs nothing. ``pool``: the node's providers,
+    shared by the takes it works (else the runner's own, closed at the end)."""
     backend = runner.backend
     found = backend.load_active(job.project, job.episode, job.scene_id)
     if found is None:
@@ -161,8 +165,9 @@ async def run_take(runner: EpisodeRunner, job: TakeJob) -> TakeJob | None:
     if take is not None and take.is_final:
         return next_job(job.project, job.episode, job.scene_id, version, beat)
     runner.guard.recount_spent(runner._ledger_spend())
-    pool = runner._pool()
-    executor = runner._executor(pool)
+    own = pool is None
+    providers = runner._pool() if pool is None else pool
+    executor = runner._executor(providers)
     try:
         if take is None:
             await executor.new_take(session, beat)
@@ -170,33 +175,48 @@ async def run_take(runner: EpisodeRunner, job: TakeJob) -> TakeJob | None:
             await executor.resume_take(session, beat, take)
     finally:
         executor.close()
-        await pool.aclose()
+        if own:
+            await providers.aclose()
     return next_job(job.project, job.episode, job.scene_id, version, beat)
 
 
-TakeRunner = Callable[[Mapping[str, str], Mapping[str, Any], Any], Awaitable[dict[str, str] | None]]
+class NodeTakeRunner:
+    """What an executor plugin's worker calls for each job: ``await runner(job, node run,
+    backend)`` runs :func:`run_take` on that backend and returns the beat's next job (as a
+    dict) or None; ``await runner.aclose()`` when the node stops closes its providers."""
 
+    def __init__(self, registry: Registry, env: Mapping[str, str]) -> None:
+        self.registry = registry
+        self.env = dict(env)
+        self._plans: dict[str, CanonicalPlan] = {}
+        self._pools: dict[str, ProviderPool] = {}
 
-def take_runner(registry: Registry, env: Mapping[str, str]) -> TakeRunner:
-    """What an executor plugin's worker calls for each job: ``(job, node run, backend) ->
-    the beat's next job or None`` (:func:`run_take` with a runner on that backend)."""
-    plans: dict[str, CanonicalPlan] = {}
-
-    async def run(
-        job: Mapping[str, str], stored: Mapping[str, Any], backend: Any
+    async def __call__(
+        self, job: Mapping[str, str], stored: Mapping[str, Any], backend: Any
     ) -> dict[str, str] | None:
         node_run = NodeRun.from_dict(stored)
-        key = json.dumps(stored["plan"], sort_keys=True)
-        plan = plans.get(key)
+        key = json.dumps(stored, sort_keys=True)
+        plan = self._plans.get(key)
         if plan is None:
-            plan = plans[key] = node_run.plan()
+            plan = self._plans[key] = node_run.plan()
         runner = EpisodeRunner(
-            plan, registry=registry, backend=backend, options=node_run.options, env=env
+            plan, registry=self.registry, backend=backend, options=node_run.options, env=self.env
         )
-        following = await run_take(runner, TakeJob.from_dict(job))
+        pool = self._pools.get(key)
+        if pool is None:  # providers (and their HTTP clients) live as long as the node
+            pool = self._pools[key] = runner._pool()
+        following = await run_take(runner, TakeJob.from_dict(job), pool)
         return None if following is None else following.to_dict()
 
-    return run
+    async def aclose(self) -> None:
+        pools, self._pools = self._pools, {}
+        for pool in pools.values():
+            await pool.aclose()
+
+
+def take_runner(registry: Registry, env: Mapping[str, str]) -> NodeTakeRunner:
+    """The take runner an executor plugin's worker calls (see :class:`NodeTakeRunner`)."""
+    return NodeTakeRunner(registry, env)
 
 
 @attrs.frozen

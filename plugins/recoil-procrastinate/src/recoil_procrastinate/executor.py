@@ -29,7 +29,8 @@ from recoil_procrastinate.config import NodeSettings
 TakeRunner = Callable[
     [Mapping[str, str], Mapping[str, Any], Any], Awaitable[Mapping[str, str] | None]
 ]
-"""The kernel's take runner: ``(job, node run, backend) -> the beat's next job or None``."""
+"""The kernel's take runner: ``(job, node run, backend) -> the beat's next job or None``
+(it may also have ``async aclose()``, called when the node stops)."""
 
 __all__ = ["NodeSettings", "TakeRunner", "enqueue", "pending_jobs", "work"]
 

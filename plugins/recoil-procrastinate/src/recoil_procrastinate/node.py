@@ -9,6 +9,7 @@ import os
 from typing import Any
 
 from procrastinate import JobContext
+from procrastinate import exceptions as procrastinate_errors
 from recoil_postgres.backend import PostgresBackend
 from recoil_postgres.leases import Claim, LeaseLostError, TakeLeases
 
@@ -208,22 +209,29 @@ class Node:
             async with self.app.open_async():
                 if not once:
                     sides.append(asyncio.create_task(self._recover()))
-                    await self.app.run_worker_async(
-                        **self._worker_options(concurrency=concurrency, queues=queues, wait=True)
+                while True:  # once: drain, until no take job is left waiting or running
+                    if once:
+                        await self.retry_stalled()
+                    options = self._worker_options(
+                        concurrency=concurrency, queues=queues, wait=not once
                     )
-                    return
-                while True:  # drain: until no take job waits or runs anywhere
-                    await self.retry_stalled()
-                    await self.app.run_worker_async(
-                        **self._worker_options(concurrency=concurrency, queues=queues, wait=False)
-                    )
-                    if await count_pending(self.settings) == 0:
+                    try:
+                        await self.app.run_worker_async(**options)
+                    except procrastinate_errors.ConnectorException as exc:
+                        # e.g. a job this node was too slow to report on was retried by
+                        # another node meanwhile (its take is fenced): work on
+                        log.warning("worker loop restarted after a queue error: %r", exc)
+                        continue
+                    if not once or await count_pending(self.settings) == 0:
                         return
                     await asyncio.sleep(self.settings.poll_s)
         finally:
             for side in sides:
                 side.cancel()
             await asyncio.gather(*sides, return_exceptions=True)
+            close = getattr(self.take_runner, "aclose", None)
+            if close is not None:
+                await close()
             self.backend.close()
 
 

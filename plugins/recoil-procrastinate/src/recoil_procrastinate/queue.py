@@ -8,8 +8,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import procrastinate
-from procrastinate.schema import SchemaManager
 from procrastinate import exceptions as procrastinate_errors
+from procrastinate.schema import SchemaManager
 from recoil_postgres.backend import PostgresBackend
 from recoil_postgres.connection import connect
 from recoil_postgres.leases import TakeLeases

@@ -1,0 +1,177 @@
+"""Render nodes against the fake Ark, real PostgreSQL (a fresh database each) and the real
+``recoil`` CLI: a node killed at a named point leaves its takes to another, which finishes
+the episode with one create per step and the ledger equal to what Ark billed, job by job.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+from psycopg.conninfo import make_conninfo
+from recoil_postgres.backend import PostgresBackend
+from recoil_postgres.leases import TakeLeases
+from recoil_procrastinate.config import CRASH_EXIT, CRASH_POINTS
+from recoil_seeddance.models import model_info
+from recoil_seeddance.pricing import price_table
+from recoil_seeddance.testing.fake_ark import FakeArkServer
+
+from recoil_core.api import StepState, TakeState
+from recoil_core.testing.pytest_plugin import recoil_executable
+
+PLAN = Path(__file__).resolve().parents[3] / "examples" / "ep001" / "plan.json"
+PROJECT, EPISODE = "nightshift", "EP001"
+TIMEOUT_S = 120
+
+
+@pytest.fixture
+def ark() -> Iterator[FakeArkServer]:
+    with FakeArkServer(api_key="nodes-test-key") as server:
+        yield server
+
+
+def node_env(ark: FakeArkServer, root: Path, dsn: str, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RECOIL_", "ARK_"))}
+    env.update(
+        ARK_API_KEY=ark.api_key,
+        ARK_BASE_URL=ark.base_url,
+        RECOIL_BACKEND="postgres",
+        RECOIL_POSTGRES_DSN=make_conninfo(dsn),
+        RECOIL_PROJECTS_ROOT=str(root / "projects"),
+        RECOIL_ANIMATIC_CACHE=str(root / "animatic-cache"),
+        RECOIL_SEEDDANCE_POLL_S="0.02",
+        RECOIL_SEEDDANCE_FIND_CONSISTENCY_S="0.2",
+        RECOIL_WORKER_LEASE_S="1.0",
+        RECOIL_WORKER_HEARTBEAT_S="0.25",
+        RECOIL_WORKER_STALLED_S="1.0",
+        RECOIL_WORKER_POLL_S="0.1",
+        **extra,
+    )
+    return env
+
+
+def recoil(env: Mapping[str, str], cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [recoil_executable(), *args],
+        env=dict(env),
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_S,
+        check=False,
+    )
+
+
+def start_worker(env: Mapping[str, str], cwd: Path, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [recoil_executable(), "worker", "--once", *args],
+        env=dict(env),
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def enqueue(env: Mapping[str, str], cwd: Path) -> None:
+    done = recoil(
+        env, cwd, "run", str(PLAN), "--provider", "seeddance", "--executor", "procrastinate"
+    )
+    assert done.returncode == 0, done.stderr
+    assert "queued for `recoil worker`" in done.stdout
+
+
+def billed_usd(ark: FakeArkServer) -> dict[str, float]:
+    """What the fake Ark billed, per task, at the shipped price table."""
+    table = price_table()
+    out: dict[str, float] = {}
+    for task_id, tokens in ark.stats()["tokens_by_task"].items():
+        task = ark.task(task_id)
+        info = model_info(task["model"])
+        audio = task.get("generate_audio") if info.supports_audio else None
+        price = table.usd_per_mtok(
+            info.family,
+            resolution=task.get("resolution"),
+            generate_audio=audio if isinstance(audio, bool) else None,
+        )
+        out[task_id] = table.cost_usd(tokens, price)
+    return out
+
+
+def check_episode(ark: FakeArkServer, dsn: str, root: Path) -> dict[str, Any]:
+    """Every beat rendered (render files present), one create per step, and the ledger
+    equal to Ark's bill job by job. Returns the counts."""
+    with PostgresBackend(dsn, renders_root=root / "projects") as backend:
+        scenes = [
+            found[0]
+            for scene_id in backend.list_scenes(PROJECT, EPISODE)
+            if (found := backend.load_active(PROJECT, EPISODE, scene_id)) is not None
+        ]
+        ledger = backend.read_ledger(PROJECT, EPISODE)
+        refused = TakeLeases(backend).refusals(PROJECT, EPISODE)
+    assert scenes
+    job_ids: list[str] = []
+    for scene in scenes:
+        for beat in scene.beats:
+            assert beat.succeeded, beat.beat_id
+            for take in beat.takes:
+                assert take.state == TakeState.SUCCEEDED, (take.take_id, take.state)
+                for step in take.workflow.steps:
+                    if step.state == StepState.SKIPPED:
+                        continue
+                    assert step.job_id is not None
+                    job_ids.append(step.job_id)
+                    assert step.receipt is not None
+                    output = step.receipt.run_result.output_path
+                    assert output is not None and Path(output).is_file()
+    stats = ark.stats()
+    assert len(job_ids) == len(set(job_ids))
+    assert stats["creates_total"] == len(job_ids)  # one create per step, none twice
+    assert set(stats["tasks"]) == set(job_ids)
+    charged: dict[str, float] = {}
+    for entry in ledger:
+        assert entry.job_id is not None
+        charged[entry.job_id] = charged.get(entry.job_id, 0.0) + entry.amount_usd
+    assert charged == billed_usd(ark)
+    return {"creates": stats["creates_total"], "refused": refused}
+
+
+@pytest.mark.parametrize("point", CRASH_POINTS)
+def test_a_node_killed_at_a_crash_point_leaves_the_episode_to_another(
+    point: str, ark: FakeArkServer, database_dsn: str, tmp_path: Path
+) -> None:
+    env = node_env(ark, tmp_path, database_dsn)
+    enqueue(env, tmp_path)
+
+    crashed = start_worker({**env, "RECOIL_WORKER_CRASH_AT": point}, tmp_path)
+    _out, err = crashed.communicate(timeout=TIMEOUT_S)
+    assert crashed.returncode == CRASH_EXIT, err
+    assert ark.stats()["creates_total"] <= 7 + 6  # it stopped mid-episode
+
+    survivor = recoil(env, tmp_path, "worker", "--once", "--concurrency", "2")
+    assert survivor.returncode == 0, survivor.stderr
+    check_episode(ark, database_dsn, tmp_path)
+
+
+def test_two_nodes_render_an_episode_together(
+    ark: FakeArkServer, database_dsn: str, tmp_path: Path
+) -> None:
+    env = node_env(ark, tmp_path, database_dsn)
+    enqueue(env, tmp_path)
+    nodes = [start_worker(env, tmp_path, "--concurrency", "2") for _ in range(2)]
+    for node in nodes:
+        _out, err = node.communicate(timeout=TIMEOUT_S)
+        assert node.returncode == 0, err
+    counts = check_episode(ark, database_dsn, tmp_path)
+    assert counts["refused"] == 0
+    # run again: nothing is left to queue, and nothing is created
+    again = recoil(
+        env, tmp_path, "run", str(PLAN), "--provider", "seeddance", "--executor", "procrastinate"
+    )
+    assert again.returncode == 0, again.stderr
+    assert "0 take(s) to work" in again.stdout
+    assert ark.stats()["creates_total"] == counts["creates"]
