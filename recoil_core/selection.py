@@ -399,7 +399,8 @@ class CutEvent:
     """One plan shot in the cut: where it is in which take's render, or why there is none.
 
     ``source_in_s`` is where the shot starts inside the render (its segment's offset in a
-    multi-shot clip); ``clip_duration_s`` is the whole render's length (the beat's segments).
+    multi-shot clip); ``clip_duration_s`` is the whole render's length (as the provider
+    reported it, else the beat's segments: a provider may round a clip up).
     ``render_path`` is a local absolute path, ``None`` when the shot has no render (then
     ``missing`` says why and the editor gets a gap of ``duration_s``).
     """
@@ -441,13 +442,35 @@ def _render_file(take: Take, renders_dir: Path) -> Path | None:
     return path
 
 
-def _take_facts(take: Take, mark: BeatMark | None) -> tuple[dict[str, Any], float | None]:
-    """The take's metadata for the editor (take, model, seed, cost...) and its render's fps."""
+def _reported(take: Take) -> dict[str, Any]:
+    """What the provider reported about the render (fps, duration_s...): from the receipt
+    of the take's last step, else from the render's sidecar."""
     step = take.workflow.steps[-1] if take.workflow.steps else None
-    result = step.receipt.run_result if step is not None and step.receipt is not None else None
-    media = result.metadata if result is not None else {}
-    fps = media.get("fps")
-    facts: dict[str, Any] = {
+    if step is not None and step.receipt is not None and step.receipt.run_result.metadata:
+        return step.receipt.run_result.metadata
+    if take.sidecar_path is None:
+        return {}
+    from recoil_core import jsonio
+
+    try:
+        data = jsonio.loads(Path(take.sidecar_path).read_bytes())
+    except (OSError, ValueError):
+        return {}
+    provenance = data.get("provenance") if isinstance(data, dict) else None
+    reported = provenance.get("provider_metadata") if isinstance(provenance, dict) else None
+    return reported if isinstance(reported, dict) else {}
+
+
+def _number(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        return None
+    return float(value)
+
+
+def _take_facts(take: Take, mark: BeatMark | None) -> dict[str, Any]:
+    """The take's metadata for the editor: take, model, provider, seed, job, cost, verdict."""
+    step = take.workflow.steps[-1] if take.workflow.steps else None
+    return {
         "take_id": take.take_id,
         "take_uid": take.uid,
         "model": step.model if step is not None else None,
@@ -459,7 +482,6 @@ def _take_facts(take: Take, mark: BeatMark | None) -> tuple[dict[str, Any], floa
         "verdict": None if mark is None or mark.verdict is None else mark.verdict.value,
         "note": "" if mark is None else mark.note,
     }
-    return facts, float(fps) if isinstance(fps, int | float) else None
 
 
 def episode_cut(backend: PersistenceBackend, plan: CanonicalPlan) -> Cut:
@@ -485,16 +507,18 @@ def episode_cut(backend: PersistenceBackend, plan: CanonicalPlan) -> Cut:
             take = cut_take(beat, mark)
             media = None if take is None else _render_file(take, renders_dir)
             facts: dict[str, Any] = {}
+            clip_s = sum(segment.duration_s for segment in beat.segments)
             if take is not None:
-                facts, take_fps = _take_facts(take, mark)
-                fps = fps or take_fps
+                facts = _take_facts(take, mark)
+                reported = _reported(take)
+                fps = fps or _number(reported.get("fps"))
+                clip_s = _number(reported.get("duration_s")) or clip_s
             missing = ""
             if take is None:
                 missing = "no succeeded take"
             elif media is None or not media.is_file():
                 missing = f"render of {take.take_id} not found"
             is_pass = beat.grouping is not None and beat.grouping.source_pass_id is not None
-            clip_s = sum(segment.duration_s for segment in beat.segments)
             offset = 0.0
             for segment in beat.segments:
                 if segment.shot_id is not None:

@@ -7,6 +7,6 @@ package never reads the backend itself.
 
 from __future__ import annotations
 
-from recoil_otio.timeline import FORMATS, DEFAULT_RATE, build_timeline, write_cut
+from recoil_otio.timeline import DEFAULT_RATE, FORMATS, build_timeline, write_cut
 
 __all__ = ["DEFAULT_RATE", "FORMATS", "build_timeline", "write_cut"]

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import opentimelineio as otio
+import opentimelineio as otio  # type: ignore[import-untyped]
 
 FORMATS: dict[str, tuple[str, str]] = {
     "otio": ("otio_json", ".otio"),
@@ -18,6 +18,10 @@ FORMATS: dict[str, tuple[str, str]] = {
 
 DEFAULT_RATE = 24.0
 """The timeline rate when no render reports its frame rate."""
+
+EDITORIAL_RATES = frozenset({24.0, 25.0, 29.97, 30.0, 50.0, 59.94, 60.0})
+"""Rates an EDL (SMPTE timecode) and FCPXML (its adapter's frame durations) can express;
+another rate is written at ``DEFAULT_RATE``, which keeps every time in seconds the same."""
 
 METADATA_KEY = "recoil"
 """Where each clip's and gap's Recoil facts live in its OTIO metadata."""
@@ -96,6 +100,9 @@ def write_cut(
     working directory when there is no ``out``)."""
     adapter, _suffix = FORMATS[fmt]
     relative_to = (out.parent if out is not None else Path.cwd()).absolute()
+    rate = rate or cut.get("fps") or DEFAULT_RATE
+    if fmt != "otio" and rate not in EDITORIAL_RATES:
+        rate = DEFAULT_RATE  # 12 fps media, say, is cut at 24 (each of its frames is two)
     timeline = build_timeline(cut, relative_to=relative_to, rate=rate)
     text: str = otio.adapters.write_to_string(timeline, adapter)
     if out is not None:
