@@ -77,6 +77,8 @@ def review(
         typer.echo(f"  http://{shown}:{port}/")
     else:
         typer.echo(f"  http://{shown}:{port}/#token={token}")
+        if host in ("0.0.0.0", "::"):
+            typer.echo(f"  (listening on every address: put this machine's name for {shown})")
         typer.echo(
             "  listening beyond localhost: changes need this token, shown only now and kept "
             "nowhere; anyone who can reach the port can see the page"
