@@ -5,6 +5,7 @@ the episode with one create per step and the ledger equal to what Ark billed, jo
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from collections.abc import Iterator, Mapping
@@ -23,7 +24,7 @@ from recoil_seeddance.testing.fake_ark import FakeArkServer
 from recoil_core.api import StepState, TakeState
 from recoil_core.testing.pytest_plugin import recoil_executable
 
-PLAN = Path(__file__).resolve().parents[3] / "examples" / "ep001" / "plan.json"
+EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "ep001" / "plan.json"
 PROJECT, EPISODE = "nightshift", "EP001"
 TIMEOUT_S = 120
 
@@ -77,12 +78,29 @@ def start_worker(env: Mapping[str, str], cwd: Path, *args: str) -> subprocess.Po
     )
 
 
-def enqueue(env: Mapping[str, str], cwd: Path) -> None:
+def small_plan(folder: Path) -> Path:
+    """The example episode's first sequence (three beats under continuity)."""
+    plan = json.loads(EXAMPLE.read_text(encoding="utf-8"))
+    plan["sequences"] = {"SEQ01": plan["sequences"]["SEQ01"]}
+    path = folder / "plan.json"
+    path.write_text(json.dumps(plan), encoding="utf-8")
+    return path
+
+
+def enqueue(env: Mapping[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
     done = recoil(
-        env, cwd, "run", str(PLAN), "--provider", "seeddance", "--executor", "procrastinate"
+        env,
+        cwd,
+        "run",
+        str(small_plan(cwd)),
+        "--provider",
+        "seeddance",
+        "--executor",
+        "procrastinate",
     )
     assert done.returncode == 0, done.stderr
     assert "queued for `recoil worker`" in done.stdout
+    return done
 
 
 def billed_usd(ark: FakeArkServer) -> dict[str, float]:
@@ -150,7 +168,6 @@ def test_a_node_killed_at_a_crash_point_leaves_the_episode_to_another(
     crashed = start_worker({**env, "RECOIL_WORKER_CRASH_AT": point}, tmp_path)
     _out, err = crashed.communicate(timeout=TIMEOUT_S)
     assert crashed.returncode == CRASH_EXIT, err
-    assert ark.stats()["creates_total"] <= 7 + 6  # it stopped mid-episode
 
     survivor = recoil(env, tmp_path, "worker", "--once", "--concurrency", "2")
     assert survivor.returncode == 0, survivor.stderr
@@ -169,9 +186,6 @@ def test_two_nodes_render_an_episode_together(
     counts = check_episode(ark, database_dsn, tmp_path)
     assert counts["refused"] == 0
     # run again: nothing is left to queue, and nothing is created
-    again = recoil(
-        env, tmp_path, "run", str(PLAN), "--provider", "seeddance", "--executor", "procrastinate"
-    )
-    assert again.returncode == 0, again.stderr
+    again = enqueue(env, tmp_path)
     assert "0 take(s) to work" in again.stdout
     assert ark.stats()["creates_total"] == counts["creates"]
