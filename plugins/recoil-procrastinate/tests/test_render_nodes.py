@@ -7,14 +7,17 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
-from collections.abc import Iterator, Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
 from psycopg.conninfo import make_conninfo
 from recoil_postgres.backend import PostgresBackend
+from recoil_postgres.connection import connect
 from recoil_postgres.leases import TakeLeases
 from recoil_procrastinate.config import CRASH_EXIT, CRASH_POINTS
 from recoil_seeddance.models import model_info
@@ -189,3 +192,50 @@ def test_two_nodes_render_an_episode_together(
     again = enqueue(env, tmp_path)
     assert "0 take(s) to work" in again.stdout
     assert ark.stats()["creates_total"] == counts["creates"]
+
+
+def held_takes(dsn: str, pid: int, state: str) -> int:
+    """Takes the worker process ``pid`` holds whose last fenced state is ``state``."""
+    with connect(dsn, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM recoil.take_leases WHERE worker LIKE %s AND state = %s",
+            (f"%:{pid}", state),
+        ).fetchone()
+    return 0 if row is None else int(row[0])
+
+
+def wait_until(condition: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + TIMEOUT_S
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting until {what}")
+        time.sleep(0.05)
+
+
+def test_a_node_paused_past_its_lease_is_fenced_when_it_wakes(
+    ark: FakeArkServer, database_dsn: str, tmp_path: Path
+) -> None:
+    env = node_env(ark, tmp_path, database_dsn)
+    enqueue(env, tmp_path)
+    ark.set(hold_queued=True)  # jobs stay queued: the node holds its takes while it polls
+    paused = start_worker(env, tmp_path, "--concurrency", "4")
+    try:
+        wait_until(
+            lambda: held_takes(database_dsn, paused.pid, "submitted") >= 1,
+            "the first node polls a job it created",
+        )
+        paused.send_signal(signal.SIGSTOP)  # past its lease and its heartbeats
+        ark.set(hold_queued=False)
+
+        other = recoil(env, tmp_path, "worker", "--once")
+        assert other.returncode == 0, other.stderr
+        check_episode(ark, database_dsn, tmp_path)
+        creates = ark.stats()["creates_total"]
+    finally:
+        paused.send_signal(signal.SIGCONT)
+    _out, err = paused.communicate(timeout=TIMEOUT_S)
+    assert paused.returncode == 0, err
+    counts = check_episode(ark, database_dsn, tmp_path)  # the woken node changed nothing
+    assert counts["refused"] >= 1  # it tried to write a take it no longer held
+    assert counts["creates"] == creates
+    assert "lost its lease" in err
