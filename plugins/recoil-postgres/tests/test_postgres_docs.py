@@ -35,7 +35,7 @@ def test_conformance_example_runs_against_a_backend_as_written(tmp_path: Path) -
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert re.search(r"\b2\d passed\b", result.stdout), result.stdout
+    assert re.search(r"\b3\d passed\b", result.stdout), result.stdout
 
 
 def test_documented_settings_and_tables_match_the_backend() -> None:
