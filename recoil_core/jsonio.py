@@ -76,10 +76,29 @@ def loads(raw: bytes) -> Any:
     return json.loads(raw)
 
 
-_NUMBER_ORJSON_SPELLS_OTHERWISE = re.compile(rb"(?:^|: |\n *)-?(?:[0-9]+(?:\.[0-9]+)?[eE]|0\.0000)")
-"""A number value of an indented document that orjson writes unlike :func:`repr`: with an
-exponent (``1e16`` for ``1e+16``) or below 1e-4 (``0.00001`` for ``1e-05``). It can also
-match inside a string (a false alarm, which costs only the slower path)."""
+_NUMBER = re.compile(rb"-?[0-9]+(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?")
+_SPELLED_OTHERWISE = (b"0e", b"0E", b"0.0000")
+"""Where a number of orjson's differs from :func:`repr`'s, once every digit reads ``0``:
+an exponent (``1e16`` for ``1e+16``), or a value below 1e-4 (``0.00001`` for ``1e-05``)."""
+
+
+def _numbers_spelled_as_repr(raw: bytes) -> bool:
+    """Whether every number in ``raw`` (orjson, indented) is spelled as :func:`repr`
+    spells it. In indented output a number is the last word of its line, so only the lines
+    holding a marker of ``_SPELLED_OTHERWISE`` are looked at (a marker inside a string,
+    as in a hex digest, is passed over)."""
+    zeros = raw.translate(_DIGITS_AS_ZEROS)
+    for marker in _SPELLED_OTHERWISE:
+        at = zeros.find(marker)
+        while at != -1:
+            start = zeros.rfind(b"\n", 0, at) + 1
+            end = zeros.find(b"\n", at)
+            end = len(zeros) if end == -1 else end
+            word = raw[start:end].rstrip(b",").rsplit(b" ", 1)[-1]
+            if _NUMBER.fullmatch(word) is not None:
+                return False
+            at = zeros.find(marker, end)
+    return True
 
 
 def dumps_as_json_does(value: Any) -> bytes:
@@ -102,7 +121,7 @@ def dumps_as_json_does(value: Any) -> bytes:
         raw is not None
         and raw.isascii()
         and b"\x7f" not in raw  # json escapes it too
-        and _NUMBER_ORJSON_SPELLS_OTHERWISE.search(raw) is None
+        and _numbers_spelled_as_repr(raw)
         and _reads_back_equal(raw, value)
     ):
         return raw
