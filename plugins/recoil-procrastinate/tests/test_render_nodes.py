@@ -1,6 +1,11 @@
 """Render nodes against the fake Ark, real PostgreSQL (a fresh database each) and the real
 ``recoil`` CLI: a node killed at a named point leaves its takes to another, which finishes
 the episode with one create per step and the ledger equal to what Ark billed, job by job.
+
+These run an episode end to end, so they need the siblings an episode needs (a grouping
+strategy, runners, the Seedance provider and its fake Ark): installed by ``make setup``,
+absent from ``make test-isolated``'s venv (this distribution's dependencies alone), where
+they are skipped; ``test_fencing.py`` runs there.
 """
 
 from __future__ import annotations
@@ -15,6 +20,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+pytest.importorskip("recoil_plugins_grouping", reason="an episode run needs its strategies")
+pytest.importorskip("recoil_seeddance", reason="the render node tests run against the fake Ark")
+
 from psycopg.conninfo import make_conninfo
 from recoil_postgres.backend import PostgresBackend
 from recoil_postgres.connection import connect
@@ -239,3 +248,19 @@ def test_a_node_paused_past_its_lease_is_fenced_when_it_wakes(
     assert counts["refused"] >= 1  # it tried to write a take it no longer held
     assert counts["creates"] == creates
     assert "lost its lease" in err
+
+
+def test_a_capped_run_is_refused_before_anything_is_queued(
+    ark: FakeArkServer, database_dsn: str, tmp_path: Path
+) -> None:
+    env = node_env(ark, tmp_path, database_dsn)
+    plan = str(small_plan(tmp_path))
+    done = recoil(env, tmp_path, "run", plan, "--executor", "procrastinate", "--budget", "1")
+    assert done.returncode == 2
+    assert "--budget is not shared by render nodes yet" in done.stderr
+    unknown = recoil(env, tmp_path, "run", plan, "--executor", "nope")
+    assert unknown.returncode == 2
+    assert "no executor 'nope' is installed (installed: procrastinate)" in unknown.stderr
+    with connect(database_dsn, autocommit=True) as conn:
+        row = conn.execute("SELECT to_regclass('procrastinate_jobs') IS NULL").fetchone()
+    assert row is not None and row[0]  # nothing was queued, not even the queue's tables
