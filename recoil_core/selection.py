@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Final
 import attrs
 
 from recoil_core.convert import converter, dump_document, load_document
-from recoil_core.errors import RecoilError
+from recoil_core.errors import CorruptDocumentError, RecoilError
 from recoil_core.model import Beat, CanonicalPlan, Scene, Take, TakeState, utc_now
 
 if TYPE_CHECKING:
@@ -128,6 +128,9 @@ class BeatMark:
 
 
 def _decode(document: dict[str, Any], revision: int, source: str) -> BeatMark:
+    if document.get("document") != MARK_KIND:
+        found = document.get("document")
+        raise CorruptDocumentError(source, f"expected a {MARK_KIND} document, found {found!r}")
     data = {**document, "revision": revision}
     return load_document(MARK_KIND, data, BeatMark, source=source)
 

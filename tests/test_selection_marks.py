@@ -152,3 +152,20 @@ def test_two_writers_keep_both_changes(harness: RunHarness) -> None:
     mark = load_marks(two, P, E)[(scene.scene_id, beat.beat_id)]
     assert mark.retakes_requested == 2 and mark.verdict is Verdict.APPROVED
     assert mark.revision == 3
+
+
+def test_a_stored_mark_of_another_kind_is_reported_not_used(harness: RunHarness) -> None:
+    from recoil_core.errors import CorruptDocumentError
+
+    scene = nth_scene(harness)
+    beat_id = scene.beats[0].beat_id
+    harness.backend.save_mark(
+        P,
+        E,
+        scene.scene_id,
+        beat_id,
+        {"schema_version": 2, "document": "scene"},
+        expected_revision=0,
+    )
+    with pytest.raises(CorruptDocumentError, match=f"mark of {P}/{E}/{scene.scene_id}/{beat_id}"):
+        load_marks(harness.backend, P, E)
