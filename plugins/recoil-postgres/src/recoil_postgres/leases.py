@@ -251,8 +251,7 @@ class TakeLeases:
 
     def load_node_run(self, project: str, episode: str) -> dict[str, Any] | None:
         row = self._run(
-            "SELECT run FROM {s}.node_runs WHERE project = %(project)s "
-            "AND episode = %(episode)s",
+            "SELECT run FROM {s}.node_runs WHERE project = %(project)s AND episode = %(episode)s",
             {"project": project, "episode": episode},
         )
         return None if row is None else cast(dict[str, Any], row[0])
