@@ -13,7 +13,7 @@ import av
 import opentimelineio as otio
 import pytest
 
-from conftest import Episode
+Episode = Any  # conftest.Episode: the rendered episode's folder, plan, report and runner
 
 RATE = 12  # the animatic renders at 12 fps, and the export takes the renders' rate
 
