@@ -4,7 +4,8 @@ and the hand-over ``recoil run --executor NAME`` makes to an executor plugin.
 Executors are modules registered in the ``recoil.executors`` entry-point group (the
 ``procrastinate`` one ships in recoil-procrastinate); each provides ``enqueue(env,
 projects_root, run, jobs) -> int``, ``pending_jobs(env, projects_root) -> int`` and
-``work(env, projects_root, take_runner, *, concurrency, once, queues, lease_s)``. They are
+``work(env, projects_root, take_runner, *, concurrency, once, queues, lease_s)`` and
+``status(env, projects_root) -> dict`` (``workers``, ``leases``, ``jobs``). They are
 imported only when one of these commands runs.
 """
 
@@ -105,6 +106,23 @@ def hand_over(
         raise typer.Exit(EXIT_INCOMPLETE)
 
 
+def _print_status(found: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        echo_json(found)
+        return
+    workers = found["workers"]
+    typer.echo(f"workers: {len(workers)}")
+    for row in workers:
+        typer.echo(
+            f"  {row['worker']}  heartbeat {row['heartbeat_age_s']}s ago  "
+            f"takes held {row['takes_held']}"
+        )
+    leases = ", ".join(f"{n} {kind}" for kind, n in sorted(found["leases"].items()))
+    jobs = ", ".join(f"{n} {status}" for status, n in sorted(found["jobs"].items()))
+    typer.echo(f"leases: {leases or 'none'}")
+    typer.echo(f"take jobs: {jobs or 'none'}")
+
+
 def worker(
     concurrency: Annotated[int, typer.Option(min=1, help="Takes this node works at once.")] = 4,
     once: Annotated[
@@ -127,6 +145,14 @@ def worker(
     executor: Annotated[
         str, typer.Option(help="The executor whose queue this node works.")
     ] = "procrastinate",
+    show_status: Annotated[
+        bool,
+        typer.Option(
+            "--status",
+            help="Print the workers (heartbeat, takes held), leases and take jobs; work nothing.",
+        ),
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="With --status: as JSON.")] = False,
 ) -> None:
     """Work takes queued by `recoil run PLAN --executor procrastinate` (a render node).
 
@@ -138,6 +164,10 @@ def worker(
 
     module = load_executor(executor)
     settings = state().settings
+    if show_status:
+        with user_errors(as_json=as_json):
+            _print_status(module.status(settings.env, str(settings.projects_root)), as_json)
+        return
     with user_errors():
         registry = state().registry()
         try:

@@ -197,6 +197,9 @@ def test_two_nodes_render_an_episode_together(
         assert node.returncode == 0, err
     counts = check_episode(ark, database_dsn, tmp_path)
     assert counts["refused"] == 0
+    shown = recoil(env, tmp_path, "worker", "--status", "--json")
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout) == {"workers": [], "leases": {"free": 3}, "jobs": {}}
     # run again: nothing is left to queue, and nothing is created
     again = enqueue(env, tmp_path)
     assert "0 take(s) to work" in again.stdout

@@ -269,6 +269,36 @@ class TakeLeases:
             ).fetchall()
         return [(str(w), str(h), int(p), float(s)) for w, h, p, s in rows]
 
+    def lease_counts(self) -> dict[str, int]:
+        """Takes by lease: ``held`` (a live lease), ``expired`` (held by a worker whose
+        lease ran out) and ``free``."""
+        self._tables()
+        with self.backend._transaction() as conn:
+            rows = conn.execute(
+                self.backend._q(
+                    "SELECT CASE WHEN worker IS NULL THEN 'free' "
+                    "WHEN expires_at < now() THEN 'expired' ELSE 'held' END, count(*) "
+                    "FROM {s}.take_leases GROUP BY 1"
+                )
+            ).fetchall()
+        return {str(kind): int(n) for kind, n in rows}
+
+    def held_by(self) -> dict[str, int]:
+        """Live leases per worker."""
+        self._tables()
+        with self.backend._transaction() as conn:
+            rows = conn.execute(
+                self.backend._q(
+                    "SELECT worker, count(*) FROM {s}.take_leases "
+                    "WHERE worker IS NOT NULL AND expires_at >= now() GROUP BY worker"
+                )
+            ).fetchall()
+        return {str(worker): int(n) for worker, n in rows}
+
+    def leave(self, worker: str) -> None:
+        """The worker stopped cleanly: it is no longer listed."""
+        self._run("DELETE FROM {s}.render_workers WHERE worker = %(worker)s", {"worker": worker})
+
     # ------------------------------------------------------------------ leases
 
     def claim_take(

@@ -32,7 +32,7 @@ TakeRunner = Callable[
 """The kernel's take runner: ``(job, node run, backend) -> the beat's next job or None``
 (it may also have ``async aclose()``, called when the node stops)."""
 
-__all__ = ["NodeSettings", "TakeRunner", "enqueue", "pending_jobs", "work"]
+__all__ = ["NodeSettings", "TakeRunner", "enqueue", "pending_jobs", "status", "work"]
 
 
 def enqueue(
@@ -55,6 +55,13 @@ def pending_jobs(env: Mapping[str, str], projects_root: str) -> int:
 
     settings = NodeSettings.from_env(env, projects_root)
     return asyncio.run(count_pending(settings))
+
+
+def status(env: Mapping[str, str], projects_root: str) -> dict[str, Any]:
+    """Workers (heartbeat age, takes held), leases, and take jobs by status."""
+    from recoil_procrastinate.queue import cluster_status
+
+    return asyncio.run(cluster_status(NodeSettings.from_env(env, projects_root)))
 
 
 def work(

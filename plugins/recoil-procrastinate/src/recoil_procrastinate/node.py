@@ -232,6 +232,7 @@ class Node:
             close = getattr(self.take_runner, "aclose", None)
             if close is not None:
                 await close()
+            await asyncio.to_thread(self.leases.leave, self.worker)
             self.backend.close()
 
 

@@ -79,3 +79,31 @@ async def count_pending(settings: NodeSettings) -> int:
             (TASK,),
         ).fetchone()
     return 0 if row is None else int(row[0])
+
+
+async def cluster_status(settings: NodeSettings) -> dict[str, Any]:
+    """Workers (heartbeat age, takes held), leases, and take jobs by status."""
+    ensure_queue_tables(settings.dsn)
+    with connect(settings.dsn) as conn:
+        jobs = conn.execute(
+            "SELECT status::text, count(*) FROM procrastinate_jobs WHERE task_name = %s GROUP BY 1",
+            (TASK,),
+        ).fetchall()
+    with backend_for(settings) as backend:
+        leases = TakeLeases(backend)
+        held = leases.held_by()
+        workers = [
+            {
+                "worker": worker,
+                "host": host,
+                "pid": pid,
+                "heartbeat_age_s": round(age, 1),
+                "takes_held": held.get(worker, 0),
+            }
+            for worker, host, pid, age in leases.workers()
+        ]
+        return {
+            "workers": workers,
+            "leases": leases.lease_counts(),
+            "jobs": {str(status): int(n) for status, n in jobs},
+        }
