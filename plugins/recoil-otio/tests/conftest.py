@@ -15,6 +15,18 @@ import pytest
 
 from recoil_core.testing.pytest_plugin import recoil_executable
 
+# The example episode is rendered by a real `recoil run`: it needs the standard strategies,
+# the video runners and the animatic (installed beside recoil-otio by `make setup`; not
+# dependencies of recoil-otio itself, so `make test-isolated` skips these tests).
+for _module, _what in (
+    ("recoil_plugins_grouping", "the continuity strategy"),
+    ("recoil_plugins_video", "the keyframe runner"),
+    ("recoil_i2v", "the video_i2v runner"),
+    ("recoil_r2v_multi", "the r2v_multi runner"),
+    ("recoil_animatic", "the offline renderer"),
+):
+    pytest.importorskip(_module, reason=f"rendering the example episode needs {_what}")
+
 EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "ep001" / "plan.json"
 
 Recoil = Callable[..., subprocess.CompletedProcess[str]]

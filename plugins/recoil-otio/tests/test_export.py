@@ -9,9 +9,10 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-import av
 import opentimelineio as otio
 import pytest
+
+av = pytest.importorskip("av", reason="the rendered MP4s' lengths are read with PyAV")
 
 Episode = Any  # conftest.Episode: the rendered episode's folder, plan, report and runner
 
