@@ -13,6 +13,7 @@ agree on. Pure: writes nothing.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -62,7 +63,7 @@ class UnitCheck:
         return self.delivered_s is not None and self.delivered_s > self.duration_s + EPSILON_S
 
     def where(self) -> str:
-        return f"unit {self.unit_id} (shots {', '.join(self.shot_ids) or '-'})"
+        return _where(self.unit_id, self.shot_ids)
 
     def notice(self) -> str | None:
         """The dry-run line saying a unit is rounded up, or ``None``."""
@@ -100,7 +101,21 @@ def capabilities_for(
 
     A provider that ``mirrors_models`` (previs) and declares nothing for the model stands
     in for the installed provider that does; when several declare it, the first by name.
+    Looked up once per registry, provider and model (a preview checks thousands of units).
     """
+    cache = _LOOKUPS.setdefault(registry, {})
+    key = (provider, model)
+    if key not in cache:
+        cache[key] = _lookup(registry, provider, model)
+    return cache[key]
+
+
+_LOOKUPS: weakref.WeakKeyDictionary[
+    Registry, dict[tuple[str, str], tuple[str, ModelCapabilities] | None]
+] = weakref.WeakKeyDictionary()
+
+
+def _lookup(registry: Registry, provider: str, model: str) -> tuple[str, ModelCapabilities] | None:
     spec = registry.provider(provider)
     own = spec.capabilities_for(model)
     if own is not None:
@@ -144,6 +159,10 @@ def unit_model(
     return None, asked
 
 
+def _where(unit_id: str, shot_ids: Sequence[str]) -> str:
+    return f"unit {unit_id} (shots {', '.join(shot_ids) or '-'})"
+
+
 def check_unit(
     registry: Registry,
     plan: CanonicalPlan,
@@ -156,48 +175,50 @@ def check_unit(
 ) -> UnitCheck:
     """What ``provider`` would deliver for one unit, or why it cannot render it."""
     model, asked = unit_model(plan, shot_ids, generation_config)
-    check = UnitCheck(
+    duration_s = round(float(duration_s), 6)
+    where = _where(unit_id, shot_ids)
+    problems: list[str] = []
+    found = capabilities_for(registry, provider, model) if model is not None else None
+    delivered: float | None = None
+    if model is None and asked:
+        mixed = "; ".join(f"{m} for {', '.join(ids)}" for m, ids in sorted(asked.items()))
+        problems.append(
+            f"{where} mixes models ({mixed}); one clip renders with one model: give its "
+            "shots the same video_model, set generation_config.model on its coverage pass, "
+            "or group them into separate units"
+        )
+    elif found is not None:
+        declared_by, caps = found
+        on = provider if declared_by == provider else f"{provider} (previs of {declared_by})"
+        if caps.durations is not None:
+            delivered = caps.durations.deliverable(duration_s)
+            if delivered is None:
+                problems.append(
+                    f"{where} is {duration_s:g} s long but {model} on {on} renders at most "
+                    f"{caps.durations.max_s:g} s; split it into shorter units (a strategy "
+                    "option such as max_duration_s or max_shots, or another strategy) or "
+                    "choose a model that renders longer clips"
+                )
+        problems += _format_problems(plan, where, shot_ids, caps, str(model), on)
+    return UnitCheck(
         unit_id=unit_id,
         shot_ids=tuple(shot_ids),
-        duration_s=round(float(duration_s), 6),
+        duration_s=duration_s,
         provider=provider,
         model=model,
+        declared_by=found[0] if found is not None else None,
+        delivered_s=delivered,
+        problems=tuple(problems),
     )
-    if model is None:
-        if not asked:
-            return check
-        mixed = "; ".join(f"{m} for {', '.join(ids)}" for m, ids in sorted(asked.items()))
-        return attrs.evolve(
-            check,
-            problems=(
-                f"{check.where()} mixes models ({mixed}); one clip renders with one model: "
-                "give its shots the same video_model, set generation_config.model on its "
-                "coverage pass, or group them into separate units",
-            ),
-        )
-    found = capabilities_for(registry, provider, model)
-    if found is None:
-        return check
-    declared_by, caps = found
-    check = attrs.evolve(check, declared_by=declared_by)
-    on = provider if declared_by == provider else f"{provider} (previs of {declared_by})"
-    problems: list[str] = []
-    if caps.durations is not None:
-        delivered = caps.durations.deliverable(check.duration_s)
-        if delivered is None:
-            problems.append(
-                f"{check.where()} is {check.duration_s:g} s long but {model} on {on} renders "
-                f"at most {caps.durations.max_s:g} s; split it into shorter units (a "
-                "strategy option such as max_duration_s or max_shots, or another strategy) "
-                "or choose a model that renders longer clips"
-            )
-        check = attrs.evolve(check, delivered_s=delivered)
-    problems += _format_problems(plan, check, caps, model, on)
-    return attrs.evolve(check, problems=tuple(problems))
 
 
 def _format_problems(
-    plan: CanonicalPlan, check: UnitCheck, caps: ModelCapabilities, model: str, on: str
+    plan: CanonicalPlan,
+    where: str,
+    shot_ids: Sequence[str],
+    caps: ModelCapabilities,
+    model: str,
+    on: str,
 ) -> list[str]:
     """Resolutions and aspect ratios the model does not take, by shot."""
     problems: list[str] = []
@@ -205,15 +226,15 @@ def _format_problems(
         if not allowed:
             continue
         wrong: dict[str, list[str]] = {}
-        for shot_id in check.shot_ids:
+        for shot_id in shot_ids:
             if plan.has_shot(shot_id):
                 value = str(getattr(plan.shot(shot_id), field))
                 if value not in allowed:
                     wrong.setdefault(value, []).append(shot_id)
         for value, ids in sorted(wrong.items()):
             problems.append(
-                f"{check.where()}: {field} {value} (shots {', '.join(ids)}) is not one "
-                f"{model} on {on} renders; use one of {', '.join(allowed)}"
+                f"{where}: {field} {value} (shots {', '.join(ids)}) is not one {model} on "
+                f"{on} renders; use one of {', '.join(allowed)}"
             )
     return problems
 
@@ -255,6 +276,19 @@ def check_beat(registry: Registry, plan: CanonicalPlan, beat: Beat, *, provider:
         generation_config=beat.generation_config,
         provider=provider,
     )
+
+
+def previs_length(
+    registry: Registry, plan: CanonicalPlan, beat: Beat, *, provider: str
+) -> float | None:
+    """The clip a previs ``provider`` (``mirrors_models``) renders for ``beat``: what the
+    provider declaring the beat's model would deliver (rounded up); ``None`` when the
+    provider declares the model itself, no provider declares it, or the beat is refused."""
+    model, _asked = unit_model(plan, beat.shot_ids, beat.generation_config)
+    found = capabilities_for(registry, provider, model) if model is not None else None
+    if found is None or found[0] == provider or found[1].durations is None:
+        return None
+    return found[1].durations.deliverable(round(beat_duration(beat, plan), 6))
 
 
 def check_scenes(

@@ -63,14 +63,14 @@ def as_delivered(
     spec = registry.provider(video_provider)
     if not spec.mirrors_models:
         return workflow
-    from recoil_core.runner.capabilities import check_beat
+    from recoil_core.runner.capabilities import previs_length
 
-    check = check_beat(registry, plan, beat, provider=video_provider)
-    if check.delivered_s is None or check.declared_by == video_provider:
+    length = previs_length(registry, plan, beat, provider=video_provider)
+    if length is None:
         return workflow
     for step in workflow.steps:
         if step.provider == video_provider and step.modality == beat.modality:
-            step.payload["duration_s"] = check.delivered_s
+            step.payload["duration_s"] = length
     return workflow
 
 
