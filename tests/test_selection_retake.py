@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -107,3 +108,12 @@ def test_the_selected_take_stays_in_the_cut_after_a_retake(harness: RunHarness) 
     assert (mark.selected_take, mark.verdict) == (newer, None)  # the verdict was about `first`
     mark = approve(harness.backend, P, E, scene_a, beat_a.beat_id, by="ben")
     assert mark.verdict is Verdict.APPROVED
+
+
+def test_reconcile_starts_no_retake_and_does_not_read_the_marks(harness: RunHarness) -> None:
+    (scene_a, beat_a), _ = beats(harness)
+    request_retake(harness.backend, P, E, scene_a, beat_a.beat_id, by="ana")
+    marks = harness.projects_root / P / E / "review" / "marks.json"
+    marks.write_text("not json")  # a run would report it; following jobs does not need it
+    asyncio.run(harness.runner(PLAN, strategy="solo", max_takes=3).follow())
+    assert harness.provider.created == 2

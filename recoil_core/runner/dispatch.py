@@ -174,7 +174,10 @@ class TakeExecutor:
 
     def retakes_owed(self, session: SceneSession, beat: Beat) -> int:
         """Retakes a reviewer asked for (``recoil retake``) that no take has started yet;
-        each one lets a beat that succeeded get one more take. Marks are read once a run."""
+        each one lets a beat that succeeded get one more take. Marks are read once a run
+        (never by ``recoil reconcile``, which starts no take)."""
+        if not self.options.creates:
+            return 0
         if self._marks is None:
             self._marks = load_marks(self.backend, self.options.project, self.options.episode)
         return pending_retakes(self._marks.get((session.scene.scene_id, beat.beat_id)), beat)
