@@ -233,3 +233,30 @@ def test_every_listed_model_has_declared_capabilities(recoil_cli, provider: str)
     models = json.loads(result.stdout)["models"]
     assert models, f"{provider} declares no model"
     assert all(caps and caps["durations"] for caps in models.values()), models
+
+
+def _snapshot(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in _files(root)}
+
+
+def test_a_refused_run_leaves_an_episodes_ledger_and_scenes_as_they_were(
+    recoil_cli, oner_plan: Path, recoil_env
+) -> None:
+    """After a run that rendered and recorded takes, refused runs (Seedance, and its
+    previs) change no byte of the episode: no scene, take, ledger entry or reservation."""
+    root = Path(recoil_env["RECOIL_PROJECTS_ROOT"])
+    first = recoil_cli("run", str(oner_plan), "--strategy", "continuity")
+    assert first.returncode == 0, first.stdout + first.stderr
+    before = _snapshot(root)
+    assert any("ledger" in name for name in before), sorted(before)
+
+    paid = recoil_cli(
+        "run", str(oner_plan), "--strategy", "oner", "--provider", "seeddance", "--budget", "50",
+        env={"ARK_API_KEY": "test-key-not-a-secret", "ARK_BASE_URL": "http://127.0.0.1:9"},
+    )  # fmt: skip
+    previs = recoil_cli("run", str(oner_plan), "--strategy", "oner")
+
+    for result, provider in ((paid, "seeddance"), (previs, "animatic (previs of seeddance)")):
+        assert result.returncode == 8, result.stdout + result.stderr
+        _says_36s_unit_is_refused(result.stderr, provider=provider)
+    assert _snapshot(root) == before
