@@ -51,13 +51,6 @@ def hand_over(
 
     from recoil_core.runner.nodes import NodeRun, episode_progress, prepare
 
-    if runner.options.budget_usd is not None:
-        # each node's guard sees only its own reservations: the cap would not hold
-        fail(
-            f"--budget is not shared by render nodes yet: run without --executor {name} for "
-            "a capped run (or without --budget)",
-            2,
-        )
     executor = load_executor(name)
     settings = state().settings
     root = str(settings.projects_root)

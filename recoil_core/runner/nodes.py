@@ -11,14 +11,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import attrs
 
+from recoil_core.budget import ZERO, BudgetGuard, Reservation, usd
+from recoil_core.errors import BudgetExhaustedError
 from recoil_core.model import Beat, CanonicalPlan, take_id_for
 from recoil_core.plan import parse_plan
 from recoil_core.registry import Registry
+from recoil_core.runner.accounting import Accountant
 from recoil_core.runner.dispatch import SceneSession, attempts
 from recoil_core.runner.episode import EpisodeRunner, RunOptions, RunReport
 from recoil_core.runner.providers import ProviderPool
@@ -28,6 +32,8 @@ __all__ = [
     "EpisodeProgress",
     "NodeRun",
     "NodeTakeRunner",
+    "SharedBudgetGuard",
+    "TakeBudget",
     "TakeJob",
     "episode_progress",
     "next_job",
@@ -35,6 +41,66 @@ __all__ = [
     "run_take",
     "take_runner",
 ]
+
+
+class TakeBudget(Protocol):
+    """The cap the nodes share, as one take's node sees it (its backend's
+    ``take_budget``): amounts are exact decimals; a charge reaches it with the ledger row."""
+
+    def reserve(self, amount: Decimal) -> bool:
+        """Add to the take's hold if it fits the cap; False (nothing changed) if not."""
+
+    def hold(self, amount: Decimal) -> None:
+        """Make the take's hold at least ``amount`` (no cap check: money already owed)."""
+
+    def release(self) -> None:
+        """Free what is left of the take's hold."""
+
+    def within_cap(self) -> bool: ...
+
+    def remaining(self) -> float: ...
+
+
+class SharedBudgetGuard(BudgetGuard):
+    """A budget guard for one take on a node: the cap is the one all nodes share (every
+    reservation is checked and recorded by ``budget``); this object keeps the take's own
+    reservation, charges and learned overrun as :class:`BudgetGuard` does."""
+
+    def __init__(self, cap: float | None, budget: TakeBudget) -> None:
+        super().__init__(None)
+        self.cap = cap
+        self._budget = budget
+
+    @property
+    def remaining(self) -> float:
+        return self._budget.remaining()
+
+    def _shared(self, amount: float) -> Decimal:
+        needed = max(ZERO, usd(amount)) * usd(self.overrun)
+        if not self._budget.reserve(needed):
+            raise BudgetExhaustedError(remaining=max(0.0, self._budget.remaining()))
+        return needed
+
+    def reserve(self, amount: float) -> Reservation:
+        self._shared(amount)
+        return super().reserve(amount)
+
+    def extend(self, reservation: Reservation, amount: float, *, step: str) -> None:
+        self._shared(amount)
+        super().extend(reservation, amount, step=step)
+
+    def hold(self, amount: float, *, steps: set[str] | None = None) -> Reservation:
+        held = super().hold(amount, steps=steps)
+        self._budget.hold(held.amount)
+        return held
+
+    def check_within_cap(self) -> None:
+        if not self._budget.within_cap():
+            raise BudgetExhaustedError(remaining=max(0.0, self._budget.remaining()))
+
+    def release(self, reservation: Reservation) -> None:
+        super().release(reservation)
+        self._budget.release()
 
 
 @attrs.frozen
@@ -164,7 +230,12 @@ async def run_take(
         return None
     if take is not None and take.is_final:
         return next_job(job.project, job.episode, job.scene_id, version, beat)
-    runner.guard.recount_spent(runner._ledger_spend())
+    budget: TakeBudget | None = getattr(backend, "take_budget", None)
+    if budget is not None:  # the cap is shared by every node
+        runner.guard = SharedBudgetGuard(runner.options.budget_usd, budget)
+        runner.accountant = Accountant(backend, runner.guard, job.project, job.episode)
+    else:
+        runner.guard.recount_spent(runner._ledger_spend())
     own = pool is None
     providers = runner._pool() if pool is None else pool
     executor = runner._executor(providers)
@@ -173,6 +244,8 @@ async def run_take(
             await executor.new_take(session, beat)
         else:
             await executor.resume_take(session, beat, take)
+    except BudgetExhaustedError:
+        return None  # the cap is reached: the beat waits for a bigger budget
     finally:
         executor.close()
         if own:

@@ -16,6 +16,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Callable, Iterator, Mapping
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,7 @@ pytest.importorskip("recoil_seeddance", reason="the render node tests run agains
 from psycopg.conninfo import make_conninfo
 from recoil_postgres.backend import PostgresBackend
 from recoil_postgres.connection import connect
-from recoil_postgres.leases import TakeLeases
+from recoil_postgres.leases import EpisodeBudget, TakeLeases
 from recoil_procrastinate.config import CRASH_EXIT, CRASH_POINTS
 from recoil_seeddance.models import model_info
 from recoil_seeddance.pricing import price_table
@@ -253,15 +254,61 @@ def test_a_node_paused_past_its_lease_is_fenced_when_it_wakes(
     assert "lost its lease" in err
 
 
-def test_a_capped_run_is_refused_before_anything_is_queued(
+def test_nodes_share_the_cap_and_release_every_hold(
     ark: FakeArkServer, database_dsn: str, tmp_path: Path
 ) -> None:
     env = node_env(ark, tmp_path, database_dsn)
     plan = str(small_plan(tmp_path))
-    done = recoil(env, tmp_path, "run", plan, "--executor", "procrastinate", "--budget", "1")
-    assert done.returncode == 2
-    assert "--budget is not shared by render nodes yet" in done.stderr
-    unknown = recoil(env, tmp_path, "run", plan, "--executor", "nope")
+    dry = recoil(env, tmp_path, "run", plan, "--provider", "seeddance", "--dry-run", "--json")
+    assert dry.returncode == 0, dry.stderr
+    estimates = sorted(p["estimate_usd"] for p in json.loads(dry.stdout)["planned"])
+    cap = sum(estimates[:-1]) + estimates[-1] / 2  # room for all but part of one take
+    queued = recoil(
+        env,
+        tmp_path,
+        "run",
+        plan,
+        "--provider",
+        "seeddance",
+        "--executor",
+        "procrastinate",
+        "--budget",
+        repr(cap),
+    )
+    assert queued.returncode == 0, queued.stderr
+    nodes = [start_worker(env, tmp_path, "--concurrency", "2") for _ in range(2)]
+    for node in nodes:
+        _out, err = node.communicate(timeout=TIMEOUT_S)
+        assert node.returncode == 0, err
+
+    billed = billed_usd(ark)
+    assert sum(billed.values()) <= cap
+    with PostgresBackend(database_dsn, renders_root=tmp_path / "projects") as backend:
+        ledger = backend.read_ledger(PROJECT, EPISODE)
+        state = EpisodeBudget(TakeLeases(backend), PROJECT, EPISODE).state()
+        beats = [
+            beat
+            for scene_id in backend.list_scenes(PROJECT, EPISODE)
+            if (found := backend.load_active(PROJECT, EPISODE, scene_id)) is not None
+            for beat in found[0].beats
+        ]
+    charged: dict[str, float] = {}
+    for entry in ledger:
+        assert entry.job_id is not None
+        charged[entry.job_id] = charged.get(entry.job_id, 0.0) + entry.amount_usd
+    assert charged == billed
+    assert 0 < sum(beat.succeeded for beat in beats) < len(beats)  # the cap stopped one
+    assert state is not None
+    _cap, spent, reserved = state
+    assert reserved == 0  # every hold released
+    assert spent == sum((Decimal(repr(e.amount_usd)) for e in ledger), Decimal(0))
+
+
+def test_an_unknown_executor_is_a_clear_error_and_queues_nothing(
+    ark: FakeArkServer, database_dsn: str, tmp_path: Path
+) -> None:
+    env = node_env(ark, tmp_path, database_dsn)
+    unknown = recoil(env, tmp_path, "run", str(small_plan(tmp_path)), "--executor", "nope")
     assert unknown.returncode == 2
     assert "no executor 'nope' is installed (installed: procrastinate)" in unknown.stderr
     with connect(database_dsn, autocommit=True) as conn:

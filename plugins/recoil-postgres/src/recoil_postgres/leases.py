@@ -16,6 +16,8 @@ Tables (in the backend's schema, created on first use; layout version
     lease_refusals  every fenced write refused: which take, worker and epoch, and why
     render_workers  worker -> host, pid, started_at, heartbeat_at
     node_runs       (project, episode) -> what nodes need to run its takes (plan, options)
+    budgets         (project, episode) -> cap, spent, reserved: the cap nodes share
+    budget_holds    (project, episode, take_id) -> what is reserved for that take
 
 Each node works whole beats' takes: a fenced scene write replaces only the beat of the
 take it holds in the scene's active document (locked ``FOR UPDATE``), so nodes working
@@ -26,6 +28,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any, cast
 
 import attrs
@@ -36,6 +39,7 @@ from psycopg.types.json import Jsonb
 
 from recoil_core.api import (
     SCENE_KIND,
+    LedgerEntry,
     RecoilError,
     Scene,
     SceneVersionConflictError,
@@ -47,6 +51,7 @@ from recoil_postgres.backend import PostgresBackend
 __all__ = [
     "LEASE_STORE_VERSION",
     "Claim",
+    "EpisodeBudget",
     "LeaseLostError",
     "TakeLeases",
     "ensure_lease_tables",
@@ -104,6 +109,23 @@ CREATE TABLE IF NOT EXISTS {s}.node_runs (
     run jsonb NOT NULL,
     updated_at timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (project, episode)
+);
+
+CREATE TABLE IF NOT EXISTS {s}.budgets (
+    project text NOT NULL,
+    episode text NOT NULL,
+    cap numeric CHECK (cap >= 0),
+    spent numeric NOT NULL DEFAULT 0,
+    reserved numeric NOT NULL DEFAULT 0 CHECK (reserved >= 0),
+    PRIMARY KEY (project, episode)
+);
+
+CREATE TABLE IF NOT EXISTS {s}.budget_holds (
+    project text NOT NULL,
+    episode text NOT NULL,
+    take_id text NOT NULL,
+    amount numeric NOT NULL CHECK (amount >= 0),
+    PRIMARY KEY (project, episode, take_id)
 );
 
 INSERT INTO {s}.lease_schema_version (singleton, version) VALUES (true, {version})
@@ -456,3 +478,228 @@ def _why(conn: psycopg.Connection[TupleRow], leases: TakeLeases, claim: Claim) -
     if epoch != claim.epoch or worker != claim.worker:
         return f"{worker or 'nobody'} holds it now at epoch {epoch}"
     return f"its state moved on to {state}"
+
+
+def _usd(value: float) -> Decimal:
+    """A float amount as the decimal it was written as (``0.1`` is one tenth)."""
+    return Decimal(repr(float(value)))
+
+
+class EpisodeBudget:
+    """The cap render nodes share for one episode: reservations are one conditional
+    ``UPDATE`` (``spent + reserved + amount <= cap``), and a charge moves money from the
+    take's hold to ``spent`` in the transaction that appends its ledger row."""
+
+    def __init__(self, leases: TakeLeases, project: str, episode: str) -> None:
+        self.leases = leases
+        self.backend = leases.backend
+        self.project = project
+        self.episode = episode
+
+    def _key(self, **extra: Any) -> dict[str, Any]:
+        return {"project": self.project, "episode": self.episode, **extra}
+
+    def _lock_budget(self, conn: psycopg.Connection[TupleRow]) -> None:
+        """Lock the episode's budget row first (every write here does: one lock order)."""
+        conn.execute(
+            self.backend._q(
+                "SELECT 1 FROM {s}.budgets WHERE project = %(project)s "
+                "AND episode = %(episode)s FOR UPDATE"
+            ),
+            self._key(),
+        )
+
+    def _has_budget(self, conn: psycopg.Connection[TupleRow]) -> bool:
+        row = conn.execute(
+            self.backend._q(
+                "SELECT 1 FROM {s}.budgets WHERE project = %(project)s AND episode = %(episode)s"
+            ),
+            self._key(),
+        ).fetchone()
+        return row is not None
+
+    def set_cap(self, cap: float | None, *, count_ledger: bool) -> None:
+        """Set the cap (None: none); ``spent`` is what the ledger holds (``count_ledger``)
+        or 0. Holds of takes still owed stay reserved."""
+        self.leases._tables()
+        q = self.backend._q
+        key = self._key(cap=None if cap is None else _usd(cap))
+        with self.backend._transaction() as conn:
+            conn.execute(
+                q(
+                    "INSERT INTO {s}.budgets (project, episode, cap) VALUES "
+                    "(%(project)s, %(episode)s, %(cap)s) ON CONFLICT (project, episode) "
+                    "DO UPDATE SET cap = EXCLUDED.cap"
+                ),
+                key,
+            )
+            conn.execute(
+                q(
+                    "SELECT 1 FROM {s}.budgets WHERE project = %(project)s "
+                    "AND episode = %(episode)s FOR UPDATE"
+                ),
+                key,
+            )
+            rows = conn.execute(
+                q(
+                    "SELECT amount_usd FROM {s}.ledger WHERE project = %(project)s "
+                    "AND episode = %(episode)s"
+                ),
+                key,
+            ).fetchall()
+            spent = sum((_usd(r[0]) for r in rows), Decimal(0)) if count_ledger else Decimal(0)
+            conn.execute(
+                q(
+                    "UPDATE {s}.budgets SET spent = %(spent)s WHERE project = %(project)s "
+                    "AND episode = %(episode)s"
+                ),
+                {**key, "spent": spent},
+            )
+
+    def reserve(self, take_id: str, amount: Decimal) -> bool:
+        """Add ``amount`` to the take's hold if it fits the cap; False (nothing changed)
+        when it does not."""
+        self.leases._tables()
+        q = self.backend._q
+        key = self._key(take_id=take_id, amount=amount)
+        with self.backend._transaction() as conn:
+            fits = conn.execute(
+                q(
+                    "UPDATE {s}.budgets SET reserved = reserved + %(amount)s "
+                    "WHERE project = %(project)s AND episode = %(episode)s "
+                    "AND (cap IS NULL OR spent + reserved + %(amount)s <= cap) RETURNING 1"
+                ),
+                key,
+            ).fetchone()
+            if fits is None:
+                return not self._has_budget(conn)  # no row: the episode has no cap
+            conn.execute(
+                q(
+                    "INSERT INTO {s}.budget_holds (project, episode, take_id, amount) VALUES "
+                    "(%(project)s, %(episode)s, %(take_id)s, %(amount)s) "
+                    "ON CONFLICT (project, episode, take_id) "
+                    "DO UPDATE SET amount = budget_holds.amount + EXCLUDED.amount"
+                ),
+                key,
+            )
+        return True
+
+    def hold(self, take_id: str, amount: Decimal) -> None:
+        """Make the take's hold at least ``amount`` (money a job it owns may bill: no cap
+        check). A hold a stopped node left for the take is taken over, not doubled."""
+        self.leases._tables()
+        q = self.backend._q
+        key = self._key(take_id=take_id, amount=amount)
+        with self.backend._transaction() as conn:
+            self._lock_budget(conn)
+            row = conn.execute(
+                q(
+                    "SELECT amount FROM {s}.budget_holds WHERE project = %(project)s "
+                    "AND episode = %(episode)s AND take_id = %(take_id)s"
+                ),
+                key,
+            ).fetchone()
+            held = Decimal(0) if row is None else cast(Decimal, row[0])
+            if amount <= held:
+                return
+            conn.execute(
+                q(
+                    "INSERT INTO {s}.budget_holds (project, episode, take_id, amount) VALUES "
+                    "(%(project)s, %(episode)s, %(take_id)s, %(amount)s) "
+                    "ON CONFLICT (project, episode, take_id) DO UPDATE SET amount = "
+                    "EXCLUDED.amount"
+                ),
+                key,
+            )
+            conn.execute(
+                q(
+                    "UPDATE {s}.budgets SET reserved = reserved + %(delta)s "
+                    "WHERE project = %(project)s AND episode = %(episode)s"
+                ),
+                {**key, "delta": amount - held},
+            )
+
+    def release(self, take_id: str) -> None:
+        """Free what is left of the take's hold."""
+        self.leases._tables()
+        q = self.backend._q
+        key = self._key(take_id=take_id)
+        with self.backend._transaction() as conn:
+            self._lock_budget(conn)
+            row = conn.execute(
+                q(
+                    "DELETE FROM {s}.budget_holds WHERE project = %(project)s "
+                    "AND episode = %(episode)s AND take_id = %(take_id)s RETURNING amount"
+                ),
+                key,
+            ).fetchone()
+            if row is not None:
+                conn.execute(
+                    q(
+                        "UPDATE {s}.budgets SET reserved = reserved - %(amount)s "
+                        "WHERE project = %(project)s AND episode = %(episode)s"
+                    ),
+                    {**key, "amount": row[0]},
+                )
+
+    def charge(self, entry: LedgerEntry) -> bool:
+        """Append ``entry`` to the ledger and, if it is new, move its amount from the
+        take's hold (as far as it goes) to ``spent``: one transaction."""
+        self.leases._tables()
+        q = self.backend._q
+        billed = _usd(entry.amount_usd)
+        key = self._key(take_id=entry.take_id, billed=billed)
+        with self.backend._transaction() as conn:
+            if not self.backend.append_ledger(entry):  # a savepoint of this transaction
+                return False
+            self._lock_budget(conn)
+            row = conn.execute(
+                q(
+                    "SELECT amount FROM {s}.budget_holds WHERE project = %(project)s "
+                    "AND episode = %(episode)s AND take_id = %(take_id)s FOR UPDATE"
+                ),
+                key,
+            ).fetchone()
+            consumed = Decimal(0) if row is None else min(cast(Decimal, row[0]), billed)
+            conn.execute(
+                q(
+                    "UPDATE {s}.budget_holds SET amount = amount - %(consumed)s "
+                    "WHERE project = %(project)s AND episode = %(episode)s "
+                    "AND take_id = %(take_id)s"
+                ),
+                {**key, "consumed": consumed},
+            )
+            conn.execute(
+                q(
+                    "UPDATE {s}.budgets SET spent = spent + %(billed)s, "
+                    "reserved = reserved - %(consumed)s "
+                    "WHERE project = %(project)s AND episode = %(episode)s"
+                ),
+                {**key, "consumed": consumed},
+            )
+        return True
+
+    def state(self) -> tuple[Decimal | None, Decimal, Decimal] | None:
+        """``(cap, spent, reserved)``, or None before a cap was set."""
+        self.leases._tables()
+        with self.backend._transaction() as conn:
+            row = conn.execute(
+                self.backend._q(
+                    "SELECT cap, spent, reserved FROM {s}.budgets "
+                    "WHERE project = %(project)s AND episode = %(episode)s"
+                ),
+                self._key(),
+            ).fetchone()
+        if row is None:
+            return None
+        return cast("Decimal | None", row[0]), cast(Decimal, row[1]), cast(Decimal, row[2])
+
+    def within_cap(self) -> bool:
+        found = self.state()
+        return found is None or found[0] is None or found[1] + found[2] <= found[0]
+
+    def remaining(self) -> float:
+        found = self.state()
+        if found is None or found[0] is None:
+            return float("inf")
+        return float(found[0] - found[1] - found[2])

@@ -6,12 +6,13 @@ import asyncio
 import contextlib
 import logging
 import os
+from decimal import Decimal
 from typing import Any
 
 from procrastinate import JobContext
 from procrastinate import exceptions as procrastinate_errors
 from recoil_postgres.backend import PostgresBackend
-from recoil_postgres.leases import Claim, LeaseLostError, TakeLeases
+from recoil_postgres.leases import Claim, EpisodeBudget, LeaseLostError, TakeLeases
 
 from recoil_core.api import LedgerEntry, RecoilError, Scene
 from recoil_procrastinate.config import CRASH_EXIT, QUEUE, TASK, NodeSettings
@@ -24,7 +25,7 @@ from recoil_procrastinate.queue import (
     make_app,
 )
 
-__all__ = ["FencedBackend", "Node", "run_node"]
+__all__ = ["FencedBackend", "Node", "TakeBudget", "run_node"]
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,29 @@ class _Crash:
     def __call__(self, point: str) -> None:
         if point == self.point:
             os._exit(CRASH_EXIT)
+
+
+class TakeBudget:
+    """:class:`EpisodeBudget` bound to one take."""
+
+    def __init__(self, budget: EpisodeBudget, take_id: str) -> None:
+        self._budget = budget
+        self._take_id = take_id
+
+    def reserve(self, amount: Decimal) -> bool:
+        return self._budget.reserve(self._take_id, amount)
+
+    def hold(self, amount: Decimal) -> None:
+        self._budget.hold(self._take_id, amount)
+
+    def release(self) -> None:
+        self._budget.release(self._take_id)
+
+    def within_cap(self) -> bool:
+        return self._budget.within_cap()
+
+    def remaining(self) -> float:
+        return self._budget.remaining()
 
 
 class FencedBackend:
@@ -57,6 +81,7 @@ class FencedBackend:
         self._claim = claim
         self._state = claim.state
         self._crash = crash
+        self._budget = EpisodeBudget(leases, claim.project, claim.episode)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._backend, name)
@@ -97,9 +122,16 @@ class FencedBackend:
         elif new_state == "submitted":
             self._crash("mid_poll")
 
-    def append_ledger(self, entry: LedgerEntry) -> Any:
+    def append_ledger(self, entry: LedgerEntry) -> bool:
+        """The charge and the move of its money from the take's hold to ``spent``, in one
+        transaction (a charge is a fact: it is recorded whoever holds the lease)."""
         self._crash("before_charge")
-        return self._backend.append_ledger(entry)
+        return self._budget.charge(entry)
+
+    @property
+    def take_budget(self) -> TakeBudget:
+        """The shared cap as this take sees it (see ``recoil_core.runner.nodes``)."""
+        return TakeBudget(self._budget, self._claim.take_id)
 
 
 class Node:

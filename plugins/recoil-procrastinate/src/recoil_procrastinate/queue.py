@@ -12,7 +12,7 @@ from procrastinate import exceptions as procrastinate_errors
 from procrastinate.schema import SchemaManager
 from recoil_postgres.backend import PostgresBackend
 from recoil_postgres.connection import connect
-from recoil_postgres.leases import TakeLeases
+from recoil_postgres.leases import EpisodeBudget, TakeLeases
 
 from recoil_procrastinate.config import QUEUE, TASK, NodeSettings
 
@@ -60,8 +60,15 @@ async def enqueue_jobs(
 ) -> int:
     ensure_queue_tables(settings.dsn)
     if jobs:
+        project, episode = jobs[0]["project"], jobs[0]["episode"]
+        options = run["options"]
         with backend_for(settings) as backend:
-            TakeLeases(backend).save_node_run(jobs[0]["project"], jobs[0]["episode"], run)
+            leases = TakeLeases(backend)
+            leases.save_node_run(project, episode, run)
+            EpisodeBudget(leases, project, episode).set_cap(
+                options.get("budget_usd"),
+                count_ledger=options.get("budget_scope", "episode") == "episode",
+            )
     app = make_app(settings)
     queued = 0
     async with app.open_async():
