@@ -7,7 +7,7 @@ ever sees these types.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
@@ -364,8 +364,32 @@ class ModelCapabilities:
         }
 
 
+class _FrozenCapabilities(Mapping[str, ModelCapabilities]):
+    """A read-only, hashable model -> capabilities map (a spec stays hashable)."""
+
+    __slots__ = ("_data",)
+
+    def __init__(self, values: Mapping[str, ModelCapabilities]) -> None:
+        self._data = dict(values)
+
+    def __getitem__(self, model: str) -> ModelCapabilities:
+        return self._data[model]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __hash__(self) -> int:
+        return hash(frozenset(self._data.items()))
+
+    def __repr__(self) -> str:
+        return repr(self._data)
+
+
 def _capabilities(values: Mapping[str, ModelCapabilities]) -> Mapping[str, ModelCapabilities]:
-    return dict(values)
+    return _FrozenCapabilities(values)
 
 
 @attrs.frozen
