@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from recoil_postgres.backend import PostgresBackend
-from recoil_postgres.leases import LeaseLostError, TakeLeases
+from recoil_postgres.leases import EpisodeBudget, LeaseLostError, TakeLeases
 
 from recoil_core.api import StepState, TakeState
-from recoil_core.testing.conformance import EPISODE, PROJECT, coverage_scene
+from recoil_core.testing.conformance import EPISODE, PROJECT, charge, coverage_scene
 
 
 @pytest.fixture
@@ -102,3 +103,32 @@ def test_a_fenced_write_replaces_only_its_beat(backend: PostgresBackend) -> None
     written = backend.load_active(PROJECT, EPISODE, scene_id)
     assert written is not None
     assert written[0].beats[0].takes[0].error == "ours"
+
+
+def test_the_shared_cap_refuses_a_reservation_past_it_and_a_stale_node_frees_nothing(
+    backend: PostgresBackend,
+) -> None:
+    scene_id, beat_id, take_id = _scene_and_take(backend)
+    leases = TakeLeases(backend)
+    budget = EpisodeBudget(leases, PROJECT, EPISODE)
+    budget.set_cap(1.0, count_ledger=True)
+    where = {"scene_id": scene_id, "beat_id": beat_id}
+    stale = leases.claim_take(PROJECT, EPISODE, take_id, **where, worker="a", lease_s=0.0)
+    holder = leases.claim_take(PROJECT, EPISODE, take_id, **where, worker="b", lease_s=60.0)
+    assert stale is not None and holder is not None
+
+    assert budget.reserve(take_id, Decimal("0.7"))
+    assert not budget.reserve("another_take", Decimal("0.4"))  # 0.7 + 0.4 > 1.0
+    assert budget.state() == (Decimal("1.0"), Decimal(0), Decimal("0.7"))
+
+    entry = charge(take_id, 0.25)
+    assert budget.charge(entry)
+    assert not budget.charge(entry)  # the same charge again: written once, counted once
+    assert budget.state() == (Decimal("1.0"), Decimal("0.25"), Decimal("0.45"))
+    assert [e.entry_id for e in backend.read_ledger(PROJECT, EPISODE)] == [entry.entry_id]
+
+    budget.release(take_id, stale)  # lost its lease: the hold is b's
+    assert budget.state() == (Decimal("1.0"), Decimal("0.25"), Decimal("0.45"))
+    budget.release(take_id, holder)
+    assert budget.state() == (Decimal("1.0"), Decimal("0.25"), Decimal(0))
+    assert budget.reserve("another_take", Decimal("0.75"))

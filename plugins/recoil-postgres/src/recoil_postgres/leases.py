@@ -619,13 +619,26 @@ class EpisodeBudget:
                 {**key, "delta": amount - held},
             )
 
-    def release(self, take_id: str) -> None:
-        """Free what is left of the take's hold."""
+    def release(self, take_id: str, claim: Claim | None = None) -> None:
+        """Free what is left of the take's hold; with ``claim``, only while that claim
+        still holds the take (a node that lost its lease frees nothing: the hold is the
+        new holder's)."""
         self.leases._tables()
         q = self.backend._q
         key = self._key(take_id=take_id)
         with self.backend._transaction() as conn:
             self._lock_budget(conn)
+            if claim is not None:
+                held = conn.execute(
+                    q(
+                        "SELECT 1 FROM {s}.take_leases WHERE project = %(project)s "
+                        "AND episode = %(episode)s AND take_id = %(take_id)s "
+                        "AND worker = %(worker)s AND epoch = %(epoch)s FOR SHARE"
+                    ),
+                    _claim_params(claim),
+                ).fetchone()
+                if held is None:
+                    return
             row = conn.execute(
                 q(
                     "DELETE FROM {s}.budget_holds WHERE project = %(project)s "

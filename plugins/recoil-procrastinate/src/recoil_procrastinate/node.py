@@ -44,9 +44,10 @@ class _Crash:
 class TakeBudget:
     """:class:`EpisodeBudget` bound to one take."""
 
-    def __init__(self, budget: EpisodeBudget, take_id: str) -> None:
+    def __init__(self, budget: EpisodeBudget, claim: Claim) -> None:
         self._budget = budget
-        self._take_id = take_id
+        self._claim = claim
+        self._take_id = claim.take_id
 
     def reserve(self, amount: Decimal) -> bool:
         return self._budget.reserve(self._take_id, amount)
@@ -55,7 +56,7 @@ class TakeBudget:
         self._budget.hold(self._take_id, amount)
 
     def release(self) -> None:
-        self._budget.release(self._take_id)
+        self._budget.release(self._take_id, self._claim)  # fenced, like a state write
 
     def within_cap(self) -> bool:
         return self._budget.within_cap()
@@ -131,7 +132,7 @@ class FencedBackend:
     @property
     def take_budget(self) -> TakeBudget:
         """The shared cap as this take sees it (see ``recoil_core.runner.nodes``)."""
-        return TakeBudget(self._budget, self._claim.take_id)
+        return TakeBudget(self._budget, self._claim)
 
 
 class Node:
