@@ -15,8 +15,9 @@ Timed as subprocesses, best of ``--repeat`` runs, wall and CPU (user + system):
 document and parses them with ``json``; and ``python -c pass`` (interpreter start-up).
 Target: ``recoil status`` under 1 s at 10,000 takes.
 
-Then where the time of ``recoil status --json`` goes, CPU seconds in a fresh process:
-imports, the backend reads status makes (list the scenes; per scene ``load_manifest`` then
+Then where the time of ``recoil status --json`` goes, CPU seconds in a fresh process
+(after the imports, with the collector paused as the command pauses it): imports, the
+backend reads status makes (list the scenes; per scene ``load_manifest`` then
 ``load_scene``), the rest of ``runner.queries.status`` (summaries, attention, billable
 takes), ``to_dict`` and the indented JSON ``echo_json`` prints; and per scene document
 (a sample of 1,000): reading its bytes, ``jsonio``'s long-integer scan, ``orjson.loads``
@@ -167,10 +168,12 @@ def phases(root: Path) -> dict[str, float]:
     clock = time.process_time
     start = clock()
     from recoil_core.cli._app import echo_json  # noqa: F401  (imported as the command does)
+    from recoil_core.jsonio import dumps_as_json_does
     from recoil_core.persistence.filesystem import FilesystemBackend
     from recoil_core.runner import queries
 
     out["imports"] = clock() - start
+    gc.disable()  # as the command does while it reads and prints
     start = clock()
     backend = FilesystemBackend(root)
     for scene_id in backend.list_scenes(PROJECT, EPISODE):
@@ -184,7 +187,7 @@ def phases(root: Path) -> dict[str, float]:
     data = report.to_dict()
     out["to_dict"] = clock() - start
     start = clock()
-    json.dumps(data, indent=2, sort_keys=False, default=str)
+    dumps_as_json_does(data)
     out["json (indent 2)"] = clock() - start
     return out
 

@@ -252,7 +252,7 @@ def echo_json(data: Any) -> None:
     (orjson writes it when that gives the same bytes)."""
     from recoil_core.jsonio import dumps_as_json_does
 
-    typer.echo(dumps_as_json_does(data))
+    typer.echo(dumps_as_json_does(data).decode("ascii"))
 
 
 def parse_options(pairs: Sequence[str]) -> dict[str, str]:
