@@ -32,9 +32,11 @@ __all__ = [
     "EpisodeProgress",
     "NodeRun",
     "NodeTakeRunner",
+    "PollLater",
     "SharedBudgetGuard",
     "TakeBudget",
     "TakeJob",
+    "TakeOutcome",
     "episode_progress",
     "next_job",
     "prepare",
@@ -101,6 +103,35 @@ class SharedBudgetGuard(BudgetGuard):
     def release(self, reservation: Reservation) -> None:
         super().release(reservation)
         self._budget.release()
+
+
+class PollLater(Exception):
+    """Raised instead of sleeping between two polls of a job (``defer_polls``): the take
+    is saved as ``submitted`` with its job id, so the node lets go of it and a later job
+    polls again, holding no worker slot meanwhile."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"poll again in {seconds:g}s")
+        self.seconds = seconds
+
+
+async def _poll_later(seconds: float) -> None:
+    raise PollLater(seconds)
+
+
+@attrs.frozen
+class TakeOutcome:
+    """What a node does after a take job: queue ``next`` (the beat's next take, or the same
+    take again ``after_s`` seconds later when its job is still running), or nothing."""
+
+    next: TakeJob | None = None
+    after_s: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "job": None if self.next is None else self.next.to_dict(),
+            "after_s": self.after_s,
+        }
 
 
 @attrs.frozen
@@ -209,27 +240,33 @@ async def prepare(runner: EpisodeRunner) -> tuple[RunReport, list[TakeJob]]:
 
 
 async def run_take(
-    runner: EpisodeRunner, job: TakeJob, pool: ProviderPool | None = None
-) -> TakeJob | None:
+    runner: EpisodeRunner,
+    job: TakeJob,
+    pool: ProviderPool | None = None,
+    *,
+    defer_polls: bool = False,
+) -> TakeOutcome:
     """Start or resume ``job``'s take on ``runner``'s backend, as an in-process run would
-    (reservation, ``submitting``, create, poll, download, charge); returns the beat's next
-    job when it needs another take. A job whose take is already final, or that no longer
-    fits the beat (its scene moved on), runs nothing. ``pool``: the node's providers,
-    shared by the takes it works (else the runner's own, closed at the end)."""
+    (reservation, ``submitting``, create, poll, download, charge); the outcome names the
+    beat's next job when it needs another take. A job whose take is already final, or that
+    no longer fits the beat (its scene moved on), runs nothing. ``pool``: the node's
+    providers, shared by the takes it works (else the runner's own, closed at the end).
+    ``defer_polls``: instead of sleeping between two polls of a running job, stop and
+    return the same job, to run again after the poll interval."""
     backend = runner.backend
     found = backend.load_active(job.project, job.episode, job.scene_id)
     if found is None:
-        return None
+        return TakeOutcome()
     scene, version = found
     beat = next((b for b in scene.beats if b.beat_id == job.beat_id), None)
     if beat is None:
-        return None
+        return TakeOutcome()
     session = SceneSession(scene, version)
     take = next((t for t in beat.takes if t.take_id == job.take_id), None)
     if take is None and next_job(job.project, job.episode, job.scene_id, version, beat) != job:
-        return None
+        return TakeOutcome()
     if take is not None and take.is_final:
-        return next_job(job.project, job.episode, job.scene_id, version, beat)
+        return TakeOutcome(next_job(job.project, job.episode, job.scene_id, version, beat))
     budget: TakeBudget | None = getattr(backend, "take_budget", None)
     if budget is not None:  # the cap is shared by every node
         runner.guard = SharedBudgetGuard(runner.options.budget_usd, budget)
@@ -239,24 +276,29 @@ async def run_take(
     own = pool is None
     providers = runner._pool() if pool is None else pool
     executor = runner._executor(providers)
+    if defer_polls:
+        executor.poller.sleep = _poll_later
     try:
         if take is None:
             await executor.new_take(session, beat)
         else:
             await executor.resume_take(session, beat, take)
     except BudgetExhaustedError:
-        return None  # the cap is reached: the beat waits for a bigger budget
+        return TakeOutcome()  # the cap is reached: the beat waits for a bigger budget
+    except PollLater as later:
+        return TakeOutcome(job, later.seconds)
     finally:
         executor.close()
         if own:
             await providers.aclose()
-    return next_job(job.project, job.episode, job.scene_id, version, beat)
+    return TakeOutcome(next_job(job.project, job.episode, job.scene_id, version, beat))
 
 
 class NodeTakeRunner:
     """What an executor plugin's worker calls for each job: ``await runner(job, node run,
-    backend)`` runs :func:`run_take` on that backend and returns the beat's next job (as a
-    dict) or None; ``await runner.aclose()`` when the node stops closes its providers."""
+    backend, defer_polls=...)`` runs :func:`run_take` on that backend and returns
+    :meth:`TakeOutcome.to_dict` (``{"job": next job or None, "after_s": delay or None}``);
+    ``await runner.aclose()`` when the node stops closes its providers."""
 
     def __init__(self, registry: Registry, env: Mapping[str, str]) -> None:
         self.registry = registry
@@ -265,8 +307,13 @@ class NodeTakeRunner:
         self._pools: dict[str, ProviderPool] = {}
 
     async def __call__(
-        self, job: Mapping[str, str], stored: Mapping[str, Any], backend: Any
-    ) -> dict[str, str] | None:
+        self,
+        job: Mapping[str, str],
+        stored: Mapping[str, Any],
+        backend: Any,
+        *,
+        defer_polls: bool = False,
+    ) -> dict[str, Any]:
         node_run = NodeRun.from_dict(stored)
         key = json.dumps(stored, sort_keys=True)
         plan = self._plans.get(key)
@@ -278,8 +325,8 @@ class NodeTakeRunner:
         pool = self._pools.get(key)
         if pool is None:  # providers (and their HTTP clients) live as long as the node
             pool = self._pools[key] = runner._pool()
-        following = await run_take(runner, TakeJob.from_dict(job), pool)
-        return None if following is None else following.to_dict()
+        outcome = await run_take(runner, TakeJob.from_dict(job), pool, defer_polls=defer_polls)
+        return outcome.to_dict()
 
     async def aclose(self) -> None:
         pools, self._pools = self._pools, {}

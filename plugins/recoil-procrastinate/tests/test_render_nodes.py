@@ -231,7 +231,8 @@ def test_a_node_paused_past_its_lease_is_fenced_when_it_wakes(
     env = node_env(ark, tmp_path, database_dsn)
     enqueue(env, tmp_path)
     ark.set(hold_queued=True)  # jobs stay queued: the node holds its takes while it polls
-    paused = start_worker(env, tmp_path, "--concurrency", "4")
+    polling = {**env, "RECOIL_WORKER_DEFER_POLLS": "0"}  # (in its slot: never letting go)
+    paused = start_worker(polling, tmp_path, "--concurrency", "4")
     try:
         wait_until(
             lambda: held_takes(database_dsn, paused.pid, "submitted") >= 1,
@@ -314,3 +315,35 @@ def test_an_unknown_executor_is_a_clear_error_and_queues_nothing(
     with connect(database_dsn, autocommit=True) as conn:
         row = conn.execute("SELECT to_regclass('procrastinate_jobs') IS NULL").fetchone()
     assert row is not None and row[0]  # nothing was queued, not even the queue's tables
+
+
+def test_a_node_waiting_on_a_job_queues_its_next_poll_instead_of_holding_a_slot(
+    ark: FakeArkServer, database_dsn: str, tmp_path: Path
+) -> None:
+    env = node_env(ark, tmp_path, database_dsn)
+    enqueue(env, tmp_path)
+    ark.set(hold_queued=True)  # the jobs stay queued at Ark until released
+    node = start_worker(env, tmp_path, "--concurrency", "1")
+    try:
+
+        def polls_queued() -> bool:
+            with connect(database_dsn, autocommit=True) as conn:
+                row = conn.execute(
+                    "SELECT count(*) FROM procrastinate_jobs WHERE status = 'todo' "
+                    "AND scheduled_at > now()"
+                ).fetchone()
+            return row is not None and row[0] > 0
+
+        # with one slot, the node reaches the other beats only if polling lets go of it
+        wait_until(
+            lambda: ark.stats()["creates_total"] >= 3 and polls_queued(),
+            "every beat's first job is created and their polls are queued for later",
+        )
+        ark.set(hold_queued=False)
+        _out, err = node.communicate(timeout=TIMEOUT_S)
+    finally:
+        if node.poll() is None:
+            node.kill()
+            node.wait()
+    assert node.returncode == 0, err
+    check_episode(ark, database_dsn, tmp_path)

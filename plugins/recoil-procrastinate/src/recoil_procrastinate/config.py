@@ -53,6 +53,10 @@ class NodeSettings:
     """A worker silent this long is taken as dead: its jobs are retried."""
     poll_s: float = 1.0
     """How often an idle worker looks for jobs that became due (re-deferred ones)."""
+    defer_polls: bool = True
+    """Between two polls of a running job, let the take go and queue it again for the next
+    poll (``schedule_in``) instead of holding a worker slot; ``RECOIL_WORKER_DEFER_POLLS=0``
+    keeps polling in the slot."""
     crash_at: str | None = None
 
     @classmethod
@@ -72,5 +76,6 @@ class NodeSettings:
             heartbeat_s=_seconds(env, "RECOIL_WORKER_HEARTBEAT_S", 5.0),
             stalled_s=_seconds(env, "RECOIL_WORKER_STALLED_S", 15.0),
             poll_s=_seconds(env, "RECOIL_WORKER_POLL_S", 1.0),
+            defer_polls=env.get("RECOIL_WORKER_DEFER_POLLS", "1").strip() not in ("0", "false"),
             crash_at=crash_at,
         )

@@ -26,11 +26,10 @@ import attrs
 
 from recoil_procrastinate.config import NodeSettings
 
-TakeRunner = Callable[
-    [Mapping[str, str], Mapping[str, Any], Any], Awaitable[Mapping[str, str] | None]
-]
-"""The kernel's take runner: ``(job, node run, backend) -> the beat's next job or None``
-(it may also have ``async aclose()``, called when the node stops)."""
+TakeRunner = Callable[..., Awaitable[Mapping[str, Any]]]
+"""The kernel's take runner: ``await runner(job, node run, backend, defer_polls=...)`` ->
+``{"job": the job to queue next or None, "after_s": its delay or None}`` (it may also have
+``async aclose()``, called when the node stops)."""
 
 __all__ = ["NodeSettings", "TakeRunner", "enqueue", "pending_jobs", "status", "work"]
 

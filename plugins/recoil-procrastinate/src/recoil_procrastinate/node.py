@@ -175,7 +175,7 @@ class Node:
         renewing = asyncio.create_task(self._renew(claim))
         lost = False
         try:
-            following = await self.take_runner(job, run, fenced)
+            outcome = await self.take_runner(job, run, fenced, defer_polls=settings.defer_polls)
         except LeaseLostError as exc:
             lost = True
             log.warning("%s", exc)
@@ -186,10 +186,16 @@ class Node:
                 await renewing
             if not lost:
                 await asyncio.to_thread(self.leases.release, claim)
-        if following is not None and following["take_id"] != job["take_id"]:
+        following, after_s = outcome["job"], outcome["after_s"]
+        if following is None:
+            return
+        if after_s is not None:  # its job still runs: poll again later, holding no slot
+            delay = max(after_s, settings.poll_s)
+            await defer_take(self.app, following, schedule_in={"seconds": delay})
+        elif following["take_id"] != job["take_id"]:
             await defer_take(self.app, following)
-        # the same take again: left pending (a job outliving --job-timeout, a lost create
-        # for a person); the next `recoil run --executor procrastinate` queues it again
+        # else the same take, left pending (a job outliving --job-timeout, a lost create for
+        # a person): the next `recoil run --executor procrastinate` queues it again
 
     async def _renew(self, claim: Claim) -> None:
         while True:
