@@ -39,6 +39,8 @@ from recoil_core.testing.pytest_plugin import recoil_executable
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "ep001" / "plan.json"
 PROJECT, EPISODE = "nightshift", "EP001"
+BEATS = 3
+"""Beats of :func:`small_plan` under continuity."""
 TIMEOUT_S = 120
 
 
@@ -144,7 +146,9 @@ def check_episode(ark: FakeArkServer, dsn: str, root: Path) -> dict[str, Any]:
         ]
         ledger = backend.read_ledger(PROJECT, EPISODE)
         refused = TakeLeases(backend).refusals(PROJECT, EPISODE)
+        budget = EpisodeBudget(TakeLeases(backend), PROJECT, EPISODE).state()
     assert scenes
+    assert budget is not None and budget[2] == 0  # every take's hold released, none leaked
     job_ids: list[str] = []
     for scene in scenes:
         for beat in scene.beats:
@@ -234,9 +238,12 @@ def test_a_node_paused_past_its_lease_is_fenced_when_it_wakes(
     polling = {**env, "RECOIL_WORKER_DEFER_POLLS": "0"}  # (in its slot: never letting go)
     paused = start_worker(polling, tmp_path, "--concurrency", "4")
     try:
+        # stopped once it polls every beat's job: no create of its is in flight (a node
+        # stopped in the instant between writing `submitting` and sending its create is
+        # the case fencing cannot close: see the README)
         wait_until(
-            lambda: held_takes(database_dsn, paused.pid, "submitted") >= 1,
-            "the first node polls a job it created",
+            lambda: held_takes(database_dsn, paused.pid, "submitted") == BEATS,
+            "the first node polls a job it created for every beat",
         )
         paused.send_signal(signal.SIGSTOP)  # past its lease and its heartbeats
         ark.set(hold_queued=False)

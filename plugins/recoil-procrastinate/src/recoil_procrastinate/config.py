@@ -12,13 +12,15 @@ TASK = "recoil.take"
 
 CRASH_POINTS = (
     "after_claim",
+    "after_reservation",
     "after_submitting",
     "after_create",
     "mid_poll",
     "before_charge",
 )
 """Where ``RECOIL_WORKER_CRASH_AT`` makes a worker exit at once (``os._exit``), for tests
-of what a killed node leaves: after its claim; after ``submitting`` is written (before the
+of what a killed node leaves: after its claim; after the take's money is reserved in the
+shared budget; after ``submitting`` is written (before the
 create); after the create answered, before its job id is written; after the job id is
 written (while the job is polled); before a charge is appended to the ledger."""
 

@@ -44,13 +44,17 @@ class _Crash:
 class TakeBudget:
     """:class:`EpisodeBudget` bound to one take."""
 
-    def __init__(self, budget: EpisodeBudget, claim: Claim) -> None:
+    def __init__(self, budget: EpisodeBudget, claim: Claim, crash: _Crash) -> None:
         self._budget = budget
         self._claim = claim
         self._take_id = claim.take_id
+        self._crash = crash
 
     def reserve(self, amount: Decimal) -> bool:
-        return self._budget.reserve(self._take_id, amount)
+        reserved = self._budget.reserve(self._take_id, amount)
+        if reserved:
+            self._crash("after_reservation")
+        return reserved
 
     def hold(self, amount: Decimal) -> None:
         self._budget.hold(self._take_id, amount)
@@ -132,7 +136,7 @@ class FencedBackend:
     @property
     def take_budget(self) -> TakeBudget:
         """The shared cap as this take sees it (see ``recoil_core.runner.nodes``)."""
-        return TakeBudget(self._budget, self._claim)
+        return TakeBudget(self._budget, self._claim, self._crash)
 
 
 class Node:
