@@ -19,12 +19,13 @@ import attrs
 
 from recoil_core.budget import ZERO, BudgetGuard, Reservation, usd
 from recoil_core.errors import BudgetExhaustedError
-from recoil_core.model import Beat, CanonicalPlan, take_id_for
+from recoil_core.model import Beat, CanonicalPlan, StepState, Take, WorkflowStep, take_id_for
 from recoil_core.plan import parse_plan
 from recoil_core.registry import Registry
 from recoil_core.runner.accounting import Accountant
 from recoil_core.runner.dispatch import SceneSession, attempts
 from recoil_core.runner.episode import EpisodeRunner, RunOptions, RunReport
+from recoil_core.runner.polling import seconds_since
 from recoil_core.runner.providers import ProviderPool
 from recoil_core.runner.reconcile import reconcile
 
@@ -245,6 +246,7 @@ async def run_take(
     pool: ProviderPool | None = None,
     *,
     defer_polls: bool = False,
+    resend_after_s: float | None = None,
 ) -> TakeOutcome:
     """Start or resume ``job``'s take on ``runner``'s backend, as an in-process run would
     (reservation, ``submitting``, create, poll, download, charge); the outcome names the
@@ -252,7 +254,11 @@ async def run_take(
     no longer fits the beat (its scene moved on), runs nothing. ``pool``: the node's
     providers, shared by the takes it works (else the runner's own, closed at the end).
     ``defer_polls``: instead of sleeping between two polls of a running job, stop and
-    return the same job, to run again after the poll interval."""
+    return the same job, to run again after the poll interval. ``resend_after_s``: a lost
+    create another node may still be sending (written ``submitting`` less than this long
+    ago) is searched for but never sent again yet; the same job comes back when it is that
+    old (a node frozen between its ``submitting`` write and its create must not find its
+    create made twice when it wakes)."""
     backend = runner.backend
     found = backend.load_active(job.project, job.episode, job.scene_id)
     if found is None:
@@ -273,6 +279,9 @@ async def run_take(
         runner.accountant = Accountant(backend, runner.guard, job.project, job.episode)
     else:
         runner.guard.recount_spent(runner._ledger_spend())
+    retry_in = _resend_wait(take, resend_after_s) if take is not None else None
+    if retry_in is not None and runner.options.auto_resubmit:
+        runner.options = attrs.evolve(runner.options, auto_resubmit=False)
     own = pool is None
     providers = runner._pool() if pool is None else pool
     executor = runner._executor(providers)
@@ -291,7 +300,22 @@ async def run_take(
         executor.close()
         if own:
             await providers.aclose()
+    if retry_in is not None and take is not None and _lost_steps(take):
+        return TakeOutcome(job, retry_in)  # searched, not found: it may be sent again then
     return TakeOutcome(next_job(job.project, job.episode, job.scene_id, version, beat))
+
+
+def _lost_steps(take: Take) -> list[WorkflowStep]:
+    return [s for s in take.workflow.steps if s.state in (StepState.SUBMITTING, StepState.UNKNOWN)]
+
+
+def _resend_wait(take: Take, resend_after_s: float | None) -> float | None:
+    """Seconds until the take's youngest lost create may be sent again (None: now)."""
+    if resend_after_s is None:
+        return None
+    ages = [seconds_since(s.submitting_at) for s in _lost_steps(take)]
+    young = [age for age in ages if age is not None and age < resend_after_s]
+    return resend_after_s - min(young) if young else None
 
 
 class NodeTakeRunner:
@@ -313,6 +337,7 @@ class NodeTakeRunner:
         backend: Any,
         *,
         defer_polls: bool = False,
+        resend_after_s: float | None = None,
     ) -> dict[str, Any]:
         node_run = NodeRun.from_dict(stored)
         key = json.dumps(stored, sort_keys=True)
@@ -325,7 +350,13 @@ class NodeTakeRunner:
         pool = self._pools.get(key)
         if pool is None:  # providers (and their HTTP clients) live as long as the node
             pool = self._pools[key] = runner._pool()
-        outcome = await run_take(runner, TakeJob.from_dict(job), pool, defer_polls=defer_polls)
+        outcome = await run_take(
+            runner,
+            TakeJob.from_dict(job),
+            pool,
+            defer_polls=defer_polls,
+            resend_after_s=resend_after_s,
+        )
         return outcome.to_dict()
 
     async def aclose(self) -> None:

@@ -65,6 +65,7 @@ def node_env(ark: FakeArkServer, root: Path, dsn: str, **extra: str) -> dict[str
         RECOIL_WORKER_HEARTBEAT_S="0.25",
         RECOIL_WORKER_STALLED_S="1.0",
         RECOIL_WORKER_POLL_S="0.1",
+        RECOIL_WORKER_RESEND_AFTER_S="0.5",
         **extra,
     )
     return env
@@ -354,3 +355,37 @@ def test_a_node_waiting_on_a_job_queues_its_next_poll_instead_of_holding_a_slot(
             node.wait()
     assert node.returncode == 0, err
     check_episode(ark, database_dsn, tmp_path)
+
+
+def test_a_create_a_frozen_node_sends_when_it_wakes_is_found_not_sent_twice(
+    ark: FakeArkServer, database_dsn: str, tmp_path: Path
+) -> None:
+    env = {**node_env(ark, tmp_path, database_dsn), "RECOIL_WORKER_RESEND_AFTER_S": "6"}
+    enqueue(env, tmp_path)
+    frozen = start_worker(
+        {**env, "RECOIL_WORKER_PAUSE_AT": "after_submitting"}, tmp_path, "--concurrency", "1"
+    )
+    other: subprocess.Popen[str] | None = None
+    try:
+        # it stops itself after writing `submitting`, before sending that create
+        wait_until(
+            lambda: held_takes(database_dsn, frozen.pid, "submitting") == 1,
+            "the first node wrote submitting",
+        )
+        other = start_worker(env, tmp_path)
+        # the other node takes the take over, searches, and does not send it again yet
+        wait_until(lambda: lease_states(database_dsn) >= {"unknown"}, "the take is unknown")
+    finally:
+        frozen.send_signal(signal.SIGCONT)  # it wakes and sends its create
+    _out, err = frozen.communicate(timeout=TIMEOUT_S)
+    assert frozen.returncode == 0, err
+    _out, other_err = other.communicate(timeout=TIMEOUT_S)
+    assert other.returncode == 0, other_err
+    counts = check_episode(ark, database_dsn, tmp_path)  # found by its request key: one create
+    assert counts["refused"] >= 1  # the woken node's write of its job id was fenced
+
+
+def lease_states(dsn: str) -> set[str]:
+    with connect(dsn, autocommit=True) as conn:
+        rows = conn.execute("SELECT DISTINCT state FROM recoil.take_leases").fetchall()
+    return {str(row[0]) for row in rows if row[0] is not None}

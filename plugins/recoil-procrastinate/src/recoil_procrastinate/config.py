@@ -59,7 +59,13 @@ class NodeSettings:
     """Between two polls of a running job, let the take go and queue it again for the next
     poll (``schedule_in``) instead of holding a worker slot; ``RECOIL_WORKER_DEFER_POLLS=0``
     keeps polling in the slot."""
+    resend_after_s: float = 60.0
+    """A lost create written ``submitting`` less than this long ago is searched for but not
+    sent again (its node may be frozen mid-create); the take is looked at again then."""
     crash_at: str | None = None
+    pause_at: str | None = None
+    """``RECOIL_WORKER_PAUSE_AT=after_submitting``: the worker stops itself (SIGSTOP)
+    after writing ``submitting``, before its create (tests of a node frozen there)."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], projects_root: str) -> NodeSettings:
@@ -79,5 +85,7 @@ class NodeSettings:
             stalled_s=_seconds(env, "RECOIL_WORKER_STALLED_S", 15.0),
             poll_s=_seconds(env, "RECOIL_WORKER_POLL_S", 1.0),
             defer_polls=env.get("RECOIL_WORKER_DEFER_POLLS", "1").strip() not in ("0", "false"),
+            resend_after_s=_seconds(env, "RECOIL_WORKER_RESEND_AFTER_S", 60.0),
             crash_at=crash_at,
+            pause_at=env.get("RECOIL_WORKER_PAUSE_AT") or None,
         )

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import signal
 from decimal import Decimal
 from typing import Any
 
@@ -31,14 +32,19 @@ log = logging.getLogger(__name__)
 
 
 class _Crash:
-    """Exits the process at once at the configured point (``RECOIL_WORKER_CRASH_AT``)."""
+    """Exits the process at once at the configured point (``RECOIL_WORKER_CRASH_AT``), or
+    stops it there (``RECOIL_WORKER_PAUSE_AT``: SIGSTOP; SIGCONT wakes it)."""
 
-    def __init__(self, point: str | None) -> None:
+    def __init__(self, point: str | None, pause: str | None = None) -> None:
         self.point = point
+        self.pause = pause
 
     def __call__(self, point: str) -> None:
         if point == self.point:
             os._exit(CRASH_EXIT)
+        if point == self.pause:
+            self.pause = None  # once
+            os.kill(os.getpid(), signal.SIGSTOP)
 
 
 class TakeBudget:
@@ -148,7 +154,7 @@ class Node:
         self.worker = worker
         self.backend = backend_for(settings)
         self.leases = TakeLeases(self.backend)
-        self.crash = _Crash(settings.crash_at)
+        self.crash = _Crash(settings.crash_at, settings.pause_at)
         self.app = make_app(settings)
         self.app.task(name=TASK, queue=QUEUE, pass_context=True)(self.take_job)
 
@@ -179,7 +185,13 @@ class Node:
         renewing = asyncio.create_task(self._renew(claim))
         lost = False
         try:
-            outcome = await self.take_runner(job, run, fenced, defer_polls=settings.defer_polls)
+            outcome = await self.take_runner(
+                job,
+                run,
+                fenced,
+                defer_polls=settings.defer_polls,
+                resend_after_s=settings.resend_after_s,
+            )
         except LeaseLostError as exc:
             lost = True
             log.warning("%s", exc)
@@ -193,7 +205,8 @@ class Node:
         following, after_s = outcome["job"], outcome["after_s"]
         if following is None:
             return
-        if after_s is not None:  # its job still runs: poll again later, holding no slot
+        if after_s is not None:  # its job still runs (or its lost create may still be on
+            # its way from a frozen node): look again later, holding no slot
             delay = max(after_s, settings.poll_s)
             await defer_take(self.app, following, schedule_in={"seconds": delay})
         elif following["take_id"] != job["take_id"]:
