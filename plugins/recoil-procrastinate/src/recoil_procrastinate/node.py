@@ -180,6 +180,7 @@ class Node:
         run = await asyncio.to_thread(self.leases.load_node_run, job["project"], job["episode"])
         if run is None:
             log.warning("no run stored for %s/%s; skipping", job["project"], job["episode"])
+            await asyncio.to_thread(self.leases.release, claim)
             return
         fenced = FencedBackend(self.backend, self.leases, claim, self.crash)
         renewing = asyncio.create_task(self._renew(claim))
