@@ -25,6 +25,10 @@ class SceneSession:
     needs_create: bool = False
     """A new scene not written yet: its first save creates it as version 1."""
     lock: asyncio.Lock = attrs.field(factory=asyncio.Lock, eq=False, repr=False)
+    saves_asked: int = attrs.field(default=0, eq=False, repr=False)
+    """Saves of the scene asked for so far (see :meth:`Journal.save`)."""
+    saved_through: int = attrs.field(default=0, eq=False, repr=False)
+    """The last save whose state a completed write holds: every save asked up to it."""
 
 
 @attrs.frozen

@@ -88,8 +88,19 @@ class Journal:
         )
 
     async def save(self, session: SceneSession, *, urgent: bool = False) -> None:
-        """Write the scene: create it if it is new, else compare-and-set its active version."""
+        """Write the scene: create it if it is new, else compare-and-set its active version.
+
+        Saves of one scene take turns. A save whose turn comes after a write that began
+        once it was asked for returns at once: that write copied the scene after every
+        change this save was asked to make durable (a take changes, then asks), so the
+        scene is written once for all the takes that waited on one write.
+        """
+        session.saves_asked += 1
+        asked = session.saves_asked
         async with session.lock:
+            if session.saved_through >= asked:
+                return
+            holds = session.saves_asked
             scene = session.scene
             if len(scene.beats) > 1:  # other beats' takes may change it while it is written
                 scene = scene.copy()
@@ -102,6 +113,7 @@ class Journal:
                     urgent=urgent,
                 )
                 session.needs_create = False
+                session.saved_through = holds
                 self.registry.notify_scene(
                     SceneEvent(
                         project=self.options.project,
@@ -120,3 +132,4 @@ class Journal:
                 expected_version=session.version,
                 urgent=urgent,
             )
+            session.saved_through = holds
