@@ -51,29 +51,32 @@ def _collector_paused() -> Iterator[None]:
 
 
 def _print_status(report: StatusReport) -> None:
+    lines: list[str] = []  # printed at once: one write instead of one per take
     for ep in report.episodes:
-        typer.echo(f"{report.project}/{ep.episode}")
+        lines.append(f"{report.project}/{ep.episode}")
         for scene in ep.scenes:
             cands = f" candidates {scene.candidates}" if scene.candidates else ""
-            typer.echo(f"  {scene.scene_id}  v{scene.version}{cands}")
+            lines.append(f"  {scene.scene_id}  v{scene.version}{cands}")
             for beat in scene.beats:
-                typer.echo(
+                lines.append(
                     f"    {beat.beat_id}  {beat.modality}  "
                     f"{'done' if beat.succeeded else 'not done'}"
                 )
                 if mark := ep.marks.get(f"{scene.scene_id}/{beat.beat_id}"):
-                    typer.echo(f"      review: {mark}")
+                    lines.append(f"      review: {mark}")
                 for take in beat.takes:
                     jobs = ",".join(take.job_ids) or "-"
-                    typer.echo(
+                    lines.append(
                         f"      {take.take_id}  {take.state.value}  job {jobs}  {take.render or ''}"
                     )
         for line in ep.attention:
-            typer.echo(f"  needs attention: {line}")
+            lines.append(f"  needs attention: {line}")
         if ep.billable:
-            typer.echo(
+            lines.append(
                 f"  still billable: {len(ep.billable)} take(s) may still be billed "
                 f"(estimate ${ep.billable_estimate_usd:.4f}, held against the budget); "
                 f"`recoil reconcile --project {report.project} --episode {ep.episode}` "
                 "follows them to the end"
             )
+    if lines:
+        typer.echo("\n".join(lines))
