@@ -12,9 +12,9 @@ import attrs
 from recoil_core.budget import usd
 from recoil_core.model import Scene, TakeState
 from recoil_core.persistence.protocol import PersistenceBackend
-from recoil_core.runner.dispatch import OWED_STEP_STATES, owed_estimate, owes
 from recoil_core.runner.report import SceneSummary, scene_summary, take_attention
 from recoil_core.selection import mark_lines
+from recoil_core.takes import OWED_STEP_STATES, owed_estimate, owes
 
 SPEND_GROUPINGS = {
     "model": "model",

@@ -8,7 +8,7 @@ from typing import Any
 import attrs
 
 from recoil_core.model import Scene, StepState, Take, TakeState
-from recoil_core.runner.dispatch import owes
+from recoil_core.takes import owes
 
 
 @attrs.frozen
