@@ -1,4 +1,4 @@
-"""Plugin discovery and loading: entry points -> one pluggy PluginManager.
+"""Plugin discovery and loading: entry points -> stevedore -> one pluggy PluginManager.
 
 A plugin that is incompatible with this kernel, disabled, fails to import, fails hook
 validation, implements an unknown hook, or registers something invalid is recorded and
@@ -328,20 +328,45 @@ def _module_of(plugin: object) -> str:
 def _load_entry_points(
     eps: Sequence[EntryPoint],
 ) -> tuple[dict[int, object], dict[int, BaseException]]:
-    """Import each entry point's object; return plugins and failures by ``id(ep)``.
+    """Load entry points through stevedore; return plugins and failures by ``id(ep)``."""
+    if not eps:
+        return {}, {}
+    from stevedore import NamedExtensionManager
 
-    The entry points are the ones already discovered (same distributions, no second scan
-    of ``sys.path``). A plugin whose import raises fails alone, whatever it raised but an
-    interrupt (``KeyboardInterrupt``, ``SystemExit``): those end the command.
-    """
-    loaded: dict[int, object] = {}
     errors: dict[int, BaseException] = {}
+
+    def on_failure(_manager: Any, failed: EntryPoint, exc: BaseException) -> None:
+        errors[id(failed)] = exc
+        log.debug("plugin %s failed to load", failed.name, exc_info=exc)
+
+    def load(batch: list[EntryPoint]) -> list[Any]:
+        # Hand stevedore the entry points already discovered: it then loads exactly these
+        # (same distributions, no second scan of sys.path, no on-disk entry-point cache).
+        NamedExtensionManager.ENTRY_POINT_CACHE[ENTRY_POINT_GROUP] = batch
+        manager: NamedExtensionManager[Any] = NamedExtensionManager(
+            namespace=ENTRY_POINT_GROUP,
+            names=[ep.name for ep in batch],
+            on_load_failure_callback=on_failure,
+        )
+        return list(manager.extensions)
+
+    try:
+        extensions = load(list(eps))
+    except AssertionError:
+        # stevedore re-raises AssertionError from a plugin's import instead of
+        # reporting it; load one by one so only the guilty plugin fails.
+        extensions = []
+        for ep in eps:
+            try:
+                extensions += load([ep])
+            except AssertionError as exc:
+                errors[id(ep)] = exc
+    wanted = {id(ep) for ep in eps}
+    loaded = {id(ext.entry_point): ext.plugin for ext in extensions}
+    loaded = {key: plugin for key, plugin in loaded.items() if key in wanted}
     for ep in eps:
-        try:
-            loaded[id(ep)] = ep.load()
-        except Exception as exc:
-            errors[id(ep)] = exc
-            log.debug("plugin %s failed to load", ep.name, exc_info=exc)
+        if id(ep) not in loaded and id(ep) not in errors:
+            errors[id(ep)] = ImportError("entry point could not be loaded")
     return loaded, errors
 
 
