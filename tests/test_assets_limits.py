@@ -215,3 +215,46 @@ def test_sheets_interrupted_at_ark_are_resumed_never_paid_twice(ark, registry, t
     counts = check_money(ark, backend, PROJECT, EPISODE)
     assert counts.succeeded == 2 and counts.duplicates == 0
     assert counts.ledger_usd == pytest.approx(counts.billed_usd) and counts.billed_usd > 0
+
+
+def test_runners_get_the_limits_the_run_provider_declares(tmp_path):
+    """The kernel hands runners what the run's video provider declares for the model: a
+    provider declaring 3 references and frame mixing gets exactly that, with no settings."""
+    from recoil_core.interfaces import Durations, ModelCapabilities
+    from recoil_core.runner.workflows import build_workflow
+
+    narrow = ProviderSpec(
+        name="narrow",
+        modalities=frozenset({"video_i2v", "r2v_multi", "image_t2i"}),
+        factory=create_provider,
+        model_capabilities={
+            "seeddance-2.0": ModelCapabilities(
+                durations=Durations.range(1, 15, 1),
+                max_reference_images=3,
+                frames_with_references=True,
+            )
+        },
+    )
+    registry = build_registry(
+        PluginSelection(load_only=(*PLUGINS, "narrow")),
+        extra=[("narrow", make_plugin(providers=[narrow]))],
+    )
+    plan = load_plan(crowd_plan(tmp_path))
+    identity = GroupIdentity("solo", 0, ("EP001_SH03",))
+    beat = Beat("SH03", "video_i2v", identity, [Segment("EP001_SH03", 5.0)])
+
+    workflow = build_workflow(
+        registry,
+        beat,
+        plan=plan,
+        scene_id="S",
+        take_index=0,
+        video_provider="narrow",
+        image_provider=None,
+    )
+
+    payload = workflow.steps[-1].payload
+    assert payload["first_frame"].endswith("first.png")
+    assert [Path(p).stem for p in payload["reference_images"]] == ["C01", "C02", "C03"]
+    dropped = workflow.provenance["references_dropped"]
+    assert all("at most 3" in d["reason"] for d in dropped)

@@ -5,14 +5,15 @@ Pure: used by dispatch for real takes, by dry runs, and by ``recoil group`` prev
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from recoil_core.errors import PayloadBuildError, PluginError
-from recoil_core.interfaces import BuildContext, CostEstimator
+from recoil_core.interfaces import BuildContext, CostEstimator, ModelCapabilities
 from recoil_core.model import Beat, CanonicalPlan, Group, Workflow, as_price
 from recoil_core.plugin_code import guarded, origin_of
 from recoil_core.registry import ESTIMATORS, Registry
+from recoil_core.runner.capabilities import capabilities_for
 
 
 def build_workflow(
@@ -37,7 +38,10 @@ def build_workflow(
         take_index=take_index,
         video_provider=video_provider,
         image_provider=image_provider,
-        settings=dict(settings or {}),
+        settings={
+            "model_capabilities": DeclaredCapabilities(registry, video_provider),
+            **(settings or {}),
+        },
         scene_version=scene_version,
     )
     try:
@@ -47,6 +51,27 @@ def build_workflow(
     except Exception as exc:  # a runner bug is this take's build error, not a crash
         raise PayloadBuildError(beat.beat_id, f"{type(exc).__name__}: {exc}") from exc
     return as_delivered(registry, beat, workflow, plan=plan, video_provider=video_provider)
+
+
+class DeclaredCapabilities(Mapping[str, ModelCapabilities]):
+    """``ctx.settings["model_capabilities"]``: what the run's video provider declares for a
+    model (or, for previs, the provider it stands in for), looked up when a runner asks."""
+
+    def __init__(self, registry: Registry, provider: str) -> None:
+        self._registry = registry
+        self._provider = provider
+
+    def __getitem__(self, model: str) -> ModelCapabilities:
+        found = capabilities_for(self._registry, self._provider, model)
+        if found is None:
+            raise KeyError(model)
+        return found[1]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._registry.provider(self._provider).listed_models)
+
+    def __len__(self) -> int:
+        return len(self._registry.provider(self._provider).listed_models)
 
 
 def as_delivered(
