@@ -159,6 +159,12 @@ def test_a_short_unit_is_rounded_up_and_the_dry_run_says_so(recoil_cli, tmp_path
     ]
     assert dry.returncode == 0, dry.stderr
     assert notices[0] in json.loads(dry.stdout)["notices"]
+    text = recoil_cli(
+        "run", str(plan), "--strategy", "solo", "--provider", "seeddance", "--dry-run",
+        env={"ARK_API_KEY": "test-key-not-a-secret"},
+    )  # fmt: skip
+    assert text.returncode == 0, text.stderr
+    assert f"note: {notices[0]}" in text.stdout
 
 
 def test_previs_renders_the_clip_the_paid_provider_would_deliver(

@@ -117,3 +117,17 @@ def test_reconcile_starts_no_retake_and_does_not_read_the_marks(harness: RunHarn
     marks.write_text("not json")  # a run would report it; following jobs does not need it
     asyncio.run(harness.runner(PLAN, strategy="solo", max_takes=3).follow())
     assert harness.provider.created == 2
+
+
+def test_a_dry_run_shows_the_requested_retake_and_starts_nothing(harness: RunHarness) -> None:
+    (scene_a, beat_a), _ = beats(harness)
+    before = harness.run(PLAN, strategy="solo", max_takes=3, dry_run=True)
+    assert before.planned == []
+    request_retake(harness.backend, P, E, scene_a, beat_a.beat_id, by="ana")
+
+    report = harness.run(PLAN, strategy="solo", max_takes=3, dry_run=True)
+
+    assert [(p.scene_id, p.beat_id) for p in report.planned] == [(scene_a, beat_a.beat_id)]
+    assert harness.provider.created == 2
+    mark = load_marks(harness.backend, P, E)[(scene_a, beat_a.beat_id)]
+    assert pending_retakes(mark, beat_a) == 1

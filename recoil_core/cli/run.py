@@ -29,6 +29,8 @@ def _print_report(report: RunReport) -> None:
                 f"  {planned.scene_id} / {planned.beat_id}  {planned.modality}  "
                 f"{' '.join(planned.shot_ids)}  via {providers}  est ${planned.estimate_usd:.4f}"
             )
+        for notice in report.notices:
+            typer.echo(f"  note: {notice}")
         total = sum(p.estimate_usd for p in report.planned)
         typer.echo(f"estimated cost: ${total:.4f}")
         return

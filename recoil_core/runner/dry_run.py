@@ -23,8 +23,10 @@ def plan_dry_run(
             continue
         session = SceneSession(item.scene, item.version or 0)
         for beat in item.scene.beats:
-            if beat.succeeded or attempts(beat) >= beat.max_takes:
+            if attempts(beat) >= beat.max_takes:
                 continue
+            if beat.succeeded and not executor.retakes_owed(session, beat):
+                continue  # done, and no reviewer asked for a retake
             check = check_beat(
                 executor.registry,
                 executor.plan,
