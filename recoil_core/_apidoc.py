@@ -134,6 +134,26 @@ SECTIONS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
             "WILDCARD",
         ),
     ),
+    (
+        "Review marks and the cut",
+        "What reviewers decide per beat (`recoil select`, `approve`, `reject`, `retake`, the "
+        "review page) and the cut an exporter reads (docs/review-and-export.md). Marks never "
+        "touch paid takes or renders.",
+        (
+            "BeatMark",
+            "Verdict",
+            "load_marks",
+            "select_take",
+            "approve",
+            "reject",
+            "request_retake",
+            "pending_retakes",
+            "cut_take",
+            "episode_cut",
+            "Cut",
+            "CutEvent",
+        ),
+    ),
 )
 """The page's sections: title, introduction and the names they document, in order.
 Errors are a section of their own, drawn as a tree."""

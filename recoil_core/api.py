@@ -114,6 +114,20 @@ if TYPE_CHECKING:
     from recoil_core.plan import pass_ordinal as pass_ordinal
     from recoil_core.plan import reference_images as reference_images
     from recoil_core.render import render_name as render_name
+    from recoil_core.selection import BeatMark as BeatMark
+    from recoil_core.selection import Cut as Cut
+    from recoil_core.selection import CutEvent as CutEvent
+    from recoil_core.selection import MarkConflictError as MarkConflictError
+    from recoil_core.selection import SelectionError as SelectionError
+    from recoil_core.selection import Verdict as Verdict
+    from recoil_core.selection import approve as approve
+    from recoil_core.selection import cut_take as cut_take
+    from recoil_core.selection import episode_cut as episode_cut
+    from recoil_core.selection import load_marks as load_marks
+    from recoil_core.selection import pending_retakes as pending_retakes
+    from recoil_core.selection import reject as reject
+    from recoil_core.selection import request_retake as request_retake
+    from recoil_core.selection import select_take as select_take
 
 _EXPORTS: dict[str, tuple[str, ...]] = {
     "recoil_core.hookspecs": ("hookimpl",),
@@ -215,6 +229,22 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "recoil_core.hashing": ("WILDCARD", "shotset_hash", "stable_digest"),
     "recoil_core.plan": ("pass_ordinal", "reference_images"),
     "recoil_core.render": ("render_name",),
+    "recoil_core.selection": (
+        "BeatMark",
+        "Cut",
+        "CutEvent",
+        "MarkConflictError",
+        "SelectionError",
+        "Verdict",
+        "approve",
+        "cut_take",
+        "episode_cut",
+        "load_marks",
+        "pending_retakes",
+        "reject",
+        "request_retake",
+        "select_take",
+    ),
 }
 """Where each public name is defined (private modules), by module; the ``TYPE_CHECKING``
 imports above say the same for type checkers (a test keeps the two equal)."""
