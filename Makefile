@@ -8,14 +8,16 @@ PLUGIN_DIRS := recoil_plugins_grouping recoil_plugins_video \
 	plugins/recoil-coverage plugins/recoil-i2v plugins/recoil-r2v-multi \
 	plugins/recoil-seeddance plugins/recoil-animatic plugins/recoil-postgres plugins/recoil-replicate \
 	plugins/recoil-fal plugins/recoil-procrastinate plugins/recoil-review plugins/recoil-otio
-DISTS := -e . $(addprefix -e ,$(PLUGIN_DIRS))
+# Each distribution with its own `test` extra (the review page's browser driver, PyAV for
+# the export's durations...); pip notes the ones that declare none and goes on.
+DISTS := -e ".[test]" $(foreach dir,$(PLUGIN_DIRS),-e "$(dir)[test]")
 
 .PHONY: setup test test-isolated demo lint bench clean
 
 $(BIN)/recoil: pyproject.toml $(addsuffix /pyproject.toml,$(PLUGIN_DIRS))
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet $(DISTS) -e ".[test]"
+	$(BIN)/pip install --quiet $(DISTS)
 	touch $(BIN)/recoil
 
 setup: $(BIN)/recoil
