@@ -111,6 +111,15 @@ def recoil_providers() -> list[ProviderSpec]:
     missing API key) and a ``factory(ctx) -> Provider``. Keep this hook cheap: import
     HTTP clients inside ``factory``, so ``recoil plugins list`` stays fast.
 
+    Declare what the service can do; the kernel assumes nothing else:
+    ``model_capabilities`` (per model: clip ``durations``, resolutions, aspect ratios,
+    ``max_reference_images``, ``frames_with_references``; ``group``, dry runs and
+    preflight refuse a unit its model cannot render, and runners read the reference
+    limits), ``cancellable_states`` and ``cancel_running_billed``, ``find_window_s`` and
+    ``find_consistency_s`` for lost creates, ``output_retention_s``. ``recoil providers
+    show NAME`` prints the declaration; ``recoil_core.testing.providers`` holds the
+    conformance suite that checks a provider keeps it (docs/writing-a-provider.md).
+
     Secrets (API keys) come from ``ctx.env`` and must never be written to any file,
     log, error message or returned status metadata.
 
