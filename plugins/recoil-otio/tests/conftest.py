@@ -18,14 +18,20 @@ from recoil_core.testing.pytest_plugin import recoil_executable
 # The example episode is rendered by a real `recoil run`: it needs the standard strategies,
 # the video runners and the animatic (installed beside recoil-otio by `make setup`; not
 # dependencies of recoil-otio itself, so `make test-isolated` skips these tests).
-for _module, _what in (
+RENDERING_NEEDS = (
     ("recoil_plugins_grouping", "the continuity strategy"),
     ("recoil_plugins_video", "the keyframe runner"),
     ("recoil_i2v", "the video_i2v runner"),
     ("recoil_r2v_multi", "the r2v_multi runner"),
     ("recoil_animatic", "the offline renderer"),
-):
-    pytest.importorskip(_module, reason=f"rendering the example episode needs {_what}")
+)
+
+
+def _require_renderers() -> None:
+    """Skip the asking test (only it: the cut-as-data tests need none of these)."""
+    for module, what in RENDERING_NEEDS:
+        pytest.importorskip(module, reason=f"rendering the example episode needs {what}")
+
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "ep001" / "plan.json"
 
@@ -56,6 +62,7 @@ def _runner(root: Path) -> Recoil:
 
 
 def _render(root: Path) -> Episode:
+    _require_renderers()
     if not EXAMPLE.is_file():
         pytest.skip(f"the example plan is not here ({EXAMPLE}): run from the repository")
     shutil.copy(EXAMPLE, root / "plan.json")
