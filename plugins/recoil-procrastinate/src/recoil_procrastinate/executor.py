@@ -31,7 +31,16 @@ TakeRunner = Callable[..., Awaitable[Mapping[str, Any]]]
 ``{"job": the job to queue next or None, "after_s": its delay or None}`` (it may also have
 ``async aclose()``, called when the node stops)."""
 
-__all__ = ["NodeSettings", "TakeRunner", "enqueue", "pending_jobs", "status", "work"]
+__all__ = [
+    "NodeSettings",
+    "TakeRunner",
+    "enqueue",
+    "pending_jobs",
+    "schema_status",
+    "schema_upgrade",
+    "status",
+    "work",
+]
 
 
 def enqueue(
@@ -42,8 +51,10 @@ def enqueue(
 ) -> int:
     """Store ``run`` for the episode of ``jobs`` and defer one job per take; returns how
     many were queued (a take already waiting in the queue is not queued again)."""
+    from recoil_procrastinate._bench import count_round_trips
     from recoil_procrastinate.queue import enqueue_jobs
 
+    count_round_trips(env)
     settings = NodeSettings.from_env(env, projects_root)
     return asyncio.run(enqueue_jobs(settings, run, jobs))
 
@@ -63,6 +74,29 @@ def status(env: Mapping[str, str], projects_root: str) -> dict[str, Any]:
     return asyncio.run(cluster_status(NodeSettings.from_env(env, projects_root)))
 
 
+def schema_status(env: Mapping[str, str], projects_root: str) -> list[dict[str, Any]]:
+    """The queue tables' version (``recoil db upgrade --check``): ``[{"name", "found",
+    "latest"}]``, versions as procrastinate's migrations name them (``03.04.00``; found
+    None: no queue tables yet)."""
+    from recoil_postgres.connection import connect
+
+    from recoil_procrastinate.queue import queue_schema_found, queue_schema_latest
+
+    settings = NodeSettings.from_env(env, projects_root)
+    with connect(settings.dsn, autocommit=True) as conn:
+        found = queue_schema_found(conn)
+    return [
+        {"name": "queue tables (procrastinate)", "found": found, "latest": queue_schema_latest()}
+    ]
+
+
+def schema_upgrade(env: Mapping[str, str], projects_root: str) -> None:
+    """Create the queue tables, or apply procrastinate's migrations newer than theirs."""
+    from recoil_procrastinate.queue import ensure_queue_tables
+
+    ensure_queue_tables(NodeSettings.from_env(env, projects_root).dsn, upgrade=True)
+
+
 def work(
     env: Mapping[str, str],
     projects_root: str,
@@ -74,8 +108,10 @@ def work(
     lease_s: float | None = None,
 ) -> None:
     """Run a render node until interrupted (``once``: until no take job is left)."""
+    from recoil_procrastinate._bench import count_round_trips
     from recoil_procrastinate.node import run_node
 
+    count_round_trips(env)
     settings = NodeSettings.from_env(env, projects_root)
     if lease_s is not None:
         settings = attrs.evolve(settings, lease_s=lease_s)

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import procrastinate
 from procrastinate import exceptions as procrastinate_errors
 from procrastinate.schema import SchemaManager
 from recoil_postgres.backend import PostgresBackend
-from recoil_postgres.connection import connect
+from recoil_postgres.connection import Conn, connect
 from recoil_postgres.leases import EpisodeBudget, TakeLeases
 
 from recoil_procrastinate.config import QUEUE, TASK, NodeSettings
@@ -21,14 +22,69 @@ _SCHEMA_LOCK = int.from_bytes(
 )
 
 
-def ensure_queue_tables(dsn: str) -> None:
+_VERSION_DDL = """
+CREATE TABLE IF NOT EXISTS recoil_procrastinate_schema (
+    singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+    version text NOT NULL,
+    updated_at timestamptz NOT NULL DEFAULT now()
+)
+"""
+_RECORD_VERSION = (
+    "INSERT INTO recoil_procrastinate_schema (singleton, version) VALUES (true, %s) "
+    "ON CONFLICT (singleton) DO UPDATE SET version = EXCLUDED.version, updated_at = now()"
+)
+
+
+def _migrations() -> list[tuple[str, Path]]:
+    """procrastinate's migration files as ``(version, path)``, in the order they apply
+    (``03.04.00_01_pre_...sql``: version ``03.04.00``)."""
+    folder = Path(SchemaManager.get_migrations_path())
+    return sorted((path.name.split("_", 1)[0], path) for path in folder.glob("*.sql"))
+
+
+def queue_schema_latest() -> str:
+    """The version of the queue tables the installed procrastinate writes (its last
+    migration's)."""
+    return _migrations()[-1][0]
+
+
+def _table_exists(conn: Conn, name: str) -> bool:
+    row = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (name,)).fetchone()
+    return row is not None and bool(row[0])
+
+
+def queue_schema_found(conn: Conn) -> str | None:
+    """The queue tables' version as recorded when they were made or upgraded (None: no
+    queue tables). Tables made before versions were recorded count as the installed
+    procrastinate's (they were made from its schema)."""
+    if not _table_exists(conn, "procrastinate_jobs"):
+        return None
+    if not _table_exists(conn, "recoil_procrastinate_schema"):
+        return queue_schema_latest()
+    row = conn.execute("SELECT version FROM recoil_procrastinate_schema").fetchone()
+    return queue_schema_latest() if row is None else str(row[0])
+
+
+def ensure_queue_tables(dsn: str, *, upgrade: bool = False) -> None:
     """Apply procrastinate's schema to the database unless it is there (once, under an
-    advisory lock, when several nodes start together)."""
+    advisory lock, when several nodes start together), recording its version;
+    ``upgrade``: also apply the migrations newer than the recorded version, in order."""
     with connect(dsn) as conn, conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
-        row = conn.execute("SELECT to_regclass('procrastinate_jobs') IS NOT NULL").fetchone()
-        if row is None or not row[0]:
+        found = queue_schema_found(conn)
+        latest = queue_schema_latest()
+        if found is None:
             conn.execute(SchemaManager.get_schema())
+        elif upgrade and found < latest:
+            for version, path in _migrations():
+                if version > found:
+                    conn.execute(path.read_text(encoding="utf-8"))
+        elif found == latest and _table_exists(conn, "recoil_procrastinate_schema"):
+            return
+        else:
+            latest = found
+        conn.execute(_VERSION_DDL)
+        conn.execute(_RECORD_VERSION, (latest,))
 
 
 def make_app(settings: NodeSettings) -> procrastinate.App:
