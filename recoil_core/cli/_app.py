@@ -45,6 +45,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "plan": ("recoil_core.cli.plan", "plan_app"),
     "plugins": ("recoil_core.cli.plugins", "plugins_app"),
     "providers": ("recoil_core.cli.providers", "providers_app"),
+    "db": ("recoil_core.cli.db", "db_app"),
 }
 """Command name -> (module, attribute): a command function, or a typer app for a group
 of subcommands. In the order ``recoil --help`` lists them."""
