@@ -60,6 +60,7 @@ from recoil_core.convert import (
     DERIVATION_KIND,
     LEDGER_KIND,
     MANIFEST_KIND,
+    MIGRATIONS,
     SCENE_KIND,
     document_version,
     dump_document,
@@ -69,9 +70,11 @@ from recoil_core.errors import (
     CorruptDocumentError,
     EpisodeLockedError,
     SceneVersionConflictError,
+    SchemaVersionError,
 )
 from recoil_core.ids import id_problem, validate_id
 from recoil_core.model import (
+    SCHEMA_VERSION,
     Downstream,
     LedgerEntry,
     Scene,
@@ -149,6 +152,32 @@ def _structure(kind: str, data: object, cls: type[T], source: str) -> T:
     if found != kind:
         raise CorruptDocumentError(source, f"expected a {kind} document, found {found!r}")
     return obj
+
+
+def _read_body(path: str, kind: str) -> dict[str, Any] | None:
+    """The body of the ``kind`` document at ``path`` as decoded JSON, its schema version
+    checked and migrated (as :func:`load_document` does before structuring); ``None`` when
+    there is no file."""
+    try:
+        with open(path, "rb", buffering=0) as file:
+            raw = file.read()
+    except FileNotFoundError:
+        return None
+    data = _parse_json(raw, path)
+    if not isinstance(data, dict):
+        raise CorruptDocumentError(path, f"expected a JSON object, got {type(data).__name__}")
+    if data.get("document") != kind:
+        raise CorruptDocumentError(
+            path, f"expected a {kind} document, found {data.get('document')!r}"
+        )
+    version = document_version(data, path)
+    while version < SCHEMA_VERSION:
+        migrate = MIGRATIONS.get((kind, version))
+        if migrate is None:
+            raise SchemaVersionError(f"{path}: no migration for {kind} v{version}")
+        data = migrate(dict(data))
+        version += 1
+    return data
 
 
 @attrs.define
@@ -463,6 +492,42 @@ class FilesystemBackend:
         if wanted not in versions:
             return None
         return self._load_listed(scene_dir, wanted)
+
+    def load_status_documents(
+        self, project: str, episode: str, scene_id: str
+    ) -> tuple[dict[str, Any], dict[str, Any]] | None:
+        """The scene's manifest and active version document as decoded JSON (schema version
+        checked and migrated, document kind and scene id checked; not structured), or
+        ``None`` when the scene has no manifest. ``recoil status`` summarises a few fields
+        of each take from these instead of building every ``Scene`` and ``SceneManifest``.
+        """
+        scene_dir = self.scene_dir(project, episode, scene_id)
+        self._settle(scene_dir)
+        manifest_path = os.path.join(scene_dir, MANIFEST_FILE)
+        manifest = _read_body(manifest_path, MANIFEST_KIND)
+        if manifest is None:
+            return None
+        active = manifest.get("active_version")
+        versions = manifest.get("versions")
+        if manifest.get("scene_id") != scene_id or not isinstance(versions, list):
+            self._read_manifest(scene_dir)  # raises what the full read says of it
+            raise CorruptDocumentError(manifest_path, "not a manifest of this scene")
+        if not isinstance(active, int) or not any(
+            isinstance(entry, dict) and entry.get("version") == active for entry in versions
+        ):
+            self._read_manifest(scene_dir)
+            raise CorruptDocumentError(manifest_path, "its active version is not listed")
+        scene_path = os.path.join(scene_dir, version_file_name(active))
+        scene = _read_body(scene_path, SCENE_KIND)
+        if scene is None:
+            raise CorruptDocumentError(
+                scene_path, f"the manifest lists v{active} but its document is missing"
+            )
+        if scene.get("scene_id") != scene_id:
+            raise CorruptDocumentError(
+                scene_path, f"scene_id {scene.get('scene_id')!r} does not match its folder"
+            )
+        return manifest, scene
 
     def load_active(self, project: str, episode: str, scene_id: str) -> tuple[Scene, int] | None:
         scene_dir = self.scene_dir(project, episode, scene_id)

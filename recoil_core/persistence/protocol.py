@@ -104,6 +104,12 @@ class PersistenceBackend(Protocol):
     Optional: ``sweep_temp_files(project, episode) -> int``, called by a run while it holds
     the episode lock, removes what writers killed mid-write left behind (temporary
     files) and returns how many it removed.
+
+    Optional: ``load_status_documents(project, episode, scene_id)``, the read side's fast
+    path: ``(manifest, active scene)`` as decoded JSON dicts (the converter's unstructured
+    form, schema version checked and migrated), or ``None`` when the scene has no
+    manifest. ``recoil status`` summarises the takes from them instead of structuring
+    every ``Scene``; without the method it loads each scene whole (same report).
     """
 
     name: str
