@@ -61,15 +61,19 @@ counted (the fake can always list, so the target is 0), then resubmitted.
 from __future__ import annotations
 
 import json
+import os
 import random
 import signal
 import subprocess
+import sys
 import threading
+import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import attrs
+import httpx
 import pytest
 from ark_money import (
     MoneyCounts,
@@ -94,10 +98,12 @@ from recoil_core.testing.pytest_plugin import recoil_executable
 __all__ = [
     "EPISODE",
     "PROJECT",
+    "PROVIDERS",
     "CampaignCounts",
     "WatchedArk",
     "cli_env",
     "run_campaign",
+    "run_provider_campaign",
     "start_run",
     "wait_for",
 ]
@@ -1105,5 +1111,482 @@ def run_campaign(
                 counts.failures.append(message)
                 log(f"  FAILED: {message}")
         if counts.kills == kills0:  # nothing left to kill in a fresh folder: stop
+            break
+    return counts
+
+
+# ---------------------------------------------------------------------- any fake provider
+#
+# The campaign above is Ark's (held creates, 5xx faults, conforms, capped waves, wrong
+# keys, all on the in-process fake Ark). The one below runs against any of the three fake
+# providers through a small adapter (the provider's name, its environment, and how to read
+# the fake's creates and bill by job id): real ``recoil run`` subprocesses SIGKILLed at
+# seeded random moments, restarted until each episode completes, then 0 duplicate creates
+# per take identity, the ledger equal to the fake's bill job by job, every render present.
+
+
+@attrs.define(frozen=True)
+class ServerBill:
+    """What a fake provider counted and billed, read after (or between) runs."""
+
+    creates_total: int
+    creates_by_identity: dict[str, int]
+    """Creates by the take identity they carried (a request key or create fingerprint)."""
+    jobs: dict[str, str]
+    """Every job the server made: id to status."""
+    billed_usd: dict[str, float]
+    """USD billed by job id."""
+    identity_by_job: dict[str, str] = attrs.field(factory=dict)
+    """The identity each job's create carried, where the server tells it per job (then
+    duplicates are counted on one episode's share: the fake Ark's create fingerprint is
+    the same for the same take of two episodes of the same shape)."""
+
+    def share(self, job_ids: Mapping[str, str]) -> ServerBill:
+        """This bill restricted to ``job_ids`` (one episode's share of the server: server id
+        to the job id Recoil records), keyed by the recorded ids."""
+        by_identity = self.creates_by_identity
+        if self.identity_by_job:
+            by_identity = {}
+            for job, identity in self.identity_by_job.items():
+                if job in job_ids:
+                    by_identity[identity] = by_identity.get(identity, 0) + 1
+        return ServerBill(
+            creates_total=sum(1 for j in self.jobs if j in job_ids),
+            creates_by_identity=by_identity,
+            jobs={job_ids[j]: s for j, s in self.jobs.items() if j in job_ids},
+            billed_usd={job_ids[j]: usd for j, usd in self.billed_usd.items() if j in job_ids},
+        )
+
+
+class FakeProvider:
+    """A running fake provider as the campaign drives it (see :data:`PROVIDERS`)."""
+
+    name: str
+    """What ``recoil run --provider`` takes."""
+    video_model: str | None
+    """The plan's ``video_model`` for this provider (None: the example plan's own)."""
+    base_url: str
+
+    def env(self, root: Path) -> dict[str, str]:
+        """This process's environment for a ``recoil`` CLI run against the fake, projects
+        under ``root``: base URL, key, and fast polls and lost-create searches."""
+        raise NotImplementedError
+
+    def bill(self) -> ServerBill:
+        raise NotImplementedError
+
+    def drop_next_create(self) -> None:
+        """The next create is made at the provider and its answer lost (a search finds it)."""
+        raise NotImplementedError
+
+    def server_id(self, job_id: str) -> str:
+        """The server's id of the job Recoil records as ``job_id``."""
+        return job_id
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+
+def _clean_env(root: Path, *prefixes: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RECOIL_", *prefixes))}
+    env.update(
+        RECOIL_PROJECTS_ROOT=str(root / "projects"),
+        RECOIL_ANIMATIC_CACHE=str(root / "animatic-cache"),
+    )
+    return env
+
+
+class _FakeProcess(FakeProvider):
+    """A fake provider served by its own process (``python -m MODULE --port 0 --print-port``),
+    driven over its ``/_fake/*`` endpoints."""
+
+    module = ""
+    key_flag = "--api-key"
+    key = ""
+
+    def __init__(self) -> None:
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                self.module,
+                "--port",
+                "0",
+                "--print-port",
+                self.key_flag,
+                self.key,
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.proc.stdout is not None
+        self.base_url = self.proc.stdout.readline().strip()
+        if not self.base_url.startswith("http"):
+            self.close()
+            raise RuntimeError(f"{self.module} did not start")
+        self.http = httpx.Client(timeout=30)
+
+    @property
+    def control_url(self) -> str:
+        return self.base_url.removesuffix("/v1")
+
+    def stats(self) -> dict[str, Any]:
+        data: dict[str, Any] = self.http.get(f"{self.control_url}/_fake/stats").json()
+        return data
+
+    def fault(self, **fault: Any) -> None:
+        self.http.post(f"{self.control_url}/_fake/faults", json=fault).raise_for_status()
+
+    def close(self) -> None:
+        if getattr(self, "http", None) is not None:
+            self.http.close()
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+class FakeFalProcess(_FakeProcess):
+    name = "fal"
+    video_model = "seedance-1-pro"
+    module = "recoil_fal.testing.fake_fal"
+    key = "SENTINEL-fal-key-kill-7d20c4e9"
+
+    def env(self, root: Path) -> dict[str, str]:
+        env = _clean_env(root, "FAL_")
+        env.update(
+            FAL_KEY=self.key,
+            FAL_QUEUE_URL=self.base_url,
+            FAL_API_URL=self.base_url,
+            RECOIL_FAL_FIND_CONSISTENCY_S="0.2",
+        )
+        return env
+
+    def bill(self) -> ServerBill:
+        stats = self.stats()
+        return ServerBill(
+            creates_total=stats["creates_total"],
+            creates_by_identity=stats["creates_by_key"],
+            jobs=stats["states"],
+            billed_usd=stats["billed_usd_by_request"],
+        )
+
+    def drop_next_create(self) -> None:
+        self.fault(op="submit", kind="drop")
+
+    def server_id(self, job_id: str) -> str:
+        return job_id.rsplit("|", 1)[-1]  # the provider records "endpoint|seconds|request_id"
+
+
+class FakeReplicateProcess(_FakeProcess):
+    name = "replicate"
+    video_model = "seedance-1-pro"
+    module = "recoil_replicate.testing.fake_replicate"
+    key_flag = "--api-token"
+    key = "SENTINEL-replicate-token-kill-51af09b3"
+
+    def env(self, root: Path) -> dict[str, str]:
+        env = _clean_env(root, "REPLICATE_")
+        env.update(
+            REPLICATE_API_TOKEN=self.key,
+            REPLICATE_API_BASE=self.base_url,
+            RECOIL_REPLICATE_POLL_S="0.02",
+            RECOIL_REPLICATE_FIND_CONSISTENCY_S="0.2",
+        )
+        return env
+
+    def bill(self) -> ServerBill:
+        stats = self.stats()
+        return ServerBill(
+            creates_total=stats["creates_total"],
+            creates_by_identity=stats["creates_by_key"],
+            jobs=stats["predictions"],
+            billed_usd=stats["billed_usd_by_prediction"],
+        )
+
+    def drop_next_create(self) -> None:
+        self.fault(op="create", kind="drop")
+
+
+class FakeArkInProcess(FakeProvider):
+    """The fake Ark of the campaign above (in this process), behind the same adapter."""
+
+    name = "seeddance"
+    video_model = None
+
+    def __init__(self) -> None:
+        self.ark = WatchedArk(api_key=SENTINEL_KEY, queue_s=QUEUE_S).__enter__()
+        self.base_url = self.ark.base_url
+
+    def env(self, root: Path) -> dict[str, str]:
+        return cli_env(self.ark, root)
+
+    def bill(self) -> ServerBill:
+        stats = self.ark.stats()
+        return ServerBill(
+            creates_total=stats["creates_total"],
+            creates_by_identity=stats["creates_by_fingerprint"],
+            jobs=stats["tasks"],
+            billed_usd=billed_usd(self.ark),
+            identity_by_job=dict(self.ark.fingerprints),
+        )
+
+    def drop_next_create(self) -> None:
+        self.ark.inject("create", "drop")
+
+    def close(self) -> None:
+        self.ark.__exit__(None, None, None)
+
+
+PROVIDERS: dict[str, Callable[[], FakeProvider]] = {
+    "seeddance": FakeArkInProcess,
+    "fal": FakeFalProcess,
+    "replicate": FakeReplicateProcess,
+}
+"""The fake providers the generic campaign runs against, by ``--provider`` name."""
+
+PROVIDER_MODES = ("create", "create", "anytime", "anytime", "drop")
+"""Kill moments of the generic campaign: ``create`` (just after the server made a job: the
+CLI may die before it saved the job id), ``anytime`` (a random delay after start) and
+``drop`` (the next create's answer is lost, then a kill at any moment)."""
+ANYTIME_S = (0.05, 1.5)
+CREATE_KILL_S = (0.0, 0.03)
+
+
+def provider_plan(folder: Path, episode: str, provider: FakeProvider) -> Path:
+    """The example plan as ``episode``, on ``provider``'s video model."""
+    plan = json.loads(EXAMPLE_PLAN.read_text())
+    plan["episode"] = episode
+    if provider.video_model is not None:
+        plan["defaults"]["video_model"] = provider.video_model
+    path = folder / f"{episode}.json"
+    path.write_text(json.dumps(plan))
+    return path
+
+
+def provider_run(
+    provider: FakeProvider, env: Mapping[str, str], cwd: Path, plan: Path, *extra: str
+) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [recoil_executable(), "run", str(plan), "--provider", provider.name, "--json", *extra],
+        env=dict(env),
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def kill_provider_run(
+    provider: FakeProvider,
+    proc: subprocess.Popen[str],
+    mode: str,
+    rng: random.Random,
+) -> bool:
+    """SIGKILL ``proc`` at a moment of ``mode``; False when it ended first."""
+    if mode == "create":
+        creates0 = provider.bill().creates_total
+        while proc.poll() is None and provider.bill().creates_total == creates0:
+            time.sleep(0.002)  # a look at the server's count, not a wait for a result
+        delay = rng.uniform(*CREATE_KILL_S)
+    else:
+        delay = rng.uniform(*ANYTIME_S)
+    try:
+        proc.wait(delay)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(120)
+        return True
+    return False
+
+
+def provider_episode_jobs(backend: FilesystemBackend, episode: str) -> set[str]:
+    return {
+        step.job_id
+        for scene in every_version(backend, PROJECT, episode)
+        for beat in scene.beats
+        for take in beat.takes
+        for step in take.workflow.steps
+        if step.job_id
+    }
+
+
+def run_provider_folder(
+    provider: FakeProvider,
+    root: Path,
+    rng: random.Random,
+    counts: CampaignCounts,
+    kills: int,
+    log: Callable[[str], None],
+) -> None:
+    """Two episodes on one fake: kill runs of either at random until ``kills`` kills (or
+    both complete), finish both, then check the money of each on its share of the server."""
+    env = provider.env(root)
+    plans = {episode: provider_plan(root, episode, provider) for episode in EPISODES}
+    complete: set[str] = set()
+    done_kills = 0
+    while done_kills < kills and len(complete) < len(EPISODES):
+        episode = rng.choice([e for e in EPISODES if e not in complete])
+        mode = rng.choice(PROVIDER_MODES)
+        concurrency = rng.choice(KILL_CONCURRENCY)
+        if mode == "drop":
+            provider.drop_next_create()
+        counts.runs += 1
+        proc = provider_run(provider, env, root, plans[episode], "--concurrency", str(concurrency))
+        killed = kill_provider_run(provider, proc, mode, rng)
+        out, err = proc.communicate(timeout=120)
+        assert "Traceback" not in err, err
+        assert killed or proc.returncode in (0, 1), out + err
+        if killed:
+            done_kills += 1
+            counts.kills += 1
+            counts.kills_by_mode[mode] = counts.kills_by_mode.get(mode, 0) + 1
+            log(f"  kill {counts.kills}: {episode} {mode} (concurrency {concurrency})")
+            assert_unfinished_takes_need_attention(env, root, episode)
+        elif proc.returncode == 0:
+            complete.add(episode)
+            log(f"  {episode} complete before its kill ({mode})")
+    backend = FilesystemBackend(Path(env["RECOIL_PROJECTS_ROOT"]))
+    for episode in EPISODES:
+        if episode not in complete:
+            finish_provider_episode(
+                provider, env, root, plans[episode], backend, episode, counts, log
+            )
+    bill = provider.bill()
+    owned: dict[str, str] = {}
+    for episode in EPISODES:
+        jobs = {provider.server_id(j): j for j in provider_episode_jobs(backend, episode)}
+        for job in jobs:
+            if job in owned:
+                counts.adopted_jobs += 1
+            owned[job] = episode
+        share = bill.share(jobs)
+        duplicates = {k: n for k, n in share.creates_by_identity.items() if n > 1}
+        counts.duplicates += sum(n - 1 for n in duplicates.values())
+        assert not duplicates, f"{episode}: creates per take identity: {duplicates}"
+        ledger: dict[str, float] = {}
+        for entry in backend.read_ledger(PROJECT, episode):
+            if entry.job_id is not None:
+                ledger[entry.job_id] = ledger.get(entry.job_id, 0.0) + entry.amount_usd
+        counts.ledger_mismatched_jobs += sum(
+            1
+            for job in set(ledger) | set(share.billed_usd)
+            if ledger.get(job, 0.0) != pytest.approx(share.billed_usd.get(job, 0.0))
+        )
+        server = {
+            "creates_total": share.creates_total,
+            "creates_by_fingerprint": {},
+            "tasks": share.jobs,
+        }
+        assert set(share.jobs) == set(jobs.values()), f"{episode}: jobs the server lacks"
+        money = check_money_on(server, share.billed_usd, backend, episode)
+        counts.add(money)
+    counts.unowned_jobs += len(set(bill.jobs) - set(owned))
+    assert counts.unowned_jobs == 0, f"jobs no take holds: {sorted(set(bill.jobs) - set(owned))}"
+    leaks = key_leaks(root, provider)
+    counts.key_leaks += leaks
+    assert leaks == 0, f"{provider.name}'s key written under {root}"
+
+
+def check_money_on(
+    server: Mapping[str, Any], billed: Mapping[str, float], backend: FilesystemBackend, episode: str
+) -> MoneyCounts:
+    from recoil_core.testing._suite.money import check_money as check_server_money
+
+    return check_server_money(server, billed, backend, PROJECT, episode)
+
+
+def key_leaks(root: Path, provider: FakeProvider) -> int:
+    """Files under ``root``'s projects folder holding the provider's key."""
+    key = getattr(provider, "key", None) or SENTINEL_KEY
+    return sum(
+        1
+        for path in (root / "projects").rglob("*")
+        if path.is_file() and key.encode() in path.read_bytes()
+    )
+
+
+def finish_provider_episode(
+    provider: FakeProvider,
+    env: Mapping[str, str],
+    root: Path,
+    plan: Path,
+    backend: FilesystemBackend,
+    episode: str,
+    counts: CampaignCounts,
+    log: Callable[[str], None],
+) -> None:
+    """Resume until complete; a take a plain run leaves ``unknown`` is counted as left for
+    a person, then resubmitted."""
+    done = None
+    for _ in range(4):
+        counts.runs += 1
+        done = run_recoil(env, root, "run", str(plan), "--provider", provider.name, "--json")
+        assert "Traceback" not in done.stderr, done.stderr
+        if done.returncode == 0:
+            return
+        report = report_of(done)
+        assert "take_counts" in report, done.stdout + done.stderr
+        unknown = report["take_counts"].get("unknown", 0)
+        if not unknown:
+            continue
+        counts.left_for_person += unknown
+        log(f"  LEFT FOR A PERSON: {episode} {unknown} take(s); {report['attention']}")
+        counts.runs += 1
+        done = run_recoil(
+            env,
+            root,
+            "run",
+            str(plan),
+            "--provider",
+            provider.name,
+            "--json",
+            "--resubmit-unknown",
+        )
+        if done.returncode == 0:
+            return
+    assert done is not None
+    raise AssertionError(f"{episode} did not complete: {done.stdout}\n{done.stderr}")
+
+
+def run_provider_campaign(
+    workdir: Path,
+    provider: str,
+    *,
+    seed: int,
+    kills: int,
+    kills_per_folder: int = 10,
+    max_folders: int | None = None,
+    log: Callable[[str], None] = lambda _line: None,
+    strict: bool = True,
+) -> CampaignCounts:
+    """The kill campaign against the fake ``provider`` (a key of :data:`PROVIDERS`): folders
+    of two episodes on one fake, up to ``kills_per_folder`` kills each, until ``kills``."""
+    rng = random.Random(seed)
+    counts = CampaignCounts()
+    log(f"kill campaign provider={provider} seed={seed} kills={kills}")
+    while counts.kills < kills and (max_folders is None or counts.folders < max_folders):
+        root = workdir / f"folder{counts.folders}"
+        root.mkdir(parents=True)
+        counts.folders += 1
+        counts.episodes += len(EPISODES)
+        kills0 = counts.kills
+        log(f"folder {counts.folders} in {root}")
+        fake = PROVIDERS[provider]()
+        try:
+            run_provider_folder(
+                fake, root, rng, counts, min(kills_per_folder, kills - counts.kills), log
+            )
+        except Exception as exc:
+            if strict:
+                raise
+            message = f"folder {counts.folders} (seed {seed}): {type(exc).__name__}: {exc}"
+            counts.failures.append(message)
+            log(f"  FAILED: {message}")
+        finally:
+            fake.close()
+        if counts.kills == kills0:
             break
     return counts

@@ -32,13 +32,27 @@ Faults (``inject``): ``op`` one of submit, status, result, cancel, list, media; 
 ``status`` (answer ``status_code`` with ``error_type``/``Retry-After``; on submit a 5xx is
 answered after the request was made) or ``drop`` (close the connection; on submit after
 making the request).
+
+As a separate process (for kill soaks: prints its base URL, one line, then serves until
+SIGTERM/SIGINT; ``--address-file`` also writes it there)::
+
+    python -m recoil_fal.testing.fake_fal --port 0 --print-port --api-key k
+
+A parent reads ``GET <base>/_fake/stats`` (:meth:`FakeFalServer.stats`: creates in all and
+by the ``recoil_request_key`` input they carried, the bill by request id, states, cancels),
+changes knobs with ``POST /_fake/knobs`` (a JSON object of knob values) and adds faults with
+``POST /_fake/faults`` (the arguments of :meth:`FakeFalServer.inject`). The control
+endpoints need no key.
 """
 
 from __future__ import annotations
 
+import argparse
 import itertools
 import json
 import secrets
+import signal
+import sys
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -48,7 +62,7 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from recoil_fal.models import ENDPOINT_DURATIONS, PRICE_KEY
+from recoil_fal.models import ENDPOINT_DURATIONS, PRICE_KEY, REQUEST_KEY_FIELD
 from recoil_fal.pricing import shipped_table
 
 __all__ = ["FakeFalServer", "Fault"]
@@ -101,7 +115,7 @@ class _Drop(Exception):
 class FakeFalServer:
     """The fake fal queue API; use as a context manager or ``start()``/``close()``."""
 
-    def __init__(self, *, api_key: str | None = None) -> None:
+    def __init__(self, *, api_key: str | None = None, port: int = 0) -> None:
         self.api_key = api_key or f"fal-test-{secrets.token_hex(8)}"
         self.knobs = Knobs()
         self._lock = threading.RLock()
@@ -111,7 +125,7 @@ class FakeFalServer:
         self.creates_total = 0
         self.cancels: dict[str, str] = {}
         self.requests_by_op: dict[str, int] = {}
-        self._server = _Server(self)
+        self._server = _Server(self, port)
         self._thread: threading.Thread | None = None
 
     @property
@@ -165,6 +179,43 @@ class FakeFalServer:
         with self._lock:
             return {r.id: r.state for r in self._requests.values()}
 
+    def stats(self) -> dict[str, Any]:
+        """What it saw, as JSON (``GET /_fake/stats``): creates in all and by the
+        ``recoil_request_key`` input they carried (a take's identity), the USD billed by
+        request id, each request's state and endpoint, cancels, requests by operation."""
+        billed = self.billed_usd()
+        with self._lock:
+            by_key: dict[str, int] = {}
+            for r in self._requests.values():
+                key = str(r.input.get(REQUEST_KEY_FIELD, ""))
+                by_key[key] = by_key.get(key, 0) + 1
+            return {
+                "creates_total": self.creates_total,
+                "creates_by_key": by_key,
+                "billed_usd_by_request": billed,
+                "billed_usd_total": round(sum(billed.values()), 6),
+                "states": {r.id: r.state for r in self._requests.values()},
+                "endpoints": {r.id: r.endpoint for r in self._requests.values()},
+                "cancels": dict(self.cancels),
+                "requests": dict(self.requests_by_op),
+            }
+
+    def _control(self, method: str, path: str, body: bytes) -> tuple[int, dict[str, str], bytes]:
+        """The ``/_fake/...`` endpoints a parent process drives the fake with."""
+        try:
+            args = json.loads(body or b"{}") if method == "POST" else {}
+            if path == "/_fake/stats" and method == "GET":
+                return _json(200, self.stats())
+            if path == "/_fake/knobs" and method == "POST":
+                self.set(**args)
+                return _json(200, {"ok": True})
+            if path == "/_fake/faults" and method == "POST":
+                self.inject(**args)
+                return _json(200, {"ok": True})
+        except (TypeError, ValueError) as exc:
+            return _json(400, {"detail": str(exc)})
+        return _json(404, {"detail": f"no route {method} {path}"})
+
     # ------------------------------------------------------------------ handling
 
     def handle(
@@ -175,6 +226,8 @@ class FakeFalServer:
         query = parse_qs(url.query)
         if path.startswith("/media/"):
             return self._media(path)
+        if path.startswith("/_fake/"):
+            return self._control(method, path, body)
         if headers.get("authorization") != f"Key {self.api_key}":
             return _json(401, {"detail": "Invalid or missing API key"})
         op = _op(method, path)
@@ -444,8 +497,8 @@ def _json(
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, fake: FakeFalServer) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
+    def __init__(self, fake: FakeFalServer, port: int = 0) -> None:
+        super().__init__(("127.0.0.1", port), _Handler)
         self.fake = fake
 
     def handle_error(self, request: Any, client_address: Any) -> None:
@@ -478,3 +531,42 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
+
+
+# ---------------------------------------------------------------------- command line
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Serve the fake in the foreground until SIGTERM/SIGINT (see the module docstring)."""
+    parser = argparse.ArgumentParser(
+        prog="python -m recoil_fal.testing.fake_fal",
+        description="Serve a fake fal queue API on 127.0.0.1.",
+    )
+    parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    parser.add_argument("--print-port", action="store_true", help="print the base URL")
+    parser.add_argument("--address-file", default=None, help="also write the base URL here")
+    parser.add_argument("--api-key", default=None, help="the key it accepts (default: random)")
+    parser.add_argument("--hold", choices=("queued", "running"), default=None)
+    args = parser.parse_args(argv)
+    server = FakeFalServer(api_key=args.api_key, port=args.port)
+    server.set(hold=args.hold)
+
+    def stop(signum: int, frame: object) -> None:
+        threading.Thread(target=server._server.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    if args.address_file:
+        with open(args.address_file, "w", encoding="utf-8") as out:
+            out.write(server.base_url + "\n")
+    if args.print_port:
+        print(server.base_url, flush=True)
+    try:
+        server._server.serve_forever(poll_interval=0.1)
+    finally:
+        server._server.server_close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
