@@ -10,11 +10,14 @@ worker count, in a fresh PostgreSQL database (on ``RECOIL_POSTGRES_DSN``'s serve
 exit gives takes/s (process start-up included). Every worker counts its database round
 trips (``RECOIL_BENCH_STATEMENTS_DIR``: each statement psycopg sends, and two per
 transaction block for its BEGIN and COMMIT), summed over the workers per take; the
-server's count of committed transactions in the database is printed beside it.
+server's count of committed transactions in the database is printed beside it, and the
+workers' CPU per take (PostgreSQL's and the fake server's are not counted). With
+``--defer-polls 0`` a poll waits in its worker slot instead of being queued again.
 
 Targets: 4 workers >= 3.6 x one worker's takes/s, <= 6 round trips per take.
 
     .venv/bin/python bench/workers.py [--takes 300] [--concurrency 8] [--workers 1,2,4]
+        [--defer-polls 0|1]
 """
 
 from __future__ import annotations
@@ -89,7 +92,9 @@ def succeeded(dsn: str) -> int:
     return 0 if row is None else int(row[0])
 
 
-def one_run(base_url: str, workers: int, takes: int, concurrency: int) -> dict[str, Any]:
+def one_run(
+    base_url: str, workers: int, takes: int, concurrency: int, defer_polls: bool
+) -> dict[str, Any]:
     root = Path(tempfile.mkdtemp(prefix="recoil-bench-workers-"))
     counts_dir = root / "counts"
     counts_dir.mkdir()
@@ -106,6 +111,7 @@ def one_run(base_url: str, workers: int, takes: int, concurrency: int) -> dict[s
                 RECOIL_SEEDDANCE_CONCURRENCY="1000",
                 RECOIL_WORKER_POLL_S="0.05",
                 RECOIL_WORKER_HEARTBEAT_S="1",
+                RECOIL_WORKER_DEFER_POLLS="1" if defer_polls else "0",
             )
             plan = plan_file(root, takes)
             queued = subprocess.run(
@@ -117,6 +123,7 @@ def one_run(base_url: str, workers: int, takes: int, concurrency: int) -> dict[s
                 raise SystemExit(f"recoil run --executor failed:\n{queued.stderr}")
             node_env = {**env, "RECOIL_BENCH_STATEMENTS_DIR": str(counts_dir)}
             before = committed(dsn)
+            cpu_before = os.times()
             start = time.perf_counter()
             procs = [
                 subprocess.Popen(
@@ -131,6 +138,10 @@ def one_run(base_url: str, workers: int, takes: int, concurrency: int) -> dict[s
             ]
             errors = [p.communicate()[1] for p in procs]
             wall = time.perf_counter() - start
+            cpu_after = os.times()
+            cpu = (cpu_after.children_user - cpu_before.children_user) + (
+                cpu_after.children_system - cpu_before.children_system
+            )
             for proc, err in zip(procs, errors, strict=True):
                 if proc.returncode != 0:
                     raise SystemExit(f"a worker exited {proc.returncode}:\n{err}")
@@ -146,6 +157,7 @@ def one_run(base_url: str, workers: int, takes: int, concurrency: int) -> dict[s
         return {
             "wall": wall,
             "rate": takes / wall,
+            "cpu_ms": 1000 * cpu / takes,
             "statements": statements / takes,
             "round_trips": (statements + 2 * blocks) / takes,
             "server_transactions": transactions / takes,
@@ -161,18 +173,28 @@ def main() -> None:
     parser.add_argument("--workers", default="1,2,4")
     parser.add_argument("--latency-ms", type=float, default=50.0)
     parser.add_argument("--queue-s", type=float, default=0.3)
+    parser.add_argument(
+        "--defer-polls",
+        type=int,
+        choices=(0, 1),
+        default=1,
+        help="1 (default): a poll is a job queued again; 0: polls wait in the worker slot",
+    )
     args = parser.parse_args()
     counts = [int(n) for n in args.workers.split(",")]
     results: dict[int, dict[str, Any]] = {}
     with fake_ark_process(args.latency_ms, args.queue_s) as base_url:
         for workers in counts:
-            results[workers] = one_run(base_url, workers, args.takes, args.concurrency)
+            results[workers] = one_run(
+                base_url, workers, args.takes, args.concurrency, bool(args.defer_polls)
+            )
             r = results[workers]
             print(
                 f"{workers} worker(s) x {args.concurrency}: {args.takes} takes in "
                 f"{r['wall']:.2f} s = {r['rate']:.1f} takes/s; per take: "
                 f"{r['round_trips']:.1f} round trips ({r['statements']:.1f} statements), "
-                f"{r['server_transactions']:.1f} transactions committed",
+                f"{r['server_transactions']:.1f} transactions committed, "
+                f"{r['cpu_ms']:.1f} ms of worker CPU",
                 flush=True,
             )
         print(f"fake Ark requests: {request_counts(base_url)}")

@@ -291,31 +291,41 @@ class TakeLeases:
             ).fetchall()
         return [(str(w), str(h), int(p), float(s)) for w, h, p, s in rows]
 
-    def lease_counts(self) -> dict[str, int]:
+    def lease_counts(self, episode: tuple[str, str] | None = None) -> dict[str, int]:
         """Takes by lease: ``held`` (a live lease), ``expired`` (held by a worker whose
-        lease ran out) and ``free``."""
+        lease ran out) and ``free``; ``episode``: ``(project, episode)``'s takes only."""
         self._tables()
         with self.backend._transaction() as conn:
             rows = conn.execute(
                 self.backend._q(
                     "SELECT CASE WHEN worker IS NULL THEN 'free' "
                     "WHEN expires_at < now() THEN 'expired' ELSE 'held' END, count(*) "
-                    "FROM {s}.take_leases GROUP BY 1"
-                )
+                    "FROM {s}.take_leases" + _EPISODE_FILTER + " GROUP BY 1"
+                ),
+                _episode_params(episode),
             ).fetchall()
         return {str(kind): int(n) for kind, n in rows}
 
-    def held_by(self) -> dict[str, int]:
-        """Live leases per worker."""
+    def held_by(self, episode: tuple[str, str] | None = None) -> dict[str, int]:
+        """Live leases per worker (``episode``: of ``(project, episode)``'s takes only)."""
         self._tables()
         with self.backend._transaction() as conn:
             rows = conn.execute(
                 self.backend._q(
-                    "SELECT worker, count(*) FROM {s}.take_leases "
-                    "WHERE worker IS NOT NULL AND expires_at >= now() GROUP BY worker"
-                )
+                    "SELECT worker, count(*) FROM {s}.take_leases" + _EPISODE_FILTER + " "
+                    "AND worker IS NOT NULL AND expires_at >= now() GROUP BY worker"
+                ),
+                _episode_params(episode),
             ).fetchall()
         return {str(worker): int(n) for worker, n in rows}
+
+    def has_node_run(self, project: str, episode: str) -> bool:
+        """Whether the episode was handed to render nodes (``recoil run --executor``)."""
+        row = self._run(
+            "SELECT 1 FROM {s}.node_runs WHERE project = %(project)s AND episode = %(episode)s",
+            {"project": project, "episode": episode},
+        )
+        return row is not None
 
     def leave(self, worker: str) -> None:
         """The worker stopped cleanly: it is no longer listed."""
@@ -452,6 +462,16 @@ class TakeLeases:
             )
             raise
         self.backend._revisions.pop((*ids, expected_version), None)
+
+
+_EPISODE_FILTER = (
+    " WHERE (%(project)s::text IS NULL OR (project = %(project)s AND episode = %(episode)s))"
+)
+
+
+def _episode_params(episode: tuple[str, str] | None) -> dict[str, str | None]:
+    project, name = episode if episode is not None else (None, None)
+    return {"project": project, "episode": name}
 
 
 def _claim_params(claim: Claim) -> dict[str, Any]:

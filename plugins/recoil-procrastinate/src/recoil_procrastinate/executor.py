@@ -35,6 +35,7 @@ __all__ = [
     "NodeSettings",
     "TakeRunner",
     "enqueue",
+    "episode_status",
     "pending_jobs",
     "schema_status",
     "schema_upgrade",
@@ -95,6 +96,23 @@ def schema_upgrade(env: Mapping[str, str], projects_root: str) -> None:
     from recoil_procrastinate.queue import ensure_queue_tables
 
     ensure_queue_tables(NodeSettings.from_env(env, projects_root).dsn, upgrade=True)
+
+
+def episode_status(
+    env: Mapping[str, str], projects_root: str, project: str, episode: str
+) -> dict[str, Any] | None:
+    """For ``recoil status`` of one episode: None unless render nodes work it (``recoil
+    run --executor procrastinate`` handed it over); else :func:`status` with the leases,
+    takes held and take jobs of that episode only (every live worker is listed)."""
+    from recoil_postgres.leases import TakeLeases
+
+    from recoil_procrastinate.queue import backend_for, cluster_status
+
+    settings = NodeSettings.from_env(env, projects_root)
+    with backend_for(settings) as backend:
+        if not TakeLeases(backend).has_node_run(project, episode):
+            return None
+    return asyncio.run(cluster_status(settings, (project, episode)))
 
 
 def work(

@@ -158,7 +158,7 @@ class Node:
         self.app = make_app(settings)
         self.app.task(name=TASK, queue=QUEUE, pass_context=True)(self.take_job)
 
-    async def take_job(self, context: JobContext, **job: str) -> None:
+    async def take_job(self, context: JobContext, /, **job: str) -> None:
         settings = self.settings
         claim = await asyncio.to_thread(
             self.leases.claim_take,

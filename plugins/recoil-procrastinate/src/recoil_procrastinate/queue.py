@@ -144,17 +144,23 @@ async def count_pending(settings: NodeSettings) -> int:
     return 0 if row is None else int(row[0])
 
 
-async def cluster_status(settings: NodeSettings) -> dict[str, Any]:
-    """Workers (heartbeat age, takes held), leases, and take jobs by status."""
+async def cluster_status(
+    settings: NodeSettings, episode: tuple[str, str] | None = None
+) -> dict[str, Any]:
+    """Workers (heartbeat age, takes held), leases, and take jobs by status (``episode``:
+    the leases, takes held and jobs of ``(project, episode)`` only; every worker)."""
     ensure_queue_tables(settings.dsn)
+    project, name = episode if episode is not None else (None, None)
     with connect(settings.dsn) as conn:
         jobs = conn.execute(
-            "SELECT status::text, count(*) FROM procrastinate_jobs WHERE task_name = %s GROUP BY 1",
-            (TASK,),
+            "SELECT status::text, count(*) FROM procrastinate_jobs WHERE task_name = %s "
+            "AND (%s::text IS NULL OR (args->>'project' = %s AND args->>'episode' = %s)) "
+            "GROUP BY 1",
+            (TASK, project, project, name),
         ).fetchall()
     with backend_for(settings) as backend:
         leases = TakeLeases(backend)
-        held = leases.held_by()
+        held = leases.held_by(episode)
         workers = [
             {
                 "worker": worker,
@@ -167,6 +173,6 @@ async def cluster_status(settings: NodeSettings) -> dict[str, Any]:
         ]
         return {
             "workers": workers,
-            "leases": leases.lease_counts(),
+            "leases": leases.lease_counts(episode),
             "jobs": {str(status): int(n) for status, n in jobs},
         }
