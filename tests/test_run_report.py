@@ -85,6 +85,8 @@ def test_every_json_report_keeps_its_keys_in_order(recoil_cli: Any) -> None:
     status = _json(recoil_cli("status", "--json"))
     assert list(status) == ["project", "episodes"]
     (episode,) = status["episodes"]
+    # "marks" and "stale" (before billable_estimate_usd) appear only when there is something
+    # to show: tests/test_status_read_paths.py pins "stale"
     assert list(episode) == ["episode", "scenes", "attention", "billable", "billable_estimate_usd"]
     for scene in episode["scenes"]:
         _assert_scene_keys(scene, extra=("candidates",))

@@ -54,9 +54,17 @@ def _print_status(report: StatusReport) -> None:
     lines: list[str] = []  # printed at once: one write instead of one per take
     for ep in report.episodes:
         lines.append(f"{report.project}/{ep.episode}")
+        stale = {s.scene_id: s for s in ep.stale}
         for scene in ep.scenes:
             cands = f" candidates {scene.candidates}" if scene.candidates else ""
             lines.append(f"  {scene.scene_id}  v{scene.version}{cands}")
+            if why := stale.get(scene.scene_id):
+                note = f" ({why.note})" if why.note else ""
+                lines.append(
+                    f"    stale: candidate v{why.candidate_version} waits{note}; "
+                    f"`{why.conform}` makes it active"
+                )
+                lines += [f"      changed: {change}" for change in why.changes]
             for beat in scene.beats:
                 lines.append(
                     f"    {beat.beat_id}  {beat.modality}  "
