@@ -51,6 +51,11 @@ create cancelled with nothing sent; and ``check_money`` holds for each episode o
 own share of the server (renders and sidecars on disk with matching sha256, ledger ==
 billed job by job). A take left ``unknown`` by a plain run is a take left for a person:
 counted (the fake can always list, so the target is 0), then resubmitted.
+The same kills run against the fake fal and the fake Replicate (each in its own process)
+through the campaign's provider adapters: one short seeded folder each (two episodes on one
+fake, kills just after a create, at any moment and after a create whose answer is lost),
+then 0 duplicate creates per take identity, ledger == the fake's bill job by job, every
+render present.
 The campaign lives in ``tests/support/kill_campaign.py``. CI runs a seeded subset: one
 folder per seed of ``RECOIL_KILL_SEEDS`` (comma-separated; default one fixed seed, so a
 failure reproduces), each up to 10 kills; ``bench/soak_kill.py`` runs the rest (many
@@ -64,7 +69,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from kill_campaign import run_campaign
+from kill_campaign import run_campaign, run_provider_campaign
 
 DEFAULT_SEEDS = "424242"
 """The seeded subset CI runs: one fixed seed (``RECOIL_KILL_SEEDS`` replaces it)."""
@@ -103,3 +108,45 @@ def test_sigkill_at_random_moments_never_pays_twice_never_loses_a_render(
     assert counts.capped_waited >= 1 and counts.capped_halts >= 1, transcript
     assert counts.cap_violations == 0 and counts.cap_checks >= counts.capped_runs + 1
     assert counts.refused_seen >= 1 and counts.key_leaks == 0, transcript
+
+
+PROVIDER_SEED = 3
+"""The seed of the short fal and Replicate cases (``RECOIL_KILL_PROVIDER_SEED`` replaces it)."""
+
+
+@pytest.mark.parametrize("provider", ["fal", "replicate"])
+def test_sigkill_against_each_fake_provider_never_pays_twice_never_loses_a_render(
+    tmp_path: Path, provider: str
+) -> None:
+    seed = int(os.environ.get("RECOIL_KILL_PROVIDER_SEED", PROVIDER_SEED))
+    lines: list[str] = []
+
+    def log(line: str) -> None:
+        lines.append(line)
+        print(line, file=sys.stderr)
+
+    # One folder (two episodes on one fake): 3 kills, each early in its run (the suite's
+    # time), then both episodes run to the end. bench/soak_kill.py --provider NAME runs
+    # many folders, with kills later in the runs too.
+    counts = run_provider_campaign(
+        tmp_path,
+        provider,
+        seed=seed,
+        kills=3,
+        kills_per_folder=3,
+        max_folders=1,
+        log=log,
+        anytime_s=(0.05, 0.7),
+    )
+
+    print(f"provider={provider} seed={seed} {counts}")
+    transcript = "\n".join(lines)
+    assert counts.folders == 1 and counts.kills == 3, transcript
+    assert counts.kills_by_mode.get("create", 0) + counts.kills_by_mode.get("drop", 0) >= 1
+    assert counts.takes == counts.succeeded == 14, transcript
+    assert counts.creates >= counts.takes
+    assert counts.duplicates == counts.adopted_jobs == counts.lost_renders == 0
+    assert counts.unowned_jobs == counts.ledger_mismatched_jobs == 0
+    assert counts.billed_usd > 0
+    assert counts.ledger_usd == pytest.approx(counts.billed_usd)
+    assert counts.left_for_person == counts.key_leaks == 0, transcript

@@ -1384,6 +1384,7 @@ def kill_provider_run(
     proc: subprocess.Popen[str],
     mode: str,
     rng: random.Random,
+    anytime_s: tuple[float, float] = ANYTIME_S,
 ) -> bool:
     """SIGKILL ``proc`` at a moment of ``mode``; False when it ended first."""
     if mode == "create":
@@ -1392,7 +1393,7 @@ def kill_provider_run(
             time.sleep(0.002)  # a look at the server's count, not a wait for a result
         delay = rng.uniform(*CREATE_KILL_S)
     else:
-        delay = rng.uniform(*ANYTIME_S)
+        delay = rng.uniform(*anytime_s)
     try:
         proc.wait(delay)
     except subprocess.TimeoutExpired:
@@ -1420,6 +1421,7 @@ def run_provider_folder(
     counts: CampaignCounts,
     kills: int,
     log: Callable[[str], None],
+    anytime_s: tuple[float, float] = ANYTIME_S,
 ) -> None:
     """Two episodes on one fake: kill runs of either at random until ``kills`` kills (or
     both complete), finish both, then check the money of each on its share of the server."""
@@ -1435,7 +1437,7 @@ def run_provider_folder(
             provider.drop_next_create()
         counts.runs += 1
         proc = provider_run(provider, env, root, plans[episode], "--concurrency", str(concurrency))
-        killed = kill_provider_run(provider, proc, mode, rng)
+        killed = kill_provider_run(provider, proc, mode, rng, anytime_s)
         out, err = proc.communicate(timeout=120)
         assert "Traceback" not in err, err
         assert killed or proc.returncode in (0, 1), out + err
@@ -1561,9 +1563,11 @@ def run_provider_campaign(
     max_folders: int | None = None,
     log: Callable[[str], None] = lambda _line: None,
     strict: bool = True,
+    anytime_s: tuple[float, float] = ANYTIME_S,
 ) -> CampaignCounts:
     """The kill campaign against the fake ``provider`` (a key of :data:`PROVIDERS`): folders
-    of two episodes on one fake, up to ``kills_per_folder`` kills each, until ``kills``."""
+    of two episodes on one fake, up to ``kills_per_folder`` kills each, until ``kills``;
+    an ``anytime`` kill comes a delay drawn in ``anytime_s`` after its run started."""
     rng = random.Random(seed)
     counts = CampaignCounts()
     log(f"kill campaign provider={provider} seed={seed} kills={kills}")
@@ -1577,7 +1581,13 @@ def run_provider_campaign(
         fake = PROVIDERS[provider]()
         try:
             run_provider_folder(
-                fake, root, rng, counts, min(kills_per_folder, kills - counts.kills), log
+                fake,
+                root,
+                rng,
+                counts,
+                min(kills_per_folder, kills - counts.kills),
+                log,
+                anytime_s,
             )
         except Exception as exc:
             if strict:
