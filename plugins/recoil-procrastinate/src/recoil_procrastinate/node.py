@@ -12,6 +12,7 @@ from typing import Any
 
 from procrastinate import JobContext
 from procrastinate import exceptions as procrastinate_errors
+from procrastinate.jobs import Status
 from recoil_postgres.backend import PostgresBackend
 from recoil_postgres.leases import Claim, EpisodeBudget, LeaseLostError, TakeLeases
 
@@ -235,9 +236,22 @@ class Node:
         stalled = await manager.get_stalled_jobs(
             task_name=TASK, seconds_since_heartbeat=self.settings.stalled_s
         )
+        retried = 0
         for job in stalled:
-            await manager.retry_job(job)
-        return len(list(stalled))
+            try:
+                await manager.retry_job(job)
+                retried += 1
+            except procrastinate_errors.UniqueViolation:
+                # its take is already queued again (the dead worker queued its next poll,
+                # or a run queued it): that job resumes the take; this one is done
+                assert job.id is not None
+                with contextlib.suppress(procrastinate_errors.ConnectorException):
+                    await manager.finish_job_by_id_async(
+                        job.id, status=Status.ABORTED, delete_job=False
+                    )
+            except procrastinate_errors.ConnectorException as exc:
+                log.warning("stalled job %s not retried: %r", job.id, exc)  # another node did
+        return retried
 
     async def _recover(self) -> None:
         while True:
