@@ -17,11 +17,13 @@ Target: ``recoil status`` under 1 s at 10,000 takes.
 
 Then where the time of ``recoil status --json`` goes, CPU seconds in a fresh process
 (after the imports, with the collector paused as the command pauses it): imports, the
-backend reads status makes (list the scenes; per scene ``load_manifest`` then
-``load_scene``), the rest of ``runner.queries.status`` (summaries, attention, billable
-takes), ``to_dict`` and the indented JSON ``echo_json`` prints; and per scene document
-(a sample of 1,000): reading its bytes, ``jsonio``'s long-integer scan, ``orjson.loads``
-and structuring the ``Scene`` (cattrs). ``--profile`` adds a cProfile of the command.
+backend reads status makes (list the scenes; per scene ``load_status_documents``: the
+decoded manifest and active version document), the rest of ``runner.queries.status``
+(summaries, attention, billable takes), ``to_dict`` and the indented JSON ``echo_json``
+prints; and per scene document (a sample of 1,000): reading its bytes, ``jsonio``'s
+long-integer scan, ``orjson.loads`` and, for comparison, structuring the whole ``Scene``
+(cattrs: what status did before it read documents). ``--profile`` adds a cProfile of
+the command.
 
     .venv/bin/python bench/status.py [--takes 10000] [--layout solo|scenes] [--repeat 3]
 """
@@ -177,8 +179,7 @@ def phases(root: Path) -> dict[str, float]:
     start = clock()
     backend = FilesystemBackend(root)
     for scene_id in backend.list_scenes(PROJECT, EPISODE):
-        backend.load_manifest(PROJECT, EPISODE, scene_id)
-        backend.load_scene(PROJECT, EPISODE, scene_id)
+        backend.load_status_documents(PROJECT, EPISODE, scene_id)
     out["backend reads"] = clock() - start
     start = clock()
     report = queries.status(FilesystemBackend(root), PROJECT, [EPISODE])
@@ -225,7 +226,7 @@ def per_document(root: Path, sample: int = 1_000) -> dict[str, float]:
         "read bytes": read * per,
         "long-integer scan": scan * per,
         "orjson.loads": parse * per,
-        "structure Scene": structure * per,
+        "structure Scene (unused)": structure * per,
     }
 
 

@@ -272,6 +272,7 @@ class FilesystemBackend:
         self._ledgers: dict[Path, _LedgerIndex] = {}
         self._episode_dirs: dict[tuple[str, str], Path] = {}
         self._scene_dirs: dict[tuple[str, str, str], Path] = {}
+        self._scenes_paths: dict[tuple[str, str], str] = {}
 
     def __repr__(self) -> str:
         return f"FilesystemBackend({str(self.root)!r})"
@@ -501,8 +502,14 @@ class FilesystemBackend:
         ``None`` when the scene has no manifest. ``recoil status`` summarises a few fields
         of each take from these instead of building every ``Scene`` and ``SceneManifest``.
         """
-        scene_dir = self.scene_dir(project, episode, scene_id)
-        self._settle(scene_dir)
+        scenes = self._scenes_paths.get((project, episode))
+        if scenes is None:  # str paths: a Path per scene costs more than reading its manifest
+            scenes = os.path.join(self.episode_dir(project, episode), SCENES_DIR)
+            self._scenes_paths[(project, episode)] = scenes
+        validate_id(scene_id, what="scene id")
+        scene_dir = os.path.join(scenes, scene_id)
+        if current_group() is not None:
+            self._settle(Path(scene_dir))
         manifest_path = os.path.join(scene_dir, MANIFEST_FILE)
         manifest = _read_body(manifest_path, MANIFEST_KIND)
         if manifest is None:
@@ -510,12 +517,12 @@ class FilesystemBackend:
         active = manifest.get("active_version")
         versions = manifest.get("versions")
         if manifest.get("scene_id") != scene_id or not isinstance(versions, list):
-            self._read_manifest(scene_dir)  # raises what the full read says of it
+            self._read_manifest(Path(scene_dir))  # raises what the full read says of it
             raise CorruptDocumentError(manifest_path, "not a manifest of this scene")
         if not isinstance(active, int) or not any(
             isinstance(entry, dict) and entry.get("version") == active for entry in versions
         ):
-            self._read_manifest(scene_dir)
+            self._read_manifest(Path(scene_dir))
             raise CorruptDocumentError(manifest_path, "its active version is not listed")
         scene_path = os.path.join(scene_dir, version_file_name(active))
         scene = _read_body(scene_path, SCENE_KIND)
