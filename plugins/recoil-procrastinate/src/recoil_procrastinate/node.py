@@ -76,6 +76,11 @@ class TakeBudget:
         return self._budget.remaining()
 
 
+_IDLE_STATES = frozenset({None, "planned"})
+"""A take's last fenced states in which nothing of it was sent (a final take's hold is
+released by the take runner itself)."""
+
+
 class FencedBackend:
     """The backend as the node holding ``claim`` writes through it: a scene write is a
     fenced write of the claimed take's beat (compare-and-set on the lease's epoch and the
@@ -140,6 +145,14 @@ class FencedBackend:
         self._crash("before_charge")
         return self._budget.charge(entry)
 
+    def release_idle_hold(self) -> None:
+        """Free the take's hold when nothing of it can bill: no state written yet or
+        ``planned`` (a node killed after its reservation, before ``submitting``, left a
+        hold that a retry stopped by the cap would otherwise keep). Fenced: only while
+        this claim holds the take."""
+        if self._state in _IDLE_STATES:
+            self._budget.release(self._claim.take_id, self._claim)
+
     @property
     def take_budget(self) -> TakeBudget:
         """The shared cap as this take sees it (see ``recoil_core.runner.nodes``)."""
@@ -203,6 +216,7 @@ class Node:
             with contextlib.suppress(asyncio.CancelledError):
                 await renewing
             if not lost:
+                await asyncio.to_thread(fenced.release_idle_hold)
                 await asyncio.to_thread(self.leases.release, claim)
         following, after_s = outcome["job"], outcome["after_s"]
         if following is None:
