@@ -8,9 +8,16 @@ runs, and prints the counts: kills, takes, creates, duplicates, lost renders, ad
 ledger vs billed job by job, takes left for a person, timeouts followed, 5xx creates,
 conforms, capped runs and cap violations, wrong-key runs. A folder whose checks fail is
 reported and the soak goes on. Exits 1 if any duplicate, lost render, adopted job, cap
-violation or leaked key was seen, or any folder failed a check. Usage::
+violation or leaked key was seen, or any folder failed a check.
 
-    .venv/bin/python bench/soak_kill.py [--kills 120] [--seed N] [--per-episode 7] [-v]
+``--provider fal`` or ``--provider replicate`` runs the campaign's provider-neutral kills
+(just after a create, at any moment, after a create whose answer is lost; two episodes per
+fake, each fake in its own process) against that fake, and prints kills, creates vs takes,
+duplicates, lost renders and ledger vs billed job by job; ``--provider seeddance`` (the
+default) runs the full Ark campaign above. Usage::
+
+    .venv/bin/python bench/soak_kill.py [--provider seeddance|fal|replicate] [--kills 120]
+        [--seed N] [--per-episode 7] [-v]
 """
 
 from __future__ import annotations
@@ -26,6 +33,9 @@ SUPPORT = Path(__file__).resolve().parents[1] / "tests" / "support"
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--provider", choices=("seeddance", "fal", "replicate"), default="seeddance"
+    )
     parser.add_argument("--kills", type=int, default=120)
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--per-episode", type=int, default=7, help="kills per episode at most")
@@ -35,6 +45,8 @@ def main(argv: list[str] | None = None) -> int:
     from kill_campaign import run_campaign
 
     seed = args.seed if args.seed is not None else time.time_ns() % 1_000_000
+    if args.provider != "seeddance":
+        return soak_provider(args.provider, seed, args.kills, args.per_episode, args.verbose)
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="recoil-soak-") as tmp:
         counts = run_campaign(
@@ -107,6 +119,56 @@ def main(argv: list[str] | None = None) -> int:
         or counts.lost_renders
         or counts.adopted_jobs
         or counts.cap_violations
+        or counts.key_leaks
+        or counts.failures
+    )
+    return 1 if bad else 0
+
+
+def soak_provider(provider: str, seed: int, kills: int, per_episode: int, verbose: bool) -> int:
+    """The provider-neutral kills against the fake ``provider``; prints the counts."""
+    from kill_campaign import run_provider_campaign
+
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="recoil-soak-") as tmp:
+        counts = run_provider_campaign(
+            Path(tmp),
+            provider,
+            seed=seed,
+            kills=kills,
+            kills_per_folder=2 * per_episode,
+            log=print if verbose else (lambda _line: None),
+            strict=False,
+        )
+    elapsed = time.perf_counter() - started
+    ratio = counts.ledger_usd / counts.billed_usd if counts.billed_usd else 1.0
+    print(f"provider          {provider} (fake in its own process)")
+    print(f"seed              {seed}")
+    print(f"folders           {counts.folders} ({counts.episodes} episodes, 2 per fake)")
+    print(f"runs              {counts.runs}")
+    print(f"kills             {counts.kills}  {dict(sorted(counts.kills_by_mode.items()))}")
+    print(f"takes             {counts.takes} ({counts.succeeded} succeeded)")
+    print(f"creates           {counts.creates}")
+    print(f"duplicates        {counts.duplicates}")
+    print(f"lost renders      {counts.lost_renders}")
+    print(f"adopted jobs      {counts.adopted_jobs}")
+    print(f"unowned jobs      {counts.unowned_jobs}")
+    print(
+        f"ledger vs billed  {counts.ledger_mismatched_jobs} job(s) differ; "
+        f"ledger ${counts.ledger_usd:.4f}, billed ${counts.billed_usd:.4f} ({ratio:.6f})"
+    )
+    print(f"left for a person {counts.left_for_person} take(s) unknown after a plain run")
+    print(f"key leaks         {counts.key_leaks}")
+    print(f"failed folders    {len(counts.failures)}")
+    for failure in counts.failures:
+        print(f"  {failure[:2000]}")
+    print(f"wall              {elapsed:.1f}s ({elapsed / max(1, counts.kills):.2f}s per kill)")
+    bad = (
+        counts.duplicates
+        or counts.lost_renders
+        or counts.adopted_jobs
+        or counts.unowned_jobs
+        or counts.ledger_mismatched_jobs
         or counts.key_leaks
         or counts.failures
     )

@@ -1570,6 +1570,7 @@ def run_provider_campaign(
     an ``anytime`` kill comes a delay drawn in ``anytime_s`` after its run started."""
     rng = random.Random(seed)
     counts = CampaignCounts()
+    idle = 0
     log(f"kill campaign provider={provider} seed={seed} kills={kills}")
     while counts.kills < kills and (max_folders is None or counts.folders < max_folders):
         root = workdir / f"folder{counts.folders}"
@@ -1597,6 +1598,7 @@ def run_provider_campaign(
             log(f"  FAILED: {message}")
         finally:
             fake.close()
-        if counts.kills == kills0:
+        idle = idle + 1 if counts.kills == kills0 else 0
+        if idle == 3:  # three fresh folders in a row completed before any kill: stop
             break
     return counts
