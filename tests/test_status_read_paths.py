@@ -101,14 +101,18 @@ def test_the_light_read_path_gives_the_full_paths_report(tmp_path: Path) -> None
     assert stale["changes"] == ["PASS_B__cov: generation_config (seed)"]
 
 
-def test_the_light_path_still_refuses_a_corrupt_document(tmp_path: Path) -> None:
+@pytest.mark.parametrize("damage", ["kind", "take"])
+def test_the_light_path_still_refuses_a_corrupt_document(tmp_path: Path, damage: str) -> None:
     from recoil_core.errors import CorruptDocumentError
 
     backend = FilesystemBackend(tmp_path)
     backend.create_scene(PROJECT, EPISODE, coverage_scene("PASS_A"))
     path = backend.scene_dir(PROJECT, EPISODE, "PASS_A") / "v0001.json"
     data = json.loads(path.read_text())
-    data["document"] = "scene_manifest"
+    if damage == "kind":
+        data["document"] = "scene_manifest"
+    else:
+        del data["beats"][0]["takes"][0]["workflow"]
     path.write_text(json.dumps(data))
 
     with pytest.raises(CorruptDocumentError, match=r"v0001\.json"):

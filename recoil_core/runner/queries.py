@@ -3,7 +3,7 @@ backend holds. Reads only; never locks an episode and never writes."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -164,7 +164,7 @@ def episode_status(backend: PersistenceBackend, project: str, episode: str) -> E
     :class:`~recoil_core.persistence.protocol.PersistenceBackend`) hands over each scene's
     decoded manifest and active document, and only what status shows is built from them;
     any other backend's scenes are loaded whole. Both give the same report."""
-    read_documents = getattr(backend, "load_status_documents", None)
+    read_documents: ReadDocuments | None = getattr(backend, "load_status_documents", None)
     scenes: list[PersistedScene] = []
     attention: list[str] = []
     billable: list[BillableTake] = []
@@ -172,7 +172,7 @@ def episode_status(backend: PersistenceBackend, project: str, episode: str) -> E
     listed: list[str] = []
     for scene_id in backend.list_scenes(project, episode):
         found = (
-            _from_documents(read_documents(project, episode, scene_id))
+            _read_light(read_documents, backend, project, episode, scene_id)
             if read_documents is not None
             else _from_scene(backend, project, episode, scene_id)
         )
@@ -219,6 +219,9 @@ def episode_status(backend: PersistenceBackend, project: str, episode: str) -> E
     )
 
 
+ReadDocuments = Callable[[str, str, str], tuple[dict[str, Any], dict[str, Any]] | None]
+"""A backend's optional ``load_status_documents``."""
+
 _Found = tuple[SceneSummary, int, list[int], list[BillableTake]]
 """A scene as status reads it: its summary, active version, candidates and billable takes."""
 
@@ -233,6 +236,23 @@ def _from_scene(
     summary = scene_summary(scene, manifest.active_version, "persisted")
     candidates = [c.version for c in manifest.candidates()]
     return summary, manifest.active_version, candidates, billable_takes(scene)
+
+
+def _read_light(
+    read_documents: ReadDocuments,
+    backend: PersistenceBackend,
+    project: str,
+    episode: str,
+    scene_id: str,
+) -> _Found | None:
+    """:func:`_from_documents` of what ``load_status_documents`` returns; a document it
+    cannot read plainly (a field missing or of the wrong kind) is loaded whole instead, so
+    that the backend says what is wrong with it as any read does."""
+    documents = read_documents(project, episode, scene_id)
+    try:
+        return _from_documents(documents)
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return _from_scene(backend, project, episode, scene_id)
 
 
 def _from_documents(found: tuple[dict[str, Any], dict[str, Any]] | None) -> _Found | None:
