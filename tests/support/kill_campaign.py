@@ -1317,7 +1317,8 @@ class FakeArkInProcess(FakeProvider):
     video_model = None
 
     def __init__(self) -> None:
-        self.ark = WatchedArk(api_key=SENTINEL_KEY, queue_s=QUEUE_S).__enter__()
+        self.ark = WatchedArk(api_key=SENTINEL_KEY, queue_s=QUEUE_S)
+        self.ark.start()
         self.base_url = self.ark.base_url
 
     def env(self, root: Path) -> dict[str, str]:
@@ -1337,7 +1338,7 @@ class FakeArkInProcess(FakeProvider):
         self.ark.inject("create", "drop")
 
     def close(self) -> None:
-        self.ark.__exit__(None, None, None)
+        self.ark.close()
 
 
 PROVIDERS: dict[str, Callable[[], FakeProvider]] = {
