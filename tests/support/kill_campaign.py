@@ -56,6 +56,16 @@ own share of the server (renders and sidecars on disk with matching sha256, ledg
 billed job by job). A take left ``unknown`` by a plain run is a take left for a person:
 counted (the fake can always list, so the target is 0), then resubmitted.
 ``bench/soak_kill.py`` runs the same campaign with more kills.
+
+``run_provider_campaign`` runs the provider-neutral part of it against any fake provider
+of :data:`PROVIDERS` (seeddance: the fake Ark in this process; fal and replicate: their
+fakes in their own processes, driven over ``/_fake/*``) through a small adapter
+(:class:`FakeProvider`: the ``--provider`` name and video model, the CLI's environment,
+the fake's creates by take identity and bill by job id, a lost create answer): runs of two
+episodes killed just after a create, at any moment or after a create whose answer was
+lost, restarted until both complete; then no take identity created twice, no job in two
+takes or in none, the ledger equal to the fake's bill job by job, every render kept, the
+key in no file.
 """
 
 from __future__ import annotations
