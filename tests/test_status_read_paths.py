@@ -176,7 +176,7 @@ def test_an_edited_look_shows_the_scenes_showing_the_asset_as_stale(
     assert stale["active_version"] == 1 and stale["candidate_version"] == 2
     assert stale["note"] == "inputs changed"
     assert stale["conform"] == f"recoil rederive --conform {maya}"
-    assert stale["changes"] and "assets" in stale["changes"][0]
+    assert stale["changes"] == ["EP001_SH01: asset MAYA (look)"]
     _print_status(report)
     text = capsys.readouterr().out
     assert f"stale: candidate v2 waits (inputs changed); `recoil rederive --conform {maya}`" in text

@@ -136,8 +136,19 @@ def beat_from_unit(unit: RenderUnit, plan: CanonicalPlan | None, *, max_takes: i
         max_takes=max_takes,
         generation_config=dict(unit.generation_config),
         element_config=dict(unit.element_config),
-        metadata={"digest": unit_digest(unit, plan)} if plan is not None else {},
+        metadata=_derivation_metadata(unit, plan),
     )
+
+
+def _derivation_metadata(unit: RenderUnit, plan: CanonicalPlan | None) -> dict[str, Any]:
+    """The unit's digest and, when it shows assets that shape a render, their fingerprints
+    (what ``recoil status`` names when a candidate re-derives for an asset)."""
+    if plan is None:
+        return {}
+    metadata: dict[str, Any] = {"digest": unit_digest(unit, plan)}
+    if assets := unit_assets(unit, plan):
+        metadata["assets"] = assets
+    return metadata
 
 
 def scene_from_group(
