@@ -266,3 +266,20 @@ def test_a_refused_run_leaves_an_episodes_ledger_and_scenes_as_they_were(
         assert result.returncode == 8, result.stdout + result.stderr
         _says_36s_unit_is_refused(result.stderr, provider=provider)
     assert _snapshot(root) == before
+
+
+def test_a_model_the_provider_does_not_serve_is_refused_before_anything_is_priced(
+    recoil_cli, tmp_path: Path
+) -> None:
+    """fal lists its models; a plan on seeddance-2.0 sent to fal is refused naming them,
+    not handed to fal's estimator (which cannot price it)."""
+    plan = _plan(tmp_path, [_shot("EP001_SH01", 5)])
+
+    grouped = recoil_cli("group", str(plan), "-s", "solo", "--provider", "fal")
+    dry = recoil_cli("run", str(plan), "--strategy", "solo", "--provider", "fal", "--dry-run")
+
+    for result in (grouped, dry):
+        assert result.returncode == 8, (result.stdout, result.stderr)
+        assert "asks for seeddance-2.0, which fal does not serve" in result.stderr
+        assert "kling-2.1" in result.stderr
+        assert "Traceback" not in result.stderr

@@ -200,6 +200,8 @@ def check_unit(
                     "choose a model that renders longer clips"
                 )
         problems += _format_problems(plan, where, shot_ids, caps, str(model), on)
+    elif model is not None and (unserved := _unserved(registry, provider, model)) is not None:
+        problems.append(f"{where} asks for {model}, which {provider} {unserved}")
     return UnitCheck(
         unit_id=unit_id,
         shot_ids=tuple(shot_ids),
@@ -209,6 +211,19 @@ def check_unit(
         declared_by=found[0] if found is not None else None,
         delivered_s=delivered,
         problems=tuple(problems),
+    )
+
+
+def _unserved(registry: Registry, provider: str, model: str) -> str | None:
+    """Why ``provider`` cannot render ``model`` (it lists its models and this is not one
+    of them), or ``None``: a provider listing no models takes any name."""
+    spec = _spec(registry, provider)
+    if spec is None or spec.mirrors_models or not spec.models or model in spec.models:
+        return None
+    return (
+        f"does not serve (it serves {', '.join(sorted(spec.models))}); set the shots' "
+        "video_model (or the plan's defaults.model) to one of them, or choose another "
+        "--provider"
     )
 
 
