@@ -24,7 +24,7 @@ setup: $(BIN)/recoil
 
 # The kernel's and integration tests (tests/), then every distribution's own tests/.
 test: setup
-	$(BIN)/python -m pytest -q tests $(wildcard $(addsuffix /tests,$(PLUGIN_DIRS)))
+	$(BIN)/python -m pytest -q -n auto tests $(wildcard $(addsuffix /tests,$(PLUGIN_DIRS)))
 
 # Each plugin's tests in a fresh venv holding only the kernel and that plugin's declared
 # dependencies (built as wheels), so a hidden dependency on a sibling fails.
