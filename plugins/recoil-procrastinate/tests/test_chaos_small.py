@@ -20,8 +20,7 @@ pytest.importorskip("recoil_seeddance", reason="the render node tests run agains
 from recoil_postgres.backend import PostgresBackend
 from recoil_postgres.connection import connect
 from recoil_postgres.leases import EpisodeBudget, TakeLeases
-from recoil_seeddance.testing.fake_ark import FakeArkServer
-from test_render_nodes import (
+from recoil_procrastinate.testing import (
     TIMEOUT_S,
     billed_usd,
     node_env,
@@ -29,9 +28,9 @@ from test_render_nodes import (
     start_worker,
     wait_until,
 )
+from recoil_seeddance.testing.fake_ark import FakeArkServer
 
 from recoil_core.api import TakeState
-from recoil_core.runner.queries import needs_attention
 from recoil_core.testing.plans import plan_dict, write_plan
 
 PROJECT, EPISODE, TAKES = "chaos", "EP001", 20
@@ -108,7 +107,10 @@ def test_nodes_keep_the_money_rules_when_one_freezes_past_its_lease(
         charged[str(entry.job_id)] = charged.get(str(entry.job_id), 0.0) + entry.amount_usd
     assert charged == billed
     assert budget is not None and budget[2] == 0  # no hold left reserved
-    reported = {line.split(":", 1)[0] for s in scenes for line in needs_attention(s)}
+    status = recoil(env, tmp_path, "status", "--project", PROJECT, "--episode", EPISODE, "--json")
+    assert status.returncode == 0, status.stderr
+    attention = [line for ep in json.loads(status.stdout)["episodes"] for line in ep["attention"]]
+    reported = {line.split(":", 1)[0] for line in attention}
     takes = [t for s in scenes for b in s.beats for t in b.takes]
     assert [t.take_id for t in takes if t.state not in FINAL and t.take_id not in reported] == []
     assert 0 < sum(t.state == TakeState.SUCCEEDED for t in takes) < TAKES  # the cap stopped some

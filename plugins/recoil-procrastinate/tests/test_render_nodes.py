@@ -11,11 +11,9 @@ they are skipped; ``test_fencing.py`` runs there.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
-import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -25,73 +23,32 @@ import pytest
 pytest.importorskip("recoil_plugins_grouping", reason="an episode run needs its strategies")
 pytest.importorskip("recoil_seeddance", reason="the render node tests run against the fake Ark")
 
-from psycopg.conninfo import make_conninfo
 from recoil_postgres.backend import PostgresBackend
 from recoil_postgres.connection import connect
 from recoil_postgres.leases import EpisodeBudget, TakeLeases
 from recoil_procrastinate.config import CRASH_EXIT, CRASH_POINTS
-from recoil_seeddance.models import model_info
-from recoil_seeddance.pricing import price_table
+from recoil_procrastinate.testing import (
+    TIMEOUT_S,
+    billed_usd,
+    node_env,
+    recoil,
+    start_worker,
+    wait_until,
+)
 from recoil_seeddance.testing.fake_ark import FakeArkServer
 
 from recoil_core.api import StepState, TakeState
-from recoil_core.testing.pytest_plugin import recoil_executable
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "ep001" / "plan.json"
 PROJECT, EPISODE = "nightshift", "EP001"
 BEATS = 3
 """Beats of :func:`small_plan` under continuity."""
-TIMEOUT_S = 120
 
 
 @pytest.fixture
 def ark() -> Iterator[FakeArkServer]:
     with FakeArkServer(api_key="nodes-test-key") as server:
         yield server
-
-
-def node_env(ark: FakeArkServer, root: Path, dsn: str, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("RECOIL_", "ARK_"))}
-    env.update(
-        ARK_API_KEY=ark.api_key,
-        ARK_BASE_URL=ark.base_url,
-        RECOIL_BACKEND="postgres",
-        RECOIL_POSTGRES_DSN=make_conninfo(dsn),
-        RECOIL_PROJECTS_ROOT=str(root / "projects"),
-        RECOIL_ANIMATIC_CACHE=str(root / "animatic-cache"),
-        RECOIL_SEEDDANCE_POLL_S="0.02",
-        RECOIL_SEEDDANCE_FIND_CONSISTENCY_S="0.2",
-        RECOIL_WORKER_LEASE_S="1.0",
-        RECOIL_WORKER_HEARTBEAT_S="0.25",
-        RECOIL_WORKER_STALLED_S="1.0",
-        RECOIL_WORKER_POLL_S="0.1",
-        RECOIL_WORKER_RESEND_AFTER_S="0.5",
-        **extra,
-    )
-    return env
-
-
-def recoil(env: Mapping[str, str], cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [recoil_executable(), *args],
-        env=dict(env),
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT_S,
-        check=False,
-    )
-
-
-def start_worker(env: Mapping[str, str], cwd: Path, *args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [recoil_executable(), "worker", "--once", *args],
-        env=dict(env),
-        cwd=cwd,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
 
 
 def small_plan(folder: Path) -> Path:
@@ -117,23 +74,6 @@ def enqueue(env: Mapping[str, str], cwd: Path) -> subprocess.CompletedProcess[st
     assert done.returncode == 0, done.stderr
     assert "queued for `recoil worker`" in done.stdout
     return done
-
-
-def billed_usd(ark: FakeArkServer) -> dict[str, float]:
-    """What the fake Ark billed, per task, at the shipped price table."""
-    table = price_table()
-    out: dict[str, float] = {}
-    for task_id, tokens in ark.stats()["tokens_by_task"].items():
-        task = ark.task(task_id)
-        info = model_info(task["model"])
-        audio = task.get("generate_audio") if info.supports_audio else None
-        price = table.usd_per_mtok(
-            info.family,
-            resolution=task.get("resolution"),
-            generate_audio=audio if isinstance(audio, bool) else None,
-        )
-        out[task_id] = table.cost_usd(tokens, price)
-    return out
 
 
 def check_episode(ark: FakeArkServer, dsn: str, root: Path) -> dict[str, Any]:
@@ -220,14 +160,6 @@ def held_takes(dsn: str, pid: int, state: str) -> int:
             (f"%:{pid}", state),
         ).fetchone()
     return 0 if row is None else int(row[0])
-
-
-def wait_until(condition: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + TIMEOUT_S
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting until {what}")
-        time.sleep(0.05)
 
 
 def test_a_node_paused_past_its_lease_is_fenced_when_it_wakes(
