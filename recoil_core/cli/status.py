@@ -5,7 +5,7 @@ from __future__ import annotations
 import gc
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import typer
 
@@ -29,10 +29,40 @@ def status(
             store = backend()
             project_id, episode_id = resolve(store, project, episode)
             report = queries.status(store, project_id, episodes(store, project_id, episode_id))
+            nodes = {ep.episode: _node_status(project_id, ep.episode) for ep in report.episodes}
         if as_json:
-            echo_json(report.to_dict())
+            data = report.to_dict()
+            for ep_data in data["episodes"]:
+                if (found := nodes.get(ep_data["episode"])) is not None:
+                    ep_data["nodes"] = found
+            echo_json(data)
         else:
-            _print_status(report)
+            _print_status(report, nodes)
+
+
+def _node_status(project: str, episode: str) -> dict[str, Any] | None:
+    """Render nodes working ``episode`` (workers, leases, take jobs), from the first
+    installed executor (``recoil.executors``) whose module offers ``episode_status`` and
+    says nodes work it; ``None`` for an episode a local run works (and off PostgreSQL)."""
+    from importlib import import_module
+    from importlib.metadata import entry_points
+
+    from recoil_core.cli._app import state
+
+    settings = state().settings
+    if settings.backend != "postgres":
+        return None
+    from recoil_core.cli.worker import EXECUTOR_GROUP
+
+    for ep in sorted(entry_points(group=EXECUTOR_GROUP), key=lambda ep: ep.name):
+        module = import_module(ep.value)
+        status_of = getattr(module, "episode_status", None)
+        if status_of is None:
+            continue
+        found = status_of(settings.env, str(settings.projects_root), project, episode)
+        if found is not None:
+            return cast("dict[str, Any]", found)
+    return None
 
 
 @contextmanager
@@ -50,10 +80,14 @@ def _collector_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _print_status(report: StatusReport) -> None:
+def _print_status(
+    report: StatusReport, nodes: dict[str, dict[str, Any] | None] | None = None
+) -> None:
     lines: list[str] = []  # printed at once: one write instead of one per take
     for ep in report.episodes:
         lines.append(f"{report.project}/{ep.episode}")
+        if (found := (nodes or {}).get(ep.episode)) is not None:
+            lines += _node_lines(found)
         stale = {s.scene_id: s for s in ep.stale}
         for scene in ep.scenes:
             cands = f" candidates {scene.candidates}" if scene.candidates else ""
@@ -88,3 +122,18 @@ def _print_status(report: StatusReport) -> None:
             )
     if lines:
         typer.echo("\n".join(lines))
+
+
+def _node_lines(found: dict[str, Any]) -> list[str]:
+    """The render nodes' part of an episode's status (as ``recoil worker --status``)."""
+    lines = [f"  workers: {len(found['workers'])}"]
+    lines += [
+        f"    {row['worker']}  heartbeat {row['heartbeat_age_s']}s ago  "
+        f"takes held {row['takes_held']}"
+        for row in found["workers"]
+    ]
+    leases = ", ".join(f"{n} {kind}" for kind, n in sorted(found["leases"].items()))
+    jobs = ", ".join(f"{n} {status}" for status, n in sorted(found["jobs"].items()))
+    lines.append(f"  leases: {leases or 'none'}")
+    lines.append(f"  take jobs: {jobs or 'none'}")
+    return lines

@@ -137,6 +137,12 @@ def test_two_nodes_render_an_episode_together(
 ) -> None:
     env = node_env(ark, tmp_path, database_dsn)
     enqueue(env, tmp_path)
+    queued = recoil(env, tmp_path, "status", "--json")
+    assert queued.returncode == 0, queued.stderr
+    (episode,) = json.loads(queued.stdout)["episodes"]
+    assert episode["nodes"]["workers"] == [] and sum(episode["nodes"]["jobs"].values()) == BEATS
+    text = recoil(env, tmp_path, "status")
+    assert "  workers: 0" in text.stdout and "  take jobs: " in text.stdout
     nodes = [start_worker(env, tmp_path, "--concurrency", "2") for _ in range(2)]
     for node in nodes:
         _out, err = node.communicate(timeout=TIMEOUT_S)
