@@ -135,6 +135,13 @@ SECTIONS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
         ),
     ),
     (
+        "Assets",
+        "The plan's characters and locations with their look and references "
+        "(`CanonicalPlan.assets`), and the reference sheet a studio approved "
+        "(docs/assets.md). Runners send their references within the model's limits.",
+        ("Asset", "AssetKind", "ApprovedReference"),
+    ),
+    (
         "Review marks and the cut",
         "What reviewers decide per beat (`recoil select`, `approve`, `reject`, `retake`, the "
         "review page) and the cut an exporter reads (docs/review-and-export.md). Marks never "

@@ -78,6 +78,9 @@ if TYPE_CHECKING:
     from recoil_core.lazy import LazyFunction as LazyFunction
     from recoil_core.lazy import LazyRunner as LazyRunner
     from recoil_core.lazy import LazyStrategy as LazyStrategy
+    from recoil_core.model import ApprovedReference as ApprovedReference
+    from recoil_core.model import Asset as Asset
+    from recoil_core.model import AssetKind as AssetKind
     from recoil_core.model import Beat as Beat
     from recoil_core.model import CanonicalPlan as CanonicalPlan
     from recoil_core.model import CanonicalShot as CanonicalShot
@@ -158,6 +161,9 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     ),
     "recoil_core.model.takes": ("FINAL_STEP_STATES", "FINAL_TAKE_STATES"),
     "recoil_core.model": (
+        "ApprovedReference",
+        "Asset",
+        "AssetKind",
         "Beat",
         "CanonicalPlan",
         "CanonicalShot",
