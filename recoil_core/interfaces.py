@@ -453,7 +453,11 @@ class ProviderSpec:
     def serves(self, modality: str, model: str | None = None) -> bool:
         if modality not in self.modalities:
             return False
-        return not self.models or model is None or model in self.models
+        return model is None or self.serves_model(model)
+
+    def serves_model(self, model: str) -> bool:
+        """Whether it renders ``model``: any name when it lists no ``models``."""
+        return not self.models or model in self.models
 
     def capabilities_for(self, model: str) -> ModelCapabilities | None:
         """The capabilities this provider declares for ``model`` (``None``: none)."""

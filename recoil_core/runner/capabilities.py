@@ -218,7 +218,7 @@ def _unserved(registry: Registry, provider: str, model: str) -> str | None:
     """Why ``provider`` cannot render ``model`` (it lists its models and this is not one
     of them), or ``None``: a provider listing no models takes any name."""
     spec = _spec(registry, provider)
-    if spec is None or spec.mirrors_models or not spec.models or model in spec.models:
+    if spec is None or spec.mirrors_models or spec.serves_model(model):
         return None
     return (
         f"does not serve (it serves {', '.join(sorted(spec.models))}); set the shots' "
