@@ -45,7 +45,8 @@ import httpx
 from _fake_ark_process import API_KEY, fake_ark_process, request_counts, run_cycles
 
 from recoil_core import hookimpl
-from recoil_core.interfaces import BackendContext, CostEstimator, ProviderSpec
+from recoil_core.contracts.backend import BackendContext
+from recoil_core.contracts.provider import CostEstimator, ProviderSpec
 from recoil_core.model import CanonicalPlan
 from recoil_core.registry import build_registry
 from recoil_core.runner import EpisodeRunner, RunOptions

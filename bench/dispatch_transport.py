@@ -23,7 +23,7 @@ from _fake_ark_process import API_KEY, fake_ark_process, run_cycles
 from recoil_seeddance.provider import ArkProvider
 from recoil_seeddance.transport import make_client
 
-from recoil_core.interfaces import SubmitRequest
+from recoil_core.contracts.provider import SubmitRequest
 
 
 async def cycle(p: ArkProvider, index: int, poll_s: float, out_dir: Path) -> None:

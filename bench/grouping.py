@@ -29,7 +29,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from recoil_core.interfaces import GroupingContext, GroupingStrategy
+from recoil_core.contracts.grouping import GroupingContext, GroupingStrategy
 from recoil_core.model import CanonicalPlan, CanonicalShot, CoveragePass, CoverageSegment
 from recoil_core.registry import build_registry
 

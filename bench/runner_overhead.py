@@ -36,14 +36,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from recoil_core.interfaces import (
-    BackendContext,
-    GroupingContext,
-    JobStatus,
-    ProviderLimits,
-    ProviderSpec,
-    SubmitRequest,
-)
+from recoil_core.contracts.backend import BackendContext
+from recoil_core.contracts.grouping import GroupingContext
+from recoil_core.contracts.provider import JobStatus, ProviderLimits, ProviderSpec, SubmitRequest
 from recoil_core.model import CanonicalPlan, CanonicalShot, Group
 from recoil_core.persistence.atomic import write_atomic
 from recoil_core.registry import build_registry

@@ -15,6 +15,28 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from recoil_core.contracts.backend import BackendContext as BackendContext
+    from recoil_core.contracts.backend import BackendSpec as BackendSpec
+    from recoil_core.contracts.gates import PreflightContext as PreflightContext
+    from recoil_core.contracts.gates import PreflightGate as PreflightGate
+    from recoil_core.contracts.gates import SceneEvent as SceneEvent
+    from recoil_core.contracts.gates import TakeEvent as TakeEvent
+    from recoil_core.contracts.grouping import GroupingContext as GroupingContext
+    from recoil_core.contracts.grouping import GroupingStrategy as GroupingStrategy
+    from recoil_core.contracts.grouping import OptionSpec as OptionSpec
+    from recoil_core.contracts.provider import FINAL_JOB_STATES as FINAL_JOB_STATES
+    from recoil_core.contracts.provider import CostEstimator as CostEstimator
+    from recoil_core.contracts.provider import Durations as Durations
+    from recoil_core.contracts.provider import JobStateName as JobStateName
+    from recoil_core.contracts.provider import JobStatus as JobStatus
+    from recoil_core.contracts.provider import ModelCapabilities as ModelCapabilities
+    from recoil_core.contracts.provider import Provider as Provider
+    from recoil_core.contracts.provider import ProviderContext as ProviderContext
+    from recoil_core.contracts.provider import ProviderLimits as ProviderLimits
+    from recoil_core.contracts.provider import ProviderSpec as ProviderSpec
+    from recoil_core.contracts.provider import SubmitRequest as SubmitRequest
+    from recoil_core.contracts.runner import BuildContext as BuildContext
+    from recoil_core.contracts.runner import ModalityRunner as ModalityRunner
     from recoil_core.convert import DERIVATION_KIND as DERIVATION_KIND
     from recoil_core.convert import LEDGER_KIND as LEDGER_KIND
     from recoil_core.convert import MANIFEST_KIND as MANIFEST_KIND
@@ -53,28 +75,6 @@ if TYPE_CHECKING:
     from recoil_core.ids import MAX_ID_LENGTH as MAX_ID_LENGTH
     from recoil_core.ids import id_problem as id_problem
     from recoil_core.ids import validate_id as validate_id
-    from recoil_core.interfaces import FINAL_JOB_STATES as FINAL_JOB_STATES
-    from recoil_core.interfaces import BackendContext as BackendContext
-    from recoil_core.interfaces import BackendSpec as BackendSpec
-    from recoil_core.interfaces import BuildContext as BuildContext
-    from recoil_core.interfaces import CostEstimator as CostEstimator
-    from recoil_core.interfaces import Durations as Durations
-    from recoil_core.interfaces import GroupingContext as GroupingContext
-    from recoil_core.interfaces import GroupingStrategy as GroupingStrategy
-    from recoil_core.interfaces import JobStateName as JobStateName
-    from recoil_core.interfaces import JobStatus as JobStatus
-    from recoil_core.interfaces import ModalityRunner as ModalityRunner
-    from recoil_core.interfaces import ModelCapabilities as ModelCapabilities
-    from recoil_core.interfaces import OptionSpec as OptionSpec
-    from recoil_core.interfaces import PreflightContext as PreflightContext
-    from recoil_core.interfaces import PreflightGate as PreflightGate
-    from recoil_core.interfaces import Provider as Provider
-    from recoil_core.interfaces import ProviderContext as ProviderContext
-    from recoil_core.interfaces import ProviderLimits as ProviderLimits
-    from recoil_core.interfaces import ProviderSpec as ProviderSpec
-    from recoil_core.interfaces import SceneEvent as SceneEvent
-    from recoil_core.interfaces import SubmitRequest as SubmitRequest
-    from recoil_core.interfaces import TakeEvent as TakeEvent
     from recoil_core.lazy import LazyFunction as LazyFunction
     from recoil_core.lazy import LazyRunner as LazyRunner
     from recoil_core.lazy import LazyStrategy as LazyStrategy
@@ -135,28 +135,36 @@ if TYPE_CHECKING:
 _EXPORTS: dict[str, tuple[str, ...]] = {
     "recoil_core.hookspecs": ("hookimpl",),
     "recoil_core.lazy": ("LazyFunction", "LazyRunner", "LazyStrategy"),
-    "recoil_core.interfaces": (
-        "FINAL_JOB_STATES",
-        "BackendContext",
-        "BackendSpec",
-        "BuildContext",
-        "CostEstimator",
-        "Durations",
+    "recoil_core.contracts.grouping": (
         "GroupingContext",
         "GroupingStrategy",
+        "OptionSpec",
+    ),
+    "recoil_core.contracts.runner": (
+        "BuildContext",
+        "ModalityRunner",
+    ),
+    "recoil_core.contracts.provider": (
+        "CostEstimator",
+        "Durations",
+        "FINAL_JOB_STATES",
         "JobStateName",
         "JobStatus",
-        "ModalityRunner",
         "ModelCapabilities",
-        "OptionSpec",
-        "PreflightContext",
-        "PreflightGate",
         "Provider",
         "ProviderContext",
         "ProviderLimits",
         "ProviderSpec",
-        "SceneEvent",
         "SubmitRequest",
+    ),
+    "recoil_core.contracts.backend": (
+        "BackendContext",
+        "BackendSpec",
+    ),
+    "recoil_core.contracts.gates": (
+        "PreflightContext",
+        "PreflightGate",
+        "SceneEvent",
         "TakeEvent",
     ),
     "recoil_core.model.takes": ("FINAL_STEP_STATES", "FINAL_TAKE_STATES"),

@@ -35,16 +35,11 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
-    from recoil_core.interfaces import (
-        BackendSpec,
-        CostEstimator,
-        GroupingStrategy,
-        ModalityRunner,
-        PreflightGate,
-        ProviderSpec,
-        SceneEvent,
-        TakeEvent,
-    )
+    from recoil_core.contracts.backend import BackendSpec
+    from recoil_core.contracts.gates import PreflightGate, SceneEvent, TakeEvent
+    from recoil_core.contracts.grouping import GroupingStrategy
+    from recoil_core.contracts.provider import CostEstimator, ProviderSpec
+    from recoil_core.contracts.runner import ModalityRunner
 
 PROJECT_NAME = "recoil"
 
@@ -57,20 +52,20 @@ def recoil_grouping_strategies() -> list[GroupingStrategy]:
     """Register grouping strategies: how shots become render units.
 
     Return a list of objects satisfying
-    :class:`~recoil_core.interfaces.GroupingStrategy`: a unique ``name`` (what users pass
+    :class:`~recoil_core.contracts.grouping.GroupingStrategy`: a unique ``name`` (what users pass
     to ``--strategy``), a one-line ``description``, and
     ``assemble(shots, ctx) -> list[Group]``. Each :class:`~recoil_core.model.Group` is one
     scene; its ``units`` are the render units (beats), each with a
     :class:`~recoil_core.model.GroupIdentity` and the modality of the runner that builds it.
     A strategy that takes ``--option`` values declares them in an ``options`` attribute (a
-    list of :class:`~recoil_core.interfaces.OptionSpec`); the kernel checks and converts
+    list of :class:`~recoil_core.contracts.grouping.OptionSpec`); the kernel checks and converts
     them before calling ``assemble``.
 
     Results of all plugins are concatenated; a name two plugins register is contested:
     using it is an error naming both distributions until ``--prefer`` picks its owner.
     Register lazily with :class:`~recoil_core.lazy.LazyStrategy` so listing plugins
     imports nothing heavy; a strategy may declare the options it accepts as ``options``,
-    a sequence of :class:`~recoil_core.interfaces.OptionSpec` (``recoil plugins show``
+    a sequence of :class:`~recoil_core.contracts.grouping.OptionSpec` (``recoil plugins show``
     prints them).
 
     Since 0.1.
@@ -81,7 +76,7 @@ def recoil_grouping_strategies() -> list[GroupingStrategy]:
 def recoil_modality_runners() -> list[ModalityRunner]:
     """Register modality runners: builders of the workflow that renders one beat.
 
-    Return a list of objects satisfying :class:`~recoil_core.interfaces.ModalityRunner`:
+    Return a list of objects satisfying :class:`~recoil_core.contracts.runner.ModalityRunner`:
     ``modality`` (``"video_i2v"``, ``"r2v_multi"``, ``"image_t2i"``...), a ``description``
     and ``build_workflow(beat, ctx) -> Workflow``. A workflow is a list of
     :class:`~recoil_core.model.WorkflowStep`; a step names its modality and model, and
@@ -103,9 +98,9 @@ def recoil_modality_runners() -> list[ModalityRunner]:
 def recoil_providers() -> list[ProviderSpec]:
     """Register generation providers (video and image services).
 
-    Return a list of :class:`~recoil_core.interfaces.ProviderSpec`: a unique ``name``
+    Return a list of :class:`~recoil_core.contracts.provider.ProviderSpec`: a unique ``name``
     (what users pass to ``--provider``), the ``modalities`` and ``models`` it serves, its
-    :class:`~recoil_core.interfaces.ProviderLimits`, whether it can find a job by its
+    :class:`~recoil_core.contracts.provider.ProviderLimits`, whether it can find a job by its
     request after a lost create (``can_find_by_request``), whether it bills failures, an
     optional ``check`` (problems that stop a run before anything is reserved, such as a
     missing API key) and a ``factory(ctx) -> Provider``. Keep this hook cheap: import
@@ -131,7 +126,7 @@ def recoil_providers() -> list[ProviderSpec]:
 def recoil_cost_estimators() -> list[CostEstimator]:
     """Register cost estimators: the USD cost of one workflow step on one provider.
 
-    Return a list of :class:`~recoil_core.interfaces.CostEstimator` keyed by provider
+    Return a list of :class:`~recoil_core.contracts.provider.CostEstimator` keyed by provider
     name. The runner reserves the estimate of every step of a take before the first paid
     call and charges the provider-reported actual cost afterwards, so an estimate should
     err high rather than low. A provider with no estimator is estimated at 0. An estimate
@@ -149,7 +144,7 @@ def recoil_cost_estimators() -> list[CostEstimator]:
 def recoil_persistence_backends() -> list[BackendSpec]:
     """Register persistence backends (where scenes, takes and the ledger live).
 
-    Return a list of :class:`~recoil_core.interfaces.BackendSpec` whose ``factory(ctx)``
+    Return a list of :class:`~recoil_core.contracts.backend.BackendSpec` whose ``factory(ctx)``
     builds an object satisfying
     :class:`~recoil_core.persistence.protocol.PersistenceBackend`. A backend should pass
     ``recoil_core.testing.conformance`` (the suite the built-in ``filesystem`` backend
@@ -163,8 +158,8 @@ def recoil_persistence_backends() -> list[BackendSpec]:
 def recoil_preflight_gates() -> list[PreflightGate]:
     """Register preflight gates: checks run before anything is reserved or paid for.
 
-    Return a list of :class:`~recoil_core.interfaces.PreflightGate`; ``check(ctx)`` gets a
-    :class:`~recoil_core.interfaces.PreflightContext` and returns a list of problems (empty
+    Return a list of :class:`~recoil_core.contracts.gates.PreflightGate`; ``check(ctx)`` gets a
+    :class:`~recoil_core.contracts.gates.PreflightContext` and returns a list of problems (empty
     when fine). Any problem from any gate stops the run with all problems listed.
 
     Gates run in pluggy's order (``tryfirst`` first, ``trylast`` last). Gates are never

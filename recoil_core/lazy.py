@@ -27,7 +27,8 @@ import attrs
 from recoil_core.errors import PluginError
 
 if TYPE_CHECKING:
-    from recoil_core.interfaces import BuildContext, GroupingContext, OptionSpec
+    from recoil_core.contracts.grouping import GroupingContext, OptionSpec
+    from recoil_core.contracts.runner import BuildContext
     from recoil_core.model import Beat, CanonicalShot, Group, Workflow, WorkflowStep
 
 

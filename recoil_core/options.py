@@ -1,4 +1,4 @@
-"""Declared plugin options: a plugin's :class:`~recoil_core.interfaces.OptionSpec`s, and the
+"""Declared plugin options: a plugin's :class:`~recoil_core.contracts.grouping.OptionSpec`s, and the
 check that turns ``--option key=value`` into typed values before the plugin is called.
 
 Only the kernel checks options; a strategy receives every declared option, typed, in
@@ -13,8 +13,8 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from recoil_core.contracts.grouping import GroupingStrategy, OptionSpec
 from recoil_core.errors import OptionError, PluginError
-from recoil_core.interfaces import GroupingStrategy, OptionSpec
 from recoil_core.lazy import LazyStrategy
 
 __all__ = [

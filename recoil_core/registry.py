@@ -19,21 +19,16 @@ import attrs
 import pluggy
 from pluggy import HookImpl
 
+from recoil_core.contracts.backend import BackendSpec
+from recoil_core.contracts.gates import PreflightGate, SceneEvent, TakeEvent
+from recoil_core.contracts.grouping import GroupingStrategy
+from recoil_core.contracts.provider import CostEstimator, ProviderSpec
+from recoil_core.contracts.runner import ModalityRunner
 from recoil_core.errors import (
     NameConflictError,
     PluginError,
     UnavailableNameError,
     UnknownNameError,
-)
-from recoil_core.interfaces import (
-    BackendSpec,
-    CostEstimator,
-    GroupingStrategy,
-    ModalityRunner,
-    PreflightGate,
-    ProviderSpec,
-    SceneEvent,
-    TakeEvent,
 )
 from recoil_core.lazy import lazy_parts
 from recoil_core.plugins import DEFAULT_SELECTION, PluginHost, PluginRecord, load_plugins

@@ -21,7 +21,7 @@ EpisodeOpt = Annotated[str | None, typer.Option(help="Episode id (default: all /
 
 def backend(lock_timeout_s: float | None = 0.0) -> PersistenceBackend:
     """The configured persistence backend."""
-    from recoil_core.interfaces import BackendContext
+    from recoil_core.contracts.backend import BackendContext
 
     settings = state().settings
     spec = state().registry().backend(settings.backend)

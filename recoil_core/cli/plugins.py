@@ -13,7 +13,7 @@ import typer
 from recoil_core.cli._app import echo_json, state, user_errors
 
 if TYPE_CHECKING:
-    from recoil_core.interfaces import GroupingStrategy
+    from recoil_core.contracts.grouping import GroupingStrategy
     from recoil_core.plugins import PluginRecord
     from recoil_core.registry import Claim, Registry
 

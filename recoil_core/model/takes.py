@@ -93,7 +93,7 @@ class WorkflowStep:
     create whose answer was lost is found by it and never confused with another take's."""
     lookup_missed_at: str | None = None
     """When a search for this step's lost create first found nothing (see
-    :attr:`recoil_core.interfaces.ProviderSpec.find_consistency_s`)."""
+    :attr:`recoil_core.contracts.provider.ProviderSpec.find_consistency_s`)."""
     submitting_at: str | None = None
     submitted_at: str | None = None
     finished_at: str | None = None

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from recoil_core.contracts.backend import BackendContext, BackendSpec
 from recoil_core.hookspecs import hookimpl
-from recoil_core.interfaces import BackendContext, BackendSpec
 
 if TYPE_CHECKING:
     from recoil_core.persistence.protocol import PersistenceBackend

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from recoil_core.contracts.grouping import GroupingContext
 from recoil_core.errors import PlanError, PlanIssue, PreflightError, RecoilError
-from recoil_core.interfaces import GroupingContext
 from recoil_core.model import (
     ApprovedReference,
     Asset,

@@ -1,6 +1,6 @@
 """Can the chosen provider render each unit? The one check ``recoil group``, ``recoil run
 --dry-run`` and preflight share, from the capabilities providers declare
-(:class:`~recoil_core.interfaces.ModelCapabilities`).
+(:class:`~recoil_core.contracts.provider.ModelCapabilities`).
 
 A unit is refused, before anything is reserved, when its shots ask for different models,
 when it is longer than its model's longest clip, or when its resolution or aspect ratio
@@ -22,7 +22,7 @@ import attrs
 from recoil_core.errors import PreflightError
 
 if TYPE_CHECKING:
-    from recoil_core.interfaces import ModelCapabilities, ProviderSpec
+    from recoil_core.contracts.provider import ModelCapabilities, ProviderSpec
     from recoil_core.model import Beat, CanonicalPlan, Group, Scene
     from recoil_core.registry import Registry
 

@@ -15,10 +15,10 @@ from decimal import Decimal
 from pathlib import Path
 
 from recoil_core.budget import BudgetGuard, total_usd
+from recoil_core.contracts.gates import SceneEvent
 from recoil_core.errors import EpisodeLockedError
 from recoil_core.events import Notice, ProgressEvent, SceneEventKind
 from recoil_core.hashing import stable_digest
-from recoil_core.interfaces import SceneEvent
 from recoil_core.model import CanonicalPlan, LedgerEntry, Scene
 from recoil_core.persistence.protocol import PersistenceBackend
 from recoil_core.registry import Registry

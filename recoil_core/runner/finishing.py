@@ -8,8 +8,8 @@ import os
 from typing import Any
 
 from recoil_core.budget import Reservation
+from recoil_core.contracts.provider import JobStatus
 from recoil_core.errors import ProviderError
-from recoil_core.interfaces import JobStatus
 from recoil_core.model import (
     ChargeKind,
     GenerationReceipt,

@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from recoil_core.contracts.gates import SceneEvent, TakeEvent
 from recoil_core.events import SceneEventKind
-from recoil_core.interfaces import SceneEvent, TakeEvent
 from recoil_core.model import WorkflowStep, utc_now
 from recoil_core.persistence.protocol import PersistenceBackend
 from recoil_core.registry import Registry

@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from recoil_core.contracts.grouping import GroupingContext, GroupingStrategy
 from recoil_core.errors import PlanError, PlanIssue, PluginCodeError
 from recoil_core.hashing import stable_digest
-from recoil_core.interfaces import GroupingContext, GroupingStrategy
 from recoil_core.model import Beat, CanonicalPlan, CanonicalShot, Group, RenderUnit, Scene
 from recoil_core.options import resolve_options, strategy_option_specs
 from recoil_core.plugin_code import guarded, origin_of

@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
+from recoil_core.contracts.provider import JobStatus
 from recoil_core.errors import (
     AuthenticationFailed,
     PluginError,
@@ -17,7 +18,6 @@ from recoil_core.errors import (
     ProviderUnavailable,
     TaskNotFound,
 )
-from recoil_core.interfaces import JobStatus
 from recoil_core.model import WorkflowStep, as_price
 from recoil_core.runner.context import DispatchOptions, Refusal, TakeContext
 from recoil_core.runner.finishing import fail_step

@@ -7,9 +7,9 @@ import asyncio
 from collections.abc import Callable, Sequence
 
 from recoil_core.budget import BudgetGuard
+from recoil_core.contracts.gates import SceneEvent
 from recoil_core.errors import AuthenticationFailed, BudgetExhaustedError
 from recoil_core.events import BeatFinished, ProgressEvent, RunStarted, SceneEventKind
-from recoil_core.interfaces import SceneEvent
 from recoil_core.model import Beat, rendered_shot_ids
 from recoil_core.registry import Registry
 from recoil_core.runner.accounting import Accountant

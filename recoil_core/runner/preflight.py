@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from recoil_core.contracts.gates import PreflightContext
 from recoil_core.errors import PreflightError, UnknownNameError
-from recoil_core.interfaces import PreflightContext
 from recoil_core.model import CanonicalPlan, Scene
 from recoil_core.plugin_code import guarded, origin_of
 from recoil_core.registry import GATES, Registry

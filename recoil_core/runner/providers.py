@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from contextlib import AbstractContextManager
 from typing import Any
 
-from recoil_core.interfaces import Provider, ProviderContext, ProviderSpec
+from recoil_core.contracts.provider import Provider, ProviderContext, ProviderSpec
 from recoil_core.plugin_code import guarded, origin_of
 from recoil_core.registry import PROVIDERS, Registry
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from recoil_core.interfaces import JobStatus
+from recoil_core.contracts.provider import JobStatus
 from recoil_core.model import Beat, GroupIdentity, Take, WorkflowStep
 from recoil_core.render import RenderRecord, build_provenance, render_name, write_render
 

@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from recoil_core.contracts.provider import SubmitRequest
 from recoil_core.errors import (
     AuthenticationFailed,
     LookupAmbiguous,
@@ -22,7 +23,6 @@ from recoil_core.errors import (
     RateLimited,
     RecoilError,
 )
-from recoil_core.interfaces import SubmitRequest
 from recoil_core.model import StepState, WorkflowStep, new_identity, seed_for, utc_now
 from recoil_core.runner.context import DispatchOptions, Refusal, TakeContext
 from recoil_core.runner.finishing import fail_step

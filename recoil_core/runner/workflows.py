@@ -8,8 +8,9 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
+from recoil_core.contracts.provider import CostEstimator, ModelCapabilities
+from recoil_core.contracts.runner import BuildContext
 from recoil_core.errors import PayloadBuildError, PluginError
-from recoil_core.interfaces import BuildContext, CostEstimator, ModelCapabilities
 from recoil_core.model import Beat, CanonicalPlan, Group, Workflow, as_price
 from recoil_core.plugin_code import guarded, origin_of
 from recoil_core.registry import ESTIMATORS, Registry

@@ -17,21 +17,19 @@ from typing import Any
 
 import attrs
 
-from recoil_core.errors import PayloadBuildError, ProviderError, ProviderRejected
-from recoil_core.hookspecs import hookimpl
-from recoil_core.interfaces import (
-    BuildContext,
+from recoil_core.contracts.gates import PreflightGate
+from recoil_core.contracts.grouping import GroupingContext, GroupingStrategy
+from recoil_core.contracts.provider import (
     CostEstimator,
-    GroupingContext,
-    GroupingStrategy,
     JobStatus,
-    ModalityRunner,
-    PreflightGate,
     ProviderContext,
     ProviderLimits,
     ProviderSpec,
     SubmitRequest,
 )
+from recoil_core.contracts.runner import BuildContext, ModalityRunner
+from recoil_core.errors import PayloadBuildError, ProviderError, ProviderRejected
+from recoil_core.hookspecs import hookimpl
 from recoil_core.model import (
     Beat,
     CanonicalShot,

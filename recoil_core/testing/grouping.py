@@ -14,8 +14,8 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from recoil_core.contracts.grouping import GroupingContext, GroupingStrategy
 from recoil_core.hashing import shotset_hash
-from recoil_core.interfaces import GroupingContext, GroupingStrategy
 from recoil_core.model import (
     CanonicalPlan,
     CanonicalShot,

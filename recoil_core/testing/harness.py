@@ -15,7 +15,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from recoil_core.interfaces import BackendContext, GroupingStrategy, ModalityRunner
+from recoil_core.contracts.backend import BackendContext
+from recoil_core.contracts.grouping import GroupingStrategy
+from recoil_core.contracts.runner import ModalityRunner
 from recoil_core.model import CanonicalPlan
 from recoil_core.persistence.protocol import PersistenceBackend
 from recoil_core.registry import Registry, build_registry

@@ -15,15 +15,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from recoil_core.interfaces import (
-    BackendSpec,
-    CostEstimator,
-    GroupingStrategy,
-    ModalityRunner,
-    OptionSpec,
-    PreflightGate,
-    ProviderSpec,
-)
+from recoil_core.contracts.backend import BackendSpec
+from recoil_core.contracts.gates import PreflightGate
+from recoil_core.contracts.grouping import GroupingStrategy, OptionSpec
+from recoil_core.contracts.provider import CostEstimator, ProviderSpec
+from recoil_core.contracts.runner import ModalityRunner
 from recoil_core.model import CanonicalPlan, Group, Workflow
 from recoil_core.options import strategy_option_specs
 from recoil_core.registry import KINDS, build_registry
@@ -52,7 +48,7 @@ def installed_runner(modality: str) -> ModalityRunner:
 
 def installed_provider(name: str) -> ProviderSpec:
     """The provider spec ``name`` (what ``--provider name`` uses); ``factory`` makes the
-    provider from a :class:`~recoil_core.interfaces.ProviderContext`."""
+    provider from a :class:`~recoil_core.contracts.provider.ProviderContext`."""
     return build_registry().provider(name)
 
 

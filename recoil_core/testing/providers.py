@@ -67,8 +67,7 @@ from typing import Any
 import attrs
 import pytest
 
-from recoil_core.errors import ProviderError, ProviderUnavailable
-from recoil_core.interfaces import (
+from recoil_core.contracts.provider import (
     CostEstimator,
     JobStatus,
     Provider,
@@ -76,6 +75,7 @@ from recoil_core.interfaces import (
     ProviderSpec,
     SubmitRequest,
 )
+from recoil_core.errors import ProviderError, ProviderUnavailable
 from recoil_core.model import CanonicalPlan, ChargeKind, Scene, StepState, Take, TakeState
 from recoil_core.runner import EpisodeRunner, RunOptions, RunReport
 from recoil_core.testing.doubles import ShotPerUnitStrategy, StandardVideoRunner, make_plugin

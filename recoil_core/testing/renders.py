@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from recoil_core.interfaces import JobStatus
+from recoil_core.contracts.provider import JobStatus
 from recoil_core.model import Beat, Workflow
 from recoil_core.runner.renders import render_media
 

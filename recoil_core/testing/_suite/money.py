@@ -24,7 +24,7 @@ from typing import Any, TypedDict
 import attrs
 import pytest
 
-from recoil_core.interfaces import BackendContext
+from recoil_core.contracts.backend import BackendContext
 from recoil_core.model import CanonicalPlan, ChargeKind, Scene, TakeState
 from recoil_core.persistence.protocol import PersistenceBackend
 from recoil_core.registry import Registry

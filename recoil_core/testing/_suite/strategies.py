@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from recoil_core.interfaces import GroupingContext
+from recoil_core.contracts.grouping import GroupingContext
 from recoil_core.model import CanonicalShot, Group, GroupIdentity, RenderUnit, Segment
 from recoil_core.registry import Registry, build_registry
 from recoil_core.settings import PluginSelection

@@ -131,7 +131,7 @@ def _complete(item: Mapping[str, Any]) -> bool:
 
 
 class ArkProvider:
-    """A :class:`recoil_core.interfaces.Provider` for Seedance over the Ark task API."""
+    """A :class:`recoil_core.contracts.provider.Provider` for Seedance over the Ark task API."""
 
     def __init__(
         self,
