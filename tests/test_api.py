@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ast
 import importlib
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -24,7 +25,12 @@ PLUGIN_SOURCES = sorted(
         *REPO.glob("recoil_plugins_*/src/**/*.py"),
     ]
 )
-PLUGIN_TESTS = sorted(REPO.glob("plugins/*/tests/**/*.py"))
+PLUGIN_TESTS = sorted(
+    [
+        *REPO.glob("plugins/*/tests/**/*.py"),
+        *REPO.glob("recoil_plugins_*/tests/**/*.py"),
+    ]
+)
 GUIDES = sorted(
     [
         *REPO.glob("docs/writing-a-*.md"),
@@ -37,10 +43,37 @@ PUBLIC = {"recoil_core": {"hookimpl", "__version__"}, "recoil_core.api": None}
 """Kernel modules a plugin may import, with the names it may take (``None``: any)."""
 
 
-def kernel_imports(path: Path) -> list[tuple[int, str, list[str]]]:
-    """``(line, module, names)`` of every import of a ``recoil_core`` module in ``path``."""
+TESTS_PUBLIC = ("recoil_core.api", "recoil_core.testing")
+"""Kernel modules a plugin's tests may import (``recoil_core.testing``'s submodules too)."""
+
+EMBEDDED_IMPORT = re.compile(
+    r"\bfrom\s+(?P<module>recoil_core(?:\.\w+)*)\s+import\s+(?P<names>\w+(?:\s*,\s*\w+)*)"
+    r"|\bimport\s+(?P<plain>recoil_core(?:\.\w+)*)"
+)
+"""An import of a kernel module written in a string: code a test runs in a subprocess
+(``python -c``) or writes to a file."""
+
+
+def embedded_imports(node: ast.Constant) -> list[tuple[int, str, list[str]]]:
+    """``(line, module, names)`` of the kernel imports written in a string constant."""
+    found = []
+    for match in EMBEDDED_IMPORT.finditer(node.value):
+        if match["plain"]:
+            found.append((node.lineno, match["plain"], []))
+        else:
+            names = [name.strip() for name in match["names"].split(",")]
+            found.append((node.lineno, match["module"], names))
+    return found
+
+
+def kernel_imports(path: Path, *, strings: bool = False) -> list[tuple[int, str, list[str]]]:
+    """``(line, module, names)`` of every import of a ``recoil_core`` module in ``path``;
+    with ``strings``, also those written in its string constants."""
     found = []
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+        if strings and isinstance(node, ast.Constant) and isinstance(node.value, str):
+            found += embedded_imports(node)
+            continue
         if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
             modules = [node.module]
             names = [alias.name for alias in node.names]
@@ -80,10 +113,58 @@ def test_plugin_sources_import_the_kernel_only_through_recoil_core_api() -> None
     )
 
 
-def test_plugin_tests_use_only_recoil_core_api_and_recoil_core_testing() -> None:
-    problems = [problem for path in PLUGIN_TESTS for problem in private_imports(path, tests=True)]
+def non_test_api_imports(path: Path, root: Path = REPO) -> list[str]:
+    """The kernel imports in ``path``, a plugin's test file, of anything but
+    ``recoil_core.api`` and ``recoil_core.testing`` (and its submodules), including
+    imports in code a test writes out or runs from a string."""
+    problems = []
+    for line, module, names in sorted(kernel_imports(path, strings=True), key=lambda i: i[0]):
+        if module in TESTS_PUBLIC or module.startswith("recoil_core.testing."):
+            continue
+        where = f"{path.relative_to(root)}:{line}"
+        problems.append(f"{where} imports {module} {', '.join(names)}".rstrip())
+    return problems
 
-    assert problems == []
+
+def test_plugin_tests_use_only_recoil_core_api_and_recoil_core_testing() -> None:
+    assert any("recoil_plugins_grouping" in str(path) for path in PLUGIN_TESTS)
+    assert any("recoil_plugins_video" in str(path) for path in PLUGIN_TESTS)
+    problems = [problem for path in PLUGIN_TESTS for problem in non_test_api_imports(path)]
+
+    assert problems == [], (
+        "plugin tests must reach the kernel through recoil_core.api and recoil_core.testing "
+        "(add a helper for plugin authors there if one is missing):\n  " + "\n  ".join(problems)
+    )
+
+
+PROBE_TEST = '''\
+from recoil_core.api import hookimpl
+from recoil_core.testing.installed import InstalledPlugins
+import recoil_core.testing
+from recoil_core import hookimpl as again
+from recoil_core.registry import build_registry
+CODE = "import sys; from recoil_core.cli import main; main()"
+SOURCE = """
+from recoil_core.testing.plans import write_plan
+from recoil_core.persistence.filesystem import FilesystemBackend as MyBackend
+import recoil_core.model
+"""
+'''
+
+
+def test_the_tests_boundary_check_catches_private_imports_in_code_and_in_strings(
+    tmp_path: Path,
+) -> None:
+    source = tmp_path / "test_probe.py"
+    source.write_text(PROBE_TEST, encoding="utf-8")
+
+    assert non_test_api_imports(source, root=tmp_path) == [
+        "test_probe.py:4 imports recoil_core hookimpl",
+        "test_probe.py:5 imports recoil_core.registry build_registry",
+        "test_probe.py:6 imports recoil_core.cli main",
+        "test_probe.py:7 imports recoil_core.persistence.filesystem FilesystemBackend",
+        "test_probe.py:7 imports recoil_core.model",
+    ]
 
 
 @pytest.mark.parametrize("guide", GUIDES, ids=lambda path: path.name)

@@ -9,9 +9,6 @@ from hypothesis import strategies as st
 from recoil_plugins_grouping.helpers import GroupingOptionError
 
 from recoil_core.api import CanonicalShot, Group, GroupingStrategy, OptionError
-from recoil_core.options import strategy_option_specs
-from recoil_core.registry import Registry, build_registry
-from recoil_core.runner.planning import derive_groups
 from recoil_core.testing.grouping import (
     assert_covers_each_shot_once,
     assert_deterministic,
@@ -19,8 +16,9 @@ from recoil_core.testing.grouping import (
     grouping_context,
     units_of,
 )
+from recoil_core.testing.installed import InstalledPlugins
 
-REGISTRY: Registry = build_registry()
+REGISTRY = InstalledPlugins()
 
 
 def shot(
@@ -45,7 +43,7 @@ def shot(
 def grouped(name: str, shots: list[CanonicalShot], **options: object) -> list[Group]:
     """The groups ``name`` makes of ``shots``, the options checked as a run checks them."""
     plan = grouping_context(shots).plan
-    return derive_groups(plan, REGISTRY.strategy(name), options=options, registry=REGISTRY)
+    return REGISTRY.derive_groups(plan, name, options=options)
 
 
 def continuity(shots: list[CanonicalShot], **options: object) -> list[list[str]]:
@@ -148,9 +146,8 @@ def test_solo_and_oner_refuse_any_option(name: str) -> None:
 
 def test_standard_strategies_declare_their_options() -> None:
     declared = {
-        name: [(s.name, s.type, s.default) for s in strategy_option_specs(strategy)]
-        for name, strategy in REGISTRY.strategies.items()
-        if name in ("continuity", "solo", "oner")
+        name: [(s.name, s.type, s.default) for s in REGISTRY.strategy_options(name)]
+        for name in ("continuity", "solo", "oner")
     }
     assert declared == {
         "continuity": [

@@ -17,12 +17,12 @@ from recoil_core.api import (
     PayloadBuildError,
     Segment,
 )
-from recoil_core.registry import Registry, build_registry
+from recoil_core.testing.installed import InstalledPlugins
 
 
 @pytest.fixture(scope="module")
-def registry() -> Registry:
-    return build_registry()
+def registry() -> InstalledPlugins:
+    return InstalledPlugins()
 
 
 def _shot(shot_id: str, index: int = 1, **kwargs: Any) -> CanonicalShot:
@@ -66,7 +66,7 @@ def _solo_beat(shot: CanonicalShot) -> Beat:
     )
 
 
-def test_keyframe_only_beat_renders_one_image_per_shot(registry: Registry) -> None:
+def test_keyframe_only_beat_renders_one_image_per_shot(registry: InstalledPlugins) -> None:
     shot = _shot("EP001_SH01")
     beat = Beat(
         beat_id="EP001_SH01",
@@ -90,7 +90,7 @@ def test_keyframe_only_beat_renders_one_image_per_shot(registry: Registry) -> No
     assert workflow.provenance["grouping"] == beat.grouping.to_dict()  # type: ignore[union-attr]
 
 
-def test_keyframe_only_beat_of_several_shots_tags_each_image(registry: Registry) -> None:
+def test_keyframe_only_beat_of_several_shots_tags_each_image(registry: InstalledPlugins) -> None:
     shots = [_shot("EP001_SH01", 1), _shot("EP001_SH02", 2, previs_model="flux")]
     beat = Beat(
         beat_id="BATCH_001__cont",
@@ -110,7 +110,7 @@ def test_keyframe_only_beat_of_several_shots_tags_each_image(registry: Registry)
 
 
 def test_keyframe_only_beat_without_image_provider_is_a_payload_build_error(
-    registry: Registry,
+    registry: InstalledPlugins,
 ) -> None:
     shot = _shot("EP001_SH01")
     with pytest.raises(PayloadBuildError, match="image_t2i provider"):

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from recoil_review.testing import ReviewServer
 
-from recoil_core.testing.pytest_plugin import RecoilCli
+from recoil_core.testing.pytest_plugin import RecoilCli, recoil_executable
 
 BEAT = "EP001_SH02"
 PLAN = {
@@ -57,11 +57,11 @@ def test_without_recoil_review_the_command_says_how_to_install_it(
     plan: Path, recoil_env: dict[str, str]
 ) -> None:
     hidden = (
-        "import sys; sys.modules['recoil_review'] = None; "
-        "from recoil_core.cli import main; sys.argv = ['recoil', 'review', sys.argv[1]]; main()"
+        "import runpy, sys; sys.modules['recoil_review'] = None; script = sys.argv[1]; "
+        "sys.argv = ['recoil', 'review', sys.argv[2]]; runpy.run_path(script, run_name='__main__')"
     )
     result = subprocess.run(
-        [sys.executable, "-c", hidden, str(plan)],
+        [sys.executable, "-c", hidden, recoil_executable(), str(plan)],
         env=recoil_env,
         capture_output=True,
         text=True,
