@@ -41,6 +41,18 @@ def render(
         float | None, typer.Option(metavar="USD", help="Spend cap in USD (0 allowed).", min=0)
     ] = None,
     max_takes: Annotated[int, typer.Option(min=1, help="Sheets to make per asset.")] = 1,
+    concurrency: Annotated[int, typer.Option(min=1, help="Jobs at a provider at once.")] = 4,
+    resubmit_unknown: Annotated[
+        bool,
+        typer.Option(
+            "--resubmit-unknown",
+            help="Send again sheets whose lost create could not be settled by a search.",
+        ),
+    ] = False,
+    dry_run: Annotated[
+        bool,
+        typer.Option("--dry-run", help="Print the sheets and their estimated cost; write nothing."),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Make a reference sheet for each asset the plan supplies no reference_images for.
@@ -61,6 +73,9 @@ def render(
             image_provider=image_provider,
             budget_usd=budget,
             max_takes=max_takes,
+            concurrency=concurrency,
+            resubmit_unknown=resubmit_unknown,
+            dry_run=dry_run,
         )
         runner = sheet_runner(
             loaded,
@@ -80,7 +95,12 @@ def render(
             )
             raise typer.Exit(EXIT_INTERRUPTED) from None
     if as_json:
-        echo_json({"ok": report.complete, **report.to_dict()})
+        echo_json({"ok": report.complete or report.dry_run, **report.to_dict()})
+    elif report.dry_run:
+        typer.echo(
+            f"{report.project}/{report.episode}: {len(report.planned)} asset sheet(s) to make, "
+            f"estimated ${report.estimated_usd:.4f}; nothing was reserved or submitted"
+        )
     else:
         counts = ", ".join(f"{n} {name}" for name, n in sorted(report.take_counts.items()))
         typer.echo(
@@ -90,7 +110,7 @@ def render(
         for line in [*report.notices, *report.attention]:
             typer.echo(f"  {line}")
         typer.echo("next: `recoil assets list PLAN`, then `recoil assets approve PLAN ID`")
-    if not report.complete:
+    if not (report.complete or report.dry_run):
         raise typer.Exit(EXIT_INCOMPLETE)
 
 

@@ -99,7 +99,7 @@ from recoil_seeddance.testing.fake_ark import (
     SAFETY_IDENTIFIER_MAX,
     billed_tokens,
 )
-from recoil_seeddance.testing.watched import WatchedArk, wait_for, wait_for_any
+from recoil_seeddance.testing.watched import HOLD_LIMIT_S, WatchedArk, wait_for, wait_for_any
 
 from recoil_core.model import StepState, Take, TakeState
 from recoil_core.persistence.filesystem import LOCK_FILE, FilesystemBackend
@@ -112,6 +112,7 @@ __all__ = [
     "CampaignCounts",
     "WatchedArk",
     "cli_env",
+    "run_asset_campaign",
     "run_campaign",
     "run_provider_campaign",
     "start_run",
@@ -1611,5 +1612,329 @@ def run_provider_campaign(
             fake.close()
         idle = idle + 1 if counts.kills == kills0 else 0
         if idle == 3:  # three fresh folders in a row completed before any kill: stop
+            break
+    return counts
+
+
+# --------------------------------------------------------------------------- asset sheets
+
+ASSET_MODES = ("create", "create", "before_create", "unmade", "anytime", "drop")
+"""Kill moments of the asset campaign: ``create`` (Ark made the task and holds its answer),
+``before_create`` (the CLI saved the take ``submitting`` and is inside the create; Ark makes
+the task after the CLI died: the request had reached it), ``unmade`` (the same, but Ark
+makes nothing: the request was lost with the CLI), ``anytime`` (a random delay after
+start) and ``drop`` (the next create's answer is lost, then a kill at any moment)."""
+ASSET_CAPPED_RUNS = 2
+"""An episode's first runs are capped at a share (:data:`CAP_SHARE`) of its sheets' estimate."""
+
+
+class SheetArk(WatchedArk):
+    """The fake Ark of the asset campaign: a :class:`WatchedArk` that can also hold a create
+    before it makes the task (``hold_before``): ``arrived`` counts the creates held, and on
+    ``release_before`` a held create makes its task (``make_held``) or nothing."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.hold_before = False
+        self.make_held = True
+        self.arrived = 0
+        self.settled = 0
+        """Held creates that have made their task or nothing."""
+        self.release_before = threading.Event()
+
+    def _validate_and_make(self, body: Mapping[str, Any]) -> Any:
+        if not self.hold_before:
+            return super()._validate_and_make(body)
+        with self.changed:
+            self.arrived += 1
+            self.changed.notify_all()
+        self.release_before.wait(HOLD_LIMIT_S)
+        try:
+            if not self.make_held:
+                raise ConnectionAbortedError("the create was lost with its client")
+            return super()._validate_and_make(body)
+        finally:
+            with self.changed:
+                self.settled += 1
+                self.changed.notify_all()
+
+
+def sheets_env(ark: WatchedArk, root: Path) -> dict[str, str]:
+    """:func:`cli_env` with the ``ark-sheets`` stand-in installed (``tests/support/ark_sheets.py``):
+    a real ``recoil`` subprocess loads it from ``PYTHONPATH`` as an installed plugin."""
+    import ark_sheets
+
+    site = ark_sheets.install(root / "site")
+    env = cli_env(ark, root)
+    support = str(Path(ark_sheets.__file__).resolve().parent)
+    env["PYTHONPATH"] = os.pathsep.join(
+        p for p in (str(site), support, env.get("PYTHONPATH", "")) if p
+    )
+    return env
+
+
+def sheets_plan(folder: Path, episode: str) -> Path:
+    """The example plan as ``episode`` (3 characters, 4 locations), its sheets on Ark."""
+    import ark_sheets
+
+    plan = json.loads(EXAMPLE_PLAN.read_text())
+    plan["episode"] = episode
+    plan["defaults"]["previs_model"] = ark_sheets.SHEET_MODEL
+    path = folder / f"{episode}.json"
+    path.write_text(json.dumps(plan))
+    return path
+
+
+def assets_args(plan: Path, *extra: str) -> list[str]:
+    import ark_sheets
+
+    return [
+        "assets",
+        "render",
+        str(plan),
+        "--provider",
+        "seeddance",
+        "--image-provider",
+        ark_sheets.NAME,
+        "--json",
+        *extra,
+    ]
+
+
+def sheets_estimate(env: Mapping[str, str], cwd: Path, plan: Path) -> float:
+    done = run_recoil(env, cwd, *assets_args(plan, "--dry-run"))
+    assert done.returncode == 0, done.stdout + done.stderr
+    estimate = float(report_of(done)["estimated_usd"])
+    assert estimate > 0, done.stdout
+    return estimate
+
+
+def kill_assets_render(
+    ark: SheetArk,
+    env: Mapping[str, str],
+    cwd: Path,
+    args: list[str],
+    mode: str,
+    rng: random.Random,
+) -> tuple[bool, int, str]:
+    """Start ``recoil assets render`` and SIGKILL it at a moment of ``mode``; whether it was
+    killed, its exit code and its output."""
+    creates0 = ark.counters()[0]
+    arrived0 = ark.arrived
+    held = mode in ("before_create", "unmade")
+    delay = rng.uniform(*(CREATE_KILL_S if mode == "create" or held else (0.05, 1.0)))
+    if mode == "drop":
+        ark.inject("create", "drop")
+    ark.release.clear()
+    ark.release_before.clear()
+    ark.hold_creates = mode == "create"
+    ark.hold_before, ark.make_held = held, mode == "before_create"
+    proc = subprocess.Popen(
+        [recoil_executable(), *args],
+        env=dict(env),
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        if mode == "create":
+            alive = wait_for(ark, proc, lambda: ark.counters()[0] > creates0)
+        elif held:
+            alive = wait_for(ark, proc, lambda: ark.arrived > arrived0)
+        else:
+            alive = True
+        if alive:
+            try:
+                proc.wait(delay)
+            except subprocess.TimeoutExpired:
+                proc.send_signal(signal.SIGKILL)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        ark.hold_creates = ark.hold_before = False
+        ark.release.set()
+        ark.release_before.set()
+    killed = proc.returncode == -signal.SIGKILL
+    # the creates held before making their task are let go: each makes its task (the
+    # request had reached Ark) or nothing; the next run starts once all have done so
+    with ark.changed:
+        while ark.settled < ark.arrived:
+            ark.changed.wait(0.05)
+    assert killed or "Traceback" not in err, err
+    return killed, proc.returncode, out + err
+
+
+def run_assets_folder(
+    root: Path,
+    rng: random.Random,
+    counts: CampaignCounts,
+    kills: int,
+    log: Callable[[str], None],
+) -> None:
+    """Two episodes' asset sheets on one fake Ark: ``recoil assets render`` of either killed at
+    moments of :data:`ASSET_MODES` until ``kills`` kills (or both complete), an episode's
+    first runs capped; then both finished and checked: no take identity created twice, no
+    task in two takes or in none, every sheet take final and succeeded, the ledger equal to
+    Ark's bill job by job, the capped runs' spend within their cap, the key in no file."""
+    ark = SheetArk(api_key=SENTINEL_KEY, queue_s=QUEUE_S)
+    ark.start()
+    try:
+        env = sheets_env(ark, root)
+        plans = {episode: sheets_plan(root, episode) for episode in EPISODES}
+        caps = {
+            e: round(rng.uniform(*CAP_SHARE) * sheets_estimate(env, root, plans[e]), 4)
+            for e in EPISODES
+        }
+        runs = dict.fromkeys(EPISODES, 0)
+        capped_tasks: dict[str, set[str]] = {e: set() for e in EPISODES}
+        complete: set[str] = set()
+        done_kills = 0
+        while done_kills < kills and len(complete) < len(EPISODES):
+            episode = rng.choice([e for e in EPISODES if e not in complete])
+            mode = rng.choice(ASSET_MODES)
+            capped = runs[episode] < ASSET_CAPPED_RUNS
+            extra = ["--concurrency", str(rng.choice(KILL_CONCURRENCY))]
+            if capped:
+                extra += ["--budget", str(caps[episode])]
+            runs[episode] += 1
+            counts.runs += 1
+            before = ark.created()
+            killed, code, output = kill_assets_render(
+                ark, env, root, assets_args(plans[episode], *extra), mode, rng
+            )
+            if capped:
+                counts.capped_runs += 1
+                capped_tasks[episode] |= ark.created() - before
+                spent = committed_usd(ark, capped_tasks[episode])
+                counts.cap_checks += 1
+                counts.cap_peak = max(counts.cap_peak, spent / caps[episode])
+                counts.cap_violations += spent > caps[episode] + 1e-9
+                assert spent <= caps[episode] + 1e-9, f"{episode}: ${spent} over ${caps[episode]}"
+                counts.capped_halts += code == 6
+            if killed:
+                done_kills += 1
+                counts.kills += 1
+                counts.kills_by_mode[mode] = counts.kills_by_mode.get(mode, 0) + 1
+                log(f"  kill {counts.kills}: {episode} assets render {mode} {' '.join(extra)}")
+                assert_unfinished_takes_need_attention(env, root, episode)
+            elif code == 0:
+                complete.add(episode)
+                log(f"  {episode} sheets complete before a kill ({mode})")
+            else:
+                assert code in (1, 6), output
+                log(f"  {episode} assets render exit {code} ({mode}, {' '.join(extra)})")
+        for episode in EPISODES:
+            if episode not in complete:
+                finish_sheets(env, root, plans[episode], episode, counts, log)
+        check_sheets(ark, root, counts)
+    finally:
+        ark.close()
+
+
+def finish_sheets(
+    env: Mapping[str, str],
+    root: Path,
+    plan: Path,
+    episode: str,
+    counts: CampaignCounts,
+    log: Callable[[str], None],
+) -> None:
+    """Render until complete; a sheet a plain run leaves ``unknown`` is counted as left for
+    a person, then resubmitted."""
+    done = None
+    for _ in range(4):
+        counts.runs += 1
+        done = run_recoil(env, root, *assets_args(plan))
+        assert "Traceback" not in done.stderr, done.stderr
+        if done.returncode == 0:
+            return
+        report = report_of(done)
+        unknown = report.get("take_counts", {}).get("unknown", 0)
+        if unknown:
+            counts.left_for_person += unknown
+            log(f"  LEFT FOR A PERSON: {episode} {unknown} sheet(s); {report['attention']}")
+            counts.runs += 1
+            done = run_recoil(env, root, *assets_args(plan, "--resubmit-unknown"))
+            if done.returncode == 0:
+                return
+    assert done is not None
+    raise AssertionError(f"{episode} sheets did not complete: {done.stdout}\n{done.stderr}")
+
+
+def check_sheets(ark: SheetArk, root: Path, counts: CampaignCounts) -> None:
+    backend = FilesystemBackend(root / "projects")
+    owned: dict[str, str] = {}
+    for episode in EPISODES:
+        scenes = every_version(backend, PROJECT, episode)
+        assert scenes and all(s.scene_id.startswith("asset_") for s in scenes), episode
+        takes = [t for s in scenes for b in s.beats for t in b.takes]
+        assert takes and all(t.state == TakeState.SUCCEEDED for t in takes), [
+            (t.take_id, t.state.value) for t in takes if t.state != TakeState.SUCCEEDED
+        ]
+        jobs = provider_episode_jobs(backend, episode)
+        for job in jobs:
+            counts.adopted_jobs += job in owned
+            owned[job] = episode
+        share = EpisodeShare(ark, frozenset(jobs))
+        money = check_money(share, backend, PROJECT, episode)
+        counts.add(money)
+        billed = billed_usd(share)
+        ledger: dict[str, float] = {}
+        for entry in backend.read_ledger(PROJECT, episode):
+            if entry.job_id is not None:
+                ledger[entry.job_id] = ledger.get(entry.job_id, 0.0) + entry.amount_usd
+        counts.ledger_mismatched_jobs += sum(
+            1
+            for job in set(ledger) | set(billed)
+            if ledger.get(job, 0.0) != pytest.approx(billed.get(job, 0.0))
+        )
+    unowned = ark.created() - set(owned)
+    counts.unowned_jobs += len(unowned)
+    assert not unowned, f"tasks no sheet take holds: {sorted(unowned)}"
+    unsettled = [t for t in owned if ark.task(t)["status"] in ("queued", "running")]
+    counts.unsettled_jobs += len(unsettled)
+    leaks = sum(
+        1
+        for path in (root / "projects").rglob("*")
+        if path.is_file() and SENTINEL_KEY.encode() in path.read_bytes()
+    )
+    counts.key_leaks += leaks
+    assert leaks == 0, f"the Ark key written under {root}"
+
+
+def run_asset_campaign(
+    workdir: Path,
+    *,
+    seed: int,
+    kills: int,
+    kills_per_folder: int = 10,
+    max_folders: int | None = None,
+    log: Callable[[str], None] = lambda _line: None,
+    strict: bool = True,
+) -> CampaignCounts:
+    """The kill campaign of ``recoil assets render`` against the fake Ark (sheets made by
+    the ``ark-sheets`` stand-in, so each is a paid Ark task): folders of two episodes on
+    one server, up to ``kills_per_folder`` kills each, until ``kills``."""
+    rng = random.Random(seed)
+    counts = CampaignCounts()
+    idle = 0
+    log(f"asset kill campaign seed={seed} kills={kills}")
+    while counts.kills < kills and (max_folders is None or counts.folders < max_folders):
+        root = workdir / f"folder{counts.folders}"
+        root.mkdir(parents=True)
+        counts.folders += 1
+        counts.episodes += len(EPISODES)
+        kills0 = counts.kills
+        log(f"folder {counts.folders} in {root}")
+        try:
+            run_assets_folder(root, rng, counts, min(kills_per_folder, kills - counts.kills), log)
+        except Exception as exc:
+            if strict:
+                raise
+            message = f"folder {counts.folders} (seed {seed}): {type(exc).__name__}: {exc}"
+            counts.failures.append(message)
+            log(f"  FAILED: {message}")
+        idle = idle + 1 if counts.kills == kills0 else 0
+        if idle == 3:
             break
     return counts
