@@ -52,6 +52,7 @@ if TYPE_CHECKING:
     from recoil_core.errors import ModerationBlocked as ModerationBlocked
     from recoil_core.errors import NameConflictError as NameConflictError
     from recoil_core.errors import OptionError as OptionError
+    from recoil_core.errors import OutputExpired as OutputExpired
     from recoil_core.errors import PayloadBuildError as PayloadBuildError
     from recoil_core.errors import PlanError as PlanError
     from recoil_core.errors import PlanIssue as PlanIssue
@@ -205,6 +206,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "ModerationBlocked",
         "NameConflictError",
         "OptionError",
+        "OutputExpired",
         "PayloadBuildError",
         "PlanError",
         "PlanIssue",
