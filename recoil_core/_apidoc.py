@@ -89,6 +89,7 @@ SECTIONS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
         "`recoil_core.testing.conformance`.",
         (
             "PersistenceBackend",
+            "CreateGuard",
             "BackendSpec",
             "BackendContext",
             "Scene",

@@ -108,6 +108,7 @@ if TYPE_CHECKING:
     from recoil_core.model.takes import FINAL_TAKE_STATES as FINAL_TAKE_STATES
     from recoil_core.persistence.atomic import ensure_directory as ensure_directory
     from recoil_core.persistence.protocol import RENDERS_DIR as RENDERS_DIR
+    from recoil_core.persistence.protocol import CreateGuard as CreateGuard
     from recoil_core.persistence.protocol import PersistenceBackend as PersistenceBackend
     from recoil_core.persistence.protocol import SceneExistsError as SceneExistsError
     from recoil_core.persistence.protocol import SceneNotFoundError as SceneNotFoundError
@@ -226,6 +227,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     ),
     "recoil_core.persistence.protocol": (
         "RENDERS_DIR",
+        "CreateGuard",
         "PersistenceBackend",
         "SceneExistsError",
         "SceneNotFoundError",

@@ -110,6 +110,11 @@ class PersistenceBackend(Protocol):
     form, schema version checked and migrated), or ``None`` when the scene has no
     manifest. ``recoil status`` summarises the takes from them instead of structuring
     every ``Scene``; without the method it loads each scene whole (same report).
+
+    Optional: ``create_guard``, a :class:`CreateGuard`, for a backend that several
+    processes share without one holding the episode lock (render nodes): it tells a
+    process taking over a take whether the process that wrote ``submitting`` may still
+    be about to send that create.
     """
 
     name: str
@@ -210,8 +215,36 @@ class PersistenceBackend(Protocol):
         ...
 
 
+class CreateGuard(Protocol):
+    """Marks the creates a live process is sending (a backend's ``create_guard``).
+
+    A process holds a step's key (``"<take id>/<step id>"``) from before it persists
+    ``submitting`` until the step's create is settled (its job id persisted, or the step
+    failed or was given back). A hold lasts exactly as long as the holding process: a
+    process that dies, however it dies, loses its holds at once, while a process that is
+    only paused (SIGSTOP, a long GC, a VM migration) keeps them. Another process that
+    finds the step ``submitting`` or ``unknown`` searches for or sends that create only
+    after :meth:`acquire` succeeds, so a paused node that wakes and sends its create never
+    races a second create for the same step: leases fence writes, this fences the paid
+    call that no lease can stop once it has been decided.
+
+    Providers offer no idempotency key, so this is what keeps "at most one create per
+    take" true across processes. Holds are per guard object: a second hold of a key this
+    guard already holds returns False (a second :meth:`acquire`).
+    """
+
+    def acquire(self, key: str) -> bool:
+        """Take ``key`` if no live process (this one included) holds it: True if taken."""
+        ...
+
+    def release(self, key: str) -> None:
+        """Give ``key`` back (a key not held is ignored)."""
+        ...
+
+
 __all__: Sequence[str] = [
     "RENDERS_DIR",
+    "CreateGuard",
     "PersistenceBackend",
     "SceneExistsError",
     "SceneNotFoundError",

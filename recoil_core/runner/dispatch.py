@@ -113,7 +113,12 @@ class TakeExecutor:
         journal = self.journal
         refusal = self.refusal
         self.submitter = Submitter(
-            pool=pool, options=options, journal=journal, refusal=refusal, sleep=sleep
+            pool=pool,
+            options=options,
+            journal=journal,
+            refusal=refusal,
+            sleep=sleep,
+            create_guard=getattr(backend, "create_guard", None),
         )
         self.poller = Poller(
             pool=pool, options=options, journal=journal, refusal=refusal, sleep=sleep
@@ -298,38 +303,15 @@ class TakeExecutor:
         spec = self.pool.spec(provider_name)
         submitter = self.submitter
         async with self.pool.slot(provider_name) as slot:
-            job_id = step.job_id if step.state == StepState.SUBMITTED else None
-            send = step.state == StepState.PLANNED
-            if step.state in (StepState.SUBMITTING, StepState.UNKNOWN):
-                job_id, send = await submitter.resolve_lost(ctx, step)
-            sends = 0
-            while job_id is None:  # send it (again, after a lost create: a fresh identity)
-                if not send or not self.options.creates:
-                    return StepOutcome.PENDING
-                if sends > AUTO_RESUBMITS:
-                    await submitter.mark_unknown(
-                        ctx,
-                        step,
-                        f"{sends} creates in a row got no answer and were not found after; "
-                        "the next run searches and sends it again",
-                    )
-                    return StepOutcome.PENDING
-                if not reservation.covers(step.step_id):
-                    self.guard.extend(reservation, step.estimate_usd, step=step.step_id)
-                elif step.submitting_at is not None:  # a lost create's money is held already
-                    self.guard.check_within_cap()
-                if self.refusal.first is not None:
-                    raise self.refusal.first
-                await submitter.mark_submitting(ctx, step)
-                sends += 1
-                job_id = await submitter.create(ctx, step)
-                if job_id is None and step.state == StepState.PLANNED:
-                    return StepOutcome.PENDING  # refused before anything was made
-                if job_id is None and step.state != StepState.UNKNOWN:
-                    return StepOutcome.FAILED
-                if job_id is None:
-                    job_id, send = await submitter.resolve_lost(ctx, step)
-
+            if step.state != StepState.SUBMITTED:
+                if not submitter.own_create(ctx, step):
+                    return StepOutcome.PENDING  # another live process may be sending it
+                try:
+                    created = await self._create_job(ctx, step, reservation)
+                finally:
+                    submitter.let_go(ctx, step)
+                if isinstance(created, StepOutcome):
+                    return created
             status = await self.poller.wait(ctx, step)
             if status is None:
                 return StepOutcome.FAILED if step.is_final else StepOutcome.PENDING
@@ -339,3 +321,41 @@ class TakeExecutor:
             if not spec.limits.download_in_slot:
                 slot.release()  # the job is done at the provider; its output is fetched elsewhere
             return await self.finisher.success(ctx, step, status, reservation, slot)
+
+    async def _create_job(
+        self, ctx: TakeContext, step: WorkflowStep, reservation: Reservation
+    ) -> str | StepOutcome:
+        """The step's job id: its create sent once (with the money reserved first), or a
+        lost one settled; a :class:`StepOutcome` when the step stops here instead."""
+        job_id: str | None = None
+        send = step.state == StepState.PLANNED
+        if step.state in (StepState.SUBMITTING, StepState.UNKNOWN):
+            job_id, send = await self.submitter.resolve_lost(ctx, step)
+        sends = 0
+        while job_id is None:  # send it (again, after a lost create: a fresh identity)
+            if not send or not self.options.creates:
+                return StepOutcome.PENDING
+            if sends > AUTO_RESUBMITS:
+                await self.submitter.mark_unknown(
+                    ctx,
+                    step,
+                    f"{sends} creates in a row got no answer and were not found after; "
+                    "the next run searches and sends it again",
+                )
+                return StepOutcome.PENDING
+            if not reservation.covers(step.step_id):
+                self.guard.extend(reservation, step.estimate_usd, step=step.step_id)
+            elif step.submitting_at is not None:  # a lost create's money is held already
+                self.guard.check_within_cap()
+            if self.refusal.first is not None:
+                raise self.refusal.first
+            await self.submitter.mark_submitting(ctx, step)
+            sends += 1
+            job_id = await self.submitter.create(ctx, step)
+            if job_id is None and step.state == StepState.PLANNED:
+                return StepOutcome.PENDING  # refused before anything was made
+            if job_id is None and step.state != StepState.UNKNOWN:
+                return StepOutcome.FAILED
+            if job_id is None:
+                job_id, send = await self.submitter.resolve_lost(ctx, step)
+        return job_id

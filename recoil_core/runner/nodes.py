@@ -106,6 +106,10 @@ class SharedBudgetGuard(BudgetGuard):
         self._budget.release()
 
 
+CREATE_HELD_RETRY_S = 1.0
+"""How soon a take whose create another live node holds is tried again."""
+
+
 class PollLater(Exception):
     """Raised instead of sleeping between two polls of a job (``defer_polls``): the take
     is saved as ``submitted`` with its job id, so the node lets go of it and a later job
@@ -300,6 +304,8 @@ async def run_take(
         executor.close()
         if own:
             await providers.aclose()
+    if executor.submitter.busy:  # another live node holds its create: ask again later
+        return TakeOutcome(job, retry_in or CREATE_HELD_RETRY_S)
     if retry_in is not None and take is not None and _lost_steps(take):
         return TakeOutcome(job, retry_in)  # searched, not found: it may be sent again then
     return TakeOutcome(next_job(job.project, job.episode, job.scene_id, version, beat))

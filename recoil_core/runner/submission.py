@@ -5,6 +5,12 @@ soon as it answers. A create that may or may not have reached the provider is lo
 by its request key, never repeated blindly: when two searches at least the provider's
 consistency window apart both miss, it may be sent again with a fresh key; a person is
 asked only when the provider cannot search or the create is older than what it lists.
+
+A backend shared by several processes may offer a create guard
+(:class:`~recoil_core.persistence.protocol.CreateGuard`): a step's create is then sent,
+searched for or sent again only by the process holding its key, and a process that
+finds the key held by another live process (one paused between ``submitting`` and its
+create, say) leaves the step to it.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from recoil_core.errors import (
     RecoilError,
 )
 from recoil_core.model import StepState, WorkflowStep, new_identity, seed_for, utc_now
+from recoil_core.persistence.protocol import CreateGuard
 from recoil_core.runner.context import DispatchOptions, Refusal, TakeContext
 from recoil_core.runner.finishing import fail_step
 from recoil_core.runner.journal import Journal
@@ -66,15 +73,46 @@ class Submitter:
         journal: Journal,
         refusal: Refusal,
         sleep: Callable[[float], Awaitable[Any]],
+        create_guard: CreateGuard | None = None,
     ) -> None:
         self.pool = pool
         self.options = options
         self.journal = journal
         self.refusal = refusal
         self.sleep = sleep
+        self.create_guard = create_guard
+        self.held: set[str] = set()
+        self.busy: set[str] = set()
+        """Steps left to another live process holding their create's key (this run)."""
         self.person_checked: set[tuple[str, str]] = set()
         """Steps that were ``unknown`` when this run resumed them, with --resubmit-unknown:
         the ones a person checked. A create lost during this run is not among them."""
+
+    def own_create(self, ctx: TakeContext, step: WorkflowStep) -> bool:
+        """Hold the step's create key before sending or settling its create: False when
+        another live process holds it (it may be about to send that create), and the step
+        is then left as it is."""
+        if self.create_guard is None:
+            return True
+        key = f"{ctx.take.take_id}/{step.step_id}"
+        if key in self.held:
+            return True
+        if not self.create_guard.acquire(key):
+            self.busy.add(key)
+            ctx.take.attention = (
+                f"step {step.step_id}: another live process holds its create (it may be "
+                "sending it); left to that process, or to a later run once it has stopped"
+            )
+            return False
+        self.held.add(key)
+        return True
+
+    def let_go(self, ctx: TakeContext, step: WorkflowStep) -> None:
+        """Give the step's create key back once its create is settled or left."""
+        key = f"{ctx.take.take_id}/{step.step_id}"
+        if self.create_guard is not None and key in self.held:
+            self.held.discard(key)
+            self.create_guard.release(key)
 
     async def mark_submitting(self, ctx: TakeContext, step: WorkflowStep) -> None:
         """Draw the create's identity and persist ``submitting`` before the paid call."""

@@ -298,7 +298,8 @@ def test_a_node_waiting_on_a_job_queues_its_next_poll_instead_of_holding_a_slot(
 def test_a_create_a_frozen_node_sends_when_it_wakes_is_found_not_sent_twice(
     ark: FakeArkServer, database_dsn: str, tmp_path: Path
 ) -> None:
-    env = {**node_env(ark, tmp_path, database_dsn), "RECOIL_WORKER_RESEND_AFTER_S": "6"}
+    # no resend delay: only the create guard keeps the other node from sending it again
+    env = {**node_env(ark, tmp_path, database_dsn), "RECOIL_WORKER_RESEND_AFTER_S": "0.001"}
     enqueue(env, tmp_path)
     frozen = start_worker(
         {**env, "RECOIL_WORKER_PAUSE_AT": "after_submitting"}, tmp_path, "--concurrency", "1"
@@ -310,9 +311,15 @@ def test_a_create_a_frozen_node_sends_when_it_wakes_is_found_not_sent_twice(
             lambda: held_takes(database_dsn, frozen.pid, "submitting") == 1,
             "the first node wrote submitting",
         )
+        frozen_take = take_held_by(database_dsn, frozen.pid)
         other = start_worker(env, tmp_path)
-        # the other node takes the take over, searches, and does not send it again yet
-        wait_until(lambda: lease_states(database_dsn) >= {"unknown"}, "the take is unknown")
+        # the other node renders the other beats and claims the frozen node's take past its
+        # lease, finds its create held by a live process, lets it go, claims it again later
+        wait_until(
+            lambda: ark.creates_total >= BEATS - 1 and take_epoch(database_dsn, frozen_take) >= 3,
+            "the other beats are created and the frozen take was claimed twice more",
+        )
+        assert ark.creates_total == BEATS - 1  # the frozen node's take: not sent while it sleeps
     finally:
         frozen.send_signal(signal.SIGCONT)  # it wakes and sends its create
     _out, err = frozen.communicate(timeout=TIMEOUT_S)
@@ -321,6 +328,23 @@ def test_a_create_a_frozen_node_sends_when_it_wakes_is_found_not_sent_twice(
     assert other.returncode == 0, other_err
     counts = check_episode(ark, database_dsn, tmp_path)  # found by its request key: one create
     assert counts["refused"] >= 1  # the woken node's write of its job id was fenced
+
+
+def take_held_by(dsn: str, pid: int) -> str:
+    with connect(dsn, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT take_id FROM recoil.take_leases WHERE worker LIKE %s", (f"%:{pid}",)
+        ).fetchone()
+    assert row is not None
+    return str(row[0])
+
+
+def take_epoch(dsn: str, take_id: str) -> int:
+    with connect(dsn, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT epoch FROM recoil.take_leases WHERE take_id = %s", (take_id,)
+        ).fetchone()
+    return 0 if row is None else int(row[0])
 
 
 def lease_states(dsn: str) -> set[str]:

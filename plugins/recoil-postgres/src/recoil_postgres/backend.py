@@ -72,6 +72,7 @@ from recoil_postgres.config import (
     shown_dsn,
 )
 from recoil_postgres.connection import Conn, connect
+from recoil_postgres.create_guard import CreateGuards
 from recoil_postgres.errors import (
     PostgresConfigError,
     PostgresRefusedError,
@@ -157,6 +158,7 @@ class PostgresBackend:
         self._revisions: dict[VersionKey, int] = {}
         self._queries: dict[str, sql.Composed] = {}
         self._locks = EpisodeLocks(self._open, self.schema)
+        self._create_guard: CreateGuards | None = None
 
     def __repr__(self) -> str:
         return f"PostgresBackend({shown_dsn(self._dsn)!r}, schema={self.schema!r})"
@@ -172,9 +174,20 @@ class PostgresBackend:
     ) -> None:
         self.close()
 
+    @property
+    def create_guard(self) -> CreateGuards:
+        """Which step creates this process is sending (see ``recoil_postgres.create_guard``):
+        opened on first use, on a connection of its own."""
+        if self._create_guard is None:
+            self._create_guard = CreateGuards(self._open, self.schema, self._failure)
+        return self._create_guard
+
     def close(self) -> None:
-        """Close the connections (releasing any episode lock this object holds)."""
+        """Close the connections (releasing any episode lock and create key this object
+        holds)."""
         self._locks.close()
+        if self._create_guard is not None:
+            self._create_guard.close()
         with self._mutex:
             conn, self._conn = self._conn, None
         if conn is not None:
