@@ -18,6 +18,7 @@ __all__ = [
     "ModerationBlocked",
     "NameConflictError",
     "OptionError",
+    "OutputExpired",
     "PayloadBuildError",
     "PlanError",
     "PlanIssue",
@@ -238,6 +239,28 @@ class TaskNotFound(ProviderError):
 class LookupAmbiguous(ProviderError):
     """A search for a lost create found more than one job that could be the take's: the
     runner never guesses (it could adopt another take's job) and asks a person."""
+
+
+class OutputExpired(ProviderError):
+    """Raised by ``Provider.download`` when a
+    finished job's output is gone for good: the service deleted it (its declared
+    ``output_retention_s`` passed) before it could be downloaded. The job was billed all
+    the same: the runner records the take ``failed_but_billed`` with this reason, charges
+    ``cost_usd`` (the provider's bill; ``None``: the bill of the status it was given) and
+    retries nothing. Raise it only when the output cannot come back; a URL that a fresh
+    poll would sign again is :class:`ProviderUnavailable`."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        job_id: str,
+        code: str | None = "output_expired",
+        cost_usd: float | None = None,
+    ) -> None:
+        super().__init__(message, code=code)
+        self.job_id = job_id
+        self.cost_usd = cost_usd
 
 
 class ProviderUnavailable(ProviderError):

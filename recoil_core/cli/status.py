@@ -111,6 +111,8 @@ def _print_status(
                     lines.append(
                         f"      {take.take_id}  {take.state.value}  job {jobs}  {take.render or ''}"
                     )
+                    if take.state.value == "failed_but_billed" and take.error:
+                        lines.append(f"        billed, no render: {take.error}")
         for line in ep.attention:
             lines.append(f"  needs attention: {line}")
         if ep.billable:

@@ -104,7 +104,11 @@ class Provider(Protocol):
         ...
 
     async def download(self, status: JobStatus, dest: Path) -> None:
-        """Write the finished job's media to ``dest`` (the runner renames it into place)."""
+        """Write the finished job's media to ``dest`` (the runner renames it into place).
+        Raise :class:`recoil_core.errors.OutputExpired` when the service no longer keeps the
+        output (past ``ProviderSpec.output_retention_s``): the take becomes
+        ``failed_but_billed`` with the bill and that reason, and nothing is retried. Any
+        other :class:`~recoil_core.errors.ProviderError` leaves the take for a re-run."""
         ...
 
     async def cancel(self, job_id: str) -> None:

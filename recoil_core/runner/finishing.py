@@ -7,15 +7,18 @@ from __future__ import annotations
 import os
 from typing import Any
 
+import attrs
+
 from recoil_core.budget import Reservation
 from recoil_core.contracts.provider import JobStatus
-from recoil_core.errors import ProviderError
+from recoil_core.errors import OutputExpired, PluginError, ProviderError
 from recoil_core.model import (
     ChargeKind,
     GenerationReceipt,
     RunResult,
     Take,
     WorkflowStep,
+    as_price,
     utc_now,
 )
 from recoil_core.registry import Registry
@@ -62,6 +65,19 @@ def receipt(take: Take, step: WorkflowStep, result: RunResult) -> GenerationRece
 
 def _text(value: object) -> str | None:
     return value if isinstance(value, str) and value else None
+
+
+OUTPUT_EXPIRED = "output_expired"
+"""The error code of a take whose billed output was deleted before it was downloaded."""
+
+
+def _span(seconds: float) -> str:
+    """``3600`` -> ``1 h``; ``360`` -> ``6 min``; ``90`` -> ``90 s``."""
+    if seconds >= 3600 and seconds % 3600 == 0:
+        return f"{int(seconds // 3600)} h"
+    if seconds >= 60 and seconds % 60 == 0:
+        return f"{int(seconds // 60)} min"
+    return f"{seconds:g} s"
 
 
 class Finisher:
@@ -142,6 +158,11 @@ class Finisher:
             with self.pool.guard(step.provider or ""):
                 await provider.download(status, tmp)
             slot.release()  # the provider's part is done; the next job may start
+        except OutputExpired as exc:
+            tmp.unlink(missing_ok=True)
+            slot.release()
+            expired = self.expired(step, status, exc)
+            return await self.failure(ctx, step, expired, reservation)
         except ProviderError as exc:
             tmp.unlink(missing_ok=True)
             take.attention = f"download of job {step.job_id} failed ({exc}); re-run to retry it"
@@ -187,6 +208,43 @@ class Finisher:
             await self.journal.persist(ctx, previous)
         return StepOutcome.SUCCEEDED
 
+    def expired(self, step: WorkflowStep, status: JobStatus, exc: OutputExpired) -> JobStatus:
+        """The final status of a billed job whose output the provider deleted before it
+        could be downloaded: ``expired`` with code ``output_expired``, charging the
+        provider's bill (:meth:`failure` records it with :meth:`expired_reason`)."""
+        provider = step.provider or ""
+        cost = status.cost_usd if exc.cost_usd is None else exc.cost_usd
+        if as_price(cost) is None:
+            raise PluginError(
+                f"provider {provider!r} reports job {step.job_id}'s output expired with a bill "
+                f"of {cost!r} USD; a bill must be a finite number >= 0. Nothing was charged; "
+                "the take stays submitted and a re-run polls it again."
+            )
+        return attrs.evolve(
+            status,
+            state="expired",
+            cost_usd=cost,
+            media_url=None,
+            error_code=OUTPUT_EXPIRED,
+            error_message=str(exc),  # failure() gives the reason around it
+        )
+
+    def expired_reason(self, step: WorkflowStep, cost: float, said: str | None) -> str:
+        """Why a billed take has no render: the provider, the job, the retention the
+        provider declares and what the provider said."""
+        provider = step.provider or ""
+        retention = self.pool.spec(provider).output_retention_s
+        kept = (
+            f"{provider} keeps outputs {_span(retention)} after a job ends"
+            if retention is not None
+            else f"{provider} declares no output retention"
+        )
+        return (
+            f"output expired before download: {provider} job {step.job_id} finished and was "
+            f"billed ${cost:.4f}, but its output is gone ({kept}); no render was saved and "
+            "nothing was retried" + (f". {provider} said: {said}" if said else "")
+        )
+
     async def failure(
         self,
         ctx: TakeContext,
@@ -195,6 +253,9 @@ class Finisher:
         reservation: Reservation,
     ) -> StepOutcome:
         """Record a job that ended without success, charging what it billed first."""
+        if status.state == "expired" and status.error_code == OUTPUT_EXPIRED:
+            reason = self.expired_reason(step, status.cost_usd, status.error_message)
+            status = attrs.evolve(status, error_message=reason)
         billed = status.cost_usd > 0
         if billed:  # what the provider billed, in the ledger, durably
             await self.journal.write(

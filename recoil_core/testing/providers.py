@@ -51,8 +51,10 @@ refused at create, output refused after generation); 429 with Retry-After on cre
 job is found by ``find``, not paid twice; without ``find``, the take waits for a person);
 cancel semantics as declared (a job in a cancellable state is cancelled at its timeout
 and costs nothing; any other job is never cancelled and its bill is followed); output
-that expired before download (a billed take with no render is ``failed_but_billed`` with
-the reason); the ledger equals the fake's bill by job id; the secrets appear in no file
+that expired before download, whether the poll sees it gone, it is deleted between the
+poll and the download (the provider's ``download`` raises
+:class:`~recoil_core.errors.OutputExpired`) or a take is resumed after the retention (a
+billed take with no render is ``failed_but_billed`` with the reason, charged its bill); the ledger equals the fake's bill by job id; the secrets appear in no file
 and no log line.
 """
 
@@ -177,6 +179,13 @@ class ServiceControls:
         can download it, as after the service's retention time."""
         raise Unsupported("expire_outputs")
 
+    def pass_retention(self) -> None:
+        """As if the service's retention time passed now: every job that has finished
+        loses its output (result, media, signed URLs) the way the real service deletes it,
+        while its bill stands. A fake with a clock moves it (or ages its jobs) by more than
+        the longest time it keeps any part of an output."""
+        raise Unsupported("pass_retention")
+
 
 @attrs.frozen
 class ProviderUnderTest:
@@ -223,6 +232,13 @@ class CallLog:
     finds: int = 0
     lose_answers: int = 0
     """Creates whose answer the suite loses in-process (their job is made)."""
+    downloads: int = 0
+    expire_before_download: bool = False
+    """The next download first lets the service's retention pass
+    (:meth:`ServiceControls.pass_retention`)."""
+    stop_before_download: int = 0
+    """Downloads the suite stops in-process before they start, as a run killed there."""
+    service: ServiceControls | None = None
 
 
 class _Watched:
@@ -250,6 +266,13 @@ class _Watched:
         return await self._inner.find(request)
 
     async def download(self, status: JobStatus, dest: Path) -> None:
+        self._calls.downloads += 1
+        if self._calls.stop_before_download > 0:
+            self._calls.stop_before_download -= 1
+            raise ProviderUnavailable("conformance: the run stopped before the download")
+        if self._calls.expire_before_download and self._calls.service is not None:
+            self._calls.expire_before_download = False
+            self._calls.service.pass_retention()
         await self._inner.download(status, dest)
 
     async def cancel(self, job_id: str) -> None:
@@ -265,7 +288,7 @@ class Episode:
 
     def __init__(self, root: Path, put: ProviderUnderTest, *, shots: int = 1) -> None:
         self.put = put
-        self.calls = CallLog()
+        self.calls = CallLog(service=put.service)
         inner_factory = put.spec.factory
 
         def factory(ctx: ProviderContext) -> Provider:
@@ -638,6 +661,61 @@ class ProviderConformance:
         assert take.state == TakeState.FAILED_BUT_BILLED, take.attention
         assert "expired" in (take.error or "").lower()
         assert take.render_path is None
+        assert episode.ledger_kinds() == [ChargeKind.FAILED_BUT_BILLED]
+        episode.assert_money()
+
+    def test_output_deleted_between_poll_and_download_is_failed_but_billed_at_once(
+        self, episode: Episode, put: ProviderUnderTest
+    ) -> None:
+        """The service deletes the output after the poll saw it finished: the provider's
+        download raises OutputExpired, and in the same run the take is failed_but_billed
+        with the reason, charged the bill, with nothing sent or downloaded again."""
+        if put.spec.output_retention_s is None:
+            pytest.skip(f"{put.spec.name} declares no output retention (output_retention_s)")
+        _knob(put, put.service.pass_retention)  # nothing finished yet: a probe of the knob
+        episode.calls.expire_before_download = True
+
+        report = episode.run()
+
+        take = episode.take()
+        assert not report.complete
+        assert take.state == TakeState.FAILED_BUT_BILLED, take.attention
+        (job_id,) = episode.job_ids()
+        error = take.error or ""
+        assert "output expired before download" in error and job_id in error
+        assert put.spec.name in error
+        assert take.render_path is None and not list(episode.renders_root.rglob("*.part"))
+        assert episode.ledger_kinds() == [ChargeKind.FAILED_BUT_BILLED]
+        assert episode.calls.downloads == 1 and episode.calls.submits == 1
+        assert sum(episode.ledger_by_job().values()) > 0
+        episode.assert_money()
+        again = episode.run()
+        assert episode.calls.downloads == 1 and put.service.creates() == 1
+        assert not again.complete and episode.ledger_kinds() == [ChargeKind.FAILED_BUT_BILLED]
+
+    def test_a_take_resumed_after_its_output_was_deleted_is_failed_but_billed(
+        self, episode: Episode, put: ProviderUnderTest
+    ) -> None:
+        """A run stopped after the job finished and before its download; the next run comes
+        after the retention: the take is failed_but_billed with the reason, never sent
+        again, and charged exactly what the service billed."""
+        if put.spec.output_retention_s is None:
+            pytest.skip(f"{put.spec.name} declares no output retention (output_retention_s)")
+        _knob(put, put.service.pass_retention)
+        episode.calls.stop_before_download = 1
+
+        first = episode.run()
+        assert not first.complete and episode.take().state == TakeState.SUBMITTED
+        assert episode.ledger_kinds() == []
+        put.service.pass_retention()
+        episode.run()
+
+        take = episode.take()
+        assert take.state == TakeState.FAILED_BUT_BILLED, take.attention
+        (job_id,) = episode.job_ids()
+        assert "output expired before download" in (take.error or "")
+        assert job_id in (take.error or "")
+        assert episode.calls.submits == 1 and put.service.creates() == 1
         assert episode.ledger_kinds() == [ChargeKind.FAILED_BUT_BILLED]
         episode.assert_money()
 

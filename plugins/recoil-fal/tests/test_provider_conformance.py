@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 import pytest
 from recoil_fal import plugin
-from recoil_fal.testing.fake_fal import FakeFalServer
+from recoil_fal.testing.fake_fal import MEDIA_RETENTION_S, FakeFalServer
 
 from recoil_core.testing.providers import (
     ProviderConformance,
@@ -56,6 +56,9 @@ class FalControls(ServiceControls):
 
     def expire_outputs(self) -> None:
         self.fal.set(expire_outputs=True)
+
+    def pass_retention(self) -> None:
+        self.fal.pass_time(MEDIA_RETENTION_S + 60)
 
 
 class TestFalConformance(ProviderConformance):

@@ -8,9 +8,10 @@ import json
 from collections.abc import Mapping
 from pathlib import Path
 
+import attrs
 import pytest
 from recoil_replicate import plugin
-from recoil_replicate.testing.fake_replicate import FakeReplicateServer
+from recoil_replicate.testing.fake_replicate import RETENTION_S, FakeReplicateServer
 
 from recoil_core.testing.providers import ProviderConformance, ProviderUnderTest, ServiceControls
 
@@ -52,6 +53,9 @@ class ReplicateControls(ServiceControls):
     def expire_outputs(self) -> None:
         self.fake.set(retention_s=0.0)
 
+    def pass_retention(self) -> None:
+        self.fake.pass_time(RETENTION_S + 60)
+
     # refuse_create_as_moderated is not offered: Replicate reports moderation as a failed
     # prediction (E005, "flagged as sensitive"), not as a refused create.
 
@@ -78,7 +82,17 @@ def _under_test(
 class TestOfficialModelConformance(ProviderConformance):
     @pytest.fixture
     def provider_under_test(self, fake_replicate: FakeReplicateServer) -> ProviderUnderTest:
-        return _under_test(fake_replicate, "seedance-1-pro")
+        return attrs.evolve(
+            _under_test(fake_replicate, "seedance-1-pro"),
+            skip={
+                "test_a_take_resumed_after_its_output_was_deleted_is_failed_but_billed": (
+                    "an official model bills its output seconds at its resolution, both only in "
+                    "the prediction's input, which Replicate removes after an hour: a run that "
+                    "did not create the prediction charges the dearest case (README, 'Bills "
+                    "after the hour'; test_replicate_provider checks that charge)"
+                )
+            },
+        )
 
 
 class TestVersionedModelConformance(ProviderConformance):

@@ -27,6 +27,7 @@ from recoil_replicate.testing.fake_replicate import (
 from recoil_core.api import (
     AuthenticationFailed,
     LookupAmbiguous,
+    OutputExpired,
     ProviderContext,
     ProviderRejected,
     ProviderUnavailable,
@@ -286,7 +287,7 @@ def test_a_prediction_polled_after_the_hour_is_expired_with_its_bill_and_the_rea
     async def resume() -> Any:
         try:
             status = await later.poll(done.job_id)
-            with pytest.raises(ProviderUnavailable) as gone:
+            with pytest.raises(OutputExpired) as gone:
                 await later.download(done, tmp_path / "clip.mp4")
             return status, gone.value
         finally:
@@ -295,7 +296,7 @@ def test_a_prediction_polled_after_the_hour_is_expired_with_its_bill_and_the_rea
     status, gone = run(resume())
 
     assert status.state == "expired" and status.error_code == "output_expired"
-    assert "output expired before download" in status.error_message
+    assert "removed prediction" in status.error_message
     assert status.media_url is None
     # a later run cannot see what the create asked for (the input is gone): it never
     # bills below the real bill

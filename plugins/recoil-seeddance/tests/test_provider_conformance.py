@@ -8,7 +8,7 @@ import pytest
 from recoil_seeddance import plugin
 from recoil_seeddance.models import model_info
 from recoil_seeddance.pricing import price_table
-from recoil_seeddance.testing.fake_ark import FakeArkServer
+from recoil_seeddance.testing.fake_ark import MEDIA_RETENTION_S, FakeArkServer
 
 from recoil_core.testing.providers import (
     ProviderConformance,
@@ -72,6 +72,9 @@ class ArkControls(ServiceControls):
 
     def release_jobs(self) -> None:
         self.ark.set(hold_queued=False, never_finish=False)
+
+    def pass_retention(self) -> None:
+        self.ark.pass_time(MEDIA_RETENTION_S + 60)
 
 
 @pytest.fixture

@@ -33,6 +33,7 @@ from recoil_core.api import (
     JobStatus,
     LookupAmbiguous,
     ModerationBlocked,
+    OutputExpired,
     ProviderContext,
     ProviderError,
     ProviderRejected,
@@ -318,7 +319,8 @@ class FalProvider:
             cost_usd=cost,
             error_code="output_expired",
             error_message=(
-                "fal's output expired before it could be downloaded; the request was billed"
+                f"fal request {job_id}: its queue result is gone (fal keeps it 1 h after the "
+                "request ends) before the output could be downloaded; the request was billed"
             ),
             metadata=metadata,
         )
@@ -386,6 +388,14 @@ class FalProvider:
                             async for chunk in response.aiter_bytes():
                                 out.write(chunk)
                         return
+                    if response.status_code in (404, 410):
+                        # fal's CDN does not sign URLs: a deleted file does not come back
+                        raise OutputExpired(
+                            f"fal request {status.job_id}: its video answers HTTP "
+                            f"{response.status_code}; fal deleted it (media is kept at least "
+                            "7 days, the queue result 1 h)",
+                            job_id=status.job_id,
+                        )
                     error: ProviderError = ProviderUnavailable(
                         f"fal download: HTTP {response.status_code}",
                         code=f"http_{response.status_code}",

@@ -30,6 +30,7 @@ import httpx
 from recoil_core.api import (
     JobStatus,
     LookupAmbiguous,
+    OutputExpired,
     ProviderContext,
     ProviderError,
     ProviderRejected,
@@ -298,11 +299,16 @@ class ReplicateProvider:
     # ------------------------------------------------------------------ helpers
 
     async def _fresh_media_url(self, job_id: str) -> str:
-        """The output URL a GET shows now; ProviderUnavailable ``output_expired`` when
-        Replicate removed it (the next poll reports the prediction failed_but_billed)."""
+        """The output URL a GET shows now; OutputExpired when Replicate removed it (an hour
+        after the prediction finished: it will not come back, and its bill stands)."""
         status = await self.poll(job_id)
         if status.media_url:
             return status.media_url
+        if status.error_code == OUTPUT_EXPIRED:
+            raise OutputExpired(
+                status.error_message or f"Replicate removed prediction {job_id}'s output",
+                job_id=job_id,
+            )
         raise ProviderUnavailable(
             status.error_message
             or f"Replicate prediction {job_id} is {status.state} and has no output to download",
@@ -471,9 +477,8 @@ class ReplicateProvider:
             state = "expired" if removed else "failed"
             error_code = OUTPUT_EXPIRED if removed else "media_missing"
             error_text = (
-                f"output expired before download: Replicate removed prediction {job_id}'s "
-                "output (API predictions keep it one hour after they finish); the prediction "
-                f"was billed ${cost:.4f} and no render could be saved"
+                f"Replicate removed prediction {job_id}'s output (API predictions keep it "
+                "one hour after they finish)"
                 if removed
                 else f"Replicate prediction {job_id} succeeded without an output file; it was "
                 f"billed ${cost:.4f}"

@@ -35,6 +35,9 @@ FIND_CONSISTENCY_ENV = "RECOIL_SEEDDANCE_FIND_CONSISTENCY_S"
 DEFAULT_FIND_CONSISTENCY_S = 15.0
 LIST_WINDOW_S = 7 * 24 * 3600.0
 """Ark lists the tasks of the last 7 days; an older lost create cannot be searched for."""
+OUTPUT_RETENTION_S = 24 * 3600.0
+"""Ark keeps a succeeded task's video about 24 h (its signed URL can be refreshed by a GET
+of the task within that time, not after)."""
 DEFAULT_POLL_S = 10.0
 DEFAULT_CONCURRENCY = 10
 DEFAULT_POLL_BATCH = 100
@@ -249,6 +252,7 @@ def recoil_providers() -> list[ProviderSpec]:
             cancellable_states=frozenset({"queued"}),  # a running task cannot be cancelled
             cancel_running_billed=False,
             bills_failures=False,
+            output_retention_s=OUTPUT_RETENTION_S,
             description="Seedance video models over the BytePlus/Volcengine Ark task API",
             check=check,
         )

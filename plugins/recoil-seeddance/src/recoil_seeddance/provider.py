@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ import httpx
 from recoil_core.api import (
     JobStatus,
     LookupAmbiguous,
+    OutputExpired,
     ProviderContext,
     ProviderError,
     ProviderRejected,
@@ -32,7 +34,7 @@ from recoil_core.api import (
 )
 from recoil_seeddance.errors import AMBIGUOUS_CREATE, error_body, error_for_status
 from recoil_seeddance.models import model_info
-from recoil_seeddance.plugin import DEFAULT_POLL_BATCH, poll_batch
+from recoil_seeddance.plugin import DEFAULT_POLL_BATCH, OUTPUT_RETENTION_S, poll_batch
 from recoil_seeddance.plugin import concurrency as env_concurrency
 from recoil_seeddance.polling import PollBatcher
 from recoil_seeddance.pricing import price_table
@@ -144,6 +146,7 @@ class ArkProvider:
         sleep: Sleep = asyncio.sleep,
         rng: random.Random | None = None,
         poll_batch: int = DEFAULT_POLL_BATCH,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         """``poll_batch``: polls waiting at once are answered by one list request of up to
         this many tasks (see :mod:`recoil_seeddance.polling`); 0 or 1 polls each with GET."""
@@ -154,6 +157,7 @@ class ArkProvider:
         self._find = find_policy
         self._sleep = sleep
         self._rng = rng or random.Random()
+        self._wall_clock = wall_clock
         self._sent: dict[str, dict[str, Any]] = {}
         """What this provider's creates sent that a task list item does not echo
         (resolution, ratio, duration), by task id: a listed final task of this run needs
@@ -279,6 +283,7 @@ class ArkProvider:
                     return
                 if expired:
                     if refreshes >= MEDIA_URL_REFRESHES:
+                        await self._raise_if_expired(status)
                         raise ProviderUnavailable(
                             f"Ark task {status.job_id}: its video URL keeps answering "
                             "expired/denied; poll the task again later",
@@ -295,6 +300,22 @@ class ArkProvider:
         except BaseException:
             dest.unlink(missing_ok=True)
             raise
+
+    async def _raise_if_expired(self, status: JobStatus) -> None:
+        """OutputExpired when the task ended longer ago than Ark keeps its video (its
+        ``updated_at``, Unix seconds): the URL will not come back; the task's bill stands."""
+        data = await self._call("get", "GET", f"{TASKS}/{quote(status.job_id, safe='')}")
+        ended = data.get("updated_at") if isinstance(data, dict) else None
+        if isinstance(ended, bool) or not isinstance(ended, int | float):
+            return
+        age = self._wall_clock() - float(ended)
+        if age >= OUTPUT_RETENTION_S:
+            raise OutputExpired(
+                f"Ark task {status.job_id} ended {age / 3600:.1f} h ago and its video URL "
+                f"answers expired/denied: Ark keeps a video about "
+                f"{OUTPUT_RETENTION_S / 3600:.0f} h",
+                job_id=status.job_id,
+            )
 
     async def cancel(self, job_id: str) -> None:
         await self._call("cancel", "DELETE", f"{TASKS}/{quote(job_id, safe='')}")

@@ -13,9 +13,11 @@ One server answers both hosts (point ``FAL_QUEUE_URL`` and ``FAL_API_URL`` at
   ``error_type``; fal has no FAILED status). A request finishes at its first look (a status
   request or a listing) unless ``hold`` keeps it ``queued`` or ``running``.
 - ``GET /{owner}/{app}/requests/{id}``: the result ``{"video": {"url", ...}}`` with the
-  header ``x-fal-billable-units`` (seconds of video); 404 once the result expired
-  (``expire_outputs``: results and media of requests that finish are gone at once, as
-  after fal's one-hour retention) or for an unknown id; 400 while not completed.
+  header ``x-fal-billable-units`` (seconds of video); 404 once the result expired (one
+  hour after the request ended; ``expire_outputs``: results and media of requests that
+  finish are gone at once) or for an unknown id; 400 while not completed.
+- ``GET /media/{id}.mp4``: the video, kept 7 days after the request ended, then 404.
+  :meth:`FakeFalServer.pass_time` ages the requests for a test.
 - ``PUT .../requests/{id}/cancel``: a queued request is removed and never runs (200
   ``OK``; its status then reads COMPLETED with ``error_type`` ``request_cancelled``); a
   running one gets only a signal (202 ``CANCELLATION_REQUESTED``): it goes on, finishes and
@@ -65,9 +67,14 @@ from urllib.parse import parse_qs, urlsplit
 from recoil_fal.models import ENDPOINT_DURATIONS, PRICE_KEY, REQUEST_KEY_FIELD
 from recoil_fal.pricing import shipped_table
 
-__all__ = ["FakeFalServer", "Fault"]
+__all__ = ["MEDIA_RETENTION_S", "RESULT_RETENTION_S", "FakeFalServer", "Fault"]
 
 LISTING = "/v1/models/requests/by-endpoint"
+RESULT_RETENTION_S = 3600.0
+"""A queue result is kept one hour after the request ended (small results; fal keeps a
+result of 10 KB or more only 6 minutes)."""
+MEDIA_RETENTION_S = 7 * 24 * 3600.0
+"""Media on fal's CDN is kept at least 7 days (the fake deletes it then)."""
 
 
 @dataclass
@@ -104,6 +111,15 @@ class _Request:
     ended_at: datetime | None = None
     expired: bool = False
     cancel_signalled: bool = False
+
+    def gone(self, retention_s: float) -> bool:
+        """Whether the output is deleted: ``expire_outputs`` at its end, or the request
+        ended ``retention_s`` or more ago."""
+        if self.expired:
+            return True
+        ended = self.ended_at
+        return ended is not None and (datetime.now(UTC) - ended).total_seconds() >= retention_s
+
     outcome: str = "succeed"
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -155,6 +171,16 @@ class FakeFalServer:
                 if not hasattr(self.knobs, name):
                     raise TypeError(f"unknown knob {name}")
                 setattr(self.knobs, name, value)
+
+    def pass_time(self, seconds: float) -> None:
+        """As if ``seconds`` passed for every request known now: its ``sent_at`` and
+        ``ended_at`` move back, so its result (kept 1 h) and media (7 days) age with it."""
+        shift = timedelta(seconds=seconds)
+        with self._lock:
+            for request in self._requests.values():
+                request.sent_at -= shift
+                if request.ended_at is not None:
+                    request.ended_at -= shift
 
     def inject(self, op: str, kind: str = "status", **fields: Any) -> None:
         with self._lock:
@@ -261,7 +287,7 @@ class FakeFalServer:
             if op == "result":
                 if request.state != "COMPLETED":
                     return _json(400, {"detail": "Request is still in progress"})
-                if request.expired:
+                if request.gone(RESULT_RETENTION_S):
                     return _json(404, {"detail": "Request result not found (expired)"})
                 if request.error_type is not None:
                     return _json(422, {"detail": request.error, "error_type": request.error_type})
@@ -455,7 +481,7 @@ class FakeFalServer:
         with self._lock:
             self.requests_by_op["media"] = self.requests_by_op.get("media", 0) + 1
             request = self._requests.get(request_id)
-            if request is None or request.expired or request.error_type is not None:
+            if request is None or request.gone(MEDIA_RETENTION_S) or request.error_type is not None:
                 return 404, {}, b"not found"
         return (
             200,

@@ -163,6 +163,9 @@ class Knobs:
     retention_s: float = RETENTION_S
     """How long after completion input and output are removed (0: at once, as if the
     run that made the prediction was resumed after the hour)."""
+    hour_passes_before_download: bool = False
+    """The hour passes between the poll that sees a prediction succeeded and the first
+    request for its output file: that request finds input and output removed (404)."""
     outcome: str | None = None
     """Outcome of predictions created from now on (``moderate``, ``fail``), whatever
     their prompt."""
@@ -329,6 +332,18 @@ class FakeReplicateServer:
         """Change knobs (see :class:`Knobs`) while serving."""
         with self._lock:
             self._set_knobs(knobs)
+
+    def pass_time(self, seconds: float) -> None:
+        """As if ``seconds`` of wall-clock time passed for every prediction known now: its
+        timestamps move back, so the one-hour retention and the list filters see it that
+        much older (a test that cannot inject ``wall_clock``)."""
+        with self._lock:
+            for p in self._predictions.values():
+                p.created_at -= seconds
+                if p.started_at is not None:
+                    p.started_at -= seconds
+                if p.completed_at is not None:
+                    p.completed_at -= seconds
 
     def _set_knobs(self, knobs: Mapping[str, Any]) -> None:
         for name, value in knobs.items():
@@ -617,6 +632,8 @@ class FakeReplicateServer:
             self._requests["media"] = self._requests.get("media", 0) + 1
             p = self._predictions.get(parts[2]) if len(parts) == 4 else None
             if p is not None:
+                if self._knobs.hour_passes_before_download and p.completed_at is not None:
+                    p.completed_at -= self._knobs.retention_s
                 self._retain(p)
                 p.media_auth.append("authorization" in headers)
             if p is None or p.status != "succeeded" or p.data_removed:

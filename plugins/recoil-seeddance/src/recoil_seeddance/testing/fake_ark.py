@@ -35,6 +35,10 @@ task progression, ``wall_clock`` for ``created_at``/``updated_at`` and the list 
   ``stats()``. ``stats()`` counts
   ``finished_tasks_deleted`` (ids in ``deleted_task_ids``), ``cancels_refused`` and
   ``cancelled_deletes_refused``. Cancelled tasks are purged 24 h (wall clock) after the cancel.
+- A succeeded task's video URL is signed afresh by each GET of the task (an old URL
+  answers 403 ``Request has expired``, knob ``expired_media_urls``); the video itself is
+  kept 24 h (wall clock) after the task ended, then every URL answers 404 ``NoSuchKey``
+  (:meth:`FakeArkServer.pass_time` ages the tasks for a test).
 - List (``GET /tasks``) answers ``{"total", "items"}`` newest first, filtered by
   ``filter.model`` (exactly the string the create sent), ``filter.status``,
   ``filter.service_tier`` and ``filter.task_ids`` (a poll of each named task). Only tasks
@@ -73,7 +77,7 @@ from types import TracebackType
 from typing import Any, Literal
 from urllib.parse import parse_qs, urlsplit
 
-__all__ = ["DIMENSIONS", "FakeArkServer", "Fault", "billed_tokens", "main"]
+__all__ = ["DIMENSIONS", "MEDIA_RETENTION_S", "FakeArkServer", "Fault", "billed_tokens", "main"]
 
 Op = Literal["create", "get", "list", "delete", "media"]
 FaultKind = Literal["status", "drop", "malformed", "slow"]
@@ -82,6 +86,9 @@ TASKS_PATH = "/api/v3/contents/generations/tasks"
 
 LIST_WINDOW_S = 7 * 24 * 3600
 """Only tasks created this many seconds ago or less are listable (GET by id still works)."""
+MEDIA_RETENTION_S = 24 * 3600
+"""A succeeded task's video is deleted this many seconds after the task ended: every URL
+of it, fresh or not, then answers 404."""
 CANCELLED_PURGE_S = 24 * 3600
 """Cancelled tasks are purged from history this many seconds after the cancel."""
 SAFETY_IDENTIFIER_MAX = 64
@@ -370,6 +377,17 @@ class FakeArkServer:
         """Change knobs (see :class:`Knobs`) while serving."""
         with self._lock:
             self._set_knobs(knobs)
+
+    def pass_time(self, seconds: float) -> None:
+        """As if ``seconds`` of wall-clock time passed for every task known now: their
+        ``created_at``/``updated_at`` move back (so a video kept 24 h, the 7-day list
+        window and the cancelled-task purge see them that much older)."""
+        with self._lock:
+            shift = int(seconds)
+            for task in self._tasks.values():
+                task.created_at -= shift
+                if task.updated_at:
+                    task.updated_at -= shift
 
     def _set_knobs(self, knobs: Mapping[str, Any]) -> None:
         for name, value in knobs.items():
@@ -749,6 +767,8 @@ class FakeArkServer:
             task = self._tasks.get(parts[2]) if len(parts) == 4 else None
             if task is None or task.status != "succeeded":
                 return _json(404, _error_body("NotFound", "no such object"))
+            if self._wall_clock() - (task.updated_at or task.created_at) >= MEDIA_RETENTION_S:
+                return _json(404, _error_body("NoSuchKey", "The specified key does not exist."))
             gen = int(parts[3].split(".")[0])
             if gen != task.media_gen or gen in task.expired_gens:
                 return _json(403, _error_body("AccessDenied", "Request has expired"))
