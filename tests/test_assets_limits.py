@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from ark_money import PLUGINS, SENTINEL_KEY, check_money, filesystem, persisted_scenes
+from ark_sheets import RecordingArk, references_sent, roles_sent, sha256
 from PIL import Image
 from recoil_i2v.runner import VideoI2VRunner
 from recoil_seeddance.estimate import estimate_step_usd
@@ -42,8 +43,8 @@ itself makes no images), so sheet takes are paid and billed by the fake Ark."""
 
 
 @pytest.fixture
-def ark() -> Iterator[FakeArkServer]:
-    with FakeArkServer(api_key=SENTINEL_KEY) as server:
+def ark() -> Iterator[RecordingArk]:
+    with RecordingArk(api_key=SENTINEL_KEY) as server:
         yield server
 
 
@@ -149,6 +150,15 @@ def test_twelve_characters_send_nine_references_lead_first_and_never_beside_fram
     reasons = {d["reason"] for d in i2v.provenance["references_dropped"]}
     assert any("no reference images beside first/last frames" in r for r in reasons)
     assert len(i2v.provenance["references_dropped"]) == 13
+    # what Ark received: the r2v clip with the nine leads' sheets and no frame, the i2v clip
+    # with the plan's first frame and no reference
+    files = {p.stem: sha256(p.read_bytes()) for p in (tmp_path / "plan").glob("*.png")}
+    bodies = {i: ark.bodies[s.job_id] for i, s in enumerate(
+        [workflows["r2v_multi"].steps[-1], i2v.steps[-1]])}  # fmt: skip
+    assert roles_sent(bodies[0]) == ["reference_image"] * 9
+    assert references_sent(bodies[0]) == [files[n] for n in names]
+    assert roles_sent(bodies[1]) == ["first_frame"]
+    assert references_sent(bodies[1], "first_frame") == [files["first"]]
     check_money(ark, backend, PROJECT, EPISODE)
 
 

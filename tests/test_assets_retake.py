@@ -9,8 +9,6 @@ the fake Ark received."""
 from __future__ import annotations
 
 import asyncio
-import base64
-import hashlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +16,7 @@ from typing import Any
 import ark_sheets
 import pytest
 from ark_money import PLUGINS, SENTINEL_KEY, check_money, filesystem
+from ark_sheets import RecordingArk, references_sent, sha256
 from recoil_seeddance.testing.fake_ark import FakeArkServer
 
 from recoil_core.model import TakeState
@@ -30,19 +29,6 @@ from recoil_core.settings import PluginSelection
 from recoil_core.testing.plans import plan_dict, write_plan
 
 PROJECT, EPISODE = "p", "EP001"
-
-
-class RecordingArk(FakeArkServer):
-    """The fake Ark keeping the body of every create that made a task."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.bodies: dict[str, dict[str, Any]] = {}
-
-    def _validate_and_make(self, body: Any) -> Any:
-        task = super()._validate_and_make(body)
-        self.bodies[task.id] = dict(body)
-        return task
 
 
 @pytest.fixture
@@ -121,19 +107,6 @@ def run(plan_path: Path, registry: Registry, backend: Any, ark: FakeArkServer) -
     return asyncio.run(runner.run())
 
 
-def sha(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def references_sent(body: dict[str, Any]) -> list[str]:
-    """sha256 of each reference image a create carried (data URIs of local files)."""
-    return [
-        sha(base64.b64decode(item["image_url"]["url"].split(",", 1)[1]))
-        for item in body["content"]
-        if item.get("role") == "reference_image"
-    ]
-
-
 def test_a_new_sheet_is_a_retake_beside_the_approved_one_staged_for_its_scenes_only(
     ark, registry, tmp_path
 ):
@@ -190,6 +163,6 @@ def test_a_new_sheet_is_a_retake_beside_the_approved_one_staged_for_its_scenes_o
     new = [ark.bodies[t] for t in sorted(set(ark.bodies) - before)]
     assert len(new) == 1  # the conformed scene's clip, nothing else
     sent = references_sent(new[0])
-    assert sha(Path(new_sheet).read_bytes()) in sent and sha(old_maya) not in sent
+    assert sha256(Path(new_sheet).read_bytes()) in sent and sha256(old_maya) not in sent
     counts = check_money(ark, backend, PROJECT, EPISODE)
     assert counts.duplicates == 0 and counts.ledger_usd == pytest.approx(counts.billed_usd)
