@@ -83,6 +83,13 @@ SECTIONS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
         ),
     ),
     (
+        "Provider toolkit",
+        "What every HTTP provider needs alike, without an HTTP client: the key kept out of "
+        "reprs, Retry-After, backoff, an HTTP answer mapped to the provider errors, a "
+        "download written with its checksum (docs/writing-a-provider.md).",
+        ("Secret", "RetryPolicy", "retry_after_s", "http_error", "write_media"),
+    ),
+    (
         "Persistence backends",
         "What `recoil_persistence_backends` returns, the protocol a backend implements and "
         "the documents it stores (docs/persistence-backends.md). A backend passes "
@@ -506,6 +513,10 @@ def entry(name: str) -> list[str]:
         return lines + _job_states() if name == "JobStatus" else lines
     if inspect.isfunction(value):
         return [heading, "", f"`{name}{signature(value)}`", "", _prose(value.__doc__)]
+    if isinstance(value, type):  # a plain class
+        lines = [heading, "", "*class*", "", f"`{name}{signature(value)}`", ""]
+        members = _members(value)
+        return lines + [_prose(value.__doc__)] + (["", *members] if members else [])
     doc = module_attribute_docs(_module_of(name)).get(name)
     if typing.get_origin(value) is typing.Literal:
         shown = f"Literal[{', '.join(repr(arg) for arg in typing.get_args(value))}]"

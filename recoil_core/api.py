@@ -118,6 +118,11 @@ if TYPE_CHECKING:
     from recoil_core.persistence.protocol import conform_target as conform_target
     from recoil_core.plan import pass_ordinal as pass_ordinal
     from recoil_core.plan import reference_images as reference_images
+    from recoil_core.provider_kit import RetryPolicy as RetryPolicy
+    from recoil_core.provider_kit import Secret as Secret
+    from recoil_core.provider_kit import http_error as http_error
+    from recoil_core.provider_kit import retry_after_s as retry_after_s
+    from recoil_core.provider_kit import write_media as write_media
     from recoil_core.render import render_name as render_name
     from recoil_core.selection import BeatMark as BeatMark
     from recoil_core.selection import Cut as Cut
@@ -247,6 +252,13 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "recoil_core.hashing": ("WILDCARD", "shotset_hash", "stable_digest"),
     "recoil_core.plan": ("pass_ordinal", "reference_images"),
     "recoil_core.render": ("render_name",),
+    "recoil_core.provider_kit": (
+        "RetryPolicy",
+        "Secret",
+        "http_error",
+        "retry_after_s",
+        "write_media",
+    ),
     "recoil_core.selection": (
         "BeatMark",
         "Cut",

@@ -264,19 +264,20 @@ class OutputExpired(ProviderError):
 
 
 class ProviderUnavailable(ProviderError):
-    """The provider failed or could not be reached; a later try may succeed."""
+    """The provider failed or could not be reached; a later try may succeed (after
+    ``retry_after`` seconds, when the service said so)."""
 
     retryable = True
-
-
-class RateLimited(ProviderUnavailable):
-    """The provider asked us to slow down; ``retry_after`` seconds if it said."""
 
     def __init__(
         self, message: str, *, code: str | None = None, retry_after: float | None = None
     ) -> None:
         super().__init__(message, code=code)
         self.retry_after = retry_after
+
+
+class RateLimited(ProviderUnavailable):
+    """The provider asked us to slow down; ``retry_after`` seconds if it said."""
 
 
 class NameConflictError(RecoilError):

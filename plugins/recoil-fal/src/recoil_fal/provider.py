@@ -21,7 +21,6 @@ import mimetypes
 import random
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
-from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 
@@ -29,18 +28,20 @@ import attrs
 import httpx
 
 from recoil_core.api import (
-    AuthenticationFailed,
     JobStatus,
     LookupAmbiguous,
-    ModerationBlocked,
     OutputExpired,
     ProviderContext,
     ProviderError,
     ProviderRejected,
     ProviderUnavailable,
     RateLimited,
+    RetryPolicy,
+    Secret,
     SubmitRequest,
     TaskNotFound,
+    http_error,
+    write_media,
 )
 from recoil_fal.models import PRICE_KEY, REQUEST_KEY_FIELD, model_for
 from recoil_fal.plugin import KEY_ENV
@@ -57,45 +58,7 @@ MODERATION_TYPES = ("content_policy_violation", "content_moderation", "nsfw")
 CANCELLED_TYPES = ("request_cancelled", "cancelled")
 API_TIMEOUT = httpx.Timeout(connect=10.0, read=60.0, write=60.0, pool=60.0)
 DOWNLOAD_TIMEOUT = httpx.Timeout(connect=10.0, read=120.0, write=30.0, pool=60.0)
-
-
-@attrs.frozen
-class RetryPolicy:
-    """Attempts and backoff (full jitter, capped) for retryable calls; Retry-After wins."""
-
-    attempts: int = 5
-    base_s: float = 0.5
-    max_s: float = 30.0
-    max_retry_after_s: float = 300.0
-
-    def delay(self, attempt: int, error: ProviderError, rng: random.Random) -> float:
-        retry_after = getattr(error, "retry_after", None)
-        if retry_after is not None:
-            return float(min(retry_after, self.max_retry_after_s))
-        return rng.uniform(0.0, min(self.max_s, self.base_s * 2**attempt))
-
-
-class _Secret:
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def reveal(self) -> str:
-        return self._value
-
-    def __repr__(self) -> str:
-        return "<redacted>"
-
-    __str__ = __repr__
-
-
-class _Unavailable(ProviderUnavailable):
-    """A retryable answer, with the server's Retry-After when it sent one."""
-
-    def __init__(self, message: str, *, code: str, retry_after: float | None) -> None:
-        super().__init__(message, code=code)
-        self.retry_after = retry_after
+DEFAULT_RETRY = RetryPolicy()
 
 
 @attrs.frozen
@@ -120,23 +83,6 @@ class JobRef:
         return cls(parts[0], int(parts[1]), parts[2])
 
 
-def retry_after_s(headers: Mapping[str, str]) -> float | None:
-    value = headers.get("retry-after")
-    if value is None:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        return max(0.0, (when - datetime.now(UTC)).total_seconds())
-    return max(0.0, seconds) if seconds == seconds and seconds != float("inf") else None
-
-
 def _detail(content: bytes) -> tuple[str | None, str]:
     """``(error type, message)`` of a fal error body (``{"detail": ...}``)."""
     try:
@@ -152,32 +98,19 @@ def _detail(content: bytes) -> tuple[str | None, str]:
 
 
 def error_for(op: str, response: httpx.Response, content: bytes) -> ProviderError:
-    status = response.status_code
     kind, message = _detail(content)
     kind = kind or response.headers.get("x-fal-error-type")
-    text = (
-        f"fal {op}: HTTP {status}"
-        + (f" {kind}" if kind else "")
-        + (f": {message}" if message else "")
+    return http_error(
+        "fal",
+        op,
+        response.status_code,
+        response.headers,
+        code=kind,
+        message=message,
+        auth_hint=f"the API key was refused; check {KEY_ENV}",
+        not_found_ops=("status", "cancel"),
+        moderated=bool(kind) and any(t in str(kind) for t in MODERATION_TYPES),
     )
-    if status == 429:
-        return RateLimited(
-            text, code=kind or "rate_limited", retry_after=retry_after_s(response.headers)
-        )
-    if status >= 500 or status == 408:
-        return _Unavailable(
-            text, code=kind or f"http_{status}", retry_after=retry_after_s(response.headers)
-        )
-    if status in (401, 403):
-        return AuthenticationFailed(
-            f"fal {op}: HTTP {status}: the API key was refused; check {KEY_ENV}",
-            code="unauthorized",
-        )
-    if status == 404 and op in ("status", "cancel"):
-        return TaskNotFound(text, code="not_found")
-    if kind and any(t in kind for t in MODERATION_TYPES):
-        return ModerationBlocked(text, code=kind)
-    return ProviderRejected(text, code=kind or f"http_{status}")
 
 
 def _retryable(error: ProviderError) -> bool:
@@ -198,11 +131,11 @@ class FalProvider:
         client: httpx.AsyncClient,
         queue_url: str = QUEUE_URL,
         api_url: str = API_URL,
-        retry: RetryPolicy = RetryPolicy(),
+        retry: RetryPolicy = DEFAULT_RETRY,
         clock_skew_s: float = 120.0,
         sleep: Callable[[float], Any] = asyncio.sleep,
     ) -> None:
-        self._key = _Secret(api_key)
+        self._key = Secret(api_key)
         self._client = client
         self._queue = queue_url.rstrip("/")
         self._api = api_url.rstrip("/")
@@ -384,9 +317,7 @@ class FalProvider:
                     "GET", status.media_url, timeout=DOWNLOAD_TIMEOUT
                 ) as response:
                     if response.status_code == 200:
-                        with dest.open("wb") as out:
-                            async for chunk in response.aiter_bytes():
-                                out.write(chunk)
+                        await write_media(response.aiter_bytes(), dest)
                         return
                     if response.status_code in (404, 410):
                         # fal's CDN does not sign URLs: a deleted file does not come back

@@ -4,19 +4,10 @@ Recoil provider error tree; no HTTP client imported here."""
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Mapping
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 
-from recoil_core.api import (
-    AuthenticationFailed,
-    ProviderError,
-    ProviderRejected,
-    ProviderUnavailable,
-    RateLimited,
-    TaskNotFound,
-)
+from recoil_core.api import AuthenticationFailed, ProviderError, http_error
+from recoil_core.api import retry_after_s as retry_after_s  # where this module offered it
 
 AMBIGUOUS_CREATE = "ambiguous_create"
 """Code of the ProviderUnavailable raised when a create may or may not have made a prediction."""
@@ -44,26 +35,6 @@ def problem(content: bytes) -> str:
     return ": ".join(parts)[:MAX_MESSAGE]
 
 
-def retry_after_s(headers: Mapping[str, str]) -> float | None:
-    """Seconds from a ``Retry-After`` header (delta-seconds or an HTTP date)."""
-    value = headers.get("retry-after")
-    if value is None:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        pass
-    else:
-        return max(0.0, seconds) if math.isfinite(seconds) else None
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
-
-
 def error_for_status(
     op: str, status: int, content: bytes, headers: Mapping[str, str], *, scrub: str = ""
 ) -> ProviderError:
@@ -71,23 +42,20 @@ def error_for_status(
     message = problem(content)
     if scrub:
         message = message.replace(scrub, "***")
-    text = f"Replicate {op}: HTTP {status}" + (f": {message}" if message else "")
-    if status == 429:
-        return RateLimited(text, code="rate_limited", retry_after=retry_after_s(headers))
-    if status >= 500 or status == 408:
-        return ProviderUnavailable(text, code=f"http_{status}")
-    if status in (401, 403):
-        return AuthenticationFailed(
-            f"Replicate {op}: HTTP {status}: the API token was refused; check "
-            "REPLICATE_API_TOKEN and that it may run this model",
-            code="unauthorized",
-        )
     if status == 402:
         return AuthenticationFailed(
             f"Replicate {op}: HTTP 402: the account cannot pay for predictions (no credit or "
             "billing not set up); every create would be refused until billing is fixed",
             code="payment_required",
         )
-    if status == 404 and op in ("get", "cancel"):
-        return TaskNotFound(text, code="prediction_not_found")
-    return ProviderRejected(text, code=f"http_{status}")
+    return http_error(
+        "Replicate",
+        op,
+        status,
+        headers,
+        message=message,
+        auth_hint="the API token was refused; check REPLICATE_API_TOKEN and that it may run "
+        "this model",
+        not_found_ops=("get", "cancel"),
+        not_found_code="prediction_not_found",
+    )

@@ -36,7 +36,10 @@ from recoil_core.api import (
     ProviderRejected,
     ProviderUnavailable,
     RateLimited,
+    RetryPolicy,
+    Secret,
     SubmitRequest,
+    write_media,
 )
 from recoil_replicate.errors import (
     AMBIGUOUS_CREATE,
@@ -62,23 +65,9 @@ STATES: Mapping[str, str] = {
     "aborted": "cancelled",  # its deadline passed before it started: nothing billed
 }
 MAX_ERROR = 300
+DEFAULT_RETRY = RetryPolicy()
 
 Sleep = Callable[[float], Awaitable[None]]
-
-
-@attrs.frozen
-class RetryPolicy:
-    """Attempts and backoff (full jitter, capped) for retryable calls; Retry-After wins."""
-
-    attempts: int = 5
-    base_s: float = 0.5
-    max_s: float = 30.0
-    max_retry_after_s: float = 300.0
-
-    def delay(self, attempt: int, error: ProviderError, rng: random.Random) -> float:
-        if isinstance(error, RateLimited) and error.retry_after is not None:
-            return min(error.retry_after, self.max_retry_after_s)
-        return rng.uniform(0.0, min(self.max_s, self.base_s * 2**attempt))
 
 
 @attrs.frozen
@@ -89,23 +78,6 @@ class FindPolicy:
     """Predictions created up to this long before ``submitting_at`` still count."""
     max_pages: int = 20
     """Pages (100 predictions each) read before the search gives up as incomplete."""
-
-
-class _Secret:
-    """Holds the API token; never shows it."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def reveal(self) -> str:
-        return self._value
-
-    def __repr__(self) -> str:
-        return "<redacted>"
-
-    __str__ = __repr__
 
 
 def _retryable(error: ProviderError) -> bool:
@@ -133,13 +105,13 @@ class ReplicateProvider:
         api_token: str,
         client: httpx.AsyncClient,
         base_url: str = DEFAULT_BASE_URL,
-        retry: RetryPolicy = RetryPolicy(),
+        retry: RetryPolicy = DEFAULT_RETRY,
         find_policy: FindPolicy = FindPolicy(),
         prices: Callable[[], PriceTable] = price_table,
         sleep: Sleep = asyncio.sleep,
         rng: random.Random | None = None,
     ) -> None:
-        self._token = _Secret(api_token)
+        self._token = Secret(api_token)
         self._client = client
         self._base_url = base_url.rstrip("/")
         self._retry = retry
@@ -410,9 +382,7 @@ class ReplicateProvider:
                 "GET", url, headers=self._media_headers(url), timeout=DOWNLOAD_TIMEOUT
             ) as response:
                 if response.status_code == 200:
-                    with dest.open("wb") as out:
-                        async for chunk in response.aiter_bytes():
-                            out.write(chunk)
+                    await write_media(response.aiter_bytes(), dest)
                     return None, False
                 content = await response.aread()
                 status = response.status_code

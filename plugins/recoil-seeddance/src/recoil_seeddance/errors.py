@@ -3,20 +3,10 @@
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Mapping
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 
-from recoil_core.api import (
-    AuthenticationFailed,
-    ModerationBlocked,
-    ProviderError,
-    ProviderRejected,
-    ProviderUnavailable,
-    RateLimited,
-    TaskNotFound,
-)
+from recoil_core.api import ProviderError, http_error
+from recoil_core.api import retry_after_s as retry_after_s  # where this module offered it
 
 AMBIGUOUS_CREATE = "ambiguous_create"
 """Code of the ProviderUnavailable raised when a create may or may not have made a task."""
@@ -46,26 +36,6 @@ def error_body(content: bytes) -> tuple[str | None, str]:
     return None, ""
 
 
-def retry_after_s(headers: Mapping[str, str]) -> float | None:
-    """Seconds from a ``Retry-After`` header (delta-seconds or an HTTP date)."""
-    value = headers.get("retry-after")
-    if value is None:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        pass
-    else:  # "inf" or "nan" is no delay at all; waiting forever on it would hang the run
-        return max(0.0, seconds) if math.isfinite(seconds) else None
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
-
-
 def error_for_status(
     op: str, status: int, content: bytes, headers: Mapping[str, str], *, scrub: str = ""
 ) -> ProviderError:
@@ -73,23 +43,15 @@ def error_for_status(
     code, message = error_body(content)
     if scrub:
         message = message.replace(scrub, "***")
-    text = (
-        f"Ark {op}: HTTP {status}"
-        + (f" {code}" if code else "")
-        + (f": {message}" if message else "")
+    return http_error(
+        "Ark",
+        op,
+        status,
+        headers,
+        code=code,
+        message=message,
+        auth_hint="the API key was refused; check ARK_API_KEY and that the key may use this model",
+        not_found_ops=("get", "cancel"),
+        not_found_code="task_not_found",
+        moderated=is_moderation_code(code),
     )
-    if status == 429:
-        return RateLimited(text, code=code or "rate_limited", retry_after=retry_after_s(headers))
-    if status >= 500 or status == 408:
-        return ProviderUnavailable(text, code=code or f"http_{status}")
-    if status in (401, 403):
-        return AuthenticationFailed(
-            f"Ark {op}: HTTP {status} {code or 'unauthorized'}: the API key was refused; "
-            "check ARK_API_KEY and that the key may use this model",
-            code=code or "unauthorized",
-        )
-    if status == 404 and op in ("get", "cancel"):
-        return TaskNotFound(text, code=code or "task_not_found")
-    if is_moderation_code(code):
-        return ModerationBlocked(text, code=code)
-    return ProviderRejected(text, code=code or f"http_{status}")

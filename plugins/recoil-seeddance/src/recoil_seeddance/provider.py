@@ -29,8 +29,11 @@ from recoil_core.api import (
     ProviderRejected,
     ProviderUnavailable,
     RateLimited,
+    RetryPolicy,
+    Secret,
     SubmitRequest,
     TaskNotFound,
+    write_media,
 )
 from recoil_seeddance.errors import AMBIGUOUS_CREATE, error_body, error_for_status
 from recoil_seeddance.models import model_info
@@ -50,23 +53,9 @@ STATES = frozenset({"queued", "running", "succeeded", "failed", "cancelled", "ex
 UNLISTED = ("resolution", "ratio", "duration")
 """Create fields a task's GET echoes and its list item does not."""
 MEDIA_URL_REFRESHES = 2
+DEFAULT_RETRY = RetryPolicy()
 
 Sleep = Callable[[float], Awaitable[None]]
-
-
-@attrs.frozen
-class RetryPolicy:
-    """Attempts and backoff (full jitter, capped) for retryable calls; Retry-After wins."""
-
-    attempts: int = 5
-    base_s: float = 0.5
-    max_s: float = 30.0
-    max_retry_after_s: float = 300.0
-
-    def delay(self, attempt: int, error: ProviderError, rng: random.Random) -> float:
-        if isinstance(error, RateLimited) and error.retry_after is not None:
-            return min(error.retry_after, self.max_retry_after_s)
-        return rng.uniform(0.0, min(self.max_s, self.base_s * 2**attempt))
 
 
 @attrs.frozen
@@ -79,23 +68,6 @@ class FindPolicy:
     max_pages: int = 20
     max_candidates: int = 8
     """Listed candidates fetched with a GET to confirm them (more means no identity)."""
-
-
-class _Secret:
-    """Holds the API key; never shows it."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def reveal(self) -> str:
-        return self._value
-
-    def __repr__(self) -> str:
-        return "<redacted>"
-
-    __str__ = __repr__
 
 
 def _retryable(error: ProviderError) -> bool:
@@ -141,7 +113,7 @@ class ArkProvider:
         api_key: str,
         client: httpx.AsyncClient,
         base_url: str = DEFAULT_BASE_URL,
-        retry: RetryPolicy = RetryPolicy(),
+        retry: RetryPolicy = DEFAULT_RETRY,
         find_policy: FindPolicy = FindPolicy(),
         sleep: Sleep = asyncio.sleep,
         rng: random.Random | None = None,
@@ -150,7 +122,7 @@ class ArkProvider:
     ) -> None:
         """``poll_batch``: polls waiting at once are answered by one list request of up to
         this many tasks (see :mod:`recoil_seeddance.polling`); 0 or 1 polls each with GET."""
-        self._key = _Secret(api_key)
+        self._key = Secret(api_key)
         self._client = client
         self._base_url = base_url.rstrip("/")
         self._retry = retry
@@ -416,9 +388,7 @@ class ArkProvider:
         try:
             async with self._client.stream("GET", url, timeout=DOWNLOAD_TIMEOUT) as response:
                 if response.status_code == 200:
-                    with dest.open("wb") as out:
-                        async for chunk in response.aiter_bytes():
-                            out.write(chunk)
+                    await write_media(response.aiter_bytes(), dest)
                     return None, False
                 content = await response.aread()
                 status = response.status_code
