@@ -19,7 +19,7 @@ import attrs
 import pluggy
 
 from recoil_core import hookspecs
-from recoil_core._version import __version__ as KERNEL_VERSION
+from recoil_core._version import kernel_version as running_kernel_version
 from recoil_core.settings import PluginSelection, normalize_distribution
 
 log = logging.getLogger(__name__)
@@ -120,10 +120,13 @@ def _simple_contains(spec: str, kernel_version: str) -> bool | None:
     return result
 
 
-def is_compatible(spec: str | None, kernel_version: str = KERNEL_VERSION) -> bool:
-    """Whether ``kernel_version`` satisfies the range ``spec`` (no range: compatible)."""
+def is_compatible(spec: str | None, kernel_version: str | None = None) -> bool:
+    """Whether ``kernel_version`` (default: this kernel's) satisfies the range ``spec``
+    (no range: compatible)."""
     if not spec:
         return True
+    if kernel_version is None:
+        kernel_version = running_kernel_version()
     simple = _simple_contains(spec, kernel_version)
     if simple is not None:
         return simple
@@ -288,7 +291,8 @@ def load_plugins(
             if not compatible:
                 record.status = "incompatible"
                 record.error = (
-                    f"requires recoil-core {record.requires_core}, running {KERNEL_VERSION}"
+                    f"requires recoil-core {record.requires_core}, "
+                    f"running {running_kernel_version()}"
                 )
                 continue
         to_load[key] = ep

@@ -377,6 +377,25 @@ def test_help_and_version_never_import_plugins(site: Path, args: list[str]) -> N
         assert result.stdout.strip() == f"recoil {KERNEL_VERSION}"
 
 
+def test_version_imports_no_plugin_machinery() -> None:
+    script = (
+        "import sys\n"
+        "from recoil_core.cli import app\n"
+        "try:\n"
+        "    app(['--version'])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "machinery = ('pluggy', 'stevedore', 'recoil_core.hookspecs', 'recoil_core.registry')\n"
+        "print(sorted(m for m in machinery if m in sys.modules), file=sys.stderr)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
+    )
+
+    assert result.stdout.strip() == f"recoil {KERNEL_VERSION}"
+    assert result.stderr.strip().splitlines()[-1] == "[]"
+
+
 def test_plugins_list_imports_no_heavy_modules(site: Path) -> None:
     script = (
         "import sys\n"

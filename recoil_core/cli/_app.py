@@ -9,7 +9,6 @@ render; no business logic here.
 from __future__ import annotations
 
 import importlib
-import json
 import sys
 from collections.abc import Iterator, MutableMapping, Sequence
 from contextlib import contextmanager
@@ -19,7 +18,6 @@ import attrs
 import typer
 from typer.core import TyperGroup
 
-from recoil_core._version import __version__
 from recoil_core.settings import Settings
 
 if TYPE_CHECKING:
@@ -145,7 +143,9 @@ def state() -> CliState:
 
 def _version_callback(value: bool) -> None:
     if value:
-        typer.echo(f"recoil {__version__}")
+        from recoil_core._version import kernel_version
+
+        typer.echo(f"recoil {kernel_version()}")
         raise typer.Exit()
 
 
@@ -241,6 +241,8 @@ def user_errors(*, as_json: bool = False) -> Iterator[None]:
 
             traceback.print_exception(exc, file=sys.stderr)
         if as_json:
+            import json
+
             payload = {"ok": False, "error": type(exc).__name__, "message": str(exc)}
             typer.echo(json.dumps(payload))
             sys.stdout.flush()
