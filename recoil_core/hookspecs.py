@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from recoil_core.contracts.grouping import GroupingStrategy
     from recoil_core.contracts.provider import CostEstimator, ProviderSpec
     from recoil_core.contracts.runner import ModalityRunner
+    from recoil_core.model import Asset, CanonicalPlan
 
 PROJECT_NAME = "recoil"
 
@@ -164,6 +165,35 @@ def recoil_preflight_gates() -> list[PreflightGate]:
 
     Gates run in pluggy's order (``tryfirst`` first, ``trylast`` last). Gates are never
     looked up by name, so while a gate name is contested every claimant runs.
+
+    Since 0.1.
+    """
+
+
+@hookspec
+def recoil_asset_references(asset: Asset, plan: CanonicalPlan) -> list[str] | None:
+    """Supply the reference images of a character or location (a studio's asset library).
+
+    Called for each asset the plan declares without ``reference_images`` of its own, when
+    ``recoil assets render`` chooses the sheets to make, when ``recoil run`` binds the
+    references clips are built from, and by ``recoil assets list`` and ``approve``. Return
+    image files (absolute paths) or ``http(s)`` URLs to use them as the asset's studio
+    references: no sheet is rendered for it, an approved sheet is not used, and every clip
+    showing it is sent these images. Return ``None`` (or an empty list) to leave the asset
+    to the plan's asset bible.
+
+    :param asset: the asset (``asset_id``, ``kind``, ``name``, ``description``, ``look``).
+        Do not mutate it.
+    :param plan: the episode's plan (``project``, ``episode_id``, ``source_path``); read
+        only.
+
+    Implementations are asked in pluggy's order (``tryfirst`` first); the first answer
+    other than ``None`` is used. The images are part of the derivation of every scene
+    showing the asset: when the library answers other images, those scenes get candidate
+    versions on the next run, never a silent re-render. Raise a ``RecoilError`` to stop
+    with your message; any other exception, a reference that is neither an existing
+    absolute file nor an ``http(s)`` URL, or an answer that is not a list of strings stops
+    the command with an error naming the plugin.
 
     Since 0.1.
     """

@@ -119,6 +119,7 @@ KINDS: tuple[_Kind[Any], ...] = (STRATEGIES, RUNNERS, PROVIDERS, ESTIMATORS, BAC
 OBSERVER_HOOKS = {
     "recoil_on_take_event": "observer:take",
     "recoil_on_scene_event": "observer:scene",
+    "recoil_asset_references": "references:asset",
 }
 
 KNOWN_PROVIDERS: Mapping[str, str] = {

@@ -122,7 +122,7 @@ def list_(plan: PlanArg, as_json: JsonOpt = False) -> None:
 
     with user_errors(as_json=as_json):
         loaded = load_plan(plan)
-        entries = list_assets(loaded, backend())
+        entries = list_assets(loaded, backend(), state().registry())
     if as_json:
         echo_json({"assets": [entry.to_dict() for entry in entries]})
         return
@@ -136,8 +136,9 @@ def _print_entry(entry: AssetEntry) -> None:
         f"{asset.asset_id}  {asset.kind.value}  {asset.label}  {entry.status}  "
         f"${entry.cost_usd:.4f}"
     )
+    source = f"plugin {asset.supplied_by}" if asset.supplied_by else "studio"
     for image in asset.reference_images:
-        typer.echo(f"    studio  {image}")
+        typer.echo(f"    {source}  {image}")
     approved = entry.approved.take_id if entry.approved else None
     for take in entry.takes:
         mark = "  approved" if take.take_id == approved else ""
@@ -169,7 +170,9 @@ def approve(
 
     with user_errors(as_json=as_json):
         loaded = load_plan(plan)
-        approved = bible.approve(loaded, backend(), asset_id, take=take)
+        approved = bible.approve(
+            loaded, backend(), asset_id, take=take, registry=state().registry()
+        )
     if as_json:
         echo_json({"ok": True, "asset_id": asset_id, **attrs.asdict(approved)})
     else:

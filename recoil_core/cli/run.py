@@ -165,7 +165,7 @@ def run(
             job_timeout_s=job_timeout,
         )
         store = backend(options.lock_timeout_s)
-        loaded = bind_assets(loaded, store)  # clips are built from the approved references
+        loaded = bind_assets(loaded, store, registry)  # clips: approved/plugin references
         if require_approved_assets:
             require_approved(loaded)
         runner = EpisodeRunner(

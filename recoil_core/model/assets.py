@@ -42,6 +42,9 @@ class Asset:
     """How the asset looks, said in every prompt of a shot it is in."""
     reference_images: tuple[str, ...] = attrs.field(default=(), converter=as_tuple)
     """Studio-supplied references (absolute paths or URLs); none: render a sheet."""
+    supplied_by: str | None = None
+    """The plugin whose ``recoil_asset_references`` supplied ``reference_images`` (a
+    studio's asset library); None: they come from the plan."""
     approved: ApprovedReference | None = None
     """The approved reference sheet, once bound from the asset bible."""
 
@@ -83,13 +86,16 @@ class Asset:
     def used(self) -> dict[str, Any]:
         """How a sidecar names the asset a render used."""
         approved = self.approved
-        return {
+        used: dict[str, Any] = {
             "asset_id": self.asset_id,
             "kind": self.kind.value,
             "take_id": approved.take_id if approved else None,
             "version": approved.version if approved else None,
             "references": list(self.references),
         }
+        if self.supplied_by is not None:
+            used["supplied_by"] = self.supplied_by
+        return used
 
     def shapes_render(self) -> bool:
         """Whether the asset changes a clip at all (a look or a reference to send)."""

@@ -16,7 +16,13 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from recoil_core.contracts.grouping import GroupingContext
-from recoil_core.errors import PlanError, PlanIssue, PreflightError, RecoilError
+from recoil_core.errors import (
+    PlanError,
+    PlanIssue,
+    PluginCodeError,
+    PreflightError,
+    RecoilError,
+)
 from recoil_core.model import (
     ApprovedReference,
     Asset,
@@ -32,6 +38,7 @@ from recoil_core.model import (
 )
 from recoil_core.model.assets import bind_approved
 from recoil_core.persistence.protocol import PersistenceBackend
+from recoil_core.plugin_code import guarded
 from recoil_core.runner.episode import EpisodeRunner, Progress
 from recoil_core.runner.options import DEFAULT_PROVIDER, RunOptions
 from recoil_core.runner.planning import derive_scenes
@@ -145,6 +152,60 @@ class SheetStrategy:
         return groups
 
 
+# --------------------------------------------------------------------------- plugin references
+
+REFERENCES_HOOK = "recoil_asset_references"
+
+
+def supply_references(plan: CanonicalPlan, registry: Registry | None) -> CanonicalPlan:
+    """``plan`` with the references plugins supply (``recoil_asset_references``) set as the
+    ``reference_images`` of each asset the plan gives none, ``supplied_by`` naming the
+    plugin: the first answer other than ``None`` (or an empty list), in pluggy's order."""
+    if registry is None or not plan.assets:
+        return plan
+    hook = getattr(registry.host.pm.hook, REFERENCES_HOOK, None)
+    impls = list(reversed(hook.get_hookimpls())) if hook is not None else []
+    if not impls:
+        return plan
+    assets = []
+    for asset in plan.assets:
+        if not asset.studio_supplied:
+            for impl in impls:
+                kwargs = {"asset": asset, "plan": plan}
+                what = f"{REFERENCES_HOOK} for asset {asset.asset_id!r}"
+                origin = f"plugin {impl.plugin_name!r}"
+                with guarded(what, origin):
+                    found = impl.function(*[kwargs[name] for name in impl.argnames])
+                if found is None:
+                    continue
+                references = _checked_references(found, what, origin)
+                if references:
+                    asset = attrs.evolve(
+                        asset, reference_images=references, supplied_by=impl.plugin_name
+                    )
+                    break
+        assets.append(asset)
+    return attrs.evolve(plan, assets=tuple(assets))
+
+
+def _checked_references(found: object, what: str, origin: str) -> tuple[str, ...]:
+    if not isinstance(found, (list, tuple)) or not all(isinstance(r, str) for r in found):
+        raise PluginCodeError(
+            what, origin, f"returned {type(found).__name__}, not a list of str or None"
+        )
+    for reference in found:
+        if reference.startswith(("http://", "https://")):
+            continue
+        path = Path(reference)
+        if not path.is_absolute() or not path.is_file():
+            raise PluginCodeError(
+                what,
+                origin,
+                f"returned {reference!r}, neither an existing absolute file nor an http(s) URL",
+            )
+    return tuple(found)
+
+
 # --------------------------------------------------------------------------- rendering
 
 
@@ -172,13 +233,15 @@ def sheet_runner(
 ) -> AssetSheetRunner:
     """The runner rendering a sheet for each selected asset without studio references,
     through the image provider (``options.image_provider``, else the provider if it serves
-    ``image_t2i``); raises :class:`PreflightError` when there is none."""
+    ``image_t2i``); raises :class:`PreflightError` when there is none. Assets a plugin
+    supplies references for (:func:`supply_references`) are studio-supplied too."""
+    plan = supply_references(plan, registry)
     chosen = select_assets(plan, asset_ids)
-    supplied = [a.asset_id for a in chosen if a.studio_supplied]
+    supplied = [a for a in chosen if a.studio_supplied]
     if asset_ids and supplied:
         raise AssetError(
-            f"{', '.join(supplied)}: the plan supplies reference_images; nothing to render "
-            "(remove them from the plan to render a sheet instead)"
+            "; ".join(f"{a.asset_id}: {_supplier(a)} supplies its references" for a in supplied)
+            + "; nothing to render (a sheet is rendered only for an asset without them)"
         )
     provider = options.provider or DEFAULT_PROVIDER
     image = image_provider_for(registry, provider, options.image_provider)
@@ -248,12 +311,19 @@ class AssetEntry:
             "look": asset.look,
             "status": self.status,
             "reference_images": list(asset.reference_images),
+            "supplied_by": asset.supplied_by,
             "scene_id": asset.scene_id,
             "scene_version": self.scene_version,
             "takes": [attrs.asdict(take) for take in self.takes],
             "approved": attrs.asdict(self.approved) if self.approved else None,
             "cost_usd": round(self.cost_usd, 6),
         }
+
+
+def _supplier(asset: Asset) -> str:
+    if asset.supplied_by is not None:
+        return f"plugin {asset.supplied_by!r} (recoil_asset_references)"
+    return "the plan (reference_images)"
 
 
 def _approved_of(scene: Scene) -> ApprovedReference | None:
@@ -263,8 +333,12 @@ def _approved_of(scene: Scene) -> ApprovedReference | None:
     return ApprovedReference(str(found["take_id"]), int(found["version"]), str(found["path"]))
 
 
-def list_assets(plan: CanonicalPlan, backend: PersistenceBackend) -> list[AssetEntry]:
-    """Every asset of the plan with the takes of its active sheet scene; reads only."""
+def list_assets(
+    plan: CanonicalPlan, backend: PersistenceBackend, registry: Registry | None = None
+) -> list[AssetEntry]:
+    """Every asset of the plan with the takes of its active sheet scene; reads only (the
+    references plugins supply are asked for when ``registry`` is given)."""
+    plan = supply_references(plan, registry)
     entries = []
     for asset in plan.assets:
         found = backend.load_active(plan.project, plan.episode_id, asset.scene_id)
@@ -296,10 +370,14 @@ def approved_references(
     return out
 
 
-def bind_assets(plan: CanonicalPlan, backend: PersistenceBackend) -> CanonicalPlan:
-    """``plan`` with each asset's approved reference bound (what clips are built from)."""
+def bind_assets(
+    plan: CanonicalPlan, backend: PersistenceBackend, registry: Registry | None = None
+) -> CanonicalPlan:
+    """``plan`` with each asset's approved reference bound (what clips are built from); with
+    ``registry``, the references plugins supply first (:func:`supply_references`)."""
     if not plan.assets:
         return plan
+    plan = supply_references(plan, registry)
     return attrs.evolve(plan, assets=bind_approved(plan.assets, approved_references(plan, backend)))
 
 
@@ -328,12 +406,15 @@ def approve(
     asset_id: str,
     *,
     take: int | None = None,
+    registry: Registry | None = None,
 ) -> ApprovedReference:
     """Record take ``take`` (the N of ``asset_<ID>_take_N``; default: the newest that
     succeeded) of the asset's active sheet scene as its approved reference."""
-    asset = select_assets(plan, [asset_id])[0]
+    asset = select_assets(supply_references(plan, registry), [asset_id])[0]
     if asset.studio_supplied:
-        raise AssetError(f"{asset_id}: the plan supplies reference_images; they are used as given")
+        raise AssetError(
+            f"{asset_id}: {_supplier(asset)} supplies its references; they are used as given"
+        )
     with backend.lock_episode(plan.project, plan.episode_id, timeout_s=0.0):
         found = backend.load_active(plan.project, plan.episode_id, asset.scene_id)
         if found is None:
@@ -374,5 +455,6 @@ __all__ = [
     "require_approved",
     "sheet_plan",
     "sheet_runner",
+    "supply_references",
     "used_assets",
 ]

@@ -107,6 +107,16 @@ def recoil_grouping_strategies() -> list[GroupingStrategy]:
 # def recoil_preflight_gates() -> list[PreflightGate]:
 #     return [PreflightGate(name="myplugin-length", check=_no_long_shots)]
 
+# ----------------------------------------------------------------- asset references
+# A studio's asset library: reference images for a character or location the plan gives
+# none (absolute files or http(s) URLs); None leaves it to the asset bible's sheets.
+#
+# from recoil_core.api import Asset, CanonicalPlan
+#
+# @hookimpl
+# def recoil_asset_references(asset: Asset, plan: CanonicalPlan) -> list[str] | None:
+#     return LIBRARY.get(asset.asset_id)
+
 # ----------------------------------------------------------------- observers
 # Called after a take's new state or a scene event was persisted. Return values are ignored;
 # an exception is logged and never stops the run.
