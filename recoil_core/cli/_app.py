@@ -6,8 +6,9 @@ when ``--help`` lists it): ``COMMANDS`` names them. Commands parse, call the ker
 render; no business logic here.
 """
 
-from __future__ import annotations
-
+# No ``from __future__ import annotations``: typer reads the commands' signatures on every
+# run, and real annotations spare it compiling a string for each one (names imported only for
+# type checking are quoted).
 import importlib
 import sys
 from collections.abc import Iterator, MutableMapping, Sequence
@@ -49,7 +50,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
 of subcommands. In the order ``recoil --help`` lists them."""
 
 
-def load_command(name: str) -> click.Command:
+def load_command(name: str) -> "click.Command":
     """Import the module of command ``name`` and build its click command."""
     module_name, attribute = COMMANDS[name]
     target = getattr(importlib.import_module(module_name), attribute)
@@ -67,17 +68,17 @@ class _LazyCommands(MutableMapping[str, "click.Command"]):
     """The root group's commands: every name of ``COMMANDS`` is listed, and its module
     imported on the first lookup."""
 
-    def __init__(self, loaded: MutableMapping[str, click.Command]) -> None:
+    def __init__(self, loaded: "MutableMapping[str, click.Command]") -> None:
         self._loaded = dict(loaded)
 
-    def __getitem__(self, name: str) -> click.Command:
+    def __getitem__(self, name: str) -> "click.Command":
         if name not in self._loaded:
             if name not in COMMANDS:
                 raise KeyError(name)
             self._loaded[name] = load_command(name)
         return self._loaded[name]
 
-    def __setitem__(self, name: str, command: click.Command) -> None:
+    def __setitem__(self, name: str, command: "click.Command") -> None:
         self._loaded[name] = command
 
     def __delitem__(self, name: str) -> None:
@@ -98,7 +99,7 @@ class LazyGroup(TyperGroup):
         super().__init__(**kwargs)
         self.commands = _LazyCommands(self.commands)
 
-    def list_commands(self, ctx: click.Context) -> list[str]:
+    def list_commands(self, ctx: "click.Context") -> list[str]:
         return list(self.commands)
 
 
@@ -117,9 +118,9 @@ class CliState:
     """Settings for this invocation, and the registry once a command needs it."""
 
     settings: Settings
-    _registry: Registry | None = None
+    _registry: "Registry | None" = None
 
-    def registry(self, *, verify: bool = False) -> Registry:
+    def registry(self, *, verify: bool = False) -> "Registry":
         """The registry; ``verify`` imports every lazy registration (``--check``)."""
         if self._registry is None or (verify and not self._registry.verified):
             from recoil_core.registry import build_registry

@@ -2,8 +2,9 @@
 models, and why it failed) and ``recoil plugins show`` (one plugin in detail, with its
 strategies' options)."""
 
-from __future__ import annotations
-
+# No ``from __future__ import annotations``: typer reads the commands' signatures on every
+# run, and real annotations spare it compiling a string for each one (names imported only for
+# type checking are quoted).
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Annotated, Any, cast
@@ -42,7 +43,7 @@ def _resolve_hook(hook: str) -> str:
     return full
 
 
-def _row(record: PluginRecord) -> tuple[str, ...]:
+def _row(record: "PluginRecord") -> tuple[str, ...]:
     return (
         record.name,
         record.distribution or "(in-process)",
@@ -54,7 +55,7 @@ def _row(record: PluginRecord) -> tuple[str, ...]:
     )
 
 
-def provider_models(registry: Registry, record: PluginRecord) -> dict[str, list[str]]:
+def provider_models(registry: "Registry", record: "PluginRecord") -> dict[str, list[str]]:
     """The models of each provider the plugin owns (``{}`` when it owns none): the names
     its ``ProviderSpec`` declares (``models`` and ``model_capabilities``)."""
     out: dict[str, list[str]] = {}
@@ -82,7 +83,7 @@ def _model_line(provider: str, models: Sequence[str]) -> str:
     return f"  {_models_text(provider, models)}"
 
 
-def _plain(records: Sequence[PluginRecord], models: dict[str, dict[str, list[str]]]) -> None:
+def _plain(records: "Sequence[PluginRecord]", models: dict[str, dict[str, list[str]]]) -> None:
     rows = [tuple(c.upper() for c in COLUMNS), *(_row(r) for r in records)]
     widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS))]
     notes = [{}, *(models.get(r.name, {}) for r in records)]
@@ -92,7 +93,7 @@ def _plain(records: Sequence[PluginRecord], models: dict[str, dict[str, list[str
             typer.echo(_model_line(provider, names))
 
 
-def _rich(records: Sequence[PluginRecord], models: dict[str, dict[str, list[str]]]) -> None:
+def _rich(records: "Sequence[PluginRecord]", models: dict[str, dict[str, list[str]]]) -> None:
     from rich.console import Console
     from rich.table import Column, Table
     from rich.text import Text
@@ -202,7 +203,7 @@ def show_plugin(
             typer.echo(f"    options unavailable: {item['options_error']}")
 
 
-def _plugin_key(registry: Registry, name: str) -> str:
+def _plugin_key(registry: "Registry", name: str) -> str:
     """The plugin ``name`` designates: a plugin (entry-point) name, else the one plugin
     that registered a name such as ``continuity`` or ``grouping:continuity``."""
     from recoil_core.errors import UnknownNameError
@@ -226,7 +227,7 @@ def _plugin_key(registry: Registry, name: str) -> str:
     raise UnknownNameError("plugin", name, [record.name for record in records.values()])
 
 
-def _claim(claim: Claim) -> dict[str, Any]:
+def _claim(claim: "Claim") -> dict[str, Any]:
     """One provided name as ``plugins show`` prints it, with a strategy's options."""
     contest = claim.contest
     if claim.obj is None:
