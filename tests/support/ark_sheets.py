@@ -27,6 +27,7 @@ from recoil_seeddance.provider import create_provider
 from recoil_seeddance.testing.fake_ark import FakeArkServer
 
 from recoil_core.interfaces import CostEstimator, ProviderLimits, ProviderSpec
+from recoil_core.testing.distributions import write_distribution
 from recoil_core.testing.doubles import make_plugin
 
 NAME = "ark-sheets"
@@ -49,12 +50,8 @@ plugin = make_plugin(providers=[SPEC], estimators=[CostEstimator(NAME, estimate_
 def install(site: Path) -> Path:
     """Declare :data:`plugin` as an installed distribution in ``site`` (a folder to put on
     ``PYTHONPATH`` beside this module's); returns ``site``."""
-    info = site / "recoil_test_ark_sheets-0.0.dist-info"
-    info.mkdir(parents=True, exist_ok=True)
-    (info / "METADATA").write_text(
-        "Metadata-Version: 2.1\nName: recoil-test-ark-sheets\nVersion: 0.0\n"
-    )
-    (info / "entry_points.txt").write_text(f"[recoil.plugins]\n{NAME} = ark_sheets:plugin\n")
+    if not any(site.glob("*.dist-info")):
+        write_distribution(site, "recoil-test-ark-sheets", entry_points={NAME: "ark_sheets:plugin"})
     return site
 
 
