@@ -1,7 +1,9 @@
 """Asset references within a provider's limits, against the fake Ark: a unit showing 12
 characters sends at most 9 references and never mixes them with first/last frames (the
-fake refuses either with a 400), the lead characters first; what was dropped is said in
-the workflow provenance. Sheets paid on Ark and interrupted are resumed, never paid twice.
+Seedance client refuses more than 9 before sending, the fake Ark refuses a mix with a 400;
+the test also reads the creates Ark received), the lead characters first; what was dropped
+is said in the workflow provenance. Sheets paid on Ark and interrupted are resumed, never
+paid twice.
 """
 
 from __future__ import annotations
@@ -130,7 +132,7 @@ def test_twelve_characters_send_nine_references_lead_first_and_never_beside_fram
 
     report = run(load_plan(plan_path), registry, backend, env_of(ark), provider="seeddance")
 
-    assert report.complete  # the fake Ark refuses > 9 references or frames beside them
+    assert report.complete  # > 9 references or frames beside them would fail a take
     workflows = {
         beat.modality: take.workflow
         for scene in persisted_scenes(backend, PROJECT, EPISODE)
