@@ -53,17 +53,17 @@ import argparse
 import itertools
 import json
 import secrets
-import signal
 import sys
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from recoil_core.testing.fake_http import DropConnection, FakeHTTPServer, serve_until_signalled
+from recoil_core.testing.fake_http import json_answer as _json
 from recoil_fal.models import ENDPOINT_DURATIONS, PRICE_KEY, REQUEST_KEY_FIELD
 from recoil_fal.pricing import shipped_table
 
@@ -124,8 +124,7 @@ class _Request:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-class _Drop(Exception):
-    pass
+_Drop = DropConnection
 
 
 class FakeFalServer:
@@ -141,21 +140,18 @@ class FakeFalServer:
         self.creates_total = 0
         self.cancels: dict[str, str] = {}
         self.requests_by_op: dict[str, int] = {}
-        self._server = _Server(self, port)
-        self._thread: threading.Thread | None = None
+        self._http = FakeHTTPServer(self.handle, port=port, name="fake-fal")
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        return self._http.url
 
     def start(self) -> FakeFalServer:
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
+        self._http.start()
         return self
 
     def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._http.close()
 
     def __enter__(self) -> FakeFalServer:
         return self.start()
@@ -510,55 +506,6 @@ def _op(method: str, path: str) -> str:
     return "result"
 
 
-def _json(
-    status: int, body: Any, headers: Mapping[str, str] | None = None
-) -> tuple[int, dict[str, str], bytes]:
-    return (
-        status,
-        {"content-type": "application/json", **(headers or {})},
-        json.dumps(body).encode(),
-    )
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self, fake: FakeFalServer, port: int = 0) -> None:
-        super().__init__(("127.0.0.1", port), _Handler)
-        self.fake = fake
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        pass
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: _Server
-    protocol_version = "HTTP/1.1"
-
-    def _serve(self) -> None:
-        length = int(self.headers.get("content-length") or 0)
-        body = self.rfile.read(length) if length else b""
-        headers = {k.lower(): v for k, v in self.headers.items()}
-        try:
-            status, out_headers, content = self.server.fake.handle(
-                self.command, self.path, headers, body
-            )
-        except _Drop:
-            self.close_connection = True
-            return
-        self.send_response(status)
-        for name, value in out_headers.items():
-            self.send_header(name, value)
-        self.send_header("content-length", str(len(content)))
-        self.end_headers()
-        self.wfile.write(content)
-
-    do_GET = do_POST = do_PUT = _serve
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
 # ---------------------------------------------------------------------- command line
 
 
@@ -577,21 +524,9 @@ def main(argv: list[str] | None = None) -> int:
     server = FakeFalServer(api_key=args.api_key, port=args.port)
     server.set(hold=args.hold)
 
-    def stop(signum: int, frame: object) -> None:
-        threading.Thread(target=server._server.shutdown, daemon=True).start()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    if args.address_file:
-        with open(args.address_file, "w", encoding="utf-8") as out:
-            out.write(server.base_url + "\n")
-    if args.print_port:
-        print(server.base_url, flush=True)
-    try:
-        server._server.serve_forever(poll_interval=0.1)
-    finally:
-        server._server.server_close()
-    return 0
+    return serve_until_signalled(
+        server._http, server.base_url, print_url=args.print_port, address_file=args.address_file
+    )
 
 
 if __name__ == "__main__":

@@ -62,18 +62,17 @@ import hashlib
 import itertools
 import json
 import secrets
-import signal
-import socket
 import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, Literal
 from urllib.parse import parse_qs, urlencode, urlsplit
+
+from recoil_core.testing.fake_http import DropConnection, FakeHTTPServer, serve_until_signalled
 
 __all__ = [
     "HARDWARE_PRICES",
@@ -239,8 +238,8 @@ class _HttpError(Exception):
         self.headers: dict[str, str] = {}
 
 
-class _Drop(Exception):
-    """Close the connection without an answer."""
+_Drop = DropConnection
+"""Close the connection without an answer."""
 
 
 def _iso(t: float | None) -> str | None:
@@ -282,14 +281,13 @@ class FakeReplicateServer:
         self._instance = secrets.token_hex(3)
         self._requests: dict[str, int] = {}
         self._cancels: list[tuple[str, str]] = []
-        self._httpd = _Server(("127.0.0.1", port), _Handler, self)
-        self._thread: threading.Thread | None = None
+        self._http = FakeHTTPServer(self.handle, port=port, name="fake-replicate")
 
     # ------------------------------------------------------------------ lifecycle
 
     @property
     def port(self) -> int:
-        return int(self._httpd.server_address[1])
+        return self._http.port
 
     @property
     def root_url(self) -> str:
@@ -301,19 +299,11 @@ class FakeReplicateServer:
         return f"{self.root_url}/v1"
 
     def start(self) -> FakeReplicateServer:
-        if self._thread is None:
-            self._thread = threading.Thread(
-                target=self._httpd.serve_forever, args=(0.02,), name="fake-replicate", daemon=True
-            )
-            self._thread.start()
+        self._http.start()
         return self
 
     def close(self) -> None:
-        if self._thread is not None:
-            self._httpd.shutdown()
-            self._thread.join()
-            self._thread = None
-        self._httpd.server_close()
+        self._http.close()
 
     def __enter__(self) -> FakeReplicateServer:
         return self.start()
@@ -812,54 +802,6 @@ def _problem(err: _HttpError) -> tuple[int, dict[str, str], bytes]:
     return err.status, headers, json.dumps(err.body).encode()
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 256
-
-    def __init__(
-        self, address: tuple[str, int], handler: type[_Handler], fake: FakeReplicateServer
-    ) -> None:
-        self.fake = fake
-        super().__init__(address, handler)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        if not isinstance(sys.exc_info()[1], ConnectionError):
-            super().handle_error(request, client_address)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server: _Server
-
-    def setup(self) -> None:
-        super().setup()
-        self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-    def _serve(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
-        headers = {k.lower(): v for k, v in self.headers.items()}
-        try:
-            status, out_headers, out = self.server.fake.handle(
-                self.command, self.path, headers, body
-            )
-        except _Drop:
-            self.close_connection = True
-            return
-        self.send_response(status)
-        for name, value in out_headers.items():
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(out)))
-        self.end_headers()
-        self.wfile.write(out)
-
-    do_GET = _serve
-    do_POST = _serve
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Silent: tests read counters, not access logs."""
-
-
 # ---------------------------------------------------------------------- command line
 
 
@@ -882,18 +824,7 @@ def main(argv: list[str] | None = None) -> int:
         polls_to_finish=args.polls_to_finish,
     )
 
-    def stop(signum: int, frame: object) -> None:
-        threading.Thread(target=server._httpd.shutdown, daemon=True).start()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    if args.print_port:
-        print(server.base_url, flush=True)
-    try:
-        server._httpd.serve_forever(poll_interval=0.1)
-    finally:
-        server._httpd.server_close()
-    return 0
+    return serve_until_signalled(server._http, server.base_url, print_url=args.print_port)
 
 
 if __name__ == "__main__":

@@ -65,17 +65,21 @@ import hashlib
 import itertools
 import json
 import secrets
-import signal
-import socket
 import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, Literal
 from urllib.parse import parse_qs, urlsplit
+
+from recoil_core.testing.fake_http import (
+    DropConnection,
+    FakeHTTPServer,
+    serve_until_signalled,
+)
+from recoil_core.testing.fake_http import json_answer as _json
 
 __all__ = ["DIMENSIONS", "MEDIA_RETENTION_S", "FakeArkServer", "Fault", "billed_tokens", "main"]
 
@@ -275,8 +279,8 @@ class _HttpError(Exception):
         self.headers = dict(headers or {})
 
 
-class _Drop(Exception):
-    """Close the connection without an answer."""
+_Drop = DropConnection
+"""Close the connection without an answer."""
 
 
 _MARKER_OUTCOMES = (
@@ -318,15 +322,14 @@ class FakeArkServer:
         self._cancels_refused = 0
         self._cancelled_deletes_refused = 0
         self._cancelled_purged = 0
-        self._httpd = _Server(("127.0.0.1", port), _Handler, self)
-        self._thread: threading.Thread | None = None
+        self._http = FakeHTTPServer(self.handle, port=port, name="fake-ark")
 
     # ------------------------------------------------------------------ lifecycle
 
     @property
     def port(self) -> int:
         """The port it listens on (chosen by the system unless given)."""
-        return int(self._httpd.server_address[1])
+        return self._http.port
 
     @property
     def base_url(self) -> str:
@@ -341,20 +344,12 @@ class FakeArkServer:
     def start(self) -> FakeArkServer:
         """Serve from a daemon thread; returns the server. ``with FakeArkServer() as ark``
         starts it too and closes it at the end of the block."""
-        if self._thread is None:
-            self._thread = threading.Thread(
-                target=self._httpd.serve_forever, args=(0.02,), name="fake-ark", daemon=True
-            )
-            self._thread.start()
+        self._http.start()
         return self
 
     def close(self) -> None:
         """Stop serving and release the port."""
-        if self._thread is not None:
-            self._httpd.shutdown()
-            self._thread.join()
-            self._thread = None
-        self._httpd.server_close()
+        self._http.close()
 
     def __enter__(self) -> FakeArkServer:
         return self.start()
@@ -369,7 +364,7 @@ class FakeArkServer:
 
     def serve_forever(self) -> None:
         """Serve from the calling thread until shut down (what ``python -m`` runs)."""
-        self._httpd.serve_forever(poll_interval=0.1)
+        self._http.serve_forever()
 
     # ------------------------------------------------------------------ knobs and faults
 
@@ -820,66 +815,6 @@ def _error_body(code: str, message: str) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, "param": "", "type": ""}}
 
 
-def _json(
-    status: int, body: Any, headers: Mapping[str, str] | None = None
-) -> tuple[int, dict[str, str], bytes]:
-    return (
-        status,
-        {"Content-Type": "application/json", **(headers or {})},
-        json.dumps(body).encode(),
-    )
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 1024
-
-    def __init__(
-        self, address: tuple[str, int], handler: type[_Handler], fake: FakeArkServer
-    ) -> None:
-        self.fake = fake
-        super().__init__(address, handler)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """A client that hung up (timed out) is expected; anything else is reported."""
-        if not isinstance(sys.exc_info()[1], ConnectionError):
-            super().handle_error(request, client_address)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server: _Server
-
-    def setup(self) -> None:
-        super().setup()
-        self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-    def _serve(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
-        headers = {k.lower(): v for k, v in self.headers.items()}
-        try:
-            status, out_headers, out = self.server.fake.handle(
-                self.command, self.path, headers, body
-            )
-        except _Drop:
-            self.close_connection = True
-            return
-        self.send_response(status)
-        for name, value in out_headers.items():
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(out)))
-        self.end_headers()
-        self.wfile.write(out)
-
-    do_GET = _serve
-    do_POST = _serve
-    do_DELETE = _serve
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Silent: tests and benchmarks read counters, not access logs."""
-
-
 # ---------------------------------------------------------------------- command line
 
 
@@ -920,18 +855,7 @@ def main(argv: list[str] | None = None) -> int:
         media_size=args.media_size,
     )
 
-    def stop(signum: int, frame: object) -> None:
-        threading.Thread(target=server._httpd.shutdown, daemon=True).start()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    if args.print_port:
-        print(server.base_url, flush=True)
-    try:
-        server.serve_forever()
-    finally:
-        server._httpd.server_close()
-    return 0
+    return serve_until_signalled(server._http, server.base_url, print_url=args.print_port)
 
 
 if __name__ == "__main__":
