@@ -14,10 +14,10 @@ reads exactly as it did with :mod:`json` alone.
 
 from __future__ import annotations
 
-import gc
 import json
 import re
 from collections.abc import Callable
+from enum import Enum
 from typing import Any
 
 import orjson
@@ -65,10 +65,34 @@ def may_hold_long_integer(raw: bytes) -> bool:
     return _LONG_RUN in raw.translate(_DIGITS_AS_ZEROS)
 
 
+_LONG_RUNS = re.compile(rb"0{19,}")
+_BEFORE_NUMBER_DIGITS = frozenset(b"-+.eE:,[ \t\r\n")
+_AFTER_NUMBER_DIGITS = frozenset(b".eE,]} \t\r\n")
+"""What may stand before and after the digits of a JSON number (its sign, fraction or
+exponent included); a run of digits next to anything else is inside a string."""
+
+
+def may_hold_long_number(raw: bytes) -> bool:
+    """Whether ``raw`` may hold a number with a run of 19 digits or more: a run of digits
+    (:func:`may_hold_long_integer`) that does not touch a letter or a quote, as the digits
+    inside a hex digest or a job id do."""
+    if not may_hold_long_integer(raw):
+        return False
+    zeros = raw.translate(_DIGITS_AS_ZEROS)
+    end_of_raw = len(zeros)
+    for found in _LONG_RUNS.finditer(zeros):
+        start, end = found.span()
+        if (start == 0 or zeros[start - 1] in _BEFORE_NUMBER_DIGITS) and (
+            end == end_of_raw or zeros[end] in _AFTER_NUMBER_DIGITS
+        ):
+            return True
+    return False
+
+
 def loads(raw: bytes) -> Any:
     """Parse JSON exactly as :func:`json.loads` does; raises ``ValueError`` when it is not
     JSON."""
-    if not may_hold_long_integer(raw):
+    if not may_hold_long_number(raw):
         try:
             return orjson.loads(raw)
         except orjson.JSONDecodeError:
@@ -76,28 +100,41 @@ def loads(raw: bytes) -> Any:
     return json.loads(raw)
 
 
-_NUMBER = re.compile(rb"-?[0-9]+(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?")
-_SPELLED_OTHERWISE = (b"0e", b"0E", b"0.0000")
-"""Where a number of orjson's differs from :func:`repr`'s, once every digit reads ``0``:
-an exponent (``1e16`` for ``1e+16``), or a value below 1e-4 (``0.00001`` for ``1e-05``)."""
-
-
-def _numbers_spelled_as_repr(raw: bytes) -> bool:
-    """Whether every number in ``raw`` (orjson, indented) is spelled as :func:`repr`
-    spells it. In indented output a number is the last word of its line, so only the lines
-    holding a marker of ``_SPELLED_OTHERWISE`` are looked at (a marker inside a string,
-    as in a hex digest, is passed over)."""
-    zeros = raw.translate(_DIGITS_AS_ZEROS)
-    for marker in _SPELLED_OTHERWISE:
-        at = zeros.find(marker)
-        while at != -1:
-            start = zeros.rfind(b"\n", 0, at) + 1
-            end = zeros.find(b"\n", at)
-            end = len(zeros) if end == -1 else end
-            word = raw[start:end].rstrip(b",").rsplit(b" ", 1)[-1]
-            if _NUMBER.fullmatch(word) is not None:
+def _spelled_alike(value: Any) -> bool:
+    """Whether orjson writes ``value`` as :func:`json.dumps` does (but for escaping, which
+    the caller checks on the bytes): it holds only strings, integers, booleans, ``None``,
+    dicts with string keys, lists, tuples, and floats that both spell the same, ``0.0`` and
+    a magnitude from 1e-4 up to 1e16 (outside it orjson spells ``1e-05`` as ``0.00001``;
+    NaN and the infinities, which orjson writes as ``null``, fail the test too). A
+    subclass of ``str``, ``int`` or ``float`` is written as its data by both, and so is a
+    string or integer enum whose value is that data. Anything else (a datetime, an enum of
+    other values, an object ``default=str`` turns into text) is left to :mod:`json`. One
+    walk over the values, iteratively."""
+    stack = [value]
+    pop, extend = stack.pop, stack.extend
+    while stack:
+        item = pop()
+        kind = type(item)
+        if kind is str or kind is int or kind is bool or item is None:
+            continue
+        if kind is dict:
+            for key in item:
+                if not isinstance(key, str):
+                    return False
+            extend(item.values())
+        elif kind is list or kind is tuple:
+            extend(item)
+        elif isinstance(item, Enum):  # orjson writes its value, json its str or int data
+            found = item.value
+            if type(found) not in (str, int) or not isinstance(item, type(found)):
                 return False
-            at = zeros.find(marker, end)
+            if found != item:
+                return False
+        elif isinstance(item, float):
+            if not (item == 0.0 or 1e-4 <= abs(item) < 1e16):
+                return False
+        elif not isinstance(item, (str, int)):
+            return False
     return True
 
 
@@ -105,37 +142,18 @@ def dumps_as_json_does(value: Any) -> bytes:
     """The bytes of ``json.dumps(value, indent=2, default=str)`` (ASCII, two-space indent,
     ``", "``/``": "``), made by orjson when that gives the same bytes.
 
-    orjson writes the document first; it is kept when it is ASCII, spells every number as
-    :func:`repr` does and reads back equal to ``value`` (that catches NaN, which orjson
-    writes as ``null``, an enum that is no string or integer, and any value ``default``
-    turned into text where :mod:`json` would not). Otherwise :mod:`json` writes it.
+    orjson writes the document when every value in it is one orjson spells as :mod:`json`
+    does (:func:`_spelled_alike`), and its bytes are kept when they are ASCII (:mod:`json`
+    escapes every other character, and DEL). Otherwise :mod:`json` writes it.
     """
     option = (
         orjson.OPT_INDENT_2 | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
     )
-    try:
-        raw = orjson.dumps(value, default=str, option=option)
-    except orjson.JSONEncodeError:
-        raw = None
-    if (
-        raw is not None
-        and raw.isascii()
-        and b"\x7f" not in raw  # json escapes it too
-        and _numbers_spelled_as_repr(raw)
-        and _reads_back_equal(raw, value)
-    ):
-        return raw
+    if _spelled_alike(value):
+        try:
+            raw = orjson.dumps(value, default=str, option=option)
+        except orjson.JSONEncodeError:  # an integer wider than 64 bits, a str subclass key
+            raw = None
+        if raw is not None and raw.isascii() and b"\x7f" not in raw:
+            return raw
     return json.dumps(value, indent=2, default=str).encode("ascii")
-
-
-def _reads_back_equal(raw: bytes, value: Any) -> bool:
-    """``raw`` parses to ``value``. The collector is paused meanwhile: parsing a large
-    report allocates many containers at once, and a heap of that size made each of the
-    collections they trigger slower than the parse itself."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        return bool(orjson.loads(raw) == value)
-    finally:
-        if enabled:
-            gc.enable()

@@ -244,10 +244,13 @@ def test_real_cli_refuses_a_plan_escaping_the_projects_root(tmp_path: Path) -> N
 
 
 def state_files(root: Path) -> dict[Path, bytes]:
+    """Every state file (not the locks, nor status's index: a cache status may write)."""
     return {
         p: p.read_bytes()
         for p in sorted(root.rglob("*"))
-        if p.is_file() and not p.name.endswith(".lock") and p.name != ".lock"
+        if p.is_file()
+        and not p.name.endswith(".lock")
+        and p.name not in (".lock", ".status-index.json")
     }
 
 

@@ -22,22 +22,29 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
 ) -> None:
     """Per scene, beat and take: state, job ids, renders, and what needs attention."""
+    with _collector_paused():
+        _status(project, episode, as_json=as_json)
+
+
+def _status(project: str | None, episode: str | None, *, as_json: bool) -> None:
+    """:func:`status`'s work, in a function of its own: what it read is freed (reference
+    counts) when it returns, before the collector is back, which then has only the
+    survivors to look at instead of every object the report was made of."""
     from recoil_core.runner import queries
 
-    with _collector_paused():
-        with user_errors(as_json=as_json):
-            store = backend()
-            project_id, episode_id = resolve(store, project, episode)
-            report = queries.status(store, project_id, episodes(store, project_id, episode_id))
-            nodes = {ep.episode: _node_status(project_id, ep.episode) for ep in report.episodes}
-        if as_json:
-            data = report.to_dict()
-            for ep_data in data["episodes"]:
-                if (found := nodes.get(ep_data["episode"])) is not None:
-                    ep_data["nodes"] = found
-            echo_json(data)
-        else:
-            _print_status(report, nodes)
+    with user_errors(as_json=as_json):
+        store = backend()
+        project_id, episode_id = resolve(store, project, episode)
+        report = queries.status(store, project_id, episodes(store, project_id, episode_id))
+        nodes = {ep.episode: _node_status(project_id, ep.episode) for ep in report.episodes}
+    if as_json:
+        data = report.to_dict()
+        for ep_data in data["episodes"]:
+            if (found := nodes.get(ep_data["episode"])) is not None:
+                ep_data["nodes"] = found
+        echo_json(data)
+    else:
+        _print_status(report, nodes)
 
 
 def _node_status(project: str, episode: str) -> dict[str, Any] | None:

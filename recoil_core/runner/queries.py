@@ -1,11 +1,13 @@
 """The read side: what ``recoil status`` and ``recoil budget`` show, computed from what the
-backend holds. Reads only; never locks an episode and never writes."""
+backend holds. Reads only; never locks an episode and never writes a document (the
+filesystem backend's status index, a cache of what status read, is refreshed)."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterator, Sequence
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 import attrs
 
@@ -163,19 +165,27 @@ def episode_status(backend: PersistenceBackend, project: str, episode: str) -> E
     A backend with ``load_status_documents`` (optional, see
     :class:`~recoil_core.persistence.protocol.PersistenceBackend`) hands over each scene's
     decoded manifest and active document, and only what status shows is built from them;
-    any other backend's scenes are loaded whole. Both give the same report."""
+    any other backend's scenes are loaded whole. Both give the same report. A backend with
+    ``status_index`` (the filesystem's) also keeps what :func:`status_fields` takes of
+    each scene's documents, and hands it back while those files are unchanged."""
     read_documents: ReadDocuments | None = getattr(backend, "load_status_documents", None)
+    index_of = getattr(backend, "status_index", None)
+    index: StatusIndex | None = (
+        index_of(project, episode, STATUS_FIELDS) if index_of is not None else None
+    )
     scenes: list[PersistedScene] = []
     attention: list[str] = []
     billable: list[BillableTake] = []
     stale: list[StaleScene] = []
     listed: list[str] = []
-    for scene_id in backend.list_scenes(project, episode):
-        found = (
-            _read_light(read_documents, backend, project, episode, scene_id)
-            if read_documents is not None
-            else _from_scene(backend, project, episode, scene_id)
-        )
+    listing = index.scene_ids() if index is not None else backend.list_scenes(project, episode)
+    for scene_id in listing:
+        if index is not None:
+            found = _read_indexed(index, backend, project, episode, scene_id)
+        elif read_documents is not None:
+            found = _read_light(read_documents, backend, project, episode, scene_id)
+        else:
+            found = _from_scene(backend, project, episode, scene_id)
         if found is None:
             continue
         summary, active, candidates, owed = found
@@ -203,6 +213,8 @@ def episode_status(backend: PersistenceBackend, project: str, episode: str) -> E
             )
         )
         listed.append(scene_id)
+    if index is not None:
+        index.save()
     marks = {
         f"{s}/{b}": line
         for (s, b), line in mark_lines(
@@ -253,6 +265,96 @@ def _read_light(
         return _from_documents(documents)
     except (KeyError, TypeError, ValueError, AttributeError):
         return _from_scene(backend, project, episode, scene_id)
+
+
+class StatusIndex(Protocol):
+    """A backend's optional ``status_index(project, episode, tag)``: what status kept of
+    each scene at its last reading, used while the scene's files are unchanged (see
+    :class:`recoil_core.persistence.filesystem.StatusIndex`)."""
+
+    def scene_ids(self) -> list[str]: ...
+
+    def cached(self, scene_id: str) -> Any | None: ...
+
+    def read(self, scene_id: str) -> tuple[dict[str, Any], dict[str, Any]] | None: ...
+
+    def keep(self, scene_id: str, fields: Any) -> None: ...
+
+    def save(self) -> None: ...
+
+
+STATUS_FIELDS = "status-fields-1"
+"""The form of what :func:`status_fields` keeps; a new form must have a new name (an
+index of another form is ignored)."""
+
+
+def status_fields(manifest: dict[str, Any], document: dict[str, Any]) -> list[dict[str, Any]]:
+    """Of a decoded manifest and scene document, every field :func:`_from_documents` reads
+    (a field absent stays absent), as the JSON the status index keeps of a scene:
+    ``[manifest, document]``."""
+    versions = [_pick(entry, ("version", "downstream")) for entry in manifest["versions"]]
+    beats = []
+    for beat in document.get("beats", ()):
+        kept = _pick(beat, ("beat_id", "modality", "primary_take_id"))
+        if "grouping" in beat:
+            grouping = beat["grouping"]
+            kept["grouping"] = (
+                None if grouping is None else {"shot_ids": list(grouping["shot_ids"])}
+            )
+        if "segments" in beat:
+            kept["segments"] = [
+                {"shot_id": s["shot_id"]} for s in beat["segments"] if s.get("shot_id") is not None
+            ]
+        if "takes" in beat:
+            kept["takes"] = [_take_fields(take) for take in beat["takes"]]
+        beats.append(kept)
+    scene = {"scene_id": document["scene_id"]}
+    if "beats" in document:
+        scene["beats"] = beats
+    return [{"active_version": manifest["active_version"], "versions": versions}, scene]
+
+
+_TAKE_FIELDS = ("take_id", "state", "cost_usd", "render_path", "error", "attention")
+_STEP_FIELDS = ("state", "job_id", "estimate_usd")
+
+
+def _take_fields(take: dict[str, Any]) -> dict[str, Any]:
+    kept = _pick(take, _TAKE_FIELDS)
+    workflow = take["workflow"]
+    kept["workflow"] = (
+        {"steps": [_pick(step, _STEP_FIELDS) for step in workflow["steps"]]}
+        if "steps" in workflow
+        else {}
+    )
+    return kept
+
+
+def _pick(data: dict[str, Any], names: Sequence[str]) -> dict[str, Any]:
+    return {name: data[name] for name in names if name in data}
+
+
+def _read_indexed(
+    index: StatusIndex,
+    backend: PersistenceBackend,
+    project: str,
+    episode: str,
+    scene_id: str,
+) -> _Found | None:
+    """:func:`_read_light` through the status index: the fields it kept of an unchanged
+    scene, else the documents read (and their fields kept)."""
+    fields = index.cached(scene_id)
+    if fields is not None:
+        with contextlib.suppress(KeyError, TypeError, ValueError, AttributeError):
+            return _from_documents(fields)
+    documents = index.read(scene_id)
+    try:
+        found = _from_documents(documents)
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return _from_scene(backend, project, episode, scene_id)
+    if documents is not None:
+        with contextlib.suppress(KeyError, TypeError, ValueError, AttributeError):
+            index.keep(scene_id, status_fields(*documents))
+    return found
 
 
 def _from_documents(found: tuple[dict[str, Any], dict[str, Any]] | None) -> _Found | None:
