@@ -34,15 +34,18 @@ from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Generic, Protocol, Self, TypeVar
 
 __all__ = [
     "Answer",
     "DropConnection",
     "FakeHTTPServer",
+    "FakeService",
+    "FaultQueue",
     "Handle",
     "json_answer",
     "serve_until_signalled",
+    "set_knobs",
 ]
 
 Answer = tuple[int, Mapping[str, str], bytes]
@@ -193,3 +196,93 @@ def serve_until_signalled(
     finally:
         server.close()
     return 0
+
+
+class _Fault(Protocol):
+    op: Any
+    times: int
+
+
+F = TypeVar("F", bound=_Fault)
+
+
+class FaultQueue(Generic[F]):
+    """Scripted faults, each answering the next ``times`` requests of its ``op``, oldest
+    first; safe to use from the server's threads."""
+
+    def __init__(self) -> None:
+        self._faults: list[F] = []
+        self._lock = threading.Lock()
+
+    def add(self, fault: F) -> None:
+        """Queue ``fault`` (an object with ``op`` and ``times``)."""
+        with self._lock:
+            self._faults.append(fault)
+
+    def take(self, op: Any) -> F | None:
+        """The fault for this request of ``op``, counted down, or ``None``."""
+        with self._lock:
+            for fault in self._faults:
+                if fault.op == op and fault.times > 0:
+                    fault.times -= 1
+                    if fault.times == 0:
+                        self._faults.remove(fault)
+                    return fault
+        return None
+
+
+def set_knobs(knobs: object, values: Mapping[str, Any], service: str) -> None:
+    """Set each of ``values`` on the ``knobs`` object; a name it does not have raises
+    ``TypeError`` naming ``service`` (a misspelt knob must not pass silently)."""
+    for name, value in values.items():
+        if not hasattr(knobs, name):
+            raise TypeError(f"unknown {service} knob {name!r}")
+        setattr(knobs, name, value)
+
+
+class FakeService:
+    """Base of a fake service: subclass it, implement :meth:`handle` and call
+    ``super().__init__(port=..., name=...)``. It is served by :attr:`http` from a thread
+    once started (``with Fake() as fake`` starts it and closes it at the end)."""
+
+    def __init__(self, *, port: int = 0, name: str = "fake-service") -> None:
+        self.http = FakeHTTPServer(self.handle, port=port, name=name)
+        """The server: ``serve_until_signalled(fake.http, fake.base_url)`` for a process."""
+
+    def handle(self, method: str, path: str, headers: dict[str, str], body: bytes) -> Answer:
+        """Answer one request (see :data:`Handle`); subclasses implement it."""
+        raise NotImplementedError
+
+    @property
+    def port(self) -> int:
+        """The port it listens on."""
+        return self.http.port
+
+    @property
+    def root_url(self) -> str:
+        """``http://127.0.0.1:<port>``: the server root."""
+        return self.http.url
+
+    def start(self) -> Self:
+        """Serve from a daemon thread; returns self."""
+        self.http.start()
+        return self
+
+    def close(self) -> None:
+        """Stop serving and release the port."""
+        self.http.close()
+
+    def serve_forever(self) -> None:
+        """Serve from the calling thread until stopped."""
+        self.http.serve_forever()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()

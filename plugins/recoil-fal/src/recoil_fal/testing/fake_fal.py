@@ -58,11 +58,16 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from recoil_core.testing.fake_http import DropConnection, FakeHTTPServer, serve_until_signalled
+from recoil_core.testing.fake_http import (
+    DropConnection,
+    FakeService,
+    FaultQueue,
+    serve_until_signalled,
+    set_knobs,
+)
 from recoil_core.testing.fake_http import json_answer as _json
 from recoil_fal.models import ENDPOINT_DURATIONS, PRICE_KEY, REQUEST_KEY_FIELD
 from recoil_fal.pricing import shipped_table
@@ -127,7 +132,7 @@ class _Request:
 _Drop = DropConnection
 
 
-class FakeFalServer:
+class FakeFalServer(FakeService):
     """The fake fal queue API; use as a context manager or ``start()``/``close()``."""
 
     def __init__(self, *, api_key: str | None = None, port: int = 0) -> None:
@@ -135,38 +140,21 @@ class FakeFalServer:
         self.knobs = Knobs()
         self._lock = threading.RLock()
         self._requests: dict[str, _Request] = {}
-        self._faults: list[Fault] = []
+        self._faults: FaultQueue[Fault] = FaultQueue()
         self._ids = itertools.count(1)
         self.creates_total = 0
         self.cancels: dict[str, str] = {}
         self.requests_by_op: dict[str, int] = {}
-        self._http = FakeHTTPServer(self.handle, port=port, name="fake-fal")
+        super().__init__(port=port, name="fake-fal")
 
     @property
     def base_url(self) -> str:
-        return self._http.url
-
-    def start(self) -> FakeFalServer:
-        self._http.start()
-        return self
-
-    def close(self) -> None:
-        self._http.close()
-
-    def __enter__(self) -> FakeFalServer:
-        return self.start()
-
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
+        """What ``FAL_QUEUE_URL`` and ``FAL_API_URL`` point at (the server root)."""
+        return self.root_url
 
     def set(self, **knobs: Any) -> None:
         with self._lock:
-            for name, value in knobs.items():
-                if not hasattr(self.knobs, name):
-                    raise TypeError(f"unknown knob {name}")
-                setattr(self.knobs, name, value)
+            set_knobs(self.knobs, knobs, "fake fal")
 
     def pass_time(self, seconds: float) -> None:
         """As if ``seconds`` passed for every request known now: its ``sent_at`` and
@@ -179,8 +167,7 @@ class FakeFalServer:
                     request.ended_at -= shift
 
     def inject(self, op: str, kind: str = "status", **fields: Any) -> None:
-        with self._lock:
-            self._faults.append(Fault(op, kind, **fields))
+        self._faults.add(Fault(op, kind, **fields))
 
     def billed_usd(self) -> dict[str, float]:
         """USD billed per request id: successful outputs only."""
@@ -300,13 +287,7 @@ class FakeFalServer:
             return self._cancel(request)
 
     def _take_fault(self, op: str) -> Fault | None:
-        for fault in self._faults:
-            if fault.op == op and fault.times > 0:
-                fault.times -= 1
-                if fault.times == 0:
-                    self._faults.remove(fault)
-                return fault
-        return None
+        return self._faults.take(op)
 
     def _fault(self, fault: Fault) -> tuple[int, dict[str, str], bytes]:
         if fault.kind == "drop":
@@ -525,7 +506,7 @@ def main(argv: list[str] | None = None) -> int:
     server.set(hold=args.hold)
 
     return serve_until_signalled(
-        server._http, server.base_url, print_url=args.print_port, address_file=args.address_file
+        server.http, server.base_url, print_url=args.print_port, address_file=args.address_file
     )
 
 

@@ -68,11 +68,16 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from types import TracebackType
 from typing import Any, Literal
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-from recoil_core.testing.fake_http import DropConnection, FakeHTTPServer, serve_until_signalled
+from recoil_core.testing.fake_http import (
+    DropConnection,
+    FakeService,
+    FaultQueue,
+    serve_until_signalled,
+    set_knobs,
+)
 
 __all__ = [
     "HARDWARE_PRICES",
@@ -252,7 +257,7 @@ def _parse_iso(text: str) -> float:
     return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
 
 
-class FakeReplicateServer:
+class FakeReplicateServer(FakeService):
     """A fake Replicate API on 127.0.0.1 (a free port by default), served from a thread.
 
     ``clock`` drives prediction progress, ``wall_clock`` their timestamps, the list filters
@@ -273,55 +278,29 @@ class FakeReplicateServer:
         self._wall_clock = wall_clock
         self._lock = threading.Lock()
         self._knobs = Knobs()
-        self._set_knobs(knobs)
-        self._faults: list[Fault] = []
+        set_knobs(self._knobs, knobs, "fake Replicate")
+        self._faults: FaultQueue[Fault] = FaultQueue()
         self._versions: dict[str, _Version] = {}
         self._predictions: dict[str, _Prediction] = {}
         self._ids = itertools.count(1)
         self._instance = secrets.token_hex(3)
         self._requests: dict[str, int] = {}
         self._cancels: list[tuple[str, str]] = []
-        self._http = FakeHTTPServer(self.handle, port=port, name="fake-replicate")
+        super().__init__(port=port, name="fake-replicate")
 
     # ------------------------------------------------------------------ lifecycle
-
-    @property
-    def port(self) -> int:
-        return self._http.port
-
-    @property
-    def root_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
 
     @property
     def base_url(self) -> str:
         """What a client uses as ``REPLICATE_API_BASE`` (ends in ``/v1``)."""
         return f"{self.root_url}/v1"
 
-    def start(self) -> FakeReplicateServer:
-        self._http.start()
-        return self
-
-    def close(self) -> None:
-        self._http.close()
-
-    def __enter__(self) -> FakeReplicateServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
     # ------------------------------------------------------------------ setup
 
     def set(self, **knobs: Any) -> None:
         """Change knobs (see :class:`Knobs`) while serving."""
         with self._lock:
-            self._set_knobs(knobs)
+            set_knobs(self._knobs, knobs, "fake Replicate")
 
     def pass_time(self, seconds: float) -> None:
         """As if ``seconds`` of wall-clock time passed for every prediction known now: its
@@ -334,12 +313,6 @@ class FakeReplicateServer:
                     p.started_at -= seconds
                 if p.completed_at is not None:
                     p.completed_at -= seconds
-
-    def _set_knobs(self, knobs: Mapping[str, Any]) -> None:
-        for name, value in knobs.items():
-            if not hasattr(self._knobs, name):
-                raise TypeError(f"unknown fake Replicate knob {name!r}")
-            setattr(self._knobs, name, value)
 
     def add_version(self, ref: str, *, hardware: str = "gpu-t4", predict_s: float = 12.0) -> str:
         """Register a versioned model ``ref`` (``owner/name``) running on ``hardware`` for
@@ -363,20 +336,10 @@ class FakeReplicateServer:
         before_create: bool = False,
     ) -> None:
         """Script a fault for the next ``times`` requests of ``op`` (see :class:`Fault`)."""
-        with self._lock:
-            self._faults.append(
-                Fault(op, kind, times, status_code, retry_after, delay_s, before_create)
-            )
+        self._faults.add(Fault(op, kind, times, status_code, retry_after, delay_s, before_create))
 
     def _take_fault(self, op: Op) -> Fault | None:
-        with self._lock:
-            for fault in self._faults:
-                if fault.op == op and fault.times > 0:
-                    fault.times -= 1
-                    if fault.times == 0:
-                        self._faults.remove(fault)
-                    return fault
-        return None
+        return self._faults.take(op)
 
     # ------------------------------------------------------------------ what it saw
 
@@ -824,7 +787,7 @@ def main(argv: list[str] | None = None) -> int:
         polls_to_finish=args.polls_to_finish,
     )
 
-    return serve_until_signalled(server._http, server.base_url, print_url=args.print_port)
+    return serve_until_signalled(server.http, server.base_url, print_url=args.print_port)
 
 
 if __name__ == "__main__":

@@ -70,14 +70,15 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Any, Literal
 from urllib.parse import parse_qs, urlsplit
 
 from recoil_core.testing.fake_http import (
     DropConnection,
-    FakeHTTPServer,
+    FakeService,
+    FaultQueue,
     serve_until_signalled,
+    set_knobs,
 )
 from recoil_core.testing.fake_http import json_answer as _json
 
@@ -291,7 +292,7 @@ _MARKER_OUTCOMES = (
 )
 
 
-class FakeArkServer:
+class FakeArkServer(FakeService):
     """A fake Ark API on 127.0.0.1 (random free port by default), served from a thread."""
 
     def __init__(
@@ -308,8 +309,8 @@ class FakeArkServer:
         self._wall_clock = wall_clock
         self._lock = threading.Lock()
         self._knobs = Knobs()
-        self._set_knobs(knobs)
-        self._faults: list[Fault] = []
+        set_knobs(self._knobs, knobs, "fake Ark")
+        self._faults: FaultQueue[Fault] = FaultQueue()
         self._tasks: dict[str, _Task] = {}
         self._ids = itertools.count(1)
         self._instance = secrets.token_hex(4)
@@ -322,56 +323,21 @@ class FakeArkServer:
         self._cancels_refused = 0
         self._cancelled_deletes_refused = 0
         self._cancelled_purged = 0
-        self._http = FakeHTTPServer(self.handle, port=port, name="fake-ark")
+        super().__init__(port=port, name="fake-ark")
 
     # ------------------------------------------------------------------ lifecycle
-
-    @property
-    def port(self) -> int:
-        """The port it listens on (chosen by the system unless given)."""
-        return self._http.port
 
     @property
     def base_url(self) -> str:
         """What a client uses as ``ARK_BASE_URL`` (ends in ``/api/v3``)."""
         return f"http://127.0.0.1:{self.port}/api/v3"
 
-    @property
-    def root_url(self) -> str:
-        """``http://127.0.0.1:<port>``: the server root (``/_fake/...`` control endpoints)."""
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> FakeArkServer:
-        """Serve from a daemon thread; returns the server. ``with FakeArkServer() as ark``
-        starts it too and closes it at the end of the block."""
-        self._http.start()
-        return self
-
-    def close(self) -> None:
-        """Stop serving and release the port."""
-        self._http.close()
-
-    def __enter__(self) -> FakeArkServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    def serve_forever(self) -> None:
-        """Serve from the calling thread until shut down (what ``python -m`` runs)."""
-        self._http.serve_forever()
-
     # ------------------------------------------------------------------ knobs and faults
 
     def set(self, **knobs: Any) -> None:
         """Change knobs (see :class:`Knobs`) while serving."""
         with self._lock:
-            self._set_knobs(knobs)
+            set_knobs(self._knobs, knobs, "fake Ark")
 
     def pass_time(self, seconds: float) -> None:
         """As if ``seconds`` of wall-clock time passed for every task known now: their
@@ -383,12 +349,6 @@ class FakeArkServer:
                 task.created_at -= shift
                 if task.updated_at:
                     task.updated_at -= shift
-
-    def _set_knobs(self, knobs: Mapping[str, Any]) -> None:
-        for name, value in knobs.items():
-            if not hasattr(self._knobs, name):
-                raise TypeError(f"unknown fake Ark knob {name!r}")
-            setattr(self._knobs, name, value)
 
     def inject(
         self,
@@ -408,18 +368,10 @@ class FakeArkServer:
                 status_code, "InternalServiceError"
             )
         fault = Fault(op, kind, times, status_code, code, retry_after, delay_s, before_create)
-        with self._lock:
-            self._faults.append(fault)
+        self._faults.add(fault)
 
     def _take_fault(self, op: Op) -> Fault | None:
-        with self._lock:
-            for fault in self._faults:
-                if fault.op == op and fault.times > 0:
-                    fault.times -= 1
-                    if fault.times == 0:
-                        self._faults.remove(fault)
-                    return fault
-        return None
+        return self._faults.take(op)
 
     # ------------------------------------------------------------------ counters
 
@@ -855,7 +807,7 @@ def main(argv: list[str] | None = None) -> int:
         media_size=args.media_size,
     )
 
-    return serve_until_signalled(server._http, server.base_url, print_url=args.print_port)
+    return serve_until_signalled(server.http, server.base_url, print_url=args.print_port)
 
 
 if __name__ == "__main__":
