@@ -93,7 +93,12 @@ def succeeded(dsn: str) -> int:
 
 
 def one_run(
-    base_url: str, workers: int, takes: int, concurrency: int, defer_polls: bool
+    base_url: str,
+    workers: int,
+    takes: int,
+    concurrency: int,
+    defer_polls: bool,
+    detail: bool = False,
 ) -> dict[str, Any]:
     root = Path(tempfile.mkdtemp(prefix="recoil-bench-workers-"))
     counts_dir = root / "counts"
@@ -122,6 +127,10 @@ def one_run(
             if queued.returncode != 0:
                 raise SystemExit(f"recoil run --executor failed:\n{queued.stderr}")
             node_env = {**env, "RECOIL_BENCH_STATEMENTS_DIR": str(counts_dir)}
+            if detail:
+                node_env["RECOIL_BENCH_STATEMENTS_DETAIL"] = os.environ.get(
+                    "RECOIL_BENCH_STATEMENTS_DETAIL", "2"
+                )
             before = committed(dsn)
             cpu_before = os.times()
             start = time.perf_counter()
@@ -152,14 +161,26 @@ def one_run(
         found = [json.loads(p.read_text()) for p in counts_dir.glob("*.json")]
         if len(found) != workers:
             raise SystemExit(f"{len(found)} of {workers} workers wrote their counts")
+        if detail:
+            merged: dict[str, int] = {}
+            for c in found:
+                for key, n in c.get("detail", {}).items():
+                    merged[key] = merged.get(key, 0) + n
+            for key, n in sorted(merged.items(), key=lambda kv: -kv[1]):
+                print(f"  {n / takes:6.2f}  {key}")
         statements = sum(c["statements"] for c in found)
         blocks = sum(c["transactions"] for c in found)
+        pipelines = sum(c.get("pipelines", 0) for c in found)
+        statements += sum(c.get("pipelined", 0) for c in found)
         return {
             "wall": wall,
             "rate": takes / wall,
             "cpu_ms": 1000 * cpu / takes,
             "statements": statements / takes,
-            "round_trips": (statements + 2 * blocks) / takes,
+            "round_trips": (
+                statements - sum(c.get("pipelined", 0) for c in found) + 2 * blocks + pipelines
+            )
+            / takes,
             "server_transactions": transactions / takes,
         }
     finally:
@@ -180,13 +201,23 @@ def main() -> None:
         default=1,
         help="1 (default): a poll is a job queued again; 0: polls wait in the worker slot",
     )
+    parser.add_argument(
+        "--detail",
+        action="store_true",
+        help="print the statements and transaction blocks per take by where they are sent",
+    )
     args = parser.parse_args()
     counts = [int(n) for n in args.workers.split(",")]
     results: dict[int, dict[str, Any]] = {}
     with fake_ark_process(args.latency_ms, args.queue_s) as base_url:
         for workers in counts:
             results[workers] = one_run(
-                base_url, workers, args.takes, args.concurrency, bool(args.defer_polls)
+                base_url,
+                workers,
+                args.takes,
+                args.concurrency,
+                bool(args.defer_polls),
+                args.detail,
             )
             r = results[workers]
             print(

@@ -9,8 +9,9 @@ are fenced by the node's lease). Queues, leases and workers belong to the execut
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Protocol
@@ -122,6 +123,22 @@ class PollLater(Exception):
 
 async def _poll_later(seconds: float) -> None:
     raise PollLater(seconds)
+
+
+def _poll_sleep(slot_s: float) -> Callable[[float], Awaitable[None]]:
+    """Sleep between polls in the worker slot while the take's waits add up to no more
+    than ``slot_s`` seconds (a provider that answers fast is polled in place: no job,
+    claim and load per poll); after that, let go of the take (:class:`PollLater`)."""
+    waited = 0.0
+
+    async def sleep(seconds: float) -> None:
+        nonlocal waited
+        if waited + seconds > slot_s:
+            raise PollLater(seconds)
+        waited += seconds
+        await asyncio.sleep(seconds)
+
+    return sleep
 
 
 @attrs.frozen
@@ -251,6 +268,7 @@ async def run_take(
     *,
     defer_polls: bool = False,
     resend_after_s: float | None = None,
+    slot_polls_s: float = 0.0,
 ) -> TakeOutcome:
     """Start or resume ``job``'s take on ``runner``'s backend, as an in-process run would
     (reservation, ``submitting``, create, poll, download, charge); the outcome names the
@@ -258,7 +276,9 @@ async def run_take(
     no longer fits the beat (its scene moved on), runs nothing. ``pool``: the node's
     providers, shared by the takes it works (else the runner's own, closed at the end).
     ``defer_polls``: instead of sleeping between two polls of a running job, stop and
-    return the same job, to run again after the poll interval. ``resend_after_s``: a lost
+    return the same job, to run again after the poll interval, once the take has waited
+    ``slot_polls_s`` seconds in its slot (polls of a job that ends soon stay in the slot:
+    a job of their own costs a claim, a load and a queue round each). ``resend_after_s``: a lost
     create another node may still be sending (written ``submitting`` less than this long
     ago) is searched for but never sent again yet; the same job comes back when it is that
     old (a node frozen between its ``submitting`` write and its create must not find its
@@ -290,7 +310,7 @@ async def run_take(
     providers = runner._pool() if pool is None else pool
     executor = runner._executor(providers)
     if defer_polls:
-        executor.poller.sleep = _poll_later
+        executor.poller.sleep = _poll_sleep(slot_polls_s) if slot_polls_s > 0 else _poll_later
     try:
         if take is None:
             await executor.new_take(session, beat)
@@ -344,6 +364,7 @@ class NodeTakeRunner:
         *,
         defer_polls: bool = False,
         resend_after_s: float | None = None,
+        slot_polls_s: float = 0.0,
     ) -> dict[str, Any]:
         node_run = NodeRun.from_dict(stored)
         key = json.dumps(stored, sort_keys=True)
@@ -362,6 +383,7 @@ class NodeTakeRunner:
             pool,
             defer_polls=defer_polls,
             resend_after_s=resend_after_s,
+            slot_polls_s=slot_polls_s,
         )
         return outcome.to_dict()
 

@@ -26,8 +26,10 @@ other beats of the same scene never overwrite each other.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
-from collections.abc import Mapping
+import threading
+from collections.abc import Iterator, Mapping
 from decimal import Decimal
 from typing import Any, cast
 
@@ -38,6 +40,7 @@ from psycopg.rows import TupleRow
 from psycopg.types.json import Jsonb
 
 from recoil_core.api import (
+    LEDGER_KIND,
     SCENE_KIND,
     LedgerEntry,
     RecoilError,
@@ -47,10 +50,14 @@ from recoil_core.api import (
     dump_document,
 )
 from recoil_postgres.backend import PostgresBackend
+from recoil_postgres.config import describe
+from recoil_postgres.connection import connect
+from recoil_postgres.errors import PostgresRefusedError
 
 __all__ = [
     "LEASE_STORE_VERSION",
     "Claim",
+    "Claimed",
     "EpisodeBudget",
     "LeaseLostError",
     "TakeLeases",
@@ -133,28 +140,58 @@ INSERT INTO {s}.lease_schema_version (singleton, version) VALUES (true, {version
 """
 
 _CLAIM = """
-UPDATE {s}.take_leases
-SET epoch = epoch + 1, worker = %(worker)s, claimed_at = now(),
-    expires_at = now() + make_interval(secs => %(lease_s)s)
-WHERE project = %(project)s AND episode = %(episode)s AND take_id = %(take_id)s
-  AND (worker IS NULL OR worker = %(worker)s OR expires_at < now())
-RETURNING epoch, state
+INSERT INTO {s}.take_leases AS l
+    (project, episode, take_id, scene_id, beat_id, worker, epoch, claimed_at, expires_at)
+VALUES (%(project)s, %(episode)s, %(take_id)s, %(scene_id)s, %(beat_id)s, %(worker)s, 1,
+        now(), now() + make_interval(secs => %(lease_s)s))
+ON CONFLICT (project, episode, take_id) DO UPDATE
+SET epoch = l.epoch + 1, worker = EXCLUDED.worker, claimed_at = EXCLUDED.claimed_at,
+    expires_at = EXCLUDED.expires_at
+WHERE l.worker IS NULL OR l.worker = EXCLUDED.worker OR l.expires_at < now()
+RETURNING l.epoch, l.state,
+    (SELECT r.updated_at FROM {s}.node_runs r
+     WHERE r.project = l.project AND r.episode = l.episode)
+"""
+_ACTIVE_ROW = """
+SELECT v.version, v.revision, v.document
+FROM {s}.scenes s JOIN {s}.scene_versions v USING (project, episode, scene_id)
+WHERE s.project = %(project)s AND s.episode = %(episode)s AND s.scene_id = %(scene_id)s
+  AND v.version = s.active_version
+"""
+_FENCED_WRITE = """
+WITH scene AS (
+    SELECT 1 FROM {s}.scenes
+    WHERE project = %(project)s AND episode = %(episode)s AND scene_id = %(scene_id)s
+      AND active_version = %(version)s
+    FOR SHARE
+), fence AS (
+    UPDATE {s}.take_leases SET state = %(state)s
+    WHERE project = %(project)s AND episode = %(episode)s AND take_id = %(take_id)s
+      AND worker = %(worker)s AND epoch = %(epoch)s
+      AND state IS NOT DISTINCT FROM %(expected)s
+      AND EXISTS (SELECT 1 FROM scene)
+    RETURNING 1
+), written AS (
+    UPDATE {s}.scene_versions v
+    SET document = jsonb_set(v.document, ARRAY['beats', (
+        SELECT (b.n - 1)::text FROM jsonb_array_elements(v.document -> 'beats')
+            WITH ORDINALITY AS b(beat, n)
+        WHERE b.beat ->> 'beat_id' = %(beat_id)s LIMIT 1)], %(beat)s)
+    WHERE v.project = %(project)s AND v.episode = %(episode)s
+      AND v.scene_id = %(scene_id)s AND v.version = %(version)s
+      AND EXISTS (SELECT 1 FROM fence)
+      AND EXISTS (SELECT 1 FROM jsonb_array_elements(v.document -> 'beats') AS b(beat)
+                  WHERE b.beat ->> 'beat_id' = %(beat_id)s)
+    RETURNING 1
+)
+SELECT EXISTS (SELECT 1 FROM scene), EXISTS (SELECT 1 FROM fence),
+    EXISTS (SELECT 1 FROM written)
 """
 _FENCE = """
 UPDATE {s}.take_leases SET state = %(state)s
 WHERE project = %(project)s AND episode = %(episode)s AND take_id = %(take_id)s
   AND worker = %(worker)s AND epoch = %(epoch)s AND state IS NOT DISTINCT FROM %(expected)s
 RETURNING epoch
-"""
-_ACTIVE_FOR_UPDATE = """
-SELECT s.active_version, v.document
-FROM {s}.scenes s JOIN {s}.scene_versions v USING (project, episode, scene_id)
-WHERE s.project = %s AND s.episode = %s AND s.scene_id = %s AND v.version = s.active_version
-FOR UPDATE OF v
-"""
-_WRITE_DOCUMENT = """
-UPDATE {s}.scene_versions SET document = %s
-WHERE project = %s AND episode = %s AND scene_id = %s AND version = %s
 """
 
 
@@ -188,6 +225,16 @@ class Claim:
     epoch: int
     state: str | None
     """The take's state as last written by a fenced write (None: none yet)."""
+
+
+@attrs.frozen
+class Claimed:
+    """A claim, the scene read right after it (None: not read, or not stored), and when
+    the episode's node run was last saved (None: never)."""
+
+    claim: Claim
+    scene: tuple[Scene, int] | None
+    run_saved_at: str | None
 
 
 def lease_bootstrap_key(schema: str) -> int:
@@ -237,6 +284,43 @@ class TakeLeases:
     def __init__(self, backend: PostgresBackend) -> None:
         self.backend = backend
         self._ready = False
+        self._auto: psycopg.Connection[TupleRow] | None = None
+        self._auto_mutex = threading.Lock()
+
+    def close(self) -> None:
+        """Close the connection of single statements (the backend closes its own)."""
+        with self._auto_mutex:
+            conn, self._auto = self._auto, None
+        if conn is not None:
+            conn.close()
+
+    @contextlib.contextmanager
+    def _statements(self) -> Iterator[psycopg.Connection[TupleRow]]:
+        """An autocommit connection of this object's own, for operations that are one
+        statement (atomic by themselves: no BEGIN and COMMIT round trips) or a pipeline
+        of them (sent together, answered together)."""
+        self._tables()
+        with self._auto_mutex:
+            conn = self._auto
+            if conn is None or conn.closed:
+                conn = self._auto = connect(self.backend._dsn, autocommit=True)
+            try:
+                yield conn
+            except psycopg.OperationalError as exc:
+                if conn.closed:
+                    self._auto = None
+                raise self.backend._failure(exc) from None
+            except psycopg.Error as exc:
+                raise PostgresRefusedError(
+                    f"PostgreSQL refused the operation in schema {self.backend.schema!r}: "
+                    f"{describe(exc, self.backend._dsn)} Nothing was written."
+                ) from None
+
+    def _one(self, template: str, params: Mapping[str, Any]) -> TupleRow | None:
+        """One statement on the autocommit connection, its first row."""
+        with self._statements() as conn:
+            cursor = conn.execute(self.backend._q(template), params)
+            return cursor.fetchone() if cursor.description is not None else None
 
     def _tables(self) -> None:
         if not self._ready:
@@ -272,7 +356,7 @@ class TakeLeases:
         )
 
     def load_node_run(self, project: str, episode: str) -> dict[str, Any] | None:
-        row = self._run(
+        row = self._one(
             "SELECT run FROM {s}.node_runs WHERE project = %(project)s AND episode = %(episode)s",
             {"project": project, "episode": episode},
         )
@@ -346,7 +430,34 @@ class TakeLeases:
     ) -> Claim | None:
         """Hold the take for ``lease_s`` seconds under a new epoch; None while another
         worker's lease on it has not expired (see :meth:`lease_left`)."""
-        self._tables()
+        found = self.claim_and_load(
+            project,
+            episode,
+            take_id,
+            scene_id=scene_id,
+            beat_id=beat_id,
+            worker=worker,
+            lease_s=lease_s,
+            load=False,
+        )
+        return None if found is None else found.claim
+
+    def claim_and_load(
+        self,
+        project: str,
+        episode: str,
+        take_id: str,
+        *,
+        scene_id: str,
+        beat_id: str,
+        worker: str,
+        lease_s: float,
+        load: bool = True,
+    ) -> Claimed | None:
+        """:meth:`claim_take`, and with ``load`` the scene's active version read right
+        after the claim (two statements sent together: one round trip; the read sees
+        every write committed before the claim, as a read after it would). Also returns
+        when the episode's node run was last saved (to keep a copy of it)."""
         params = {
             "project": project,
             "episode": episode,
@@ -356,20 +467,27 @@ class TakeLeases:
             "worker": worker,
             "lease_s": lease_s,
         }
-        with self.backend._transaction() as conn:
-            conn.execute(
-                self.backend._q(
-                    "INSERT INTO {s}.take_leases (project, episode, take_id, scene_id, beat_id) "
-                    "VALUES (%(project)s, %(episode)s, %(take_id)s, %(scene_id)s, %(beat_id)s) "
-                    "ON CONFLICT DO NOTHING"
-                ),
-                params,
-            )
-            row = conn.execute(self.backend._q(_CLAIM), params).fetchone()
+        q = self.backend._q
+        with self._statements() as conn:
+            if load:
+                with conn.pipeline():
+                    claimed = conn.execute(q(_CLAIM), params)
+                    active = conn.execute(q(_ACTIVE_ROW), params)
+                row, scene_row = claimed.fetchone(), active.fetchone()
+            else:
+                row, scene_row = conn.execute(q(_CLAIM), params).fetchone(), None
         if row is None:
             return None
-        epoch, state = row
-        return Claim(project, episode, take_id, scene_id, beat_id, worker, cast(int, epoch), state)
+        epoch, state, run_saved_at = row
+        claim = Claim(project, episode, take_id, scene_id, beat_id, worker, cast(int, epoch), state)
+        scene: tuple[Scene, int] | None = None
+        if scene_row is not None:
+            number, revision, document = scene_row
+            key = (project, episode, scene_id, cast(int, number))
+            decoded = self.backend._decode_scene(document, key)
+            self.backend._remember(key, revision)
+            scene = (decoded, key[3])
+        return Claimed(claim, scene, None if run_saved_at is None else str(run_saved_at))
 
     def lease_left(self, project: str, episode: str, take_id: str) -> float:
         """Seconds until the take's current lease expires (0 when it is free)."""
@@ -393,12 +511,25 @@ class TakeLeases:
 
     def release(self, claim: Claim) -> None:
         """Give the take up (it stays at its epoch; the next claim bumps it)."""
-        self._run(
+        self._one(
             "UPDATE {s}.take_leases SET worker = NULL, expires_at = NULL "
             "WHERE project = %(project)s AND episode = %(episode)s AND take_id = %(take_id)s "
             "AND worker = %(worker)s AND epoch = %(epoch)s RETURNING epoch",
             _claim_params(claim),
         )
+
+    def _why(self, claim: Claim) -> str:
+        row = self._one(
+            "SELECT worker, epoch, state FROM {s}.take_leases WHERE project = %(project)s "
+            "AND episode = %(episode)s AND take_id = %(take_id)s",
+            _claim_params(claim),
+        )
+        if row is None:
+            return "the take has no lease"
+        worker, epoch, state = row
+        if epoch != claim.epoch or worker != claim.worker:
+            return f"{worker or 'nobody'} holds it now at epoch {epoch}"
+        return f"its state moved on to {state}"
 
     def refusals(self, project: str, episode: str) -> int:
         """How many fenced writes of the episode's takes were refused."""
@@ -425,42 +556,39 @@ class TakeLeases:
         row to ``new_state`` and replaces the beat in the active document. Raises
         :class:`LeaseLostError` (recorded in ``lease_refusals``) and writes nothing when the
         lease was lost, :class:`SceneVersionConflictError` when the active version moved."""
-        self._tables()
         ours = dump_document(SCENE_KIND, scene)
         beat = next(b for b in ours["beats"] if b["beat_id"] == claim.beat_id)
         ids = (claim.project, claim.episode, claim.scene_id)
-        try:
-            with self.backend._transaction() as conn:
-                fenced = conn.execute(
-                    self.backend._q(_FENCE),
-                    {**_claim_params(claim), "state": new_state, "expected": expected_state},
-                ).fetchone()
-                if fenced is None:
-                    raise LeaseLostError(
-                        claim.take_id, claim.worker, claim.epoch, _why(conn, self, claim)
-                    )
-                row = conn.execute(self.backend._q(_ACTIVE_FOR_UPDATE), ids).fetchone()
-                if row is None or row[0] != expected_version:
-                    active = None if row is None else cast(int, row[0])
-                    raise SceneVersionConflictError(claim.scene_id, expected_version, active)
-                document = dict(cast(dict[str, Any], row[1]))
-                document["beats"] = [
-                    beat if b.get("beat_id") == claim.beat_id else b
-                    for b in cast(list[dict[str, Any]], document.get("beats") or [])
-                ]
-                conn.execute(
-                    self.backend._q(_WRITE_DOCUMENT),
-                    (Jsonb(document), *ids, expected_version),
-                )
-        except LeaseLostError as exc:
-            self._run(
+        params = {
+            **_claim_params(claim),
+            "scene_id": claim.scene_id,
+            "beat_id": claim.beat_id,
+            "version": expected_version,
+            "state": new_state,
+            "expected": expected_state,
+            "beat": Jsonb(beat),
+        }
+        row = self._one(_FENCED_WRITE, params)  # one statement: atomic
+        scene_found, fenced = (False, False) if row is None else (bool(row[0]), bool(row[1]))
+        if not scene_found:
+            active = self._one(
+                "SELECT active_version FROM {s}.scenes WHERE project = %(project)s "
+                "AND episode = %(episode)s AND scene_id = %(scene_id)s",
+                params,
+            )
+            raise SceneVersionConflictError(
+                claim.scene_id, expected_version, None if active is None else int(active[0])
+            )
+        if not fenced:
+            reason = self._why(claim)
+            self._one(
                 "INSERT INTO {s}.lease_refusals "
                 "(project, episode, take_id, worker, epoch, wanted_state, reason) VALUES "
                 "(%(project)s, %(episode)s, %(take_id)s, %(worker)s, %(epoch)s, %(state)s, "
                 "%(reason)s)",
-                {**_claim_params(claim), "state": new_state, "reason": exc.reason},
+                {**params, "reason": reason},
             )
-            raise
+            raise LeaseLostError(claim.take_id, claim.worker, claim.epoch, reason)
         self.backend._revisions.pop((*ids, expected_version), None)
 
 
@@ -484,20 +612,73 @@ def _claim_params(claim: Claim) -> dict[str, Any]:
     }
 
 
-def _why(conn: psycopg.Connection[TupleRow], leases: TakeLeases, claim: Claim) -> str:
-    row = conn.execute(
-        leases.backend._q(
-            "SELECT worker, epoch, state FROM {s}.take_leases WHERE project = %(project)s "
-            "AND episode = %(episode)s AND take_id = %(take_id)s"
-        ),
-        _claim_params(claim),
-    ).fetchone()
-    if row is None:
-        return "the take has no lease"
-    worker, epoch, state = row
-    if epoch != claim.epoch or worker != claim.worker:
-        return f"{worker or 'nobody'} holds it now at epoch {epoch}"
-    return f"its state moved on to {state}"
+_RESERVE = """
+WITH b AS (
+    UPDATE {s}.budgets SET reserved = reserved + %(amount)s
+    WHERE project = %(project)s AND episode = %(episode)s
+      AND (cap IS NULL OR spent + reserved + %(amount)s <= cap)
+    RETURNING 1
+), h AS (
+    INSERT INTO {s}.budget_holds (project, episode, take_id, amount)
+    SELECT %(project)s, %(episode)s, %(take_id)s, %(amount)s WHERE EXISTS (SELECT 1 FROM b)
+    ON CONFLICT (project, episode, take_id)
+    DO UPDATE SET amount = budget_holds.amount + EXCLUDED.amount
+    RETURNING 1
+)
+SELECT EXISTS (SELECT 1 FROM h),
+    EXISTS (SELECT 1 FROM {s}.budgets WHERE project = %(project)s AND episode = %(episode)s)
+"""
+_RELEASE_HOLD = """
+WITH b AS (
+    SELECT 1 FROM {s}.budgets WHERE project = %(project)s AND episode = %(episode)s
+    FOR UPDATE
+), held AS (
+    SELECT 1 FROM {s}.take_leases
+    WHERE project = %(project)s AND episode = %(episode)s AND take_id = %(take_id)s
+      AND (%(worker)s::text IS NULL OR (worker = %(worker)s AND epoch = %(epoch)s))
+      AND EXISTS (SELECT 1 FROM b)
+    FOR SHARE
+), gone AS (
+    DELETE FROM {s}.budget_holds
+    WHERE project = %(project)s AND episode = %(episode)s AND take_id = %(take_id)s
+      AND (%(worker)s::text IS NULL OR EXISTS (SELECT 1 FROM held))
+      AND EXISTS (SELECT 1 FROM b)
+    RETURNING amount
+)
+UPDATE {s}.budgets SET reserved = reserved - (SELECT amount FROM gone)
+WHERE project = %(project)s AND episode = %(episode)s AND EXISTS (SELECT 1 FROM gone)
+"""
+_CHARGE = """
+WITH led AS (
+    INSERT INTO {s}.ledger
+        (project, episode, entry_id, scene_id, take_id, provider, model, kind, amount_usd,
+         document)
+    VALUES (%(project)s, %(episode)s, %(entry_id)s, %(scene_id)s, %(take_id)s,
+            %(provider)s, %(model)s, %(kind)s, %(amount)s, %(document)s)
+    ON CONFLICT (project, episode, entry_id) DO NOTHING
+    RETURNING seq
+), b AS (
+    SELECT 1 FROM {s}.budgets WHERE project = %(project)s AND episode = %(episode)s
+      AND EXISTS (SELECT 1 FROM led)
+    FOR UPDATE
+), h AS (
+    SELECT LEAST(amount, %(billed)s) AS consumed FROM {s}.budget_holds
+    WHERE project = %(project)s AND episode = %(episode)s AND take_id = %(take_id)s
+      AND EXISTS (SELECT 1 FROM b)
+    FOR UPDATE
+), hu AS (
+    UPDATE {s}.budget_holds SET amount = amount - (SELECT consumed FROM h)
+    WHERE project = %(project)s AND episode = %(episode)s AND take_id = %(take_id)s
+      AND EXISTS (SELECT 1 FROM h)
+    RETURNING 1
+), bu AS (
+    UPDATE {s}.budgets SET spent = spent + %(billed)s,
+        reserved = reserved - COALESCE((SELECT consumed FROM h), 0)
+    WHERE project = %(project)s AND episode = %(episode)s AND EXISTS (SELECT 1 FROM led)
+    RETURNING 1
+)
+SELECT EXISTS (SELECT 1 FROM led), (SELECT count(*) FROM hu), (SELECT count(*) FROM bu)
+"""
 
 
 def _usd(value: float) -> Decimal:
@@ -578,31 +759,12 @@ class EpisodeBudget:
 
     def reserve(self, take_id: str, amount: Decimal) -> bool:
         """Add ``amount`` to the take's hold if it fits the cap; False (nothing changed)
-        when it does not."""
-        self.leases._tables()
-        q = self.backend._q
-        key = self._key(take_id=take_id, amount=amount)
-        with self.backend._transaction() as conn:
-            fits = conn.execute(
-                q(
-                    "UPDATE {s}.budgets SET reserved = reserved + %(amount)s "
-                    "WHERE project = %(project)s AND episode = %(episode)s "
-                    "AND (cap IS NULL OR spent + reserved + %(amount)s <= cap) RETURNING 1"
-                ),
-                key,
-            ).fetchone()
-            if fits is None:
-                return not self._has_budget(conn)  # no row: the episode has no cap
-            conn.execute(
-                q(
-                    "INSERT INTO {s}.budget_holds (project, episode, take_id, amount) VALUES "
-                    "(%(project)s, %(episode)s, %(take_id)s, %(amount)s) "
-                    "ON CONFLICT (project, episode, take_id) "
-                    "DO UPDATE SET amount = budget_holds.amount + EXCLUDED.amount"
-                ),
-                key,
-            )
-        return True
+        when it does not. One statement (the budget row, then the hold)."""
+        row = self.leases._one(_RESERVE, self._key(take_id=take_id, amount=amount))
+        if row is None:
+            return False
+        fits, has_budget = row
+        return bool(fits) or not has_budget  # no row: the episode has no cap
 
     def hold(self, take_id: str, amount: Decimal) -> None:
         """Make the take's hold at least ``amount`` (money a job it owns may bill: no cap
@@ -642,75 +804,33 @@ class EpisodeBudget:
     def release(self, take_id: str, claim: Claim | None = None) -> None:
         """Free what is left of the take's hold; with ``claim``, only while that claim
         still holds the take (a node that lost its lease frees nothing: the hold is the
-        new holder's)."""
-        self.leases._tables()
-        q = self.backend._q
-        key = self._key(take_id=take_id)
-        with self.backend._transaction() as conn:
-            self._lock_budget(conn)
-            if claim is not None:
-                held = conn.execute(
-                    q(
-                        "SELECT 1 FROM {s}.take_leases WHERE project = %(project)s "
-                        "AND episode = %(episode)s AND take_id = %(take_id)s "
-                        "AND worker = %(worker)s AND epoch = %(epoch)s FOR SHARE"
-                    ),
-                    _claim_params(claim),
-                ).fetchone()
-                if held is None:
-                    return
-            row = conn.execute(
-                q(
-                    "DELETE FROM {s}.budget_holds WHERE project = %(project)s "
-                    "AND episode = %(episode)s AND take_id = %(take_id)s RETURNING amount"
-                ),
-                key,
-            ).fetchone()
-            if row is not None:
-                conn.execute(
-                    q(
-                        "UPDATE {s}.budgets SET reserved = reserved - %(amount)s "
-                        "WHERE project = %(project)s AND episode = %(episode)s"
-                    ),
-                    {**key, "amount": row[0]},
-                )
+        new holder's). One statement: the budget row is locked first, then the lease row
+        (shared), then the hold is deleted."""
+        if claim is None:
+            params: dict[str, Any] = {**self._key(take_id=take_id), "worker": None, "epoch": None}
+        else:
+            params = _claim_params(claim)
+        self.leases._one(_RELEASE_HOLD, params)
 
     def charge(self, entry: LedgerEntry) -> bool:
         """Append ``entry`` to the ledger and, if it is new, move its amount from the
-        take's hold (as far as it goes) to ``spent``: one transaction."""
-        self.leases._tables()
-        q = self.backend._q
+        take's hold (as far as it goes) to ``spent``: one statement (the ledger row, then
+        the budget row, then the hold, locked in that order)."""
         billed = _usd(entry.amount_usd)
-        key = self._key(take_id=entry.take_id, billed=billed)
-        with self.backend._transaction() as conn:
-            if not self.backend.append_ledger(entry):  # a savepoint of this transaction
-                return False
-            self._lock_budget(conn)
-            row = conn.execute(
-                q(
-                    "SELECT amount FROM {s}.budget_holds WHERE project = %(project)s "
-                    "AND episode = %(episode)s AND take_id = %(take_id)s FOR UPDATE"
-                ),
-                key,
-            ).fetchone()
-            consumed = Decimal(0) if row is None else min(cast(Decimal, row[0]), billed)
-            conn.execute(
-                q(
-                    "UPDATE {s}.budget_holds SET amount = amount - %(consumed)s "
-                    "WHERE project = %(project)s AND episode = %(episode)s "
-                    "AND take_id = %(take_id)s"
-                ),
-                {**key, "consumed": consumed},
-            )
-            conn.execute(
-                q(
-                    "UPDATE {s}.budgets SET spent = spent + %(billed)s, "
-                    "reserved = reserved - %(consumed)s "
-                    "WHERE project = %(project)s AND episode = %(episode)s"
-                ),
-                {**key, "consumed": consumed},
-            )
-        return True
+        row = self.leases._one(
+            _CHARGE,
+            {
+                **self._key(take_id=entry.take_id, billed=billed),
+                "entry_id": entry.entry_id,
+                "scene_id": entry.scene_id,
+                "provider": entry.provider,
+                "model": entry.model,
+                "kind": entry.kind.value,
+                "amount": entry.amount_usd,
+                "document": Jsonb(dump_document(LEDGER_KIND, entry)),
+            },
+        )
+        return row is not None and bool(row[0])
 
     def state(self) -> tuple[Decimal | None, Decimal, Decimal] | None:
         """``(cap, spent, reserved)``, or None before a cap was set."""

@@ -27,7 +27,7 @@ written (while the job is polled); before a charge is appended to the ledger."""
 CRASH_EXIT = 75
 
 
-def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+def _seconds(env: Mapping[str, str], name: str, default: float, *, zero: bool = False) -> float:
     raw = env.get(name)
     if not raw:
         return default
@@ -35,8 +35,9 @@ def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
         value = float(raw)
     except ValueError:
         raise ValueError(f"{name}={raw!r}: give a number of seconds") from None
-    if not value > 0:
-        raise ValueError(f"{name}={raw!r}: give a number of seconds > 0")
+    if not (value >= 0 if zero else value > 0):
+        least = ">= 0" if zero else "> 0"
+        raise ValueError(f"{name}={raw!r}: give a number of seconds {least}")
     return value
 
 
@@ -59,6 +60,10 @@ class NodeSettings:
     """Between two polls of a running job, let the take go and queue it again for the next
     poll (``schedule_in``) instead of holding a worker slot; ``RECOIL_WORKER_DEFER_POLLS=0``
     keeps polling in the slot."""
+    slot_polls_s: float = 2.0
+    """With ``defer_polls``: polls stay in the worker slot until the take has waited this
+    long (``RECOIL_WORKER_SLOT_POLLS_S``; 0: every poll is queued again). A job that ends
+    within it costs one queue job, not one per poll."""
     resend_after_s: float = 60.0
     """A lost create written ``submitting`` less than this long ago is searched for but not
     sent again (its node may be frozen mid-create); the take is looked at again then."""
@@ -85,6 +90,7 @@ class NodeSettings:
             stalled_s=_seconds(env, "RECOIL_WORKER_STALLED_S", 15.0),
             poll_s=_seconds(env, "RECOIL_WORKER_POLL_S", 1.0),
             defer_polls=env.get("RECOIL_WORKER_DEFER_POLLS", "1").strip() not in ("0", "false"),
+            slot_polls_s=_seconds(env, "RECOIL_WORKER_SLOT_POLLS_S", 2.0, zero=True),
             resend_after_s=_seconds(env, "RECOIL_WORKER_RESEND_AFTER_S", 60.0),
             crash_at=crash_at,
             pause_at=env.get("RECOIL_WORKER_PAUSE_AT") or None,

@@ -91,7 +91,12 @@ class FencedBackend:
     inline_write_batches = False
 
     def __init__(
-        self, backend: PostgresBackend, leases: TakeLeases, claim: Claim, crash: _Crash
+        self,
+        backend: PostgresBackend,
+        leases: TakeLeases,
+        claim: Claim,
+        crash: _Crash,
+        scene: tuple[Scene, int] | None = None,
     ) -> None:
         self._backend = backend
         self._leases = leases
@@ -99,9 +104,22 @@ class FencedBackend:
         self._state = claim.state
         self._crash = crash
         self._budget = EpisodeBudget(leases, claim.project, claim.episode)
+        self._scene = scene
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._backend, name)
+
+    def load_active(self, project: str, episode: str, scene_id: str) -> tuple[Scene, int] | None:
+        """The claimed take's scene as read with the claim (once), else as stored now."""
+        found, self._scene = self._scene, None
+        claim = self._claim
+        if found is not None and (project, episode, scene_id) == (
+            claim.project,
+            claim.episode,
+            claim.scene_id,
+        ):
+            return found
+        return self._backend.load_active(project, episode, scene_id)
 
     def create_scene(self, project: str, episode: str, scene: Scene) -> int:
         raise RecoilError(
@@ -169,13 +187,14 @@ class Node:
         self.backend = backend_for(settings)
         self.leases = TakeLeases(self.backend)
         self.crash = _Crash(settings.crash_at, settings.pause_at)
+        self._runs: dict[tuple[str, str], tuple[str | None, dict[str, Any]]] = {}
         self.app = make_app(settings)
         self.app.task(name=TASK, queue=QUEUE, pass_context=True)(self.take_job)
 
     async def take_job(self, context: JobContext, /, **job: str) -> None:
         settings = self.settings
-        claim = await asyncio.to_thread(
-            self.leases.claim_take,
+        claimed = await asyncio.to_thread(
+            self.leases.claim_and_load,
             job["project"],
             job["episode"],
             job["take_id"],
@@ -184,19 +203,20 @@ class Node:
             worker=self.worker,
             lease_s=settings.lease_s,
         )
-        if claim is None:  # another live worker holds it: look again when its lease ends
+        if claimed is None:  # another live worker holds it: look again when its lease ends
             left = await asyncio.to_thread(
                 self.leases.lease_left, job["project"], job["episode"], job["take_id"]
             )
             await defer_take(self.app, job, schedule_in={"seconds": max(left, 0.1)})
             return
+        claim = claimed.claim
         self.crash("after_claim")
-        run = await asyncio.to_thread(self.leases.load_node_run, job["project"], job["episode"])
+        run = await self._node_run(job["project"], job["episode"], claimed.run_saved_at)
         if run is None:
             log.warning("no run stored for %s/%s; skipping", job["project"], job["episode"])
             await asyncio.to_thread(self.leases.release, claim)
             return
-        fenced = FencedBackend(self.backend, self.leases, claim, self.crash)
+        fenced = FencedBackend(self.backend, self.leases, claim, self.crash, claimed.scene)
         renewing = asyncio.create_task(self._renew(claim))
         lost = False
         try:
@@ -206,6 +226,7 @@ class Node:
                 fenced,
                 defer_polls=settings.defer_polls,
                 resend_after_s=settings.resend_after_s,
+                slot_polls_s=settings.slot_polls_s,
             )
         except LeaseLostError as exc:
             lost = True
@@ -229,6 +250,20 @@ class Node:
             await defer_take(self.app, following)
         # else the same take, left pending (a job outliving --job-timeout, a lost create for
         # a person): the next `recoil run --executor procrastinate` queues it again
+
+    async def _node_run(
+        self, project: str, episode: str, saved_at: str | None
+    ) -> dict[str, Any] | None:
+        """The episode's node run, read once per save (``saved_at``, from the claim)."""
+        if saved_at is None:
+            return None
+        kept = self._runs.get((project, episode))
+        if kept is not None and kept[0] == saved_at:
+            return kept[1]
+        run = await asyncio.to_thread(self.leases.load_node_run, project, episode)
+        if run is not None:
+            self._runs[(project, episode)] = (saved_at, run)
+        return run
 
     async def _renew(self, claim: Claim) -> None:
         while True:
@@ -318,6 +353,7 @@ class Node:
             if close is not None:
                 await close()
             await asyncio.to_thread(self.leases.leave, self.worker)
+            self.leases.close()
             self.backend.close()
 
 

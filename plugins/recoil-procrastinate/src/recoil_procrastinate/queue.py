@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import procrastinate
+import psycopg
+import psycopg_pool
 from procrastinate import exceptions as procrastinate_errors
 from procrastinate.schema import SchemaManager
 from recoil_postgres.backend import PostgresBackend
@@ -87,9 +89,26 @@ def ensure_queue_tables(dsn: str, *, upgrade: bool = False) -> None:
         conn.execute(_RECORD_VERSION, (latest,))
 
 
+async def _autocommit(conn: psycopg.AsyncConnection[Any]) -> None:
+    await conn.set_autocommit(True)
+
+
+def _pool(**options: Any) -> psycopg_pool.AsyncConnectionPool:
+    """procrastinate's pool with autocommit connections (each of its queries is one
+    statement: no BEGIN and COMMIT round trips around it) and without its check of each
+    connection it lends (an empty query: one more round trip). A connection found broken
+    is dropped when it comes back, and the node's worker loop starts over after a queue
+    error."""
+    options["check"] = None
+    options["configure"] = _autocommit
+    return psycopg_pool.AsyncConnectionPool(**options)
+
+
 def make_app(settings: NodeSettings) -> procrastinate.App:
     """The procrastinate app (its connector opened by the caller)."""
-    connector = procrastinate.PsycopgConnector(conninfo=settings.dsn, min_size=1, max_size=4)
+    connector = procrastinate.PsycopgConnector(
+        conninfo=settings.dsn, min_size=1, max_size=4, pool_factory=_pool
+    )
     return procrastinate.App(connector=connector)
 
 
