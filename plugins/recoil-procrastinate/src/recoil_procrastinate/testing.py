@@ -8,27 +8,16 @@ Test-only: imports recoil-seeddance and pytest, which are test dependencies.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from recoil_core.testing.pytest_plugin import recoil_executable
+
 TIMEOUT_S = 120
 """How long a test waits for a node or a command before it fails."""
-
-
-def recoil_executable() -> str:
-    """The ``recoil`` console script beside the running interpreter (else on PATH)."""
-    beside = Path(sys.executable).with_name("recoil")
-    if beside.exists():
-        return str(beside)
-    found = shutil.which("recoil")
-    if found is None:
-        raise RuntimeError("the recoil console script is not installed")
-    return found
 
 
 def node_env(ark: Any, root: Path, dsn: str, **extra: str) -> dict[str, str]:
