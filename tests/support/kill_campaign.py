@@ -1781,10 +1781,8 @@ def run_assets_folder(
     try:
         env = sheets_env(ark, root)
         plans = {episode: sheets_plan(root, episode) for episode in EPISODES}
-        caps = {
-            e: round(rng.uniform(*CAP_SHARE) * sheets_estimate(env, root, plans[e]), 4)
-            for e in EPISODES
-        }
+        estimate = sheets_estimate(env, root, plans[EPISODES[0]])  # both of the same shape
+        caps = {e: round(rng.uniform(*CAP_SHARE) * estimate, 4) for e in EPISODES}
         runs = dict.fromkeys(EPISODES, 0)
         capped_tasks: dict[str, set[str]] = {e: set() for e in EPISODES}
         complete: set[str] = set()
