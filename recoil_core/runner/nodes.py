@@ -14,7 +14,7 @@ import json
 from collections.abc import Awaitable, Callable, Mapping
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import attrs
 
@@ -269,6 +269,7 @@ async def run_take(
     defer_polls: bool = False,
     resend_after_s: float | None = None,
     slot_polls_s: float = 0.0,
+    downloaded: Callable[[Path], None] | None = None,
 ) -> TakeOutcome:
     """Start or resume ``job``'s take on ``runner``'s backend, as an in-process run would
     (reservation, ``submitting``, create, poll, download, charge); the outcome names the
@@ -282,7 +283,8 @@ async def run_take(
     create another node may still be sending (written ``submitting`` less than this long
     ago) is searched for but never sent again yet; the same job comes back when it is that
     old (a node frozen between its ``submitting`` write and its create must not find its
-    create made twice when it wakes)."""
+    create made twice when it wakes). ``downloaded``: called with the ``.part`` file a
+    job's output was just written to, before it is placed (a test's crash point)."""
     backend = runner.backend
     found = backend.load_active(job.project, job.episode, job.scene_id)
     if found is None:
@@ -308,7 +310,9 @@ async def run_take(
         runner.options = attrs.evolve(runner.options, auto_resubmit=False)
     own = pool is None
     providers = runner._pool() if pool is None else pool
-    executor = runner._executor(providers)
+    executor = runner._executor(
+        providers if downloaded is None else cast(ProviderPool, _Watched(providers, downloaded))
+    )
     if defer_polls:
         executor.poller.sleep = _poll_sleep(slot_polls_s) if slot_polls_s > 0 else _poll_later
     try:
@@ -329,6 +333,33 @@ async def run_take(
     if retry_in is not None and take is not None and _lost_steps(take):
         return TakeOutcome(job, retry_in)  # searched, not found: it may be sent again then
     return TakeOutcome(next_job(job.project, job.episode, job.scene_id, version, beat))
+
+
+class _Watched:
+    """A provider pool whose providers call ``downloaded(dest)`` after each download."""
+
+    def __init__(self, pool: ProviderPool, downloaded: Callable[[Path], None]) -> None:
+        self._pool = pool
+        self._downloaded = downloaded
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._pool, name)
+
+    def get(self, name: str) -> Any:
+        return _WatchedProvider(self._pool.get(name), self._downloaded)
+
+
+class _WatchedProvider:
+    def __init__(self, provider: Any, downloaded: Callable[[Path], None]) -> None:
+        self._provider = provider
+        self._downloaded = downloaded
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._provider, name)
+
+    async def download(self, status: Any, dest: Path) -> None:
+        await self._provider.download(status, dest)
+        self._downloaded(dest)
 
 
 def _lost_steps(take: Take) -> list[WorkflowStep]:
@@ -365,6 +396,7 @@ class NodeTakeRunner:
         defer_polls: bool = False,
         resend_after_s: float | None = None,
         slot_polls_s: float = 0.0,
+        downloaded: Callable[[Path], None] | None = None,
     ) -> dict[str, Any]:
         node_run = NodeRun.from_dict(stored)
         key = json.dumps(stored, sort_keys=True)
@@ -384,6 +416,7 @@ class NodeTakeRunner:
             defer_polls=defer_polls,
             resend_after_s=resend_after_s,
             slot_polls_s=slot_polls_s,
+            downloaded=downloaded,
         )
         return outcome.to_dict()
 

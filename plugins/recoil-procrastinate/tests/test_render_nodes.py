@@ -126,10 +126,14 @@ def test_a_node_killed_at_a_crash_point_leaves_the_episode_to_another(
     crashed = start_worker({**env, "RECOIL_WORKER_CRASH_AT": point}, tmp_path)
     _out, err = crashed.communicate(timeout=TIMEOUT_S)
     assert crashed.returncode == CRASH_EXIT, err
+    parts = list((tmp_path / "projects").rglob("*.part"))
+    if point == "mid_download":  # it died with part of an output written
+        assert len(parts) == 1 and parts[0].stat().st_size > 0, parts
 
     survivor = recoil(env, tmp_path, "worker", "--once", "--concurrency", "2")
     assert survivor.returncode == 0, survivor.stderr
     check_episode(ark, database_dsn, tmp_path)
+    assert not list((tmp_path / "projects").rglob("*.part"))  # a partial download is removed
 
 
 def test_two_nodes_render_an_episode_together(

@@ -16,13 +16,15 @@ CRASH_POINTS = (
     "after_submitting",
     "after_create",
     "mid_poll",
+    "mid_download",
     "before_charge",
 )
 """Where ``RECOIL_WORKER_CRASH_AT`` makes a worker exit at once (``os._exit``), for tests
 of what a killed node leaves: after its claim; after the take's money is reserved in the
 shared budget; after ``submitting`` is written (before the
 create); after the create answered, before its job id is written; after the job id is
-written (while the job is polled); before a charge is appended to the ledger."""
+written (while the job is polled); while the job's output is downloaded (half its bytes
+in the ``.part`` file, not yet placed); before a charge is appended to the ledger."""
 
 CRASH_EXIT = 75
 

@@ -8,6 +8,7 @@ import logging
 import os
 import signal
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from procrastinate import JobContext
@@ -46,6 +47,19 @@ class _Crash:
         if point == self.pause:
             self.pause = None  # once
             os.kill(os.getpid(), signal.SIGSTOP)
+
+    def downloaded(self, part: Path) -> None:
+        """``mid_download``: the job's output was written to its ``.part`` file; cut the
+        file to half its bytes, as a process killed while writing it leaves it, and exit
+        before it is placed."""
+        if self.point == "mid_download":
+            with part.open("r+b") as out:
+                out.truncate(out.seek(0, os.SEEK_END) // 2)
+            os._exit(CRASH_EXIT)
+
+    @property
+    def watches_downloads(self) -> bool:
+        return self.point == "mid_download"
 
 
 class TakeBudget:
@@ -227,6 +241,7 @@ class Node:
                 defer_polls=settings.defer_polls,
                 resend_after_s=settings.resend_after_s,
                 slot_polls_s=settings.slot_polls_s,
+                **({"downloaded": self.crash.downloaded} if self.crash.watches_downloads else {}),
             )
         except LeaseLostError as exc:
             lost = True
