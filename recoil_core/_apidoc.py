@@ -85,9 +85,19 @@ SECTIONS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     (
         "Provider toolkit",
         "What every HTTP provider needs alike, without an HTTP client: the key kept out of "
-        "reprs, Retry-After, backoff, an HTTP answer mapped to the provider errors, a "
-        "download written with its checksum (docs/writing-a-provider.md).",
-        ("Secret", "RetryPolicy", "retry_after_s", "http_error", "write_media"),
+        "reprs, bounded retries with backoff and Retry-After, an HTTP answer or a lost "
+        "connection mapped to the provider errors, a download written with its checksum "
+        "(docs/writing-a-provider.md).",
+        (
+            "Secret",
+            "RetryPolicy",
+            "retrying",
+            "only_rate_limited",
+            "retry_after_s",
+            "http_error",
+            "unreachable",
+            "write_media",
+        ),
     ),
     (
         "Persistence backends",

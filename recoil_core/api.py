@@ -121,7 +121,10 @@ if TYPE_CHECKING:
     from recoil_core.provider_kit import RetryPolicy as RetryPolicy
     from recoil_core.provider_kit import Secret as Secret
     from recoil_core.provider_kit import http_error as http_error
+    from recoil_core.provider_kit import only_rate_limited as only_rate_limited
     from recoil_core.provider_kit import retry_after_s as retry_after_s
+    from recoil_core.provider_kit import retrying as retrying
+    from recoil_core.provider_kit import unreachable as unreachable
     from recoil_core.provider_kit import write_media as write_media
     from recoil_core.render import render_name as render_name
     from recoil_core.selection import BeatMark as BeatMark
@@ -256,7 +259,10 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "RetryPolicy",
         "Secret",
         "http_error",
+        "only_rate_limited",
         "retry_after_s",
+        "retrying",
+        "unreachable",
         "write_media",
     ),
     "recoil_core.selection": (

@@ -8,13 +8,16 @@ No HTTP client is imported here: providers pass the status, headers and body the
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import logging
 import math
 import random
-from collections.abc import AsyncIterable, Collection, Mapping
+from collections.abc import AsyncIterable, Awaitable, Callable, Collection, Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path
+from typing import TypeVar
 
 import attrs
 
@@ -28,7 +31,18 @@ from recoil_core.errors import (
     TaskNotFound,
 )
 
-__all__ = ["RetryPolicy", "Secret", "http_error", "retry_after_s", "write_media"]
+__all__ = [
+    "RetryPolicy",
+    "Secret",
+    "http_error",
+    "only_rate_limited",
+    "retry_after_s",
+    "retrying",
+    "unreachable",
+    "write_media",
+]
+
+T = TypeVar("T")
 
 
 class Secret:
@@ -95,6 +109,53 @@ class RetryPolicy:
         if retry_after is not None:
             return float(min(retry_after, self.max_retry_after_s))
         return rng.uniform(0.0, min(self.max_s, self.base_s * 2**attempt))
+
+
+def only_rate_limited(error: ProviderError) -> bool:
+    """The ``retry_if`` of a create: retry only a 429 (nothing was made). A create whose
+    answer was lost is never sent again: the runner asks ``find``."""
+    return isinstance(error, RateLimited)
+
+
+def unreachable(service: str, op: str, exc: BaseException, *, timed_out: bool) -> ProviderError:
+    """The retryable error for a request that got no answer: ``timeout`` when the client
+    timed out (``timed_out``), else ``connection``; names the exception's type only (its
+    text can carry a URL)."""
+    if timed_out:
+        return ProviderUnavailable(
+            f"{service} {op}: timed out ({type(exc).__name__})", code="timeout"
+        )
+    return ProviderUnavailable(
+        f"{service} {op}: connection failed ({type(exc).__name__})", code="connection"
+    )
+
+
+async def retrying(
+    attempt: Callable[[], Awaitable[T | ProviderError]],
+    *,
+    policy: RetryPolicy,
+    rng: random.Random,
+    sleep: Callable[[float], Awaitable[None]] | None = None,
+    retry_if: Callable[[ProviderError], bool] | None = None,
+    log: logging.Logger | None = None,
+    what: str = "call",
+) -> T:
+    """Run ``attempt`` until it returns an answer, not a :class:`ProviderError`: an error
+    is tried again (after :meth:`RetryPolicy.delay`) while ``retry_if`` says so (default:
+    the error's ``retryable``) and ``policy.attempts`` allow, else raised. ``sleep``
+    waits between tries (default :func:`asyncio.sleep`; a test passes its own)."""
+    tries = 0
+    while True:
+        outcome = await attempt()
+        if not isinstance(outcome, ProviderError):
+            return outcome
+        tries += 1
+        wanted = retry_if(outcome) if retry_if is not None else outcome.retryable
+        if not wanted or tries >= policy.attempts:
+            raise outcome
+        if log is not None:
+            log.info("%s: %s; retry %d", what, outcome, tries)
+        await (asyncio.sleep if sleep is None else sleep)(policy.delay(tries, outcome, rng))
 
 
 def http_error(

@@ -21,7 +21,10 @@ from recoil_core.api import (
     Secret,
     TaskNotFound,
     http_error,
+    only_rate_limited,
     retry_after_s,
+    retrying,
+    unreachable,
     write_media,
 )
 
@@ -132,3 +135,57 @@ def test_write_media_removes_a_half_written_file(tmp_path: Path) -> None:
         asyncio.run(write_media(_chunks([b"ab"], fail=True), dest))
 
     assert not dest.exists()
+
+
+def test_retrying_tries_again_what_is_retryable_and_raises_the_last_word() -> None:
+    answers: list[object] = [ProviderUnavailable("busy"), RateLimited("slow", retry_after=2.0), 7]
+    waits: list[float] = []
+
+    async def attempt() -> object:
+        return answers.pop(0)
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+
+    got = asyncio.run(
+        retrying(attempt, policy=RetryPolicy(base_s=0.0), rng=random.Random(0), sleep=sleep)
+    )
+
+    assert got == 7 and waits == [0.0, 2.0]
+
+
+def test_retrying_stops_at_a_refusal_or_when_the_attempts_are_spent() -> None:
+    calls = 0
+
+    async def busy() -> ProviderUnavailable:
+        nonlocal calls
+        calls += 1
+        return ProviderUnavailable("busy")
+
+    async def no_wait(seconds: float) -> None:
+        return None
+
+    policy = RetryPolicy(attempts=3, base_s=0.0)
+    with pytest.raises(ProviderUnavailable):
+        asyncio.run(retrying(busy, policy=policy, rng=random.Random(0), sleep=no_wait))
+    assert calls == 3
+    with pytest.raises(ProviderUnavailable):  # a create retries only a 429
+        asyncio.run(
+            retrying(
+                busy,
+                policy=policy,
+                rng=random.Random(0),
+                sleep=no_wait,
+                retry_if=only_rate_limited,
+            )
+        )
+    assert calls == 4
+    assert only_rate_limited(RateLimited("x")) and not only_rate_limited(ProviderRejected("x"))
+
+
+def test_unreachable_says_timeout_or_connection_without_the_exception_text() -> None:
+    timed_out = unreachable("Svc", "get", TimeoutError("https://h/?key=s"), timed_out=True)
+    dropped = unreachable("Svc", "get", ConnectionError("https://h/?key=s"), timed_out=False)
+
+    assert timed_out.code == "timeout" and dropped.code == "connection"
+    assert timed_out.retryable and "key=s" not in f"{timed_out} {dropped}"

@@ -54,8 +54,9 @@ and costs nothing; any other job is never cancelled and its bill is followed); o
 that expired before download, whether the poll sees it gone, it is deleted between the
 poll and the download (the provider's ``download`` raises
 :class:`~recoil_core.errors.OutputExpired`) or a take is resumed after the retention (a
-billed take with no render is ``failed_but_billed`` with the reason, charged its bill); the ledger equals the fake's bill by job id; the secrets appear in no file
-and no log line.
+billed take with no render is ``failed_but_billed`` with the reason, charged its bill);
+the ledger equals the fake's bill by job id; the secrets appear in no file and no log
+line.
 """
 
 from __future__ import annotations

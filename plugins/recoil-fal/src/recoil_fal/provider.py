@@ -41,6 +41,9 @@ from recoil_core.api import (
     SubmitRequest,
     TaskNotFound,
     http_error,
+    only_rate_limited,
+    retrying,
+    unreachable,
     write_media,
 )
 from recoil_fal.models import PRICE_KEY, REQUEST_KEY_FIELD, model_for
@@ -113,14 +116,6 @@ def error_for(op: str, response: httpx.Response, content: bytes) -> ProviderErro
     )
 
 
-def _retryable(error: ProviderError) -> bool:
-    return error.retryable
-
-
-def _rate_limited(error: ProviderError) -> bool:
-    return isinstance(error, RateLimited)
-
-
 class FalProvider:
     """A :class:`recoil_core.api.Provider` for video models on fal's queue API."""
 
@@ -163,7 +158,7 @@ class FalProvider:
         endpoint = model.endpoint(with_image=image is not None)
         try:
             data = await self._call(
-                "submit", "POST", f"{self._queue}/{endpoint}", json=body, retry_if=_rate_limited
+                "submit", "POST", f"{self._queue}/{endpoint}", json=body, retry_if=only_rate_limited
             )
         except RateLimited:
             raise
@@ -363,7 +358,7 @@ class FalProvider:
         *,
         json: Any = None,
         params: Mapping[str, Any] | None = None,
-        retry_if: Callable[[ProviderError], bool] = _retryable,
+        retry_if: Callable[[ProviderError], bool] | None = None,
     ) -> Any:
         response = await self._request(op, method, url, json=json, params=params, retry_if=retry_if)
         try:
@@ -381,38 +376,32 @@ class FalProvider:
         *,
         json: Any = None,
         params: Mapping[str, Any] | None = None,
-        retry_if: Callable[[ProviderError], bool] = _retryable,
+        retry_if: Callable[[ProviderError], bool] | None = None,
     ) -> httpx.Response:
-        attempt = 0
         headers = {"Authorization": f"Key {self._key.reveal()}"}
-        while True:
-            outcome: ProviderError | httpx.Response
+
+        async def attempt() -> httpx.Response | ProviderError:
             try:
                 response = await self._client.request(
                     method, url, json=json, params=params, headers=headers
                 )
                 content = response.content
-            except httpx.TimeoutException as exc:
-                outcome = ProviderUnavailable(
-                    f"fal {op}: timed out ({type(exc).__name__})", code="timeout"
-                )
             except httpx.HTTPError as exc:
-                outcome = ProviderUnavailable(
-                    f"fal {op}: connection failed ({type(exc).__name__})", code="connection"
-                )
-            else:
-                outcome = (
-                    response
-                    if 200 <= response.status_code < 300
-                    else error_for(op, response, content)
-                )
-            if isinstance(outcome, httpx.Response):
-                return outcome
-            attempt += 1
-            if not retry_if(outcome) or attempt >= self._retry.attempts:
-                raise outcome
-            log.info("fal %s: %s; retry %d", op, outcome, attempt)
-            await self._sleep(self._retry.delay(attempt, outcome, self._rng))
+                timed_out = isinstance(exc, httpx.TimeoutException)
+                return unreachable("fal", op, exc, timed_out=timed_out)
+            if 200 <= response.status_code < 300:
+                return response
+            return error_for(op, response, content)
+
+        return await retrying(
+            attempt,
+            policy=self._retry,
+            rng=self._rng,
+            sleep=self._sleep,
+            retry_if=retry_if,
+            log=log,
+            what=f"fal {op}",
+        )
 
 
 def _data_uri(path: Path) -> str:

@@ -39,6 +39,9 @@ from recoil_core.api import (
     RetryPolicy,
     Secret,
     SubmitRequest,
+    only_rate_limited,
+    retrying,
+    unreachable,
     write_media,
 )
 from recoil_replicate.errors import (
@@ -78,14 +81,6 @@ class FindPolicy:
     """Predictions created up to this long before ``submitting_at`` still count."""
     max_pages: int = 20
     """Pages (100 predictions each) read before the search gives up as incomplete."""
-
-
-def _retryable(error: ProviderError) -> bool:
-    return error.retryable
-
-
-def _rate_limited(error: ProviderError) -> bool:
-    return isinstance(error, RateLimited)
 
 
 @attrs.frozen
@@ -144,7 +139,7 @@ class ReplicateProvider:
                 json=call.body,
                 headers=headers,
                 timeout=timeout,
-                retry_if=_rate_limited,
+                retry_if=only_rate_limited,
             )
         except RateLimited:
             raise
@@ -316,20 +311,19 @@ class ReplicateProvider:
         params: Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: httpx.Timeout | None = None,
-        retry_if: Callable[[ProviderError], bool] = _retryable,
+        retry_if: Callable[[ProviderError], bool] | None = None,
     ) -> Any:
-        attempt = 0
-        while True:
-            outcome = await self._attempt(
+        return await retrying(
+            lambda: self._attempt(
                 op, method, path, json=json, params=params, headers=headers, timeout=timeout
-            )
-            if not isinstance(outcome, ProviderError):
-                return outcome
-            attempt += 1
-            if not retry_if(outcome) or attempt >= self._retry.attempts:
-                raise outcome
-            log.info("Replicate %s: %s; retry %d", op, outcome, attempt)
-            await self._sleep(self._retry.delay(attempt, outcome, self._rng))
+            ),
+            policy=self._retry,
+            rng=self._rng,
+            sleep=self._sleep,
+            retry_if=retry_if,
+            log=log,
+            what=f"Replicate {op}",
+        )
 
     async def _attempt(
         self,
@@ -355,13 +349,9 @@ class ReplicateProvider:
                 timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT,
             )
             content = response.content
-        except httpx.TimeoutException as exc:
-            return ProviderUnavailable(
-                f"Replicate {op}: timed out ({type(exc).__name__})", code="timeout"
-            )
         except httpx.HTTPError as exc:
-            return ProviderUnavailable(
-                f"Replicate {op}: connection failed ({type(exc).__name__})", code="connection"
+            return unreachable(
+                "Replicate", op, exc, timed_out=isinstance(exc, httpx.TimeoutException)
             )
         if not 200 <= response.status_code < 300:
             return error_for_status(
@@ -387,14 +377,9 @@ class ReplicateProvider:
                 content = await response.aread()
                 status = response.status_code
                 headers = response.headers
-        except httpx.TimeoutException as exc:
-            return ProviderUnavailable(
-                f"Replicate download: timed out ({type(exc).__name__})", code="timeout"
-            ), False
         except httpx.HTTPError as exc:
-            return ProviderUnavailable(
-                f"Replicate download: connection failed ({type(exc).__name__})", code="connection"
-            ), False
+            timed_out = isinstance(exc, httpx.TimeoutException)
+            return unreachable("Replicate", "download", exc, timed_out=timed_out), False
         if status in (403, 404, 410):
             return ProviderUnavailable(
                 f"Replicate download: HTTP {status}", code="media_gone"

@@ -33,6 +33,9 @@ from recoil_core.api import (
     Secret,
     SubmitRequest,
     TaskNotFound,
+    only_rate_limited,
+    retrying,
+    unreachable,
     write_media,
 )
 from recoil_seeddance.errors import AMBIGUOUS_CREATE, error_body, error_for_status
@@ -68,14 +71,6 @@ class FindPolicy:
     max_pages: int = 20
     max_candidates: int = 8
     """Listed candidates fetched with a GET to confirm them (more means no identity)."""
-
-
-def _retryable(error: ProviderError) -> bool:
-    return error.retryable
-
-
-def _rate_limited(error: ProviderError) -> bool:
-    return isinstance(error, RateLimited)
 
 
 def _never(error: ProviderError) -> bool:
@@ -148,7 +143,9 @@ class ArkProvider:
     async def submit(self, request: SubmitRequest) -> str:
         call = build_create(request)
         try:
-            data = await self._call("create", "POST", TASKS, json=call.body, retry_if=_rate_limited)
+            data = await self._call(
+                "create", "POST", TASKS, json=call.body, retry_if=only_rate_limited
+            )
         except RateLimited:
             raise
         except ProviderUnavailable as exc:
@@ -333,18 +330,17 @@ class ArkProvider:
         *,
         json: Any = None,
         params: Mapping[str, Any] | None = None,
-        retry_if: Callable[[ProviderError], bool] = _retryable,
+        retry_if: Callable[[ProviderError], bool] | None = None,
     ) -> Any:
-        attempt = 0
-        while True:
-            outcome = await self._attempt(op, method, path, json=json, params=params)
-            if not isinstance(outcome, ProviderError):
-                return outcome
-            attempt += 1
-            if not retry_if(outcome) or attempt >= self._retry.attempts:
-                raise outcome
-            log.info("Ark %s: %s; retry %d", op, outcome, attempt)
-            await self._sleep(self._retry.delay(attempt, outcome, self._rng))
+        return await retrying(
+            lambda: self._attempt(op, method, path, json=json, params=params),
+            policy=self._retry,
+            rng=self._rng,
+            sleep=self._sleep,
+            retry_if=retry_if,
+            log=log,
+            what=f"Ark {op}",
+        )
 
     async def _attempt(
         self, op: str, method: str, path: str, *, json: Any, params: Mapping[str, Any] | None
@@ -356,14 +352,8 @@ class ArkProvider:
                 method, self._base_url + path, json=json, params=params, headers=headers
             )
             content = response.content
-        except httpx.TimeoutException as exc:
-            return ProviderUnavailable(
-                f"Ark {op}: timed out ({type(exc).__name__})", code="timeout"
-            )
         except httpx.HTTPError as exc:
-            return ProviderUnavailable(
-                f"Ark {op}: connection failed ({type(exc).__name__})", code="connection"
-            )
+            return unreachable("Ark", op, exc, timed_out=isinstance(exc, httpx.TimeoutException))
         if not 200 <= response.status_code < 300:
             return error_for_status(
                 op,
@@ -392,14 +382,9 @@ class ArkProvider:
                     return None, False
                 content = await response.aread()
                 status = response.status_code
-        except httpx.TimeoutException as exc:
-            return ProviderUnavailable(
-                f"Ark download: timed out ({type(exc).__name__})", code="timeout"
-            ), False
         except httpx.HTTPError as exc:
-            return ProviderUnavailable(
-                f"Ark download: connection failed ({type(exc).__name__})", code="connection"
-            ), False
+            timed_out = isinstance(exc, httpx.TimeoutException)
+            return unreachable("Ark", "download", exc, timed_out=timed_out), False
         if status in (403, 404, 410):
             return ProviderUnavailable(f"Ark download: HTTP {status}", code="media_expired"), True
         code, message = error_body(content)
