@@ -7,10 +7,12 @@ strategy, 20k/10k at most 2.2.
 
 Then ``recoil group PLAN --json`` on plan files of 10k and 20k shots (``continuity``,
 ``seeddance`` estimates): the CPU of the command as a subprocess, of a bare ``python -c
-pass`` start-up, and, in process, the share of imports and plugin loading, plan checking
-(``load_plan``), the strategy
-(``derive_groups``), estimating (``estimate_groups``) and printing the rows. Targets:
-10k under 1 s end to end, 20k/10k at most 2.2.
+pass`` start-up, and, in process with the collector paused as the command pauses it, the
+share of start-up, imports and plugin loading, plan checking (``load_plan``), the
+strategy (``derive_groups``), the capability check (``check_groups``), estimating
+(``estimate_groups``) and the output (the rows and ``echo_json``'s bytes); "the rest" is
+the command less the phases (the CLI: typer, click, the root options, the exit).
+Targets: 10k under 1 s end to end, 20k/10k at most 2.2.
 
     .venv/bin/python bench/grouping.py [--repeat 5] [--end-to-end-only]
 """
@@ -166,17 +168,22 @@ def child_cpu(argv: list[str]) -> float:
 
 
 def phase_times(plan_path: Path) -> dict[str, float]:
-    """CPU seconds of each phase of ``recoil group --json``, in this process: importing
-    the modules the command needs, then the phases in the command's order."""
+    """CPU seconds of each phase of ``recoil group --json``, in this process and as the
+    command runs them (the collector paused meanwhile, as the command pauses it): the
+    interpreter's start-up, importing the modules the command needs and loading the
+    plugins, then the phases in the command's order, the output being the rows and the
+    bytes ``echo_json`` prints."""
     out: dict[str, float] = {}
-    start = time.process_time()
+    gc.disable()
     from recoil_core.cli.group import assemble_plan, unit_rows
+    from recoil_core.jsonio import dumps_as_json_does
     from recoil_core.plan import load_plan
-    from recoil_core.runner.episode import DEFAULT_PROVIDER  # noqa: F401  (as the command)
+    from recoil_core.runner.capabilities import check_groups, refuse
+    from recoil_core.runner.options import DEFAULT_PROVIDER  # noqa: F401  (as the command)
     from recoil_core.runner.workflows import estimate_groups
 
     registry = build_registry()
-    out["imports, plugins"] = time.process_time() - start
+    out["start-up, imports, plugins"] = time.process_time()  # since the process began
 
     def timed(name: str, call: Callable[[], Any]) -> Any:
         start = time.process_time()
@@ -184,16 +191,31 @@ def phase_times(plan_path: Path) -> dict[str, float]:
         out[name] = time.process_time() - start
         return result
 
+    def capability_check() -> list[Any]:
+        checks = check_groups(registry, plan, groups, provider=E2E_PROVIDER)
+        refuse(checks, provider=E2E_PROVIDER)
+        return [notice for check in checks if (notice := check.notice()) is not None]
+
+    def output() -> bytes:
+        rows = unit_rows(groups, estimates)
+        known = [row.estimate_usd for row in rows if row.estimate_usd is not None]
+        return dumps_as_json_does(
+            {
+                "ok": True,
+                "estimated_usd": round(sum(known), 6),
+                "units": [row.to_dict() for row in rows],
+                "notices": notices,
+            }
+        )
+
     plan = timed("plan checking", lambda: load_plan(plan_path))
     groups = timed("strategy", lambda: assemble_plan(registry, plan, E2E_STRATEGY))
+    notices = timed("capability check", capability_check)
     estimates = timed(
         "estimating",
         lambda: estimate_groups(registry, plan, groups, video_provider=E2E_PROVIDER),
     )
-    timed(
-        "output",
-        lambda: json.dumps([row.to_dict() for row in unit_rows(groups, estimates)], indent=2),
-    )
+    timed("output", output)
     return out
 
 
@@ -235,6 +257,8 @@ def end_to_end(repeat: int) -> bool:
     print(f"{'python -c pass':<22}{bare:>9.3f}s")
     for name in phases[10_000]:
         line(f"  {name}", {size: phases[size][name] for size in END_TO_END_SIZES})
+    rest = {size: cpu[size] - sum(phases[size].values()) for size in END_TO_END_SIZES}
+    line("  the rest (CLI)", rest)
     for size in END_TO_END_SIZES:
         total = sum(phases[size].values())
         shares = ", ".join(
