@@ -182,6 +182,14 @@ def run(
             progress.stop()
             hand_over(executor, runner, plan, follow=wait, as_json=as_json)
             return
+        if not dry_run:
+            from recoil_core.cli.worker import refuse_if_nodes_work
+
+            try:
+                refuse_if_nodes_work(runner.project, runner.episode, plan)
+            except Exception:
+                progress.stop()
+                raise
         try:
             report = asyncio.run(runner.run())
         except KeyboardInterrupt:

@@ -42,6 +42,34 @@ def load_executor(name: str) -> Any:
     return importlib.import_module(found[0].value)
 
 
+def refuse_if_nodes_work(project: str, episode: str, plan_path: str) -> None:
+    """Raise :class:`EpisodeLockedError` when render nodes have takes of the episode
+    queued, running or held (an installed executor's ``episode_status``): a local run
+    would race them for the same takes. Nothing is reserved or written before it."""
+    settings = state().settings
+    if settings.backend != "postgres":
+        return  # render nodes work only on PostgreSQL
+    from recoil_core.errors import EpisodeLockedError
+
+    root = str(settings.projects_root)
+    for ep in sorted(entry_points(group=EXECUTOR_GROUP), key=lambda ep: ep.name):
+        status_of = getattr(importlib.import_module(ep.value), "episode_status", None)
+        found = None if status_of is None else status_of(settings.env, root, project, episode)
+        if not found:
+            continue
+        jobs = found.get("jobs") or {}
+        waiting = int(jobs.get("todo", 0)) + int(jobs.get("doing", 0))
+        held = int((found.get("leases") or {}).get("held", 0))
+        if waiting or held:
+            raise EpisodeLockedError(
+                f"{project}/{episode} is being rendered by render nodes ({ep.name}: {waiting} "
+                f"take job(s) queued or running, {held} take(s) held); a local run would race "
+                f"them for the same takes, so nothing was started. Follow them with `recoil run "
+                f"{plan_path} --executor {ep.name} --wait` (or `recoil worker --status`), and "
+                "run locally once their jobs are done"
+            )
+
+
 def hand_over(
     name: str, runner: EpisodeRunner, plan_path: str, *, follow: bool, as_json: bool
 ) -> None:
