@@ -87,7 +87,7 @@ SECTIONS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
         "What every HTTP provider needs alike, without an HTTP client: the key kept out of "
         "reprs, bounded retries with backoff and Retry-After, an HTTP answer or a lost "
         "connection mapped to the provider errors, a download written with its checksum "
-        "(docs/writing-a-provider.md).",
+        "and a studio's dated price file read (docs/writing-a-provider.md).",
         (
             "Secret",
             "RetryPolicy",
@@ -97,6 +97,8 @@ SECTIONS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
             "http_error",
             "unreachable",
             "write_media",
+            "price_file",
+            "read_price_file",
         ),
     ),
     (

@@ -118,10 +118,13 @@ if TYPE_CHECKING:
     from recoil_core.persistence.protocol import conform_target as conform_target
     from recoil_core.plan import pass_ordinal as pass_ordinal
     from recoil_core.plan import reference_images as reference_images
+    from recoil_core.provider_kit import PriceFileError as PriceFileError
     from recoil_core.provider_kit import RetryPolicy as RetryPolicy
     from recoil_core.provider_kit import Secret as Secret
     from recoil_core.provider_kit import http_error as http_error
     from recoil_core.provider_kit import only_rate_limited as only_rate_limited
+    from recoil_core.provider_kit import price_file as price_file
+    from recoil_core.provider_kit import read_price_file as read_price_file
     from recoil_core.provider_kit import retry_after_s as retry_after_s
     from recoil_core.provider_kit import retrying as retrying
     from recoil_core.provider_kit import unreachable as unreachable
@@ -256,10 +259,13 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "recoil_core.plan": ("pass_ordinal", "reference_images"),
     "recoil_core.render": ("render_name",),
     "recoil_core.provider_kit": (
+        "PriceFileError",
         "RetryPolicy",
         "Secret",
         "http_error",
         "only_rate_limited",
+        "price_file",
+        "read_price_file",
         "retry_after_s",
         "retrying",
         "unreachable",

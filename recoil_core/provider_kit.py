@@ -8,16 +8,17 @@ No HTTP client is imported here: providers pass the status, headers and body the
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
+import json
 import logging
 import math
+import os
 import random
 from collections.abc import AsyncIterable, Awaitable, Callable, Collection, Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import attrs
 
@@ -32,10 +33,13 @@ from recoil_core.errors import (
 )
 
 __all__ = [
+    "PriceFileError",
     "RetryPolicy",
     "Secret",
     "http_error",
     "only_rate_limited",
+    "price_file",
+    "read_price_file",
     "retry_after_s",
     "retrying",
     "unreachable",
@@ -143,7 +147,7 @@ async def retrying(
     """Run ``attempt`` until it returns an answer, not a :class:`ProviderError`: an error
     is tried again (after :meth:`RetryPolicy.delay`) while ``retry_if`` says so (default:
     the error's ``retryable``) and ``policy.attempts`` allow, else raised. ``sleep``
-    waits between tries (default :func:`asyncio.sleep`; a test passes its own)."""
+    waits between tries (default ``asyncio.sleep``; a test passes its own)."""
     tries = 0
     while True:
         outcome = await attempt()
@@ -155,7 +159,11 @@ async def retrying(
             raise outcome
         if log is not None:
             log.info("%s: %s; retry %d", what, outcome, tries)
-        await (asyncio.sleep if sleep is None else sleep)(policy.delay(tries, outcome, rng))
+        if sleep is None:
+            import asyncio
+
+            sleep = asyncio.sleep
+        await sleep(policy.delay(tries, outcome, rng))
 
 
 def http_error(
@@ -216,3 +224,38 @@ async def write_media(chunks: AsyncIterable[bytes], dest: Path) -> str:
         dest.unlink(missing_ok=True)
         raise
     return digest.hexdigest()
+
+
+class PriceFileError(ValueError):
+    """A studio price file cannot be used; the message names the file and the field."""
+
+
+def price_file(env_var: str, env: Mapping[str, str] | None = None) -> tuple[str, int, int] | None:
+    """The studio price file ``env_var`` names (in ``env``, else the process environment):
+    ``(path, mtime_ns, size)``, a key that changes when the file does (cache the table
+    built from it on that key), or ``None`` when the variable is unset or empty. A file
+    that cannot be read raises :class:`PriceFileError` naming the variable."""
+    path = (os.environ if env is None else env).get(env_var, "").strip()
+    if not path:
+        return None
+    try:
+        stat = os.stat(path)
+    except OSError as exc:
+        raise PriceFileError(f"{env_var}={path}: cannot read it ({exc.strerror})") from None
+    return path, stat.st_mtime_ns, stat.st_size
+
+
+def read_price_file(path: str | Path) -> dict[str, Any]:
+    """A studio price file's JSON object, which must carry ``as_of`` (a non-empty string:
+    the date its prices hold from, named in every estimate and charge); anything else
+    raises :class:`PriceFileError` naming the file and the field."""
+    try:
+        raw = json.loads(Path(path).read_text("utf-8"))
+    except (OSError, ValueError) as exc:
+        raise PriceFileError(f"{path}: not a readable JSON file ({exc})") from None
+    if not isinstance(raw, dict):
+        raise PriceFileError(f"{path}: expected a JSON object")
+    as_of = raw.get("as_of")
+    if not isinstance(as_of, str) or not as_of:
+        raise PriceFileError(f"{path}: as_of: required, the date the prices hold from")
+    return raw

@@ -14,6 +14,7 @@ import pytest
 from recoil_core.api import (
     AuthenticationFailed,
     ModerationBlocked,
+    PriceFileError,
     ProviderRejected,
     ProviderUnavailable,
     RateLimited,
@@ -22,6 +23,8 @@ from recoil_core.api import (
     TaskNotFound,
     http_error,
     only_rate_limited,
+    price_file,
+    read_price_file,
     retry_after_s,
     retrying,
     unreachable,
@@ -189,3 +192,22 @@ def test_unreachable_says_timeout_or_connection_without_the_exception_text() -> 
 
     assert timed_out.code == "timeout" and dropped.code == "connection"
     assert timed_out.retryable and "key=s" not in f"{timed_out} {dropped}"
+
+
+def test_a_studio_price_file_is_found_by_its_variable_and_must_say_its_date(
+    tmp_path: Path,
+) -> None:
+    prices = tmp_path / "prices.json"
+    prices.write_text('{"as_of": "2026-12-01", "models": {}}')
+    dateless = tmp_path / "dateless.json"
+    dateless.write_text('{"models": {}}')
+
+    key = price_file("MINE_PRICES", {"MINE_PRICES": f" {prices} "})
+
+    assert price_file("MINE_PRICES", {}) is None
+    assert key is not None and key[0] == str(prices)
+    assert read_price_file(key[0])["as_of"] == "2026-12-01"
+    with pytest.raises(PriceFileError, match=r"MINE_PRICES=.*cannot read it"):
+        price_file("MINE_PRICES", {"MINE_PRICES": str(tmp_path / "missing.json")})
+    with pytest.raises(PriceFileError, match="as_of: required"):
+        read_price_file(dateless)

@@ -10,19 +10,15 @@ from __future__ import annotations
 import functools
 import json
 import math
-import os
 from collections.abc import Mapping
 from importlib import resources
-from pathlib import Path
 from typing import Any
 
 import attrs
 
+from recoil_core.api import PriceFileError, price_file, read_price_file
+
 PRICES_ENV = "RECOIL_FAL_PRICES"
-
-
-class PriceFileError(ValueError):
-    """The studio price file cannot be used; the message names the file and the field."""
 
 
 @attrs.frozen
@@ -87,23 +83,12 @@ def shipped_table() -> PriceTable:
 
 def price_table(env: Mapping[str, str] | None = None) -> PriceTable:
     """The table in force: the shipped one, with ``RECOIL_FAL_PRICES``'s file over it."""
-    path = (os.environ if env is None else env).get(PRICES_ENV, "").strip()
-    if not path:
-        return shipped_table()
-    try:
-        stat = os.stat(path)
-    except OSError as exc:
-        raise PriceFileError(f"{PRICES_ENV}={path}: cannot read it ({exc.strerror})") from None
-    return _studio_table(path, stat.st_mtime_ns, stat.st_size)
+    found = price_file(PRICES_ENV, env)
+    return shipped_table() if found is None else _studio_table(*found)
 
 
 @functools.lru_cache(maxsize=8)
 def _studio_table(path: str, _mtime_ns: int, _size: int) -> PriceTable:
-    try:
-        raw = json.loads(Path(path).read_text("utf-8"))
-    except (OSError, ValueError) as exc:
-        raise PriceFileError(f"{path}: not a readable JSON file ({exc})") from None
-    if not isinstance(raw, dict) or not isinstance(raw.get("as_of"), str) or not raw["as_of"]:
-        raise PriceFileError(f"{path}: as_of: required, the date the prices hold from")
+    raw = read_price_file(path)
     models = {**shipped_table().models, **_parse(raw, path)}
     return PriceTable(as_of=raw["as_of"], models=models, name=path)

@@ -13,20 +13,16 @@ from __future__ import annotations
 import functools
 import json
 import math
-import os
 from collections.abc import Mapping
 from importlib import resources
-from pathlib import Path
 from typing import Any
 
 import attrs
 
+from recoil_core.api import PriceFileError, price_file, read_price_file
+
 PRICES_ENV = "RECOIL_SEEDDANCE_PRICES"
 SHIPPED = "shipped"
-
-
-class PriceFileError(ValueError):
-    """The studio price file cannot be used; the message names the file and the field."""
 
 
 @attrs.frozen
@@ -99,27 +95,14 @@ def shipped_table() -> PriceTable:
 def price_table(env: Mapping[str, str] | None = None) -> PriceTable:
     """The table in force: the shipped one, with the studio file named by
     ``RECOIL_SEEDDANCE_PRICES`` merged over it (read again when the file changes)."""
-    path = (os.environ if env is None else env).get(PRICES_ENV, "").strip()
-    if not path:
-        return shipped_table()
-    try:
-        stat = os.stat(path)
-    except OSError as exc:
-        raise PriceFileError(f"{PRICES_ENV}={path}: cannot read it ({exc.strerror})") from None
-    return _studio_table(path, stat.st_mtime_ns, stat.st_size)
+    found = price_file(PRICES_ENV, env)
+    return shipped_table() if found is None else _studio_table(*found)
 
 
 @functools.lru_cache(maxsize=8)
 def _studio_table(path: str, _mtime_ns: int, _size: int) -> PriceTable:
-    try:
-        raw = json.loads(Path(path).read_text("utf-8"))
-    except (OSError, ValueError) as exc:
-        raise PriceFileError(f"{path}: not a readable JSON file ({exc})") from None
-    if not isinstance(raw, dict):
-        raise PriceFileError(f"{path}: expected a JSON object")
-    as_of = raw.get("as_of")
-    if not isinstance(as_of, str) or not as_of:
-        raise PriceFileError(f"{path}: as_of: required, the date the prices hold from")
+    raw = read_price_file(path)
+    as_of = raw["as_of"]
     base = shipped_table()
     models = {family: dict(prices) for family, prices in base.models.items()}
     for family, prices in _object(raw, "models", path).items():
