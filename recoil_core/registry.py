@@ -13,26 +13,29 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any, Generic, TypeVar
+from importlib import import_module
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import attrs
 import pluggy
 from pluggy import HookImpl
 
-from recoil_core.contracts.backend import BackendSpec
-from recoil_core.contracts.gates import PreflightGate, SceneEvent, TakeEvent
-from recoil_core.contracts.grouping import GroupingStrategy
-from recoil_core.contracts.provider import CostEstimator, ProviderSpec
-from recoil_core.contracts.runner import ModalityRunner
 from recoil_core.errors import (
     NameConflictError,
     PluginError,
     UnavailableNameError,
     UnknownNameError,
 )
-from recoil_core.lazy import lazy_parts
+from recoil_core.lazy import LazyRunner, LazyStrategy, lazy_parts
 from recoil_core.plugins import DEFAULT_SELECTION, PluginHost, PluginRecord, load_plugins
 from recoil_core.settings import PluginSelection, normalize_distribution
+
+if TYPE_CHECKING:
+    from recoil_core.contracts.backend import BackendSpec
+    from recoil_core.contracts.gates import PreflightGate, SceneEvent, TakeEvent
+    from recoil_core.contracts.grouping import GroupingStrategy
+    from recoil_core.contracts.provider import CostEstimator, ProviderSpec
+    from recoil_core.contracts.runner import ModalityRunner
 
 log = logging.getLogger(__name__)
 
@@ -77,43 +80,62 @@ class _Kind(Generic[T]):
     key: Callable[[T], str]
 
 
-def _is(cls: type) -> Callable[[object], bool]:
-    return lambda obj: isinstance(obj, cls)
+def _is(contract: str, *known: type) -> Callable[[object], bool]:
+    """``isinstance`` against the contract ``module:Class``, imported at the first check:
+    the contract modules load only when a plugin registers something of their kind (the
+    plugin has imported them already). ``known``: classes that satisfy the contract,
+    checked first (the lazy registrations)."""
+    module, _, name = contract.partition(":")
+
+    def check(obj: object) -> bool:
+        if isinstance(obj, known):
+            return True
+        return isinstance(obj, getattr(import_module(module), name))
+
+    return check
 
 
 STRATEGIES: _Kind[GroupingStrategy] = _Kind(
     "recoil_grouping_strategies",
     "grouping strategy",
     "grouping",
-    _is(GroupingStrategy),
+    _is("recoil_core.contracts.grouping:GroupingStrategy", LazyStrategy),
     lambda s: s.name,
 )
 RUNNERS: _Kind[ModalityRunner] = _Kind(
     "recoil_modality_runners",
     "modality runner",
     "runner",
-    _is(ModalityRunner),
+    _is("recoil_core.contracts.runner:ModalityRunner", LazyRunner),
     lambda r: r.modality,
 )
 PROVIDERS: _Kind[ProviderSpec] = _Kind(
-    "recoil_providers", "provider", "provider", _is(ProviderSpec), lambda p: p.name
+    "recoil_providers",
+    "provider",
+    "provider",
+    _is("recoil_core.contracts.provider:ProviderSpec"),
+    lambda p: p.name,
 )
 ESTIMATORS: _Kind[CostEstimator] = _Kind(
     "recoil_cost_estimators",
     "cost estimator",
     "estimator",
-    _is(CostEstimator),
+    _is("recoil_core.contracts.provider:CostEstimator"),
     lambda e: e.provider,
 )
 BACKENDS: _Kind[BackendSpec] = _Kind(
     "recoil_persistence_backends",
     "persistence backend",
     "backend",
-    _is(BackendSpec),
+    _is("recoil_core.contracts.backend:BackendSpec"),
     lambda b: b.name,
 )
 GATES: _Kind[PreflightGate] = _Kind(
-    "recoil_preflight_gates", "preflight gate", "gate", _is(PreflightGate), lambda g: g.name
+    "recoil_preflight_gates",
+    "preflight gate",
+    "gate",
+    _is("recoil_core.contracts.gates:PreflightGate"),
+    lambda g: g.name,
 )
 KINDS: tuple[_Kind[Any], ...] = (STRATEGIES, RUNNERS, PROVIDERS, ESTIMATORS, BACKENDS, GATES)
 OBSERVER_HOOKS = {

@@ -396,6 +396,26 @@ def test_version_imports_no_plugin_machinery() -> None:
     assert result.stderr.strip().splitlines()[-1] == "[]"
 
 
+def test_the_registry_imports_a_contract_only_when_a_plugin_registers_its_kind() -> None:
+    script = (
+        "import sys\n"
+        "from recoil_core.cli import app\n"
+        "try:\n"
+        "    app(['--load-plugins', 'grouping', 'plugins', 'list'])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print(sorted(m for m in sys.modules if m.startswith('recoil_core.contracts.')),\n"
+        "      file=sys.stderr)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RECOIL_")}
+    result = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60
+    )
+
+    assert "grouping:continuity" in result.stdout, result.stdout + result.stderr
+    assert result.stderr.strip().splitlines()[-1] == "[]"
+
+
 def test_plugins_list_imports_no_heavy_modules(site: Path) -> None:
     script = (
         "import sys\n"

@@ -6,7 +6,12 @@ Registrations are lazy: the implementation modules are imported on first use, so
 
 from __future__ import annotations
 
-from recoil_core.api import GroupingStrategy, LazyStrategy, hookimpl
+from typing import TYPE_CHECKING
+
+from recoil_core.api import LazyStrategy, hookimpl
+
+if TYPE_CHECKING:  # the protocol is for type checkers; the kernel checks at registration
+    from recoil_core.api import GroupingStrategy
 
 
 @hookimpl
