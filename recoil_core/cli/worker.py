@@ -83,7 +83,7 @@ def hand_over(
     settings = state().settings
     root = str(settings.projects_root)
     with user_errors(as_json=as_json):
-        node_run = NodeRun.read(plan_path, runner.options)
+        node_run = NodeRun.read(plan_path, runner.options, runner.plan.assets)
         report, jobs = asyncio.run(prepare(runner))
         queued = executor.enqueue(
             settings.env, root, node_run.to_dict(), [job.to_dict() for job in jobs]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Protocol, cast
@@ -20,7 +20,16 @@ import attrs
 
 from recoil_core.budget import ZERO, BudgetGuard, Reservation, usd
 from recoil_core.errors import BudgetExhaustedError
-from recoil_core.model import Beat, CanonicalPlan, StepState, Take, WorkflowStep, take_id_for
+from recoil_core.model import (
+    ApprovedReference,
+    Asset,
+    Beat,
+    CanonicalPlan,
+    StepState,
+    Take,
+    WorkflowStep,
+    take_id_for,
+)
 from recoil_core.plan import parse_plan
 from recoil_core.registry import Registry
 from recoil_core.runner.accounting import Accountant
@@ -176,21 +185,33 @@ class TakeJob:
 
 @attrs.frozen
 class NodeRun:
-    """What every node needs to run an episode's takes: the plan as read, and the options."""
+    """What every node needs to run an episode's takes: the plan as read, the options, and
+    each asset's references as the run that queued the takes bound them."""
 
     plan_data: Any
     source: str
     base_dir: str
     options: RunOptions
+    references: Mapping[str, Any] = attrs.field(factory=dict)
+    """Per asset id: the references a plugin supplied and the approved sheet, as bound when
+    the takes were queued (``recoil run`` binds them before it derives the scenes, so the
+    nodes build every clip from what the scenes were derived with)."""
 
     @classmethod
-    def read(cls, path: str | Path, options: RunOptions) -> NodeRun:
+    def read(cls, path: str | Path, options: RunOptions, assets: Sequence[Asset] = ()) -> NodeRun:
+        """The plan file at ``path``; ``assets``: the plan's assets as bound for the run
+        (:func:`recoil_core.runner.assets.bind_assets`)."""
         plan_path = Path(path).absolute()
         data = json.loads(plan_path.read_text(encoding="utf-8"))
-        return cls(data, str(plan_path), str(plan_path.parent), options)
+        return cls(data, str(plan_path), str(plan_path.parent), options, _references(assets))
 
     def plan(self) -> CanonicalPlan:
-        return parse_plan(self.plan_data, source=self.source, base_dir=Path(self.base_dir))
+        plan = parse_plan(self.plan_data, source=self.source, base_dir=Path(self.base_dir))
+        if not self.references:
+            return plan
+        return attrs.evolve(
+            plan, assets=tuple(_rebound(a, self.references.get(a.asset_id)) for a in plan.assets)
+        )
 
     def to_dict(self) -> dict[str, Any]:
         options = attrs.asdict(self.options)
@@ -201,13 +222,44 @@ class NodeRun:
             "source": self.source,
             "base_dir": self.base_dir,
             "options": options,
+            "references": dict(self.references),
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> NodeRun:
         options = dict(data["options"])
         options["selected_pass_ids"] = tuple(options.get("selected_pass_ids") or ())
-        return cls(data["plan"], data["source"], data["base_dir"], RunOptions(**options))
+        plan, source, base_dir = data["plan"], data["source"], data["base_dir"]
+        return cls(plan, source, base_dir, RunOptions(**options), data.get("references") or {})
+
+
+def _references(assets: Sequence[Asset]) -> dict[str, Any]:
+    """What binding added to each asset (plugin-supplied images, the approved sheet), as
+    JSON data."""
+    out: dict[str, Any] = {}
+    for asset in assets:
+        if asset.supplied_by is None and asset.approved is None:
+            continue
+        out[asset.asset_id] = {
+            "reference_images": list(asset.reference_images) if asset.supplied_by else None,
+            "supplied_by": asset.supplied_by,
+            "approved": None if asset.approved is None else attrs.asdict(asset.approved),
+        }
+    return out
+
+
+def _rebound(asset: Asset, found: Mapping[str, Any] | None) -> Asset:
+    """``asset`` (as the plan declares it) with what :func:`_references` kept of it."""
+    if not found:
+        return asset
+    approved = found.get("approved")
+    images = found.get("reference_images")
+    return attrs.evolve(
+        asset,
+        reference_images=asset.reference_images if images is None else tuple(images),
+        supplied_by=found.get("supplied_by"),
+        approved=None if approved is None else ApprovedReference(**approved),
+    )
 
 
 def next_job(project: str, episode: str, scene_id: str, version: int, beat: Beat) -> TakeJob | None:
