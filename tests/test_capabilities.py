@@ -220,7 +220,7 @@ def test_providers_show_json_carries_every_declared_field(recoil_cli) -> None:
     assert info["cancellable_states"] == ["queued"]
     assert info["cancel_running_billed"] is False
     assert info["find"] == {"supported": True, "window_s": 7 * 24 * 3600.0, "consistency_s": 15.0}
-    assert info["output_retention_s"] is None
+    assert info["output_retention_s"] == 24 * 3600.0  # Ark keeps a video 24 h
     assert info["prices"]["source"].startswith("shipped ")
 
 
