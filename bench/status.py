@@ -10,20 +10,23 @@ take ids renamed: same states, steps, receipts, estimates and costs (job ids and
 paths are the template's).
 
 Timed as subprocesses, best of ``--repeat`` runs, wall and CPU (user + system):
-``recoil status`` and ``recoil status --json``, beside a baseline in this run: a bare
+``recoil status`` without the episode's status index (removed before the run, which
+reads every scene and writes the index), ``recoil status`` and ``recoil status --json``
+(the index written: every scene unchanged since), beside a baseline in this run: a bare
 ``python`` that lists the scene folders, reads each scene's manifest and active version
 document and parses them with ``json``; and ``python -c pass`` (interpreter start-up).
 Target: ``recoil status`` under 1 s at 10,000 takes.
 
 Then where the time of ``recoil status --json`` goes, CPU seconds in a fresh process
-(after the imports, with the collector paused as the command pauses it): imports, the
-backend reads status makes (list the scenes; per scene ``load_status_documents``: the
-decoded manifest and active version document), the rest of ``runner.queries.status``
-(summaries, attention, billable takes), ``to_dict`` and the indented JSON ``echo_json``
-prints; and per scene document (a sample of 1,000): reading its bytes, ``jsonio``'s
-long-integer scan, ``orjson.loads`` and, for comparison, structuring the whole ``Scene``
-(cattrs: what status did before it read documents). ``--profile`` adds a cProfile of
-the command.
+(with the collector paused as the command pauses it): imports, loading the index,
+listing the scenes and the ``stat`` of each one's two files, the rest of
+``runner.queries.status`` (summaries, attention, billable takes), ``to_dict`` and the
+indented JSON ``echo_json`` prints; beside them, the reads status makes without the
+index (list the scenes; per scene ``load_status_documents``: the decoded manifest and
+active version document); and per scene document (a sample of 1,000): reading its
+bytes, ``jsonio``'s long-integer scan, ``orjson.loads`` and, for comparison, structuring
+the whole ``Scene`` (cattrs: what status did before it read documents). ``--profile``
+adds a cProfile of the command.
 
     .venv/bin/python bench/status.py [--takes 10000] [--layout solo|scenes] [--repeat 3]
 """
@@ -52,6 +55,7 @@ TEMPLATE_SHOTS = 6
 BEATS_PER_SCENE = 100
 PROJECT = "bench"
 EPISODE = "EP001"
+STATUS_INDEX_FILE = ".status-index.json"
 
 BASELINE = """
 import json, os, sys
@@ -165,7 +169,9 @@ def timed(argv: list[str], env: dict[str, str]) -> tuple[float, float, int]:
 
 
 def phases(root: Path) -> dict[str, float]:
-    """CPU seconds of each part of ``recoil status --json`` (see the module docstring)."""
+    """CPU seconds of each part of ``recoil status --json`` (see the module docstring);
+    ``NO_INDEX`` is the reads status makes without the index (not a part of the command
+    once the index is written)."""
     out: dict[str, float] = {}
     clock = time.process_time
     start = clock()
@@ -180,10 +186,16 @@ def phases(root: Path) -> dict[str, float]:
     backend = FilesystemBackend(root)
     for scene_id in backend.list_scenes(PROJECT, EPISODE):
         backend.load_status_documents(PROJECT, EPISODE, scene_id)
-    out["backend reads"] = clock() - start
+    out[NO_INDEX] = clock() - start
+    start = clock()
+    index = FilesystemBackend(root).status_index(PROJECT, EPISODE, queries.STATUS_FIELDS)
+    assert index is not None
+    for scene_id in index.scene_ids():
+        index.cached(scene_id)
+    out["index: load, list, stat"] = clock() - start
     start = clock()
     report = queries.status(FilesystemBackend(root), PROJECT, [EPISODE])
-    out["queries.status - reads"] = clock() - start - out["backend reads"]
+    out["queries.status - index"] = clock() - start - out["index: load, list, stat"]
     start = clock()
     data = report.to_dict()
     out["to_dict"] = clock() - start
@@ -191,6 +203,9 @@ def phases(root: Path) -> dict[str, float]:
     dumps_as_json_does(data)
     out["json (indent 2)"] = clock() - start
     return out
+
+
+NO_INDEX = "reads without the index"
 
 
 def per_document(root: Path, sample: int = 1_000) -> dict[str, float]:
@@ -237,10 +252,12 @@ def print_phases(root: Path, repeat: int) -> None:
         for _ in range(repeat)
     ]
     best = {name: min(run[name] for run in runs) for name in runs[0]}
+    no_index = best.pop(NO_INDEX)
     total = sum(best.values())
-    print("\nrecoil status --json in process, CPU seconds (best of runs):")
+    print("\nrecoil status --json in process, index written, CPU seconds (best of runs):")
     for name, value in best.items():
         print(f"  {name:<24}{value:>8.3f}s {100 * value / total:>4.0f}%")
+    print(f"  {'(list, read, parse all)':<24}{no_index:>8.3f}s  without the index")
     print("per scene document, microseconds:")
     for name, value in per_document(root).items():
         print(f"  {name:<24}{value:>8.1f}")
@@ -286,7 +303,9 @@ def main() -> None:
         )
         env = environment(root)
         episode_dir = str(root / PROJECT / EPISODE)
+        index = root / PROJECT / EPISODE / STATUS_INDEX_FILE
         commands = {
+            "status, no index": recoil_argv("status"),
             "recoil status": recoil_argv("status"),
             "recoil status --json": recoil_argv("status", "--json"),
             "baseline: read + parse": [sys.executable, "-c", BASELINE, episode_dir],
@@ -295,6 +314,8 @@ def main() -> None:
         best: dict[str, tuple[float, float, int]] = {}
         for _ in range(args.repeat):
             for name, argv in commands.items():
+                if name == "status, no index":
+                    index.unlink(missing_ok=True)  # this run reads every scene, writes it
                 wall, cpu, size = timed(argv, env)
                 old = best.get(name)
                 best[name] = (

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -262,3 +263,25 @@ def test_no_index_is_written_inside_a_write_batch(tmp_path: Path, later: None) -
         found = status(backend)
     assert not index_path(tmp_path).exists()
     assert found == truth(tmp_path)
+
+
+@pytest.mark.parametrize("value", ["NaN", "Infinity", "123456789012345678901234567890"])
+def test_a_value_json_would_not_read_back_is_not_indexed(
+    tmp_path: Path, later: None, value: str
+) -> None:
+    """orjson writes NaN as null and refuses integers wider than 64 bits: such a scene is
+    read every time, the others are still indexed."""
+    episode(FilesystemBackend(tmp_path))
+    path = scene_document(tmp_path, "PASS_B")
+    raw = path.read_bytes()
+    assert b'"cost_usd":' in raw
+    path.write_bytes(re.sub(rb'"cost_usd":[^,}]+', b'"cost_usd":' + value.encode(), raw))
+
+    first = status(Counting(tmp_path))
+    Counting.reads = 0
+    again = status(Counting(tmp_path))
+
+    assert Counting.reads == 1  # PASS_B only
+    expected = truth(tmp_path)
+    assert json.dumps(again[0]) == json.dumps(first[0]) == json.dumps(expected[0])
+    assert again[1] == expected[1]

@@ -981,6 +981,35 @@ def _child_ids(directory: Path, keep: Callable[[str], bool]) -> list[str]:
         return []
 
 
+def _reads_back(value: Any) -> bool:
+    """Whether orjson writes ``value`` as JSON that reads back equal to it: no NaN or
+    infinity (written as ``null``), no integer wider than 64 bits, no tuple, only string
+    keys."""
+    stack = [value]
+    pop, extend = stack.pop, stack.extend
+    while stack:
+        item = pop()
+        kind = type(item)
+        if kind is str or kind is bool or item is None:
+            continue
+        if kind is dict:
+            for key in item:
+                if type(key) is not str:
+                    return False
+            extend(item.values())
+        elif kind is list:
+            extend(item)
+        elif kind is int:
+            if not -(2**63) <= item < 2**64:
+                return False
+        elif kind is float:
+            if item - item != 0.0:  # NaN or an infinity
+                return False
+        else:
+            return False
+    return True
+
+
 def _clock_ns() -> int:
     """Now, for the racily-clean rule (tests move it)."""
     return time.time_ns()
@@ -1085,7 +1114,7 @@ class StatusIndex:
             return
         manifest_signature, active, scene_signature = read
         changed = max(*manifest_signature[2:], *scene_signature[2:])
-        if changed >= self._started_ns - RACY_NS:
+        if changed >= self._started_ns - RACY_NS or not _reads_back(fields):
             return
         self._kept[scene_id] = [list(manifest_signature), active, list(scene_signature), fields]
         self._added = True
@@ -1096,9 +1125,7 @@ class StatusIndex:
             return
         try:
             body = orjson.dumps(self._kept)
-        except orjson.JSONEncodeError:  # an integer wider than 64 bits: not indexed
-            return
-        if orjson.loads(body) != self._kept:  # NaN (written as null): not indexed
+        except orjson.JSONEncodeError:  # pragma: no cover - keep() let in only what reads back
             return
         payload = orjson.dumps(self._header(body)) + b"\n" + body
         temp = temp_path(self._episode_dir, STATUS_INDEX_FILE)
