@@ -11,7 +11,7 @@ import logging
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from importlib.metadata import EntryPoint, entry_points
+from importlib.metadata import Distribution, EntryPoint, entry_points
 from types import ModuleType
 from typing import Any, Literal
 
@@ -180,6 +180,33 @@ def _discover() -> list[EntryPoint]:
     return sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda ep: ep.name)
 
 
+def _headers(dist: Distribution) -> dict[str, list[str]]:
+    """The header fields of ``dist``'s metadata, by lower-case name (``name``, ``version``
+    and ``requires-dist`` as ``dist.metadata`` gives them; folded values are not
+    dedented). Read by hand: ``dist.metadata`` runs the email parser over the whole file,
+    long description included, for the three fields used here."""
+    text = dist.read_text("METADATA") or dist.read_text("PKG-INFO") or dist.read_text("") or ""
+    fields: dict[str, list[str]] = {}
+    values: list[str] | None = None
+    for line in text.splitlines():
+        if not line:  # the headers end at the first empty line
+            break
+        if line[0] in " \t":  # a folded header goes on
+            if values:
+                values[-1] += "\n" + line
+            continue
+        name, sep, value = line.partition(":")
+        values = fields.setdefault(name.strip().lower(), []) if sep else None
+        if values is not None:
+            values.append(value.lstrip(" \t"))
+    return fields
+
+
+def _first(fields: dict[str, list[str]] | None, name: str) -> str | None:
+    found = fields.get(name) if fields is not None else None
+    return found[0] if found else None
+
+
 def _format_exc(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
@@ -261,11 +288,11 @@ def load_plugins(
     shared = {name for name, count in counts.items() if count > 1}
     to_load: dict[str, EntryPoint] = {}
     for ep in discovered:
-        meta = ep.dist.metadata if ep.dist is not None else None
+        meta = _headers(ep.dist) if ep.dist is not None else None
         record = PluginRecord(
             name=ep.name,
-            distribution=meta["Name"] if meta is not None else None,
-            version=meta["Version"] if meta is not None else None,
+            distribution=_first(meta, "name"),
+            version=_first(meta, "version"),
             module=ep.value,
         )
         key = _key(ep, record.distribution, shared)
@@ -276,7 +303,7 @@ def load_plugins(
             continue
         host.records[key] = record
         record.requires_core = core_requirement(
-            meta.get_all("Requires-Dist") if meta is not None else None
+            meta.get("requires-dist") if meta is not None else None
         )
         if not selection.wants(ep.name):
             record.status = "disabled"

@@ -283,3 +283,38 @@ def test_core_requirement_reads_the_kernel_range(
 )
 def test_is_compatible(spec: str | None, kernel: str, expected: bool) -> None:
     assert is_compatible(spec, kernel) is expected
+
+
+def test_the_listing_reads_name_version_and_requirements_as_the_metadata_parser_does(
+    tmp_path: Path,
+) -> None:
+    from importlib.metadata import PathDistribution
+
+    from recoil_core.plugins import _first, _headers
+
+    info = tmp_path / "folded-0.2.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(
+        "Metadata-Version: 2.4\n"
+        "Name: Folded.Plugin\n"
+        "Version:   0.2.0\n"
+        "License: Copyright 2025.\n"
+        "        All rights reserved.\n"
+        "        \n"
+        "        Version: 9.9.9\n"
+        "Requires-Dist: recoil-core <0.2, >=0.1\n"
+        "Requires-Dist: httpx ; extra == 'http'\n"
+        "\n"
+        "Name: not-a-header\n"
+        "Requires-Dist: in the description\n",
+        encoding="utf-8",
+    )
+    dist = PathDistribution(info)
+    fields = _headers(dist)
+
+    assert [_first(fields, "name"), _first(fields, "version")] == ["Folded.Plugin", "0.2.0"]
+    assert fields["requires-dist"] == ["recoil-core <0.2, >=0.1", "httpx ; extra == 'http'"]
+    metadata = dist.metadata
+    assert [metadata["Name"], metadata["Version"]] == [_first(fields, "name"), "0.2.0"]
+    assert metadata.get_all("Requires-Dist") == fields["requires-dist"]
+    assert core_requirement(fields["requires-dist"]) == ">=0.1,<0.2"
