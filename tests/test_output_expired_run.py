@@ -82,7 +82,10 @@ def test_output_deleted_before_download_is_failed_but_billed_and_reported(
     assert replicate.stats()["creates_total"] == stats["creates_total"], "sent again"
     assert _ledger(root) == ledger, "charged again"
     report = json.loads(again.stdout)
-    assert report and "Traceback" not in again.stderr
+    assert "Traceback" not in again.stderr and report["charged_usd"] == 0
+    reported = [t for s in report["scenes"] for b in s["beats"] for t in b["takes"]]
+    assert {t["state"] for t in reported} == {"failed_but_billed"}
+    assert all("output expired before download" in t["error"] for t in reported)
     assert status.returncode == 0, status.stderr
     for job_id in billed:
         assert any(
