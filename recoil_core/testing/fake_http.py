@@ -253,6 +253,33 @@ class FakeService:
         """Answer one request (see :data:`Handle`); subclasses implement it."""
         raise NotImplementedError
 
+    def control(self, method: str, path: str, body: bytes) -> Answer | None:
+        """The ``/_fake/...`` endpoints a parent process drives the fake with when it runs
+        as its own process: ``GET /_fake/stats`` answers the fake's ``stats()``,
+        ``POST /_fake/knobs`` calls ``set(**body)`` and ``POST /_fake/faults``
+        ``inject(**body)`` (methods the subclass defines). A call the fake refuses
+        (``TypeError``, ``ValueError``) answers 400 with the reason; another ``/_fake/``
+        path 404. ``None`` for any other path: the service's own request."""
+        if not path.startswith("/_fake/"):
+            return None
+        routes = {
+            ("GET", "/_fake/stats"): "stats",
+            ("POST", "/_fake/knobs"): "set",
+            ("POST", "/_fake/faults"): "inject",
+        }
+        name = routes.get((method, path.rstrip("/")))
+        call = getattr(self, name, None) if name is not None else None
+        if call is None:
+            return json_answer(404, {"detail": f"no route {method} {path}"})
+        try:
+            args = json.loads(body or b"{}") if method == "POST" else {}
+            if not isinstance(args, dict):
+                raise ValueError("expected a JSON object")
+            answer = call(**args)
+        except (TypeError, ValueError) as exc:
+            return json_answer(400, {"detail": str(exc)})
+        return json_answer(200, answer if name == "stats" else {"ok": True})
+
     @property
     def port(self) -> int:
         """The port it listens on."""

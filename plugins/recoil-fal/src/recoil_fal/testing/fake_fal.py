@@ -209,22 +209,6 @@ class FakeFalServer(FakeService):
                 "requests": dict(self.requests_by_op),
             }
 
-    def _control(self, method: str, path: str, body: bytes) -> tuple[int, dict[str, str], bytes]:
-        """The ``/_fake/...`` endpoints a parent process drives the fake with."""
-        try:
-            args = json.loads(body or b"{}") if method == "POST" else {}
-            if path == "/_fake/stats" and method == "GET":
-                return _json(200, self.stats())
-            if path == "/_fake/knobs" and method == "POST":
-                self.set(**args)
-                return _json(200, {"ok": True})
-            if path == "/_fake/faults" and method == "POST":
-                self.inject(**args)
-                return _json(200, {"ok": True})
-        except (TypeError, ValueError) as exc:
-            return _json(400, {"detail": str(exc)})
-        return _json(404, {"detail": f"no route {method} {path}"})
-
     # ------------------------------------------------------------------ handling
 
     def handle(
@@ -235,8 +219,9 @@ class FakeFalServer(FakeService):
         query = parse_qs(url.query)
         if path.startswith("/media/"):
             return self._media(path)
-        if path.startswith("/_fake/"):
-            return self._control(method, path, body)
+        controlled = self.control(method, path, body)
+        if controlled is not None:
+            return controlled
         if headers.get("authorization") != f"Key {self.api_key}":
             return _json(401, {"detail": "Invalid or missing API key"})
         op = _op(method, path)

@@ -419,21 +419,18 @@ class FakeReplicateServer(FakeService):
         return 200, {"Content-Type": "application/json"}, out
 
     def _control(self, method: str, path: str, body: bytes) -> tuple[int, dict[str, str], bytes]:
-        """The ``/_fake/...`` endpoints a parent process drives the fake with."""
-        args = json.loads(body or b"{}") if method == "POST" else {}
-        if path == "/_fake/stats" and method == "GET":
-            answer: Any = self.stats()
-        elif path == "/_fake/knobs" and method == "POST":
-            self.set(**args)
-            answer = {"ok": True}
-        elif path == "/_fake/faults" and method == "POST":
-            self.inject(**args)
-            answer = {"ok": True}
-        elif path == "/_fake/versions" and method == "POST":
-            answer = {"version": self.add_version(**args)}
-        else:
-            return _problem(_HttpError(404, "Not found", f"no route {method} {path}"))
-        return 200, {"Content-Type": "application/json"}, json.dumps(answer).encode()
+        """The ``/_fake/...`` endpoints (:meth:`FakeService.control`), and
+        ``POST /_fake/versions`` registering a versioned model (``add_version``)."""
+        if path == "/_fake/versions" and method == "POST":
+            version = self.add_version(**json.loads(body or b"{}"))
+            return (
+                200,
+                {"Content-Type": "application/json"},
+                json.dumps({"version": version}).encode(),
+            )
+        return self.control(method, path, body) or _problem(
+            _HttpError(404, "Not found", f"no route {method} {path}")
+        )
 
     def _create(
         self, model_ref: str, raw: bytes, prefer: str | None, fault: Fault | None

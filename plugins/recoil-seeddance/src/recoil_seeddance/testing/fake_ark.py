@@ -429,14 +429,9 @@ class FakeArkServer(FakeService):
         """Answer one request: (status, headers, body). Raises _Drop to close silently."""
         url = urlsplit(raw_path)
         path = url.path.rstrip("/")
-        if path == "/_fake/stats":
-            return _json(200, self.stats())
-        if path == "/_fake/knobs" and method == "POST":
-            self.set(**json.loads(body or b"{}"))
-            return _json(200, {"ok": True})
-        if path == "/_fake/faults" and method == "POST":
-            self.inject(**json.loads(body or b"{}"))
-            return _json(200, {"ok": True})
+        controlled = self.control(method, path, body)
+        if controlled is not None:
+            return controlled
         op = _op_for(method, path)
         if op is None:
             return _json(404, _error_body("NotFound", f"no route {method} {path}"))
