@@ -12,6 +12,7 @@ from recoil_fal.testing.fake_fal import FakeFalServer
 from recoil_core.api import (
     AuthenticationFailed,
     LookupAmbiguous,
+    OutputExpired,
     ProviderContext,
     ProviderRejected,
     SubmitRequest,
@@ -126,3 +127,32 @@ def test_find_matches_the_request_key_and_refuses_to_guess_between_two(
             await provider.aclose()
 
     run(scenario())
+
+
+def test_fal_keeps_a_result_an_hour_and_its_media_a_week(fake_fal: FakeFalServer, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """After an hour the queue result is gone: a poll reports the request expired with its
+    bill. The media stays a week: a status already holding its URL still downloads; after
+    the week the download raises OutputExpired (fal does not sign URLs again)."""
+
+    async def scenario():  # type: ignore[no-untyped-def]
+        provider = provider_for(fake_fal)
+        try:
+            job_id = await provider.submit(request())
+            done = await provider.poll(job_id)
+            fake_fal.pass_time(3601)
+            later = await provider.poll(job_id)
+            await provider.download(done, tmp_path / "kept.mp4")
+            fake_fal.pass_time(7 * 24 * 3600)
+            with pytest.raises(OutputExpired) as gone:
+                await provider.download(done, tmp_path / "gone.mp4")
+            return job_id, done, later, gone.value
+        finally:
+            await provider.aclose()
+
+    job_id, done, later, gone = run(scenario())
+
+    assert done.state == "succeeded" and done.cost_usd > 0
+    assert later.state == "expired" and later.error_code == "output_expired"
+    assert later.cost_usd == done.cost_usd == sum(fake_fal.billed_usd().values())
+    assert (tmp_path / "kept.mp4").stat().st_size > 0
+    assert gone.job_id == job_id and not (tmp_path / "gone.mp4").exists()

@@ -23,6 +23,7 @@ from recoil_core.api import (
     JobStatus,
     LookupAmbiguous,
     ModerationBlocked,
+    OutputExpired,
     ProviderContext,
     ProviderError,
     ProviderRejected,
@@ -457,6 +458,32 @@ def test_media_url_that_stays_expired_gives_up_without_a_file(
         run(using(provider(ark), flow))
     assert err.value.code == "media_expired"
     assert not dest.exists()
+
+
+def test_a_video_kept_past_its_24_hours_is_output_expired_with_the_bill_standing(
+    ark: FakeArkServer, tmp_path: Path
+) -> None:
+    """Within Ark's 24 h a GET signs a fresh URL and the download works; after them every
+    URL answers 404 and the download raises OutputExpired (final), not a retryable error."""
+    dest = tmp_path / "v.mp4"
+
+    async def flow(p: ArkProvider) -> tuple[str, JobStatus, OutputExpired]:
+        job_id = await p.submit(request())
+        status = await poll_until_final(p, job_id)
+        ark.pass_time(23 * 3600)
+        await p.download(status, dest)  # still kept: fine
+        ark.pass_time(2 * 3600)
+        with pytest.raises(OutputExpired) as gone:
+            await p.download(status, tmp_path / "again.mp4")
+        return job_id, status, gone.value
+
+    job_id, status, gone = run(using(provider(ark), flow))
+
+    assert dest.read_bytes() == media_bytes(job_id)
+    assert gone.job_id == job_id and gone.code == "output_expired" and gone.cost_usd is None
+    assert "24 h" in str(gone) and status.cost_usd > 0
+    assert not (tmp_path / "again.mp4").exists()
+    assert ark.stats()["tokens_by_task"][job_id] > 0
 
 
 def test_video_not_ready_download_is_retried(ark: FakeArkServer, tmp_path: Path) -> None:
