@@ -14,6 +14,7 @@ import attrs
 from recoil_core.api import (
     CostEstimator,
     Durations,
+    LazyFunction,
     ModelCapabilities,
     PreflightContext,
     PreflightGate,
@@ -259,11 +260,25 @@ def recoil_providers() -> list[ProviderSpec]:
     ]
 
 
+def estimate_source() -> str:
+    """The price table the estimates use (``shipped <date>``, or the studio file)."""
+    from recoil_seeddance.estimate import estimate_source as source
+
+    return source()
+
+
 @hookimpl
 def recoil_cost_estimators() -> list[CostEstimator]:
-    from recoil_seeddance.estimate import ESTIMATOR
-
-    return [ESTIMATOR]
+    # recoil_seeddance.estimate.ESTIMATOR, registered without importing the estimate module
+    # (the price tables): it loads when the estimator is first looked up.
+    return [
+        CostEstimator(
+            provider=NAME,
+            estimate=LazyFunction("recoil_seeddance.estimate:estimate_step_usd"),
+            description="Seedance output tokens x dated list price (data/prices.json)",
+            source=estimate_source,
+        )
+    ]
 
 
 @hookimpl
