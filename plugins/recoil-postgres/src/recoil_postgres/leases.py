@@ -60,9 +60,13 @@ __all__ = [
     "Claimed",
     "EpisodeBudget",
     "LeaseLostError",
+    "Statement",
     "TakeLeases",
     "ensure_lease_tables",
 ]
+
+Statement = tuple[str, Mapping[str, Any]]
+"""A statement template (``{s}``: the schema) and its parameters."""
 
 LEASE_STORE_VERSION = 1
 """Version of the lease tables' layout (independent of the backend's ``STORE_VERSION``)."""
@@ -151,6 +155,12 @@ WHERE l.worker IS NULL OR l.worker = EXCLUDED.worker OR l.expires_at < now()
 RETURNING l.epoch, l.state,
     (SELECT r.updated_at FROM {s}.node_runs r
      WHERE r.project = l.project AND r.episode = l.episode)
+"""
+_RELEASE_LEASE = """
+UPDATE {s}.take_leases SET worker = NULL, expires_at = NULL
+WHERE project = %(project)s AND episode = %(episode)s AND take_id = %(take_id)s
+  AND worker = %(worker)s AND epoch = %(epoch)s
+RETURNING epoch
 """
 _ACTIVE_ROW = """
 SELECT v.version, v.revision, v.document
@@ -321,6 +331,21 @@ class TakeLeases:
         with self._statements() as conn:
             cursor = conn.execute(self.backend._q(template), params)
             return cursor.fetchone() if cursor.description is not None else None
+
+    def together(self, *statements: Statement) -> list[TupleRow | None]:
+        """``statements`` sent in one pipeline (one round trip), run in order, each its
+        own transaction (atomic alone: a later one failing does not undo an earlier one);
+        their first rows."""
+        if len(statements) == 1:
+            return [self._one(*statements[0])]
+        with self._statements() as conn:
+            with conn.pipeline():
+                cursors = [conn.execute(self.backend._q(t), p) for t, p in statements]
+            return [c.fetchone() if c.description is not None else None for c in cursors]
+
+    def release_statement(self, claim: Claim) -> Statement:
+        """:meth:`release` as a statement for :meth:`together`."""
+        return (_RELEASE_LEASE, _claim_params(claim))
 
     def _tables(self) -> None:
         if not self._ready:
@@ -511,12 +536,7 @@ class TakeLeases:
 
     def release(self, claim: Claim) -> None:
         """Give the take up (it stays at its epoch; the next claim bumps it)."""
-        self._one(
-            "UPDATE {s}.take_leases SET worker = NULL, expires_at = NULL "
-            "WHERE project = %(project)s AND episode = %(episode)s AND take_id = %(take_id)s "
-            "AND worker = %(worker)s AND epoch = %(epoch)s RETURNING epoch",
-            _claim_params(claim),
-        )
+        self._one(*self.release_statement(claim))
 
     def _why(self, claim: Claim) -> str:
         row = self._one(
@@ -550,12 +570,15 @@ class TakeLeases:
         expected_state: str | None,
         new_state: str,
         expected_version: int,
+        before: tuple[Statement, ...] = (),
     ) -> None:
         """Write the claimed take's beat of ``scene`` if, and only if, the lease row still
-        holds ``claim``'s epoch and ``expected_state``: one transaction that moves the lease
+        holds ``claim``'s epoch and ``expected_state``: one statement that moves the lease
         row to ``new_state`` and replaces the beat in the active document. Raises
         :class:`LeaseLostError` (recorded in ``lease_refusals``) and writes nothing when the
-        lease was lost, :class:`SceneVersionConflictError` when the active version moved."""
+        lease was lost, :class:`SceneVersionConflictError` when the active version moved.
+        ``before``: statements run first, whatever the fence says (a charge: a fact),
+        sent with the write in one round trip."""
         ours = dump_document(SCENE_KIND, scene)
         beat = next(b for b in ours["beats"] if b["beat_id"] == claim.beat_id)
         ids = (claim.project, claim.episode, claim.scene_id)
@@ -568,7 +591,7 @@ class TakeLeases:
             "expected": expected_state,
             "beat": Jsonb(beat),
         }
-        row = self._one(_FENCED_WRITE, params)  # one statement: atomic
+        row = self.together(*before, (_FENCED_WRITE, params))[-1]  # one statement: atomic
         scene_found, fenced = (False, False) if row is None else (bool(row[0]), bool(row[1]))
         if not scene_found:
             active = self._one(
@@ -806,18 +829,26 @@ class EpisodeBudget:
         still holds the take (a node that lost its lease frees nothing: the hold is the
         new holder's). One statement: the budget row is locked first, then the lease row
         (shared), then the hold is deleted."""
+        self.leases._one(*self.release_statement(take_id, claim))
+
+    def release_statement(self, take_id: str, claim: Claim | None = None) -> Statement:
+        """:meth:`release` as a statement for :meth:`TakeLeases.together`."""
         if claim is None:
-            params: dict[str, Any] = {**self._key(take_id=take_id), "worker": None, "epoch": None}
-        else:
-            params = _claim_params(claim)
-        self.leases._one(_RELEASE_HOLD, params)
+            return (_RELEASE_HOLD, {**self._key(take_id=take_id), "worker": None, "epoch": None})
+        return (_RELEASE_HOLD, _claim_params(claim))
 
     def charge(self, entry: LedgerEntry) -> bool:
         """Append ``entry`` to the ledger and, if it is new, move its amount from the
         take's hold (as far as it goes) to ``spent``: one statement (the ledger row, then
         the budget row, then the hold, locked in that order)."""
+        row = self.leases._one(*self.charge_statement(entry))
+        return row is not None and bool(row[0])
+
+    def charge_statement(self, entry: LedgerEntry) -> Statement:
+        """:meth:`charge` as a statement for :meth:`TakeLeases.together` (its first column
+        says whether the entry was new)."""
         billed = _usd(entry.amount_usd)
-        row = self.leases._one(
+        return (
             _CHARGE,
             {
                 **self._key(take_id=entry.take_id, billed=billed),
@@ -830,7 +861,6 @@ class EpisodeBudget:
                 "document": Jsonb(dump_document(LEDGER_KIND, entry)),
             },
         )
-        return row is not None and bool(row[0])
 
     def state(self) -> tuple[Decimal | None, Decimal, Decimal] | None:
         """``(cap, spent, reserved)``, or None before a cap was set."""

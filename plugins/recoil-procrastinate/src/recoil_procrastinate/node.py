@@ -15,9 +15,9 @@ from procrastinate import JobContext
 from procrastinate import exceptions as procrastinate_errors
 from procrastinate.jobs import Status
 from recoil_postgres.backend import PostgresBackend
-from recoil_postgres.leases import Claim, EpisodeBudget, LeaseLostError, TakeLeases
+from recoil_postgres.leases import Claim, EpisodeBudget, LeaseLostError, Statement, TakeLeases
 
-from recoil_core.api import LedgerEntry, RecoilError, Scene
+from recoil_core.api import LedgerEntry, RecoilError, Scene, SceneVersionConflictError
 from recoil_procrastinate.config import CRASH_EXIT, QUEUE, TASK, NodeSettings
 from recoil_procrastinate.executor import TakeRunner
 from recoil_procrastinate.queue import (
@@ -63,31 +63,36 @@ class _Crash:
 
 
 class TakeBudget:
-    """:class:`EpisodeBudget` bound to one take."""
+    """:class:`EpisodeBudget` bound to one take (through its :class:`FencedBackend`)."""
 
-    def __init__(self, budget: EpisodeBudget, claim: Claim, crash: _Crash) -> None:
-        self._budget = budget
-        self._claim = claim
-        self._take_id = claim.take_id
-        self._crash = crash
+    def __init__(self, fenced: FencedBackend) -> None:
+        self._fenced = fenced
 
     def reserve(self, amount: Decimal) -> bool:
-        reserved = self._budget.reserve(self._take_id, amount)
+        fenced = self._fenced
+        fenced.flush_release()  # a release asked for before must not free this reservation
+        reserved = fenced._budget.reserve(fenced._claim.take_id, amount)
         if reserved:
-            self._crash("after_reservation")
+            fenced._crash("after_reservation")
         return reserved
 
     def hold(self, amount: Decimal) -> None:
-        self._budget.hold(self._take_id, amount)
+        fenced = self._fenced
+        fenced.flush_release()
+        fenced._budget.hold(fenced._claim.take_id, amount)
 
     def release(self) -> None:
-        self._budget.release(self._take_id, self._claim)  # fenced, like a state write
+        """Freed when the job ends, with the lease (one round trip for both; fenced, like
+        a state write), or before the next reservation of this take."""
+        self._fenced._release_hold = True
 
     def within_cap(self) -> bool:
-        return self._budget.within_cap()
+        self._fenced.flush_release()
+        return self._fenced._budget.within_cap()
 
     def remaining(self) -> float:
-        return self._budget.remaining()
+        self._fenced.flush_release()
+        return self._fenced._budget.remaining()
 
 
 _IDLE_STATES = frozenset({None, "planned"})
@@ -119,6 +124,10 @@ class FencedBackend:
         self._crash = crash
         self._budget = EpisodeBudget(leases, claim.project, claim.episode)
         self._scene = scene
+        self._charges: list[Statement] = []
+        """Charges not sent yet: each goes with the next fenced write (before it, whatever
+        the fence says), or when the job ends."""
+        self._release_hold = False
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._backend, name)
@@ -158,13 +167,20 @@ class FencedBackend:
         new_state = take.state.value if take is not None else self._state or "planned"
         if self._state == "submitting" and new_state == "submitted":
             self._crash("after_create")
-        self._leases.write_take_fenced(
-            claim,
-            scene,
-            expected_state=self._state,
-            new_state=new_state,
-            expected_version=expected_version,
-        )
+        charges = tuple(self._charges)
+        try:
+            self._leases.write_take_fenced(
+                claim,
+                scene,
+                expected_state=self._state,
+                new_state=new_state,
+                expected_version=expected_version,
+                before=charges,
+            )
+        except (LeaseLostError, SceneVersionConflictError):
+            del self._charges[: len(charges)]  # they ran before the refused write
+            raise
+        del self._charges[: len(charges)]
         self._state = new_state
         if new_state == "submitting":
             self._crash("after_submitting")
@@ -172,23 +188,42 @@ class FencedBackend:
             self._crash("mid_poll")
 
     def append_ledger(self, entry: LedgerEntry) -> bool:
-        """The charge and the move of its money from the take's hold to ``spent``, in one
-        transaction (a charge is a fact: it is recorded whoever holds the lease)."""
+        """The charge and the move of its money from the take's hold to ``spent``, one
+        statement (a charge is a fact: it is recorded whoever holds the lease), sent with
+        the next fenced write, before it (the take's state says ``succeeded`` only after
+        its charge), or when the job ends. Returns True: a charge made twice (a retry of
+        a take whose node died after charging) is recorded once, by its entry id."""
         self._crash("before_charge")
-        return self._budget.charge(entry)
+        self._charges.append(self._budget.charge_statement(entry))
+        return True
 
-    def release_idle_hold(self) -> None:
-        """Free the take's hold when nothing of it can bill: no state written yet or
-        ``planned`` (a node killed after its reservation, before ``submitting``, left a
-        hold that a retry stopped by the cap would otherwise keep). Fenced: only while
-        this claim holds the take."""
-        if self._state in _IDLE_STATES:
+    def flush_release(self) -> None:
+        """Free the take's hold now if a release was asked for."""
+        if self._release_hold:
+            self._release_hold = False
             self._budget.release(self._claim.take_id, self._claim)
+
+    def finish(self, *, holds_lease: bool) -> None:
+        """The job ends: its charges not sent yet, then (``holds_lease``) the release of the
+        take's hold when it was asked for or nothing of the take can bill (no state
+        written yet, or ``planned``: a node killed after its reservation, before
+        ``submitting``, left a hold that a retry stopped by the cap would otherwise keep),
+        then the lease: one round trip. The hold and lease releases are fenced: only
+        while this claim holds the take."""
+        statements = list(self._charges)
+        if holds_lease:
+            if self._release_hold or self._state in _IDLE_STATES:
+                statements.append(self._budget.release_statement(self._claim.take_id, self._claim))
+            statements.append(self._leases.release_statement(self._claim))
+        if statements:
+            self._leases.together(*statements)
+        self._charges.clear()
+        self._release_hold = False
 
     @property
     def take_budget(self) -> TakeBudget:
         """The shared cap as this take sees it (see ``recoil_core.runner.nodes``)."""
-        return TakeBudget(self._budget, self._claim, self._crash)
+        return TakeBudget(self)
 
 
 class Node:
@@ -251,9 +286,7 @@ class Node:
             renewing.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await renewing
-            if not lost:
-                await asyncio.to_thread(fenced.release_idle_hold)
-                await asyncio.to_thread(self.leases.release, claim)
+            await asyncio.to_thread(fenced.finish, holds_lease=not lost)
         following, after_s = outcome["job"], outcome["after_s"]
         if following is None:
             return
