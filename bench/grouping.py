@@ -246,15 +246,15 @@ def end_to_end(repeat: int) -> bool:
             runs = [child_phases(path) for _ in range(repeat)]
             phases[size] = {name: min(run[name] for run in runs) for name in runs[0]}
     print(f"\nrecoil group --json -s {E2E_STRATEGY} --provider {E2E_PROVIDER}, CPU seconds")
-    print(f"{'':<22}" + "".join(f"{size:>10,}" for size in END_TO_END_SIZES) + "  20k/10k")
+    print(f"{'':<28}" + "".join(f"{size:>10,}" for size in END_TO_END_SIZES) + "  20k/10k")
 
     def line(label: str, values: dict[int, float]) -> None:
         ratio = values[20_000] / values[10_000] if values[10_000] else float("nan")
         cells = "".join(f"{values[s]:>9.3f}s" for s in END_TO_END_SIZES)
-        print(f"{label:<22}{cells}  {ratio:7.2f}")
+        print(f"{label:<28}{cells}  {ratio:7.2f}")
 
     line("command (subprocess)", cpu)
-    print(f"{'python -c pass':<22}{bare:>9.3f}s")
+    print(f"{'python -c pass':<28}{bare:>9.3f}s")
     for name in phases[10_000]:
         line(f"  {name}", {size: phases[size][name] for size in END_TO_END_SIZES})
     rest = {size: cpu[size] - sum(phases[size].values()) for size in END_TO_END_SIZES}

@@ -127,6 +127,8 @@ def one_run(
             if queued.returncode != 0:
                 raise SystemExit(f"recoil run --executor failed:\n{queued.stderr}")
             node_env = {**env, "RECOIL_BENCH_STATEMENTS_DIR": str(counts_dir)}
+            if os.environ.get("RECOIL_BENCH_PROFILE"):
+                node_env["RECOIL_BENCH_PROFILE"] = "1"
             if detail:
                 node_env["RECOIL_BENCH_STATEMENTS_DETAIL"] = os.environ.get(
                     "RECOIL_BENCH_STATEMENTS_DETAIL", "2"
@@ -159,6 +161,8 @@ def one_run(
             if done != takes:
                 raise SystemExit(f"{done} of {takes} takes succeeded")
         found = [json.loads(p.read_text()) for p in counts_dir.glob("*.json")]
+        for prof in counts_dir.glob("*.prof"):  # RECOIL_BENCH_PROFILE=1
+            shutil.copy(prof, Path(tempfile.gettempdir()) / f"recoil-bench-{prof.name}")
         if len(found) != workers:
             raise SystemExit(f"{len(found)} of {workers} workers wrote their counts")
         if detail:

@@ -18,6 +18,7 @@ ENV = "RECOIL_BENCH_STATEMENTS_DIR"
 _counts: dict[str, Any] = {"statements": 0, "transactions": 0, "pipelined": 0, "pipelines": 0}
 _installed = False
 _DETAIL = "RECOIL_BENCH_STATEMENTS_DETAIL"
+_PROFILE = "RECOIL_BENCH_PROFILE"
 _detail: dict[str, int] | None = None
 
 
@@ -93,3 +94,9 @@ def count_round_trips(env: Mapping[str, str]) -> None:
         _detail = _counts["detail"] = {}
     path = Path(folder) / f"{os.getpid()}.json"
     atexit.register(lambda: path.write_text(json.dumps(_counts), encoding="utf-8"))
+    if env.get(_PROFILE):  # the event loop thread's calls, to <dir>/<pid>.prof
+        import cProfile
+
+        profile = cProfile.Profile()
+        profile.enable()
+        atexit.register(lambda: (profile.disable(), profile.dump_stats(path.with_suffix(".prof"))))
