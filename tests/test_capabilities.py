@@ -193,6 +193,7 @@ def test_providers_show_prints_seedance_capabilities(recoil_cli) -> None:
     assert "cancellable states: queued" in text
     assert "running cancel:     not billed" in text
     assert "finds lost creates: yes, 7 days back" in text
+    assert "keeps outputs:      1 day\n" in text  # Ark keeps a video 24 h
     assert "price table:        shipped " in text
     block = text.split("  seeddance-2.0\n", 1)[1]
     assert block.splitlines()[:5] == [

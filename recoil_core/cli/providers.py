@@ -19,6 +19,8 @@ providers_app = typer.Typer(
 def _seconds(value: float | None, none: str) -> str:
     if value is None:
         return none
+    if value == 86400:
+        return "1 day"
     for unit, size in (("days", 86400), ("h", 3600), ("min", 60)):
         if value >= size and value % size == 0:
             return f"{value / size:g} {unit}"
