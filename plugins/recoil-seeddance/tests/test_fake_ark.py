@@ -117,10 +117,19 @@ def test_ark_validation_rules_are_enforced(ark: FakeArkServer) -> None:
         {"type": "image_url", "image_url": {"url": "https://x/a.png"}, "role": "first_frame"},
         {"type": "image_url", "image_url": {"url": "https://x/b.png"}, "role": "reference_image"},
     ]
-    for body in (no_role, mixed, create_body(service_tier="flex")):
+    ten = create_body()
+    ten["content"] += [
+        {"type": "image_url", "image_url": {"url": f"https://x/{n}.png"}, "role": "reference_image"}
+        for n in range(10)
+    ]
+    for body in (no_role, mixed, ten, create_body(service_tier="flex")):
         status, answer = call(tasks_url(ark), "POST", body)
         assert (status, answer["error"]["code"]) == (400, "InvalidParameter")
     assert ark.creates_total == 0
+    nine = create_body()
+    nine["content"] += ten["content"][-10:-1]
+    status, _ = call(tasks_url(ark), "POST", nine)
+    assert status == 200 and ark.creates_total == 1
 
 
 def test_dropped_create_still_makes_the_task(ark: FakeArkServer) -> None:

@@ -97,6 +97,8 @@ of it, fresh or not, then answers 404."""
 CANCELLED_PURGE_S = 24 * 3600
 """Cancelled tasks are purged from history this many seconds after the cancel."""
 SAFETY_IDENTIFIER_MAX = 64
+MAX_REFERENCE_IMAGES_V2 = 9
+"""Seedance 2.0 takes at most this many reference images in one request (400 past it)."""
 FINISHED = frozenset({"succeeded", "failed", "expired"})
 # Ark documents no error code for a DELETE the task's status forbids (a running or an
 # already cancelled task). OperationDenied.InvalidState is the code Ark's error table uses
@@ -510,6 +512,13 @@ class FakeArkServer(FakeService):
         if is_v2 and "reference_image" in roles and ({"first_frame", "last_frame"} & set(roles)):
             raise _HttpError(
                 400, "InvalidParameter", "first/last frame cannot be mixed with reference media"
+            )
+        if is_v2 and roles.count("reference_image") > MAX_REFERENCE_IMAGES_V2:
+            raise _HttpError(
+                400,
+                "InvalidParameter",
+                f"at most {MAX_REFERENCE_IMAGES_V2} reference images, got "
+                f"{roles.count('reference_image')}",
             )
         if is_v2 and body.get("service_tier") is not None:
             raise _HttpError(400, "InvalidParameter", "service_tier is not supported")
