@@ -21,8 +21,9 @@ import pytest
 
 from recoil_core.cli.status import _print_status
 from recoil_core.model import StepState, TakeState
-from recoil_core.persistence import filesystem
-from recoil_core.persistence.filesystem import STATUS_INDEX_FILE, FilesystemBackend
+from recoil_core.persistence import status_index
+from recoil_core.persistence.filesystem import FilesystemBackend
+from recoil_core.persistence.status_index import STATUS_INDEX_FILE
 from recoil_core.runner import queries
 from recoil_core.testing.conformance import EPISODE, PROJECT, coverage_scene, solo_scene
 
@@ -32,7 +33,7 @@ LATER_NS = 10_000_000_000
 @pytest.fixture
 def later(monkeypatch: pytest.MonkeyPatch) -> None:
     """Status runs ten seconds after the episode's files were written."""
-    monkeypatch.setattr(filesystem, "_clock_ns", lambda: time.time_ns() + LATER_NS)
+    monkeypatch.setattr(status_index, "_clock_ns", lambda: time.time_ns() + LATER_NS)
 
 
 class Unindexed:
@@ -171,10 +172,10 @@ def test_racily_clean_files_are_not_indexed(
 ) -> None:
     episode(FilesystemBackend(tmp_path))
     # status 1.5 s after the writes: within the margin, nothing indexed
-    monkeypatch.setattr(filesystem, "_clock_ns", lambda: time.time_ns() + 1_500_000_000)
+    monkeypatch.setattr(status_index, "_clock_ns", lambda: time.time_ns() + 1_500_000_000)
     status(FilesystemBackend(tmp_path))
     assert not index_path(tmp_path).exists()
-    monkeypatch.setattr(filesystem, "_clock_ns", lambda: time.time_ns() + LATER_NS)
+    monkeypatch.setattr(status_index, "_clock_ns", lambda: time.time_ns() + LATER_NS)
     status(FilesystemBackend(tmp_path))
     Counting.reads = 0
     status(Counting(tmp_path))
@@ -231,7 +232,7 @@ def test_a_damaged_index_is_ignored(tmp_path: Path, later: None, damage: str) ->
         raw = head + b"\n" + body.replace(b'"succeeded"', b'"failed"', 1)
     elif damage == "entries":  # a well-formed header over entries of the wrong shape
         body = json.dumps({"SOLO_1": [1, 2], "PASS_A": "x"}).encode()
-        header = filesystem.StatusIndex(FilesystemBackend(tmp_path), PROJECT, EPISODE, "t")
+        header = status_index.StatusIndex(FilesystemBackend(tmp_path), PROJECT, EPISODE, "t")
         header._tag = queries.STATUS_FIELDS
         raw = json.dumps(header._header(body)).encode() + b"\n" + body
     else:

@@ -270,7 +270,7 @@ def _read_light(
 class StatusIndex(Protocol):
     """A backend's optional ``status_index(project, episode, tag)``: what status kept of
     each scene at its last reading, used while the scene's files are unchanged (see
-    :class:`recoil_core.persistence.filesystem.StatusIndex`)."""
+    :class:`recoil_core.persistence.status_index.StatusIndex`)."""
 
     def scene_ids(self) -> list[str]: ...
 
