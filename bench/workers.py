@@ -30,17 +30,13 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
 from _fake_ark_process import API_KEY, fake_ark_process, request_counts
-from psycopg import sql
-from psycopg.conninfo import make_conninfo
 from recoil_postgres.connection import connect
-from recoil_postgres.testing import reachable_dsn
+from recoil_postgres.testing import reachable_dsn, scratch_database
 
 from recoil_core.testing.plans import plan_dict, write_plan
 
@@ -48,19 +44,9 @@ RECOIL = str(Path(sys.executable).with_name("recoil"))
 PROJECT, EPISODE = "bench", "EP001"
 
 
-@contextmanager
-def fresh_database() -> Iterator[str]:
-    server = reachable_dsn()
-    name = f"recoil_bench_workers_{uuid.uuid4().hex[:10]}"
-    with connect(server, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        yield make_conninfo(server, dbname=name)
-    finally:
-        with connect(server, autocommit=True) as conn:
-            conn.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
+def fresh_database() -> AbstractContextManager[str]:
+    """A database of its own on ``RECOIL_POSTGRES_DSN``'s server, dropped after the run."""
+    return scratch_database(reachable_dsn(), prefix="recoil_bench_workers")
 
 
 def plan_file(folder: Path, takes: int) -> Path:

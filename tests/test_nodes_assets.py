@@ -6,17 +6,13 @@ PostgreSQL database)."""
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from ark_sheets import RecordingArk, references_sent, roles_sent, sha256
-from psycopg import sql
-from psycopg.conninfo import make_conninfo
 from recoil_postgres.backend import PostgresBackend
-from recoil_postgres.connection import connect
-from recoil_postgres.testing import reachable_dsn
+from recoil_postgres.testing import reachable_dsn, scratch_database
 from recoil_procrastinate.testing import node_env, recoil
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "ep001" / "plan.json"
@@ -25,17 +21,8 @@ PROJECT, EPISODE = "nightshift", "EP001"
 
 @pytest.fixture
 def database_dsn() -> Iterator[str]:
-    server = reachable_dsn()
-    name = f"recoil_nodes_assets_{uuid.uuid4().hex[:12]}"
-    with connect(server, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        yield make_conninfo(server, dbname=name)
-    finally:
-        with connect(server, autocommit=True) as conn:
-            conn.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
+    with scratch_database(reachable_dsn(), prefix="recoil_nodes_assets") as dsn:
+        yield dsn
 
 
 @pytest.fixture

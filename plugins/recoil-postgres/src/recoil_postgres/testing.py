@@ -56,3 +56,22 @@ def scratch_schema(dsn: str, prefix: str = SCRATCH_PREFIX) -> Iterator[str]:
     finally:
         with connect(dsn, autocommit=True) as conn:
             conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(name)))
+
+
+@contextmanager
+def scratch_database(dsn: str, prefix: str = SCRATCH_PREFIX) -> Iterator[str]:
+    """A database created on ``dsn``'s server for this block alone: its DSN. Dropped (its
+    sessions ended) when the block ends. For tests of several processes sharing one
+    database, such as render nodes and their queue."""
+    from psycopg.conninfo import make_conninfo
+
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    with connect(dsn, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        yield make_conninfo(dsn, dbname=name)
+    finally:
+        with connect(dsn, autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
