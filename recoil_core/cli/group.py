@@ -4,15 +4,14 @@
 
 from __future__ import annotations
 
-import gc
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import attrs
 import typer
 
+from recoil_core._gc import collector_paused
 from recoil_core.cli._app import echo_json, parse_options, state, user_errors
 
 if TYPE_CHECKING:
@@ -150,25 +149,9 @@ def group(
     its longest clip, or shots asking for different models; says which units are rounded
     up to a clip length the model renders."""
     options = parse_options(option or [])
-    with _collector_paused():
+    # the plan, its units and their estimates stay alive until the rows are printed
+    with collector_paused():
         _group(plan_path, strategy, passes or [], options, provider, as_json=as_json)
-
-
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """The cyclic garbage collector off while the command works. The plan, its units and
-    their estimates stay alive until the rows are printed and make no cycles to find, and
-    each full collection their growing heap triggers walks all of it (at 20,000 shots
-    about a tenth of the command's CPU, more than at 10,000 per shot). :func:`_group`
-    returns before the collector is back, so what it made is freed by reference counts
-    first instead of being walked once more."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _group(

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import gc
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import typer
 
+from recoil_core._gc import collector_paused
 from recoil_core.cli._app import echo_json, user_errors
 from recoil_core.cli._episodes import EpisodeOpt, ProjectOpt, backend, episodes, resolve
 
@@ -22,7 +20,8 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
 ) -> None:
     """Per scene, beat and take: state, job ids, renders, and what needs attention."""
-    with _collector_paused():
+    # every scene read stays alive until the report is printed
+    with collector_paused():
         _status(project, episode, as_json=as_json)
 
 
@@ -70,21 +69,6 @@ def _node_status(project: str, episode: str) -> dict[str, Any] | None:
         if found is not None:
             return cast("dict[str, Any]", found)
     return None
-
-
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """The cyclic garbage collector off while status reads and prints: every scene read
-    stays alive until the report is printed, and the collector would walk that growing
-    heap again and again (about a third of the command's CPU at 10,000 takes) to find
-    next to nothing (reading makes few cycles)."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _print_status(
