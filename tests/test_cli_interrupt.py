@@ -7,6 +7,8 @@ import json
 import signal
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from recoil_seeddance.testing.fake_ark import FakeArkServer
@@ -14,6 +16,22 @@ from recoil_seeddance.testing.fake_ark import FakeArkServer
 from recoil_core.testing.pytest_plugin import recoil_executable
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "ep001" / "plan.json"
+
+
+@contextmanager
+def children_take_sigint() -> Iterator[None]:
+    """Processes started in here get SIGINT's default action. A test runner started in the
+    background by a shell (``make test &``, a CI step) ignores SIGINT, and an ignored
+    signal stays ignored across exec: the ``recoil run`` under test would never see the
+    Ctrl-C it is sent (rightly: a background job keeps ignoring it)."""
+    before = signal.getsignal(signal.SIGINT)
+    if before is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # reset to default by exec
+    try:
+        yield
+    finally:
+        if before is signal.SIG_IGN:
+            signal.signal(signal.SIGINT, before)
 
 
 def test_ctrl_c_leaves_takes_resumable_and_the_rerun_never_creates_twice(recoil_env, tmp_path):
@@ -33,14 +51,15 @@ def test_ctrl_c_leaves_takes_resumable_and_the_rerun_never_creates_twice(recoil_
             "--concurrency",
             "2",
         ]
-        process = subprocess.Popen(
-            command,
-            env=env,
-            cwd=tmp_path,
-            text=True,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        )
+        with children_take_sigint():
+            process = subprocess.Popen(
+                command,
+                env=env,
+                cwd=tmp_path,
+                text=True,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+            )
         deadline = time.monotonic() + 60
         while server.stats()["creates_total"] < 2:
             assert process.poll() is None, process.communicate()
