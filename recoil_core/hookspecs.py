@@ -115,6 +115,9 @@ def recoil_providers() -> list[ProviderSpec]:
     ``find_consistency_s`` for lost creates, ``output_retention_s``. ``recoil providers
     show NAME`` prints the declaration; ``recoil_core.testing.providers`` holds the
     conformance suite that checks a provider keeps it (docs/writing-a-provider.md).
+    A provider whose bill depends on what a create asked, which its service later
+    forgets, implements the optional ``Provider.remember(job_id, request)``: the kernel
+    hands it the saved request before it polls a job.
 
     Secrets (API keys) come from ``ctx.env`` and must never be written to any file,
     log, error message or returned status metadata.

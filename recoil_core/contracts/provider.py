@@ -85,6 +85,15 @@ class Provider(Protocol):
     Retry-After. What it raises is its last word; the kernel retries nothing and handles
     state only. ``submit`` must never be retried after a response was lost (raise
     ProviderUnavailable instead and let the runner ask :meth:`find`).
+
+    Optional: ``remember(job_id: str, request: SubmitRequest) -> None``. When a provider
+    has it, the kernel calls it before it polls a job, with the request the job was
+    created from as the take persisted it before the create: a run resumed after a kill,
+    a render node taking a take over and ``recoil reconcile`` poll jobs another provider
+    object sent. A service whose bill depends on what was asked (output seconds at a
+    resolution) and whose API stops showing it (Replicate removes a prediction's input
+    after an hour) prices the job from this instead of guessing. It must be quick and
+    make no call to the service; what it raises is logged and the poll goes on.
     """
 
     async def submit(self, request: SubmitRequest) -> str:

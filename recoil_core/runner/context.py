@@ -6,13 +6,15 @@ from __future__ import annotations
 import asyncio
 import enum
 from collections.abc import Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import attrs
 
+from recoil_core.contracts.provider import SubmitRequest
 from recoil_core.errors import AuthenticationFailed
-from recoil_core.model import Beat, Scene, Take
+from recoil_core.model import Beat, Scene, Take, WorkflowStep
 
 
 @attrs.define
@@ -80,3 +82,29 @@ class Refusal:
         """Remember ``exc`` unless a refusal was seen already; return the first one, to raise."""
         self.first = self.first or exc
         return self.first
+
+
+def parse_time(value: str | None) -> datetime | None:
+    """An ISO time a step recorded, or None."""
+    return datetime.fromisoformat(value) if value else None
+
+
+def request_for(ctx: TakeContext, step: WorkflowStep) -> SubmitRequest:
+    """What the provider is sent (or searched by) for the take's step."""
+    inputs: dict[str, Path] = {}
+    for role, source_id in step.inputs.items():
+        source = ctx.take.workflow.step(source_id)
+        path = source.receipt.run_result.output_path if source.receipt else None
+        if path:
+            inputs[role] = Path(path)
+    return SubmitRequest(
+        take_id=ctx.take.take_id,
+        step_id=step.step_id,
+        modality=step.modality,
+        model=step.model or "",
+        payload=step.payload,
+        seed=step.seed if step.seed is not None else -1,
+        inputs=inputs,
+        submitting_at=parse_time(step.submitting_at),
+        request_key=step.request_key or "",
+    )

@@ -19,7 +19,13 @@ from recoil_core.errors import (
     TaskNotFound,
 )
 from recoil_core.model import WorkflowStep, as_price
-from recoil_core.runner.context import DispatchOptions, Refusal, TakeContext
+from recoil_core.runner.context import (
+    DispatchOptions,
+    Refusal,
+    TakeContext,
+    parse_time,
+    request_for,
+)
 from recoil_core.runner.finishing import fail_step
 from recoil_core.runner.journal import Journal
 from recoil_core.runner.providers import ProviderPool
@@ -27,15 +33,28 @@ from recoil_core.runner.providers import ProviderPool
 log = logging.getLogger(__name__)
 
 
-def parse_time(value: str | None) -> datetime | None:
-    """An ISO time a step recorded, or None."""
-    return datetime.fromisoformat(value) if value else None
-
-
 def seconds_since(value: str | None) -> float | None:
     """Seconds elapsed since an ISO time a step recorded, or None."""
     moment = parse_time(value)
     return None if moment is None else (datetime.now(moment.tzinfo) - moment).total_seconds()
+
+
+def remember_request(provider: Any, ctx: TakeContext, step: WorkflowStep) -> None:
+    """Tell ``provider`` what the step's job was created from before it is polled, when the
+    provider asks to be told (its optional ``remember``; see
+    :class:`~recoil_core.contracts.provider.Provider`). A job an earlier process created
+    is polled by a provider object that never sent it: a provider whose bill depends on
+    the request, which its API no longer shows, prices it from this. What ``remember``
+    raises is logged, not fatal: the provider then prices the job as it would unaided."""
+    remember = getattr(provider, "remember", None)
+    if remember is None or step.job_id is None:
+        return
+    try:
+        remember(step.job_id, request_for(ctx, step))
+    except Exception as exc:  # plugin code: its bill falls back to its own rule
+        log.warning(
+            "provider %r could not take job %s's request: %s", step.provider, step.job_id, exc
+        )
 
 
 class Poller:
@@ -74,6 +93,7 @@ class Poller:
         )
         cancel_asked = False
         assert step.job_id is not None
+        remember_request(provider, ctx, step)
         while True:
             try:
                 with self.pool.guard(step.provider or ""):

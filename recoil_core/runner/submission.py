@@ -17,10 +17,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
-from recoil_core.contracts.provider import SubmitRequest
 from recoil_core.errors import (
     AuthenticationFailed,
     LookupAmbiguous,
@@ -31,35 +29,19 @@ from recoil_core.errors import (
 )
 from recoil_core.model import StepState, WorkflowStep, new_identity, seed_for, utc_now
 from recoil_core.persistence.protocol import CreateGuard
-from recoil_core.runner.context import DispatchOptions, Refusal, TakeContext
+from recoil_core.runner.context import (
+    DispatchOptions,
+    Refusal,
+    TakeContext,
+    request_for,
+)
 from recoil_core.runner.finishing import fail_step
 from recoil_core.runner.journal import Journal
-from recoil_core.runner.polling import parse_time, seconds_since
+from recoil_core.runner.polling import seconds_since
 from recoil_core.runner.providers import ProviderPool
 from recoil_core.takes import Event, Unwritten, advance
 
 log = logging.getLogger(__name__)
-
-
-def request_for(ctx: TakeContext, step: WorkflowStep) -> SubmitRequest:
-    """What the provider is sent (or searched by) for the take's step."""
-    inputs: dict[str, Path] = {}
-    for role, source_id in step.inputs.items():
-        source = ctx.take.workflow.step(source_id)
-        path = source.receipt.run_result.output_path if source.receipt else None
-        if path:
-            inputs[role] = Path(path)
-    return SubmitRequest(
-        take_id=ctx.take.take_id,
-        step_id=step.step_id,
-        modality=step.modality,
-        model=step.model or "",
-        payload=step.payload,
-        seed=step.seed if step.seed is not None else -1,
-        inputs=inputs,
-        submitting_at=parse_time(step.submitting_at),
-        request_key=step.request_key or "",
-    )
 
 
 class Submitter:

@@ -239,6 +239,8 @@ class CallLog:
     (:meth:`ServiceControls.pass_retention`)."""
     stop_before_download: int = 0
     """Downloads the suite stops in-process before they start, as a run killed there."""
+    remembered: list[str] = attrs.field(factory=list)
+    """Jobs the kernel told the provider the request of (``remember``) before polling."""
     service: ServiceControls | None = None
 
 
@@ -261,6 +263,12 @@ class _Watched:
 
     async def poll(self, job_id: str) -> JobStatus:
         return await self._inner.poll(job_id)
+
+    def remember(self, job_id: str, request: SubmitRequest) -> None:
+        self._calls.remembered.append(job_id)
+        remember = getattr(self._inner, "remember", None)
+        if remember is not None:
+            remember(job_id, request)
 
     async def find(self, request: SubmitRequest) -> str | None:
         self._calls.finds += 1
@@ -717,6 +725,8 @@ class ProviderConformance:
         assert "output expired before download" in (take.error or "")
         assert job_id in (take.error or "")
         assert episode.calls.submits == 1 and put.service.creates() == 1
+        # the resumed run told the provider what the job was created from before polling
+        assert episode.calls.remembered.count(job_id) >= 2
         assert episode.ledger_kinds() == [ChargeKind.FAILED_BUT_BILLED]
         episode.assert_money()
 
