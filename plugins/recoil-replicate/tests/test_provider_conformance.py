@@ -8,7 +8,6 @@ import json
 from collections.abc import Mapping
 from pathlib import Path
 
-import attrs
 import pytest
 from recoil_replicate import plugin
 from recoil_replicate.testing.fake_replicate import RETENTION_S, FakeReplicateServer
@@ -80,19 +79,13 @@ def _under_test(
 
 
 class TestOfficialModelConformance(ProviderConformance):
+    """An official model bills its output seconds at its resolution, both only in the
+    prediction's input, which Replicate removes after an hour: a run resumed later prices
+    the job from the request the kernel hands ``remember`` (the resumed-take case)."""
+
     @pytest.fixture
     def provider_under_test(self, fake_replicate: FakeReplicateServer) -> ProviderUnderTest:
-        return attrs.evolve(
-            _under_test(fake_replicate, "seedance-1-pro"),
-            skip={
-                "test_a_take_resumed_after_its_output_was_deleted_is_failed_but_billed": (
-                    "an official model bills its output seconds at its resolution, both only in "
-                    "the prediction's input, which Replicate removes after an hour: a run that "
-                    "did not create the prediction charges the dearest case (README, 'Bills "
-                    "after the hour'; test_replicate_provider checks that charge)"
-                )
-            },
-        )
+        return _under_test(fake_replicate, "seedance-1-pro")
 
 
 class TestVersionedModelConformance(ProviderConformance):

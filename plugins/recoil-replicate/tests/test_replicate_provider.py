@@ -326,6 +326,65 @@ def test_the_run_that_made_a_prediction_bills_it_exactly_even_after_the_hour(
     assert status.cost_usd == fake.stats()["billed_usd_by_prediction"][status.job_id]
 
 
+def test_a_later_run_told_the_request_bills_it_exactly_after_the_hour(
+    fake: FakeReplicateServer, wall: ManualClock
+) -> None:
+    sent = request(resolution="480p", duration_s=7)
+    first = provider_for(fake)
+
+    async def create() -> Any:
+        try:
+            return await settle(first, await first.submit(sent))
+        finally:
+            await first.aclose()
+
+    done = run(create())
+    wall.advance(RETENTION_S + 1)  # killed before the download; resumed after the hour
+    later = provider_for(fake)
+
+    async def resume() -> Any:
+        try:
+            later.remember(done.job_id, sent)  # what the kernel persisted before the create
+            return await later.poll(done.job_id)
+        finally:
+            await later.aclose()
+
+    status = run(resume())
+
+    assert status.state == "expired" and status.error_code == "output_expired"
+    assert status.cost_usd == pytest.approx(7 * 0.03)
+    assert status.cost_usd == fake.stats()["billed_usd_by_prediction"][done.job_id]
+    assert status.metadata["bill_basis"] == "as sent"
+
+
+def test_a_request_replicate_would_refuse_teaches_remember_nothing(
+    fake: FakeReplicateServer, wall: ManualClock
+) -> None:
+    first = provider_for(fake)
+
+    async def create() -> Any:
+        try:
+            return await settle(first, await first.submit(request()))
+        finally:
+            await first.aclose()
+
+    done = run(create())
+    wall.advance(RETENTION_S + 1)
+    later = provider_for(fake)
+
+    async def resume() -> Any:
+        try:
+            later.remember(done.job_id, request(resolution="8k"))  # no such resolution
+            return await later.poll(done.job_id)
+        finally:
+            await later.aclose()
+
+    status = run(resume())
+
+    assert status.metadata["bill_basis"].startswith("assumed")  # never below the bill
+    assert status.cost_usd >= fake.stats()["billed_usd_by_prediction"][done.job_id]
+
+
 def test_download_writes_the_output_and_sends_the_token_only_to_replicate_hosts(
     fake: FakeReplicateServer, tmp_path: Path
 ) -> None:

@@ -53,7 +53,7 @@ from recoil_replicate.errors import (
 )
 from recoil_replicate.models import OFFICIAL, OfficialModel, VersionedModel
 from recoil_replicate.pricing import PriceTable, price_table
-from recoil_replicate.request import KEY_FIELD, build_create, requested_model
+from recoil_replicate.request import KEY_FIELD, billed_output, build_create, requested_model
 from recoil_replicate.transport import DOWNLOAD_TIMEOUT, make_client, transport_name
 
 log = logging.getLogger("recoil_replicate")
@@ -171,6 +171,20 @@ class ReplicateProvider:
             return settled
         data = await self._call("get", "GET", f"/predictions/{quote(job_id, safe='')}")
         return self._status(job_id, data)
+
+    def remember(self, job_id: str, request: SubmitRequest) -> None:
+        """The request the kernel persisted for ``job_id`` before its create: an official
+        model's output seconds and resolution (its bill) are kept for the polls, so a run
+        that did not create the prediction bills it exactly after Replicate removed its
+        input. A request this provider would refuse leaves nothing."""
+        if job_id in self._sent:
+            return
+        try:
+            output = billed_output(request)
+        except ProviderRejected:
+            return
+        if output is not None:
+            self._sent[job_id] = _Sent(*output)
 
     async def find(self, request: SubmitRequest) -> str | None:
         """The prediction this request's lost create made, if Replicate still shows it.

@@ -63,6 +63,30 @@ def build_create(request: SubmitRequest) -> CreateCall:
     return _versioned(request, model)
 
 
+def billed_output(request: SubmitRequest) -> tuple[int, str] | None:
+    """The output seconds and resolution an official model's create for ``request`` asks
+    for (what Replicate bills it by); ``None`` for a versioned model. Raises
+    ProviderRejected where :func:`build_create` would. Reads no file."""
+    model = requested_model(request)
+    if not isinstance(model, OfficialModel):
+        return None
+    return _official_output(request, model)
+
+
+def _official_output(request: SubmitRequest, model: OfficialModel) -> tuple[int, str]:
+    payload = request.payload
+    try:
+        duration = model.duration_for(payload.get("duration_s"))
+    except ValueError as exc:
+        raise _reject(request, str(exc), "duration_out_of_range") from None
+    resolution = str(payload.get("resolution") or "720p")
+    if resolution not in model.resolutions:
+        raise _reject(
+            request, f"{model.ref} renders {', '.join(model.resolutions)}, not {resolution}"
+        )
+    return duration, resolution
+
+
 def _hints(request: SubmitRequest) -> Mapping[str, Any]:
     hints = request.payload.get("provider_hints")
     return hints if isinstance(hints, Mapping) else {}
@@ -84,15 +108,7 @@ def _official(request: SubmitRequest, model: OfficialModel) -> CreateCall:
     prompt = str(payload.get("prompt") or "")
     if not prompt:
         raise _reject(request, f"{model.ref} needs a prompt")
-    try:
-        duration = model.duration_for(payload.get("duration_s"))
-    except ValueError as exc:
-        raise _reject(request, str(exc), "duration_out_of_range") from None
-    resolution = str(payload.get("resolution") or "720p")
-    if resolution not in model.resolutions:
-        raise _reject(
-            request, f"{model.ref} renders {', '.join(model.resolutions)}, not {resolution}"
-        )
+    duration, resolution = _official_output(request, model)
     start, last = _frame(request, "first_frame"), _frame(request, "last_frame")
     if model.needs_start_image and start is None:
         raise _reject(request, f"{model.ref} animates a start image; this step has none")
