@@ -5,6 +5,7 @@ failure, charging what a failed job billed."""
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -80,6 +81,29 @@ def _span(seconds: float) -> str:
     return f"{seconds:g} s"
 
 
+class StaleParts:
+    """Partial downloads (``.part`` files) killed processes left in a renders folder,
+    listed once: per run, or per render node process across the takes it works (a listing
+    per take would cost a scan of the whole folder each time)."""
+
+    def __init__(self) -> None:
+        self._names: set[str] | None = None
+
+    def take(self, folder: Path, prefix: str) -> list[str]:
+        """The listed ``<prefix>*.part`` names, no longer listed (the caller removes them)."""
+        if self._names is None:
+            try:
+                with os.scandir(folder) as entries:
+                    self._names = {e.name for e in entries if e.name.endswith(".part")}
+            except FileNotFoundError:
+                self._names = set()
+        found = [
+            n for n in self._names if n.startswith(prefix) and n[len(prefix) :].endswith(".part")
+        ]
+        self._names.difference_update(found)
+        return found
+
+
 class Finisher:
     """Settles steps whose jobs are final: renders and charges, or failures."""
 
@@ -97,23 +121,9 @@ class Finisher:
         self.accountant = accountant
         self.options = options
         self.journal = journal
-        self._parts: set[str] | None = None
+        self.stale_parts = StaleParts()
+        """This run's own listing; a render node hands each take's finisher its own."""
         self._renders_ready = False
-
-    def _stale_parts(self, prefix: str) -> list[str]:
-        """Partial downloads (``<prefix>*.part``) an earlier, killed run left in the renders
-        folder; listed once per run (this run's own are removed as they finish)."""
-        if self._parts is None:
-            try:
-                with os.scandir(self.options.renders_dir) as entries:
-                    self._parts = {e.name for e in entries if e.name.endswith(".part")}
-            except FileNotFoundError:
-                self._parts = set()
-        found = [
-            n for n in self._parts if n.startswith(prefix) and n[len(prefix) :].endswith(".part")
-        ]
-        self._parts.difference_update(found)
-        return found
 
     def charge(
         self,
@@ -151,7 +161,8 @@ class Finisher:
             self.options.renders_dir.mkdir(parents=True, exist_ok=True)
             self._renders_ready = True
         stem = f".{take.take_id}.{step.step_id}"
-        for stale in self._stale_parts(f"{stem}."):  # a killed run's download
+        # a killed download's .part files (this process's own are removed as they end)
+        for stale in self.stale_parts.take(self.options.renders_dir, f"{stem}."):
             (self.options.renders_dir / stale).unlink(missing_ok=True)
         tmp = self.options.renders_dir / f"{stem}.{os.getpid()}.part"
         try:

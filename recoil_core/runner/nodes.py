@@ -35,6 +35,7 @@ from recoil_core.registry import Registry
 from recoil_core.runner.accounting import Accountant
 from recoil_core.runner.dispatch import SceneSession, attempts
 from recoil_core.runner.episode import EpisodeRunner, RunOptions, RunReport
+from recoil_core.runner.finishing import StaleParts
 from recoil_core.runner.polling import seconds_since
 from recoil_core.runner.providers import ProviderPool
 from recoil_core.runner.reconcile import reconcile
@@ -322,6 +323,7 @@ async def run_take(
     resend_after_s: float | None = None,
     slot_polls_s: float = 0.0,
     downloaded: Callable[[Path], None] | None = None,
+    stale_parts: dict[str, StaleParts] | None = None,
 ) -> TakeOutcome:
     """Start or resume ``job``'s take on ``runner``'s backend, as an in-process run would
     (reservation, ``submitting``, create, poll, download, charge); the outcome names the
@@ -336,7 +338,9 @@ async def run_take(
     ago) is searched for but never sent again yet; the same job comes back when it is that
     old (a node frozen between its ``submitting`` write and its create must not find its
     create made twice when it wakes). ``downloaded``: called with the ``.part`` file a
-    job's output was just written to, before it is placed (a test's crash point)."""
+    job's output was just written to, before it is placed (a test's crash point).
+    ``stale_parts``: the node's listings of killed downloads, per renders folder, so a
+    folder is listed once per node, not once per take."""
     backend = runner.backend
     found = backend.load_active(job.project, job.episode, job.scene_id)
     if found is None:
@@ -365,6 +369,9 @@ async def run_take(
     executor = runner._executor(
         providers if downloaded is None else cast(ProviderPool, _Watched(providers, downloaded))
     )
+    if stale_parts is not None:
+        folder = str(executor.finisher.options.renders_dir)
+        executor.finisher.stale_parts = stale_parts.setdefault(folder, StaleParts())
     if defer_polls:
         executor.poller.sleep = _poll_sleep(slot_polls_s) if slot_polls_s > 0 else _poll_later
     try:
@@ -427,6 +434,10 @@ def _resend_wait(take: Take, resend_after_s: float | None) -> float | None:
     return resend_after_s - min(young) if young else None
 
 
+_KEYS_KEPT = 64
+"""Stored runs whose cache key a :class:`NodeTakeRunner` keeps (runs saved again drop out)."""
+
+
 class NodeTakeRunner:
     """What an executor plugin's worker calls for each job: ``await runner(job, node run,
     backend, defer_polls=...)`` runs :func:`run_take` on that backend and returns
@@ -438,6 +449,11 @@ class NodeTakeRunner:
         self.env = dict(env)
         self._plans: dict[str, CanonicalPlan] = {}
         self._pools: dict[str, ProviderPool] = {}
+        self._stale_parts: dict[str, StaleParts] = {}
+        self._keys: dict[int, tuple[Mapping[str, Any], str]] = {}
+        """The cache key of each stored run this runner was handed, by identity: a worker
+        hands the same object for every job of a run until the run is saved again, and
+        serialising a large plan for every job would cost more than the job's own work."""
 
     async def __call__(
         self,
@@ -451,7 +467,7 @@ class NodeTakeRunner:
         downloaded: Callable[[Path], None] | None = None,
     ) -> dict[str, Any]:
         node_run = NodeRun.from_dict(stored)
-        key = json.dumps(stored, sort_keys=True)
+        key = self._key(stored)
         plan = self._plans.get(key)
         if plan is None:
             plan = self._plans[key] = node_run.plan()
@@ -469,8 +485,19 @@ class NodeTakeRunner:
             resend_after_s=resend_after_s,
             slot_polls_s=slot_polls_s,
             downloaded=downloaded,
+            stale_parts=self._stale_parts,
         )
         return outcome.to_dict()
+
+    def _key(self, stored: Mapping[str, Any]) -> str:
+        kept = self._keys.get(id(stored))
+        if kept is not None and kept[0] is stored:  # held here, so its id is not reused
+            return kept[1]
+        key = json.dumps(stored, sort_keys=True)
+        if len(self._keys) >= _KEYS_KEPT:
+            self._keys.clear()
+        self._keys[id(stored)] = (stored, key)
+        return key
 
     async def aclose(self) -> None:
         pools, self._pools = self._pools, {}
