@@ -304,12 +304,12 @@ class TakeExecutor:
         submitter = self.submitter
         async with self.pool.slot(provider_name) as slot:
             if step.state != StepState.SUBMITTED:
-                if not submitter.own_create(ctx, step):
+                if not await submitter.own_create(ctx, step):
                     return StepOutcome.PENDING  # another live process may be sending it
                 try:
                     created = await self._create_job(ctx, step, reservation)
                 finally:
-                    submitter.let_go(ctx, step)
+                    await submitter.let_go(ctx, step)
                 if isinstance(created, StepOutcome):
                     return created
             status = await self.poller.wait(ctx, step)

@@ -15,6 +15,7 @@ create, say) leaves the step to it.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -70,16 +71,17 @@ class Submitter:
         """Steps that were ``unknown`` when this run resumed them, with --resubmit-unknown:
         the ones a person checked. A create lost during this run is not among them."""
 
-    def own_create(self, ctx: TakeContext, step: WorkflowStep) -> bool:
+    async def own_create(self, ctx: TakeContext, step: WorkflowStep) -> bool:
         """Hold the step's create key before sending or settling its create: False when
         another live process holds it (it may be about to send that create), and the step
-        is then left as it is."""
+        is then left as it is. The guard is asked on a thread: it may be a database round
+        trip, which must not stall the other takes."""
         if self.create_guard is None:
             return True
         key = f"{ctx.take.take_id}/{step.step_id}"
         if key in self.held:
             return True
-        if not self.create_guard.acquire(key):
+        if not await asyncio.to_thread(self.create_guard.acquire, key):
             self.busy.add(key)
             ctx.take.attention = (
                 f"step {step.step_id}: another live process holds its create (it may be "
@@ -89,12 +91,13 @@ class Submitter:
         self.held.add(key)
         return True
 
-    def let_go(self, ctx: TakeContext, step: WorkflowStep) -> None:
-        """Give the step's create key back once its create is settled or left."""
+    async def let_go(self, ctx: TakeContext, step: WorkflowStep) -> None:
+        """Give the step's create key back once its create is settled or left (on a thread,
+        which finishes the release even if this run is cancelled meanwhile)."""
         key = f"{ctx.take.take_id}/{step.step_id}"
         if self.create_guard is not None and key in self.held:
             self.held.discard(key)
-            self.create_guard.release(key)
+            await asyncio.to_thread(self.create_guard.release, key)
 
     async def mark_submitting(self, ctx: TakeContext, step: WorkflowStep) -> None:
         """Draw the create's identity and persist ``submitting`` before the paid call."""
