@@ -13,6 +13,11 @@ DEFAULT_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 DEFAULT_SCHEMA = "recoil"
 APPLICATION_NAME = "recoil"
 CONNECT_TIMEOUT_S = 10
+IDLE_IN_TRANSACTION_TIMEOUT_S = 60
+"""A session of Recoil's left idle inside a transaction this long is ended by the server,
+its locks with it. Recoil's transactions run their statements back to back, so only a
+frozen process (SIGSTOP, a stalled VM) leaves one open: without this, the rows it locked
+(a take's lease, a scene) would stop every other node until it woke."""
 
 _SCHEMA_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 _URL_PASSWORD = re.compile(r"^(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^:@/?#]*):(?P<pw>[^@/?#]*)@")

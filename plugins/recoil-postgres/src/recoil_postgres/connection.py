@@ -13,6 +13,7 @@ from recoil_postgres.config import (
     CONNECT_TIMEOUT_S,
     DEFAULT_DSN,
     DSN_ENV,
+    IDLE_IN_TRANSACTION_TIMEOUT_S,
     describe,
     shown_dsn,
 )
@@ -22,7 +23,8 @@ Conn = psycopg.Connection[TupleRow]
 
 
 def connect(dsn: str, *, autocommit: bool = False) -> Conn:
-    """A new connection to ``dsn`` (``application_name=recoil``, a connect timeout).
+    """A new connection to ``dsn`` (``application_name=recoil``, a connect timeout, and
+    :data:`~recoil_postgres.config.IDLE_IN_TRANSACTION_TIMEOUT_S`).
 
     Raises :class:`PostgresConfigError` for a malformed DSN and
     :class:`PostgresUnavailableError` when the server cannot be reached or refuses us;
@@ -39,7 +41,18 @@ def connect(dsn: str, *, autocommit: bool = False) -> Conn:
     params.setdefault("connect_timeout", CONNECT_TIMEOUT_S)
     params.setdefault("application_name", APPLICATION_NAME)
     try:
-        return psycopg.connect(make_conninfo("", **params), autocommit=autocommit)
+        conn = psycopg.connect(make_conninfo("", **params), autocommit=autocommit)
+        try:
+            conn.execute(
+                "SELECT set_config('idle_in_transaction_session_timeout', %s, false)",
+                (f"{IDLE_IN_TRANSACTION_TIMEOUT_S * 1000}",),
+            )
+            if not autocommit:
+                conn.commit()
+        except BaseException:
+            conn.close()
+            raise
+        return conn
     except psycopg.Error as exc:
         raise PostgresUnavailableError(
             f"cannot connect to PostgreSQL at {shown_dsn(dsn)}: {describe(exc, dsn)} "

@@ -333,9 +333,9 @@ class TakeLeases:
             return cursor.fetchone() if cursor.description is not None else None
 
     def together(self, *statements: Statement) -> list[TupleRow | None]:
-        """``statements`` sent in one pipeline (one round trip), run in order, each its
-        own transaction (atomic alone: a later one failing does not undo an earlier one);
-        their first rows."""
+        """``statements`` sent in one pipeline (one round trip) and run in order in one
+        implicit transaction, committed at the pipeline's end: all of them or, when one
+        fails, none (the error is raised). Their first rows."""
         if len(statements) == 1:
             return [self._one(*statements[0])]
         with self._statements() as conn:
@@ -354,17 +354,11 @@ class TakeLeases:
                 ensure_lease_tables(conn, self.backend.schema)
             self._ready = True
 
-    def _run(self, template: str, params: Mapping[str, Any]) -> TupleRow | None:
-        self._tables()
-        with self.backend._transaction() as conn:
-            cursor = conn.execute(self.backend._q(template), params)
-            return cursor.fetchone() if cursor.description is not None else None
-
     # ------------------------------------------------------------------ workers
 
     def heartbeat(self, worker: str, *, host: str, pid: int) -> None:
         """Say the worker is alive (``render_workers``; shown by status queries)."""
-        self._run(
+        self._one(
             "INSERT INTO {s}.render_workers (worker, host, pid) "
             "VALUES (%(worker)s, %(host)s, %(pid)s) ON CONFLICT (worker) "
             "DO UPDATE SET heartbeat_at = now()",
@@ -373,7 +367,7 @@ class TakeLeases:
 
     def save_node_run(self, project: str, episode: str, run: Mapping[str, Any]) -> None:
         """Keep what render nodes need to run the episode's takes (the latest run's)."""
-        self._run(
+        self._one(
             "INSERT INTO {s}.node_runs (project, episode, run) "
             "VALUES (%(project)s, %(episode)s, %(run)s) ON CONFLICT (project, episode) "
             "DO UPDATE SET run = EXCLUDED.run, updated_at = now()",
@@ -430,7 +424,7 @@ class TakeLeases:
 
     def has_node_run(self, project: str, episode: str) -> bool:
         """Whether the episode was handed to render nodes (``recoil run --executor``)."""
-        row = self._run(
+        row = self._one(
             "SELECT 1 FROM {s}.node_runs WHERE project = %(project)s AND episode = %(episode)s",
             {"project": project, "episode": episode},
         )
@@ -438,7 +432,7 @@ class TakeLeases:
 
     def leave(self, worker: str) -> None:
         """The worker stopped cleanly: it is no longer listed."""
-        self._run("DELETE FROM {s}.render_workers WHERE worker = %(worker)s", {"worker": worker})
+        self._one("DELETE FROM {s}.render_workers WHERE worker = %(worker)s", {"worker": worker})
 
     # ------------------------------------------------------------------ leases
 
@@ -516,7 +510,7 @@ class TakeLeases:
 
     def lease_left(self, project: str, episode: str, take_id: str) -> float:
         """Seconds until the take's current lease expires (0 when it is free)."""
-        row = self._run(
+        row = self._one(
             "SELECT GREATEST(0, EXTRACT(EPOCH FROM expires_at - now()))::float8 "
             "FROM {s}.take_leases WHERE project = %(project)s AND episode = %(episode)s "
             "AND take_id = %(take_id)s AND worker IS NOT NULL",
@@ -526,7 +520,7 @@ class TakeLeases:
 
     def renew(self, claim: Claim, lease_s: float) -> bool:
         """Extend the lease by ``lease_s`` from now; False when it was lost (another epoch)."""
-        row = self._run(
+        row = self._one(
             "UPDATE {s}.take_leases SET expires_at = now() + make_interval(secs => %(lease_s)s) "
             "WHERE project = %(project)s AND episode = %(episode)s AND take_id = %(take_id)s "
             "AND worker = %(worker)s AND epoch = %(epoch)s RETURNING epoch",
@@ -553,7 +547,7 @@ class TakeLeases:
 
     def refusals(self, project: str, episode: str) -> int:
         """How many fenced writes of the episode's takes were refused."""
-        row = self._run(
+        row = self._one(
             "SELECT count(*) FROM {s}.lease_refusals "
             "WHERE project = %(project)s AND episode = %(episode)s",
             {"project": project, "episode": episode},
