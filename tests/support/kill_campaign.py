@@ -1079,6 +1079,44 @@ def run_folder(folder: Folder, kills: int, *, capped: bool, refused: bool) -> No
     folder.check()
 
 
+def _folders(
+    workdir: Path,
+    counts: CampaignCounts,
+    work: Callable[[Path], None],
+    *,
+    seed: int,
+    kills: int,
+    max_folders: int | None,
+    log: Callable[[str], None],
+    strict: bool,
+    idle_folders: int,
+) -> CampaignCounts:
+    """Fresh folders under ``workdir``, each worked by ``work(root)``, until ``kills`` kills
+    (or ``max_folders``), or until ``idle_folders`` folders in a row completed before any
+    kill. ``strict``: a failed check raises; otherwise it is logged, kept in ``failures``
+    and the campaign goes on with the next folder."""
+    idle = 0
+    while counts.kills < kills and (max_folders is None or counts.folders < max_folders):
+        root = workdir / f"folder{counts.folders}"
+        root.mkdir(parents=True)
+        counts.folders += 1
+        counts.episodes += len(EPISODES)
+        kills0 = counts.kills
+        log(f"folder {counts.folders} in {root}")
+        try:
+            work(root)
+        except Exception as exc:
+            if strict:
+                raise
+            message = f"folder {counts.folders} (seed {seed}): {type(exc).__name__}: {exc}"
+            counts.failures.append(message)
+            log(f"  FAILED: {message}")
+        idle = idle + 1 if counts.kills == kills0 else 0
+        if idle == idle_folders:  # fresh folders completed before any kill: stop
+            break
+    return counts
+
+
 def run_campaign(
     workdir: Path,
     *,
@@ -1100,30 +1138,27 @@ def run_campaign(
     rng = random.Random(seed)
     counts = CampaignCounts()
     log(f"kill campaign seed={seed} kills={kills} per_episode={kills_per_episode}")
-    while counts.kills < kills and (max_folders is None or counts.folders < max_folders):
-        root = workdir / f"folder{counts.folders}"
-        root.mkdir(parents=True)
-        counts.folders += 1
-        counts.episodes += len(EPISODES)
-        log(f"folder {counts.folders} in {root}")
-        kills0 = counts.kills
+
+    def work(root: Path) -> None:
         with WatchedArk(api_key=SENTINEL_KEY, queue_s=QUEUE_S) as ark:
             folder = Folder(ark, cli_env(ark, root), root, rng, counts, log, heavy=heavy)
             folder.plans = {episode: plan_file(root, episode) for episode in EPISODES}
             budget = min(len(EPISODES) * kills_per_episode, kills - counts.kills)
             capped = counts.folders == 1 or rng.random() < 0.5
             refused = counts.folders == 1 or rng.random() < 0.5
-            try:
-                run_folder(folder, budget, capped=capped, refused=refused)
-            except Exception as exc:
-                if strict:
-                    raise
-                message = f"folder {counts.folders} (seed {seed}): {type(exc).__name__}: {exc}"
-                counts.failures.append(message)
-                log(f"  FAILED: {message}")
-        if counts.kills == kills0:  # nothing left to kill in a fresh folder: stop
-            break
-    return counts
+            run_folder(folder, budget, capped=capped, refused=refused)
+
+    return _folders(
+        workdir,
+        counts,
+        work,
+        seed=seed,
+        kills=kills,
+        max_folders=max_folders,
+        log=log,
+        strict=strict,
+        idle_folders=1,  # nothing left to kill in a fresh folder: stop
+    )
 
 
 # ---------------------------------------------------------------------- any fake provider
@@ -1582,38 +1617,27 @@ def run_provider_campaign(
     an ``anytime`` kill comes a delay drawn in ``anytime_s`` after its run started."""
     rng = random.Random(seed)
     counts = CampaignCounts()
-    idle = 0
     log(f"kill campaign provider={provider} seed={seed} kills={kills}")
-    while counts.kills < kills and (max_folders is None or counts.folders < max_folders):
-        root = workdir / f"folder{counts.folders}"
-        root.mkdir(parents=True)
-        counts.folders += 1
-        counts.episodes += len(EPISODES)
-        kills0 = counts.kills
-        log(f"folder {counts.folders} in {root}")
+
+    def work(root: Path) -> None:
         fake = PROVIDERS[provider]()
         try:
-            run_provider_folder(
-                fake,
-                root,
-                rng,
-                counts,
-                min(kills_per_folder, kills - counts.kills),
-                log,
-                anytime_s,
-            )
-        except Exception as exc:
-            if strict:
-                raise
-            message = f"folder {counts.folders} (seed {seed}): {type(exc).__name__}: {exc}"
-            counts.failures.append(message)
-            log(f"  FAILED: {message}")
+            budget = min(kills_per_folder, kills - counts.kills)
+            run_provider_folder(fake, root, rng, counts, budget, log, anytime_s)
         finally:
             fake.close()
-        idle = idle + 1 if counts.kills == kills0 else 0
-        if idle == 3:  # three fresh folders in a row completed before any kill: stop
-            break
-    return counts
+
+    return _folders(
+        workdir,
+        counts,
+        work,
+        seed=seed,
+        kills=kills,
+        max_folders=max_folders,
+        log=log,
+        strict=strict,
+        idle_folders=3,
+    )
 
 
 # --------------------------------------------------------------------------- asset sheets
@@ -1915,24 +1939,19 @@ def run_asset_campaign(
     one server, up to ``kills_per_folder`` kills each, until ``kills``."""
     rng = random.Random(seed)
     counts = CampaignCounts()
-    idle = 0
     log(f"asset kill campaign seed={seed} kills={kills}")
-    while counts.kills < kills and (max_folders is None or counts.folders < max_folders):
-        root = workdir / f"folder{counts.folders}"
-        root.mkdir(parents=True)
-        counts.folders += 1
-        counts.episodes += len(EPISODES)
-        kills0 = counts.kills
-        log(f"folder {counts.folders} in {root}")
-        try:
-            run_assets_folder(root, rng, counts, min(kills_per_folder, kills - counts.kills), log)
-        except Exception as exc:
-            if strict:
-                raise
-            message = f"folder {counts.folders} (seed {seed}): {type(exc).__name__}: {exc}"
-            counts.failures.append(message)
-            log(f"  FAILED: {message}")
-        idle = idle + 1 if counts.kills == kills0 else 0
-        if idle == 3:
-            break
-    return counts
+
+    def work(root: Path) -> None:
+        run_assets_folder(root, rng, counts, min(kills_per_folder, kills - counts.kills), log)
+
+    return _folders(
+        workdir,
+        counts,
+        work,
+        seed=seed,
+        kills=kills,
+        max_folders=max_folders,
+        log=log,
+        strict=strict,
+        idle_folders=3,
+    )
