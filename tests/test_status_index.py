@@ -26,6 +26,7 @@ from recoil_core.persistence.filesystem import FilesystemBackend
 from recoil_core.persistence.status_index import STATUS_INDEX_FILE
 from recoil_core.runner import queries
 from recoil_core.testing.conformance import EPISODE, PROJECT, coverage_scene, solo_scene
+from recoil_core.testing.doubles import Without
 
 LATER_NS = 10_000_000_000
 
@@ -34,18 +35,6 @@ LATER_NS = 10_000_000_000
 def later(monkeypatch: pytest.MonkeyPatch) -> None:
     """Status runs ten seconds after the episode's files were written."""
     monkeypatch.setattr(status_index, "_clock_ns", lambda: time.time_ns() + LATER_NS)
-
-
-class Unindexed:
-    """The filesystem backend without its status index (every scene read)."""
-
-    def __init__(self, backend: FilesystemBackend) -> None:
-        self._backend = backend
-
-    def __getattr__(self, name: str) -> Any:
-        if name == "status_index":
-            raise AttributeError(name)
-        return getattr(self._backend, name)
 
 
 class Counting(FilesystemBackend):
@@ -98,7 +87,7 @@ def text_of(report: queries.StatusReport) -> str:
 
 def truth(root: Path) -> tuple[dict[str, Any], str]:
     """What status says reading every document (a fresh backend, no index)."""
-    return status(Unindexed(FilesystemBackend(root)))
+    return status(Without(FilesystemBackend(root), "status_index"))
 
 
 def index_path(root: Path) -> Path:

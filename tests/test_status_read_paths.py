@@ -20,22 +20,9 @@ from recoil_core.runner import queries
 from recoil_core.runner.assets import bind_assets
 from recoil_core.selection import approve
 from recoil_core.testing.conformance import EPISODE, PROJECT, coverage_scene, solo_scene
-from recoil_core.testing.doubles import Outcome, ScriptedProvider
+from recoil_core.testing.doubles import Outcome, ScriptedProvider, Without
 from recoil_core.testing.harness import RunHarness
 from recoil_core.testing.plans import plan_dict, write_plan
-
-
-class FullReads:
-    """A backend without ``load_status_documents`` (as recoil-postgres): every call but
-    that one goes to the filesystem backend."""
-
-    def __init__(self, backend: FilesystemBackend) -> None:
-        self._backend = backend
-
-    def __getattr__(self, name: str) -> Any:
-        if name == "load_status_documents":
-            raise AttributeError(name)
-        return getattr(self._backend, name)
 
 
 class CountingBackend(FilesystemBackend):
@@ -86,7 +73,7 @@ def test_the_light_read_path_gives_the_full_paths_report(tmp_path: Path) -> None
 
     light = queries.status(backend, PROJECT, [EPISODE])
     light_loads = CountingBackend.loads
-    full = queries.status(FullReads(backend), PROJECT, [EPISODE])  # type: ignore[arg-type]
+    full = queries.status(Without(backend, "load_status_documents"), PROJECT, [EPISODE])  # type: ignore[arg-type]
 
     assert light.to_dict() == full.to_dict()
     assert json.dumps(light.to_dict()) == json.dumps(full.to_dict())

@@ -48,6 +48,7 @@ __all__ = [
     "StandardVideoRunner",
     "StaticRunner",
     "StaticStrategy",
+    "Without",
     "fixed_estimator",
     "make_plugin",
     "scripted_provider_spec",
@@ -406,3 +407,18 @@ def scripted_provider_spec(
 def fixed_estimator(provider: str, amount: float) -> CostEstimator:
     """An estimator pricing every step of ``provider`` at ``amount`` USD."""
     return CostEstimator(provider=provider, estimate=lambda _step: amount)
+
+
+class Without:
+    """``backend`` without the optional methods ``names``: every other attribute is the
+    backend's own. Tests the kernel's paths for a backend that lacks an optional feature
+    (a status index, decoded status documents...) against a real one."""
+
+    def __init__(self, backend: Any, *names: str) -> None:
+        self._backend = backend
+        self._hidden = frozenset(names)
+
+    def __getattr__(self, name: str) -> Any:
+        if name in self._hidden:
+            raise AttributeError(name)
+        return getattr(self._backend, name)
