@@ -139,7 +139,11 @@ def test_a_node_killed_at_a_crash_point_leaves_the_episode_to_another(
 def test_two_nodes_render_an_episode_together(
     ark: FakeArkServer, database_dsn: str, tmp_path: Path
 ) -> None:
-    env = node_env(ark, tmp_path, database_dsn)
+    # healthy nodes: leases and stall detection long enough that a loaded machine cannot
+    # make a node look dead (a lease lost in time would be fenced, and counted, rightly)
+    env = node_env(
+        ark, tmp_path, database_dsn, RECOIL_WORKER_LEASE_S="60", RECOIL_WORKER_STALLED_S="60"
+    )
     enqueue(env, tmp_path)
     queued = recoil(env, tmp_path, "status", "--json")
     assert queued.returncode == 0, queued.stderr

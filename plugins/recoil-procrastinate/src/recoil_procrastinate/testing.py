@@ -22,7 +22,8 @@ TIMEOUT_S = 120
 
 def node_env(ark: Any, root: Path, dsn: str, **extra: str) -> dict[str, str]:
     """The environment of a node: this process's, without any RECOIL_/ARK_ setting, on
-    ``ark`` (a FakeArkServer) and the database ``dsn``, with short leases and polls."""
+    ``ark`` (a FakeArkServer) and the database ``dsn``, with short leases and polls;
+    ``extra`` settings override them."""
     from psycopg.conninfo import make_conninfo
 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RECOIL_", "ARK_"))}
@@ -40,8 +41,8 @@ def node_env(ark: Any, root: Path, dsn: str, **extra: str) -> dict[str, str]:
         RECOIL_WORKER_STALLED_S="1.0",
         RECOIL_WORKER_POLL_S="0.1",
         RECOIL_WORKER_RESEND_AFTER_S="0.5",
-        **extra,
     )
+    env.update(extra)  # a test's own settings win
     return env
 
 
