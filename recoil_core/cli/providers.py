@@ -19,11 +19,10 @@ providers_app = typer.Typer(
 def _seconds(value: float | None, none: str) -> str:
     if value is None:
         return none
-    if value == 86400:
-        return "1 day"
-    for unit, size in (("days", 86400), ("h", 3600), ("min", 60)):
+    for one, many, size in (("day", "days", 86400), ("h", "h", 3600), ("min", "min", 60)):
         if value >= size and value % size == 0:
-            return f"{value / size:g} {unit}"
+            count = value / size
+            return f"{count:g} {one if count == 1 else many}"
     return f"{value:g} s"
 
 
