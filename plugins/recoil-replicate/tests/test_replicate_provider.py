@@ -326,10 +326,12 @@ def test_the_run_that_made_a_prediction_bills_it_exactly_even_after_the_hour(
     assert status.cost_usd == fake.stats()["billed_usd_by_prediction"][status.job_id]
 
 
-def test_a_later_run_told_the_request_bills_it_exactly_after_the_hour(
-    fake: FakeReplicateServer, wall: ManualClock
-) -> None:
-    sent = request(resolution="480p", duration_s=7)
+def resumed_after_the_hour(
+    fake: FakeReplicateServer, wall: ManualClock, sent: SubmitRequest, told: SubmitRequest
+) -> tuple[Any, Any]:
+    """A prediction created for ``sent`` and finished; the run is killed before its
+    download and resumed after the hour by a provider the kernel tells ``told`` (what it
+    persisted before the create). The first run's final status and the resumed poll's."""
     first = provider_for(fake)
 
     async def create() -> Any:
@@ -339,17 +341,25 @@ def test_a_later_run_told_the_request_bills_it_exactly_after_the_hour(
             await first.aclose()
 
     done = run(create())
-    wall.advance(RETENTION_S + 1)  # killed before the download; resumed after the hour
+    wall.advance(RETENTION_S + 1)
     later = provider_for(fake)
 
     async def resume() -> Any:
         try:
-            later.remember(done.job_id, sent)  # what the kernel persisted before the create
+            later.remember(done.job_id, told)
             return await later.poll(done.job_id)
         finally:
             await later.aclose()
 
-    status = run(resume())
+    return done, run(resume())
+
+
+def test_a_later_run_told_the_request_bills_it_exactly_after_the_hour(
+    fake: FakeReplicateServer, wall: ManualClock
+) -> None:
+    sent = request(resolution="480p", duration_s=7)
+
+    done, status = resumed_after_the_hour(fake, wall, sent, sent)
 
     assert status.state == "expired" and status.error_code == "output_expired"
     assert status.cost_usd == pytest.approx(7 * 0.03)
@@ -360,26 +370,9 @@ def test_a_later_run_told_the_request_bills_it_exactly_after_the_hour(
 def test_a_request_replicate_would_refuse_teaches_remember_nothing(
     fake: FakeReplicateServer, wall: ManualClock
 ) -> None:
-    first = provider_for(fake)
+    refused = request(resolution="8k")  # no such resolution
 
-    async def create() -> Any:
-        try:
-            return await settle(first, await first.submit(request()))
-        finally:
-            await first.aclose()
-
-    done = run(create())
-    wall.advance(RETENTION_S + 1)
-    later = provider_for(fake)
-
-    async def resume() -> Any:
-        try:
-            later.remember(done.job_id, request(resolution="8k"))  # no such resolution
-            return await later.poll(done.job_id)
-        finally:
-            await later.aclose()
-
-    status = run(resume())
+    done, status = resumed_after_the_hour(fake, wall, request(), refused)
 
     assert status.metadata["bill_basis"].startswith("assumed")  # never below the bill
     assert status.cost_usd >= fake.stats()["billed_usd_by_prediction"][done.job_id]
