@@ -565,6 +565,7 @@ class TakeLeases:
         new_state: str,
         expected_version: int,
         before: tuple[Statement, ...] = (),
+        after: tuple[Statement, ...] = (),
     ) -> None:
         """Write the claimed take's beat of ``scene`` if, and only if, the lease row still
         holds ``claim``'s epoch and ``expected_state``: one statement that moves the lease
@@ -572,7 +573,8 @@ class TakeLeases:
         :class:`LeaseLostError` (recorded in ``lease_refusals``) and writes nothing when the
         lease was lost, :class:`SceneVersionConflictError` when the active version moved.
         ``before``: statements run first, whatever the fence says (a charge: a fact),
-        sent with the write in one round trip."""
+        sent with the write in one round trip; ``after``: statements run after it, in the
+        same round trip, whatever the fence says (a create key given back)."""
         ours = dump_document(SCENE_KIND, scene)
         beat = next(b for b in ours["beats"] if b["beat_id"] == claim.beat_id)
         ids = (claim.project, claim.episode, claim.scene_id)
@@ -585,7 +587,8 @@ class TakeLeases:
             "expected": expected_state,
             "beat": Jsonb(beat),
         }
-        row = self.together(*before, (_FENCED_WRITE, params))[-1]  # one statement: atomic
+        rows = self.together(*before, (_FENCED_WRITE, params), *after)
+        row = rows[len(before)]  # one statement: atomic
         scene_found, fenced = (False, False) if row is None else (bool(row[0]), bool(row[1]))
         if not scene_found:
             active = self._one(
@@ -777,7 +780,16 @@ class EpisodeBudget:
     def reserve(self, take_id: str, amount: Decimal) -> bool:
         """Add ``amount`` to the take's hold if it fits the cap; False (nothing changed)
         when it does not. One statement (the budget row, then the hold)."""
-        row = self.leases._one(_RESERVE, self._key(take_id=take_id, amount=amount))
+        return self.reserved(self.leases._one(*self.reserve_statement(take_id, amount)))
+
+    def reserve_statement(self, take_id: str, amount: Decimal) -> Statement:
+        """:meth:`reserve` as a statement for :meth:`TakeLeases.together`; its row, given
+        to :meth:`reserved`, says whether the amount fitted."""
+        return (_RESERVE, self._key(take_id=take_id, amount=amount))
+
+    @staticmethod
+    def reserved(row: TupleRow | None) -> bool:
+        """Whether the reservation whose row this is fitted the cap."""
         if row is None:
             return False
         fits, has_budget = row

@@ -15,9 +15,16 @@ from procrastinate import JobContext
 from procrastinate import exceptions as procrastinate_errors
 from procrastinate.jobs import Status
 from recoil_postgres.backend import PostgresBackend
+from recoil_postgres.create_guard import create_lock_key
 from recoil_postgres.leases import Claim, EpisodeBudget, LeaseLostError, Statement, TakeLeases
 
-from recoil_core.api import LedgerEntry, RecoilError, Scene, SceneVersionConflictError
+from recoil_core.api import (
+    BudgetExhaustedError,
+    LedgerEntry,
+    RecoilError,
+    Scene,
+    SceneVersionConflictError,
+)
 from recoil_procrastinate.config import CRASH_EXIT, QUEUE, TASK, NodeSettings
 from recoil_procrastinate.executor import TakeRunner
 from recoil_procrastinate.queue import (
@@ -63,36 +70,62 @@ class _Crash:
 
 
 class TakeBudget:
-    """:class:`EpisodeBudget` bound to one take (through its :class:`FencedBackend`)."""
+    """:class:`EpisodeBudget` bound to one take (through its :class:`FencedBackend`).
+
+    A reservation is sent with the take's create key (see :class:`NodeCreateGuard`): the
+    kernel reserves a new take's money, then takes the key of its create, and nothing
+    between the two reads the database or acts on the reservation. So :meth:`reserve`
+    only notes the amount, and the statement that reserves it (one conditional UPDATE, as
+    before) goes out in the same round trip as the key; when it does not fit the cap, the
+    key is not kept and :class:`BudgetExhaustedError` stops the take there, as a refused
+    reservation would have. A reservation still noted when anything else of the budget is
+    read or written, or before a state write, is sent on its own first."""
 
     def __init__(self, fenced: FencedBackend) -> None:
         self._fenced = fenced
 
     def reserve(self, amount: Decimal) -> bool:
-        fenced = self._fenced
-        fenced.flush_release()  # a release asked for before must not free this reservation
-        reserved = fenced._budget.reserve(fenced._claim.take_id, amount)
-        if reserved:
-            fenced._crash("after_reservation")
-        return reserved
+        self._fenced._reserve += amount
+        return True
 
     def hold(self, amount: Decimal) -> None:
         fenced = self._fenced
-        fenced.flush_release()
+        fenced.flush_budget()
         fenced._budget.hold(fenced._claim.take_id, amount)
 
     def release(self) -> None:
         """Freed when the job ends, with the lease (one round trip for both; fenced, like
-        a state write), or before the next reservation of this take."""
+        a state write), or before the next reservation of this take. A reservation never
+        sent is dropped."""
+        self._fenced._reserve = Decimal(0)
         self._fenced._release_hold = True
 
     def within_cap(self) -> bool:
-        self._fenced.flush_release()
+        self._fenced.flush_budget()
         return self._fenced._budget.within_cap()
 
     def remaining(self) -> float:
-        self._fenced.flush_release()
+        self._fenced.flush_budget()
         return self._fenced._budget.remaining()
+
+
+class NodeCreateGuard:
+    """The create guard (see :class:`recoil_core.api.CreateGuard`) of the take a node
+    holds: each key is a session advisory lock (``recoil_postgres.create_guard``'s key
+    and meaning) on the node's lease connection, so a key is taken in the round trip
+    that also sends the take's noted reservation, and given back with the next statements
+    the node sends for the take (its next state write, or the job's end) instead of in a
+    round trip of its own. A key is given back only after the kernel settled its create,
+    and holding it a little longer only makes another node wait that much longer."""
+
+    def __init__(self, fenced: FencedBackend) -> None:
+        self._fenced = fenced
+
+    def acquire(self, key: str) -> bool:
+        return self._fenced.acquire_create(key)
+
+    def release(self, key: str) -> None:
+        self._fenced.release_create(key)
 
 
 _IDLE_STATES = frozenset({None, "planned"})
@@ -128,6 +161,12 @@ class FencedBackend:
         """Charges not sent yet: each goes with the next fenced write (before it, whatever
         the fence says), or when the job ends."""
         self._release_hold = False
+        self._reserve = Decimal(0)
+        """A reservation noted, not sent yet (see :class:`TakeBudget`)."""
+        self._keys: set[int] = set()
+        """Create keys held (advisory locks on the lease connection)."""
+        self._unlocks: list[Statement] = []
+        """Create keys given back, not sent yet: they go after the next fenced write."""
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._backend, name)
@@ -167,7 +206,9 @@ class FencedBackend:
         new_state = take.state.value if take is not None else self._state or "planned"
         if self._state == "submitting" and new_state == "submitted":
             self._crash("after_create")
+        self.flush_budget()
         charges = tuple(self._charges)
+        unlocks = tuple(self._unlocks)
         try:
             self._leases.write_take_fenced(
                 claim,
@@ -176,11 +217,12 @@ class FencedBackend:
                 new_state=new_state,
                 expected_version=expected_version,
                 before=charges,
+                after=unlocks,
             )
         except (LeaseLostError, SceneVersionConflictError):
-            del self._charges[: len(charges)]  # they ran before the refused write
+            self._sent(charges, unlocks)  # they ran with the refused write
             raise
-        del self._charges[: len(charges)]
+        self._sent(charges, unlocks)
         self._state = new_state
         if new_state == "submitting":
             self._crash("after_submitting")
@@ -197,11 +239,77 @@ class FencedBackend:
         self._charges.append(self._budget.charge_statement(entry))
         return True
 
-    def flush_release(self) -> None:
-        """Free the take's hold now if a release was asked for."""
+    def _sent(self, charges: tuple[Statement, ...], unlocks: tuple[Statement, ...]) -> None:
+        del self._charges[: len(charges)]
+        del self._unlocks[: len(unlocks)]
+
+    def _budget_statements(self) -> list[Statement]:
+        """The hold's release asked for, then the reservation noted (a release asked for
+        before must not free it): statements to send now, in this order."""
+        statements: list[Statement] = []
         if self._release_hold:
             self._release_hold = False
-            self._budget.release(self._claim.take_id, self._claim)
+            statements.append(self._budget.release_statement(self._claim.take_id, self._claim))
+        if self._reserve:
+            statements.append(self._budget.reserve_statement(self._claim.take_id, self._reserve))
+        return statements
+
+    def _reserved(self, row: Any) -> None:
+        """The answer to a reservation sent: BudgetExhaustedError when it did not fit."""
+        self._reserve = Decimal(0)
+        if not self._budget.reserved(row):
+            raise BudgetExhaustedError(remaining=max(0.0, self._budget.remaining()))
+        self._crash("after_reservation")
+
+    def flush_budget(self) -> None:
+        """Send the hold's release asked for and the reservation noted, if any (one round
+        trip); BudgetExhaustedError when the reservation does not fit the cap."""
+        reserving = bool(self._reserve)
+        statements = self._budget_statements()
+        if statements:
+            rows = self._leases.together(*statements)
+            if reserving:
+                self._reserved(rows[-1])
+
+    def acquire_create(self, key: str) -> bool:
+        """Take a create key, with the reservation noted (and a release asked for before
+        it) in the same round trip: True when taken; BudgetExhaustedError (the key is
+        given back) when the reservation does not fit."""
+        lock = create_lock_key(self._backend.schema, key)
+        if lock in self._keys:
+            return False  # held by this take already (a second acquire)
+        reserving = bool(self._reserve)
+        unlocks = tuple(self._unlocks)
+        rows = self._leases.together(
+            *unlocks,
+            *self._budget_statements(),
+            ("SELECT pg_try_advisory_lock(%(key)s)", {"key": lock}),
+        )
+        del self._unlocks[: len(unlocks)]
+        got = rows[-1] is not None and bool(rows[-1][0])
+        if got:
+            self._keys.add(lock)
+        if reserving:
+            try:
+                self._reserved(rows[-2])
+            except BudgetExhaustedError:
+                self.release_create(key)
+                raise
+        return got
+
+    def release_create(self, key: str) -> None:
+        """Give a create key back with the next statements sent for the take."""
+        self.release_create_lock(create_lock_key(self._backend.schema, key))
+
+    def release_create_lock(self, lock: int) -> None:
+        if lock in self._keys:
+            self._keys.discard(lock)
+            self._unlocks.append(("SELECT pg_advisory_unlock(%(key)s)", {"key": lock}))
+
+    @property
+    def create_guard(self) -> NodeCreateGuard:
+        """Create keys on the lease connection (see :class:`NodeCreateGuard`)."""
+        return NodeCreateGuard(self)
 
     def finish(self, *, holds_lease: bool) -> None:
         """The job ends: its charges not sent yet, then (``holds_lease``) the release of the
@@ -215,10 +323,15 @@ class FencedBackend:
             if self._release_hold or self._state in _IDLE_STATES:
                 statements.append(self._budget.release_statement(self._claim.take_id, self._claim))
             statements.append(self._leases.release_statement(self._claim))
+        for lock in list(self._keys):  # the kernel gives each key back; a cancelled run may not
+            self.release_create_lock(lock)
+        statements += self._unlocks
         if statements:
             self._leases.together(*statements)
         self._charges.clear()
+        self._unlocks.clear()
         self._release_hold = False
+        self._reserve = Decimal(0)  # noted, never sent: nothing was reserved
 
     @property
     def take_budget(self) -> TakeBudget:
