@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     from recoil_core.errors import AuthenticationFailed as AuthenticationFailed
     from recoil_core.errors import BudgetExhaustedError as BudgetExhaustedError
     from recoil_core.errors import CorruptDocumentError as CorruptDocumentError
+    from recoil_core.errors import CreateHeldError as CreateHeldError
     from recoil_core.errors import EpisodeLockedError as EpisodeLockedError
     from recoil_core.errors import InvalidIdError as InvalidIdError
     from recoil_core.errors import LookupAmbiguous as LookupAmbiguous
@@ -212,6 +213,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "AuthenticationFailed",
         "BudgetExhaustedError",
         "CorruptDocumentError",
+        "CreateHeldError",
         "EpisodeLockedError",
         "InvalidIdError",
         "LookupAmbiguous",

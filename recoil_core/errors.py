@@ -132,6 +132,17 @@ class EpisodeLockedError(RecoilError):
     exit_code = 5
 
 
+class CreateHeldError(RecoilError):
+    """A backend's write of ``submitting`` that was to take the step's create key with it
+    (see :class:`~recoil_core.persistence.protocol.CreateGuard`'s optional ``defer``)
+    found the key held by another live process: nothing was written, and the step is
+    left to that process, as when ``acquire`` says no."""
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+        super().__init__(f"the create of {key} is held by another live process")
+
+
 class BudgetExhaustedError(RecoilError):
     """The budget cap would be exceeded; nothing more is dispatched.
 

@@ -231,6 +231,14 @@ class CreateGuard(Protocol):
     Providers offer no idempotency key, so this is what keeps "at most one create per
     take" true across processes. Holds are per guard object: a second hold of a key this
     guard already holds returns False (a second :meth:`acquire`).
+
+    Optional: ``defer(key) -> bool``, asked instead of :meth:`acquire` for a step nothing
+    of which was ever sent (``planned``): True when the guard takes the key with the
+    step's ``submitting`` write instead of now, saving a round trip. That write then
+    takes the key first and, when another live process holds it, writes nothing and
+    raises :class:`~recoil_core.errors.CreateHeldError` (the step is left to that
+    process, as when :meth:`acquire` says no); the key is held from that write on and
+    given back by :meth:`release`, as an acquired one is.
     """
 
     def acquire(self, key: str) -> bool:

@@ -24,7 +24,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
 from recoil_core.budget import BudgetGuard, Reservation
-from recoil_core.errors import AuthenticationFailed, PayloadBuildError
+from recoil_core.errors import AuthenticationFailed, CreateHeldError, PayloadBuildError
 from recoil_core.model import (
     Beat,
     CanonicalPlan,
@@ -349,7 +349,11 @@ class TakeExecutor:
                 self.guard.check_within_cap()
             if self.refusal.first is not None:
                 raise self.refusal.first
-            await self.submitter.mark_submitting(ctx, step)
+            try:
+                await self.submitter.mark_submitting(ctx, step)
+            except CreateHeldError:  # the key went with the write: another process has it
+                self.submitter.leave_to_holder(ctx, step)
+                return StepOutcome.PENDING
             sends += 1
             job_id = await self.submitter.create(ctx, step)
             if job_id is None and step.state == StepState.PLANNED:

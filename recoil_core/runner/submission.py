@@ -81,15 +81,23 @@ class Submitter:
         key = f"{ctx.take.take_id}/{step.step_id}"
         if key in self.held:
             return True
+        defer = getattr(self.create_guard, "defer", None)
+        if step.state == StepState.PLANNED and defer is not None and defer(key):
+            self.held.add(key)  # taken with the `submitting` write (CreateHeldError if not)
+            return True
         if not await asyncio.to_thread(self.create_guard.acquire, key):
-            self.busy.add(key)
-            ctx.take.attention = (
-                f"step {step.step_id}: another live process holds its create (it may be "
-                "sending it); left to that process, or to a later run once it has stopped"
-            )
+            self.leave_to_holder(ctx, step)
             return False
         self.held.add(key)
         return True
+
+    def leave_to_holder(self, ctx: TakeContext, step: WorkflowStep) -> None:
+        """Another live process holds the step's create key: leave the step to it."""
+        self.busy.add(f"{ctx.take.take_id}/{step.step_id}")
+        ctx.take.attention = (
+            f"step {step.step_id}: another live process holds its create (it may be "
+            "sending it); left to that process, or to a later run once it has stopped"
+        )
 
     async def let_go(self, ctx: TakeContext, step: WorkflowStep) -> None:
         """Give the step's create key back once its create is settled or left (on a thread,

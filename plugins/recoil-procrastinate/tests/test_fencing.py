@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 from recoil_postgres.backend import PostgresBackend
 from recoil_postgres.leases import EpisodeBudget, LeaseLostError, TakeLeases
+from recoil_procrastinate.node import FencedBackend, _Crash
 
-from recoil_core.api import StepState, TakeState
+from recoil_core.api import BudgetExhaustedError, CreateHeldError, Scene, StepState, TakeState
 from recoil_core.testing.conformance import EPISODE, PROJECT, charge, coverage_scene
 
 
@@ -132,3 +133,77 @@ def test_the_shared_cap_refuses_a_reservation_past_it_and_a_stale_node_frees_not
     budget.release(take_id, holder)
     assert budget.state() == (Decimal("1.0"), Decimal("0.25"), Decimal(0))
     assert budget.reserve("another_take", Decimal("0.75"))
+
+
+def _submitting(backend: PostgresBackend, scene_id: str) -> tuple[Scene, int]:
+    """The scene with its first take moved to ``submitting`` (not written)."""
+    found = backend.load_active(PROJECT, EPISODE, scene_id)
+    assert found is not None
+    scene, version = found
+    scene.beats[0].takes[0].state = TakeState.SUBMITTING
+    return scene, version
+
+
+@pytest.mark.parametrize("cap", [1.0, 0.3])
+def test_a_submitting_write_sends_the_reservation_and_create_key_with_it(
+    backend: PostgresBackend, cap: float
+) -> None:
+    scene_id, beat_id, take_id = _scene_and_take(backend)
+    leases = TakeLeases(backend)
+    budget = EpisodeBudget(leases, PROJECT, EPISODE)
+    budget.set_cap(cap, count_ledger=False)
+    claim = leases.claim_take(
+        PROJECT, EPISODE, take_id, scene_id=scene_id, beat_id=beat_id, worker="a", lease_s=60.0
+    )
+    assert claim is not None
+    fenced = FencedBackend(backend, leases, claim, _Crash(None))
+    key = f"{take_id}/video"
+    assert fenced.take_budget.reserve(Decimal("0.4"))  # noted: nothing sent yet
+    assert fenced.create_guard.defer(key)
+    assert budget.state() == (Decimal(repr(cap)), Decimal(0), Decimal(0))
+    scene, version = _submitting(backend, scene_id)
+    with PostgresBackend(backend._dsn, renders_root=backend.renders_root) as other:
+        if cap < 0.4:  # does not fit: nothing written, nothing reserved, no key kept
+            with pytest.raises(BudgetExhaustedError):
+                fenced.save_scene(PROJECT, EPISODE, scene, expected_version=version)
+            assert budget.state() == (Decimal("0.3"), Decimal(0), Decimal(0))
+            assert other.create_guard.acquire(key)
+            stored = backend.load_active(PROJECT, EPISODE, scene_id)
+            assert stored is not None and stored[0].beats[0].takes[0].state != TakeState.SUBMITTING
+            return
+        fenced.save_scene(PROJECT, EPISODE, scene, expected_version=version)
+        assert budget.state() == (Decimal("1.0"), Decimal(0), Decimal("0.4"))
+        stored = backend.load_active(PROJECT, EPISODE, scene_id)
+        assert stored is not None and stored[0].beats[0].takes[0].state == TakeState.SUBMITTING
+        assert not other.create_guard.acquire(key)  # held from the write on
+        fenced.create_guard.release(key)
+        assert not other.create_guard.acquire(key)  # given back with the next statements
+        fenced.take_budget.release()
+        fenced.finish(holds_lease=True)
+        assert other.create_guard.acquire(key)
+        assert budget.state() == (Decimal("1.0"), Decimal(0), Decimal(0))
+
+
+def test_a_submitting_write_whose_create_key_is_held_elsewhere_writes_nothing(
+    backend: PostgresBackend,
+) -> None:
+    scene_id, beat_id, take_id = _scene_and_take(backend)
+    leases = TakeLeases(backend)
+    claim = leases.claim_take(
+        PROJECT, EPISODE, take_id, scene_id=scene_id, beat_id=beat_id, worker="a", lease_s=60.0
+    )
+    assert claim is not None
+    fenced = FencedBackend(backend, leases, claim, _Crash(None))
+    key = f"{take_id}/video"
+    scene, version = _submitting(backend, scene_id)
+    with PostgresBackend(backend._dsn, renders_root=backend.renders_root) as other:
+        assert other.create_guard.acquire(key)
+        assert fenced.create_guard.defer(key)
+        with pytest.raises(CreateHeldError):
+            fenced.save_scene(PROJECT, EPISODE, scene, expected_version=version)
+        stored = backend.load_active(PROJECT, EPISODE, scene_id)
+        assert stored is not None and stored[0].beats[0].takes[0].state != TakeState.SUBMITTING
+        assert leases.refusals(PROJECT, EPISODE) == 0  # not a lost lease
+        other.create_guard.release(key)
+        fenced.finish(holds_lease=True)
+        assert other.create_guard.acquire(key)  # the refused gate kept nothing

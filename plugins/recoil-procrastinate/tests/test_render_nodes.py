@@ -338,6 +338,40 @@ def test_a_create_a_frozen_node_sends_when_it_wakes_is_found_not_sent_twice(
     assert counts["refused"] >= 1  # the woken node's write of its job id was fenced
 
 
+def test_a_new_take_whose_create_another_process_holds_is_not_written_or_sent(
+    ark: FakeArkServer, database_dsn: str, tmp_path: Path
+) -> None:
+    # a new take's create key goes with its `submitting` write: held elsewhere, that write
+    # writes nothing (no reservation kept, no state), and the take is tried again later
+    env = node_env(ark, tmp_path, database_dsn)
+    enqueue(env, tmp_path)
+    take_id = "BATCH_001__cont_take_0"
+    with PostgresBackend(database_dsn, renders_root=tmp_path / "projects") as holder:
+        assert holder.create_guard.acquire(f"{take_id}/video")
+        node = start_worker(env, tmp_path, "--concurrency", "2")
+        try:
+            wait_until(
+                lambda: ark.creates_total >= BEATS - 1 and take_epoch(database_dsn, take_id) >= 3,
+                "the other beats are created and the held take was tried twice",
+            )
+            assert ark.creates_total == BEATS - 1
+            assert lease_state(database_dsn, take_id) is None  # nothing written for it
+        finally:
+            holder.create_guard.release(f"{take_id}/video")
+        _out, err = node.communicate(timeout=TIMEOUT_S)
+    assert node.returncode == 0, err
+    check_episode(ark, database_dsn, tmp_path)  # then sent once, and the cap's holds freed
+
+
+def lease_state(dsn: str, take_id: str) -> str | None:
+    with connect(dsn, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT state FROM recoil.take_leases WHERE take_id = %s", (take_id,)
+        ).fetchone()
+    assert row is not None
+    return None if row[0] is None else str(row[0])
+
+
 def take_held_by(dsn: str, pid: int) -> str:
     with connect(dsn, autocommit=True) as conn:
         row = conn.execute(

@@ -180,6 +180,7 @@ WITH scene AS (
       AND worker = %(worker)s AND epoch = %(epoch)s
       AND state IS NOT DISTINCT FROM %(expected)s
       AND EXISTS (SELECT 1 FROM scene)
+      AND current_setting('recoil.gate', true) IS DISTINCT FROM 'closed'
     RETURNING 1
 ), written AS (
     UPDATE {s}.scene_versions v
@@ -196,6 +197,16 @@ WITH scene AS (
 )
 SELECT EXISTS (SELECT 1 FROM scene), EXISTS (SELECT 1 FROM fence),
     EXISTS (SELECT 1 FROM written)
+"""
+_GATE_OPEN = "SELECT set_config('recoil.gate', 'open', true)"
+"""Opens the gate of a fenced write for the transaction (see :meth:`TakeLeases.gated`)."""
+_CREATE_KEY_GATE = """
+WITH k AS MATERIALIZED (
+    SELECT CASE WHEN current_setting('recoil.gate', true) IS DISTINCT FROM 'closed'
+        THEN pg_try_advisory_lock(%(key)s) ELSE false END AS got
+)
+SELECT got, set_config('recoil.gate', CASE WHEN got THEN 'open' ELSE 'closed' END, true)
+FROM k
 """
 _FENCE = """
 UPDATE {s}.take_leases SET state = %(state)s
@@ -565,8 +576,9 @@ class TakeLeases:
         new_state: str,
         expected_version: int,
         before: tuple[Statement, ...] = (),
+        gates: tuple[Statement, ...] = (),
         after: tuple[Statement, ...] = (),
-    ) -> None:
+    ) -> list[bool]:
         """Write the claimed take's beat of ``scene`` if, and only if, the lease row still
         holds ``claim``'s epoch and ``expected_state``: one statement that moves the lease
         row to ``new_state`` and replaces the beat in the active document. Raises
@@ -574,7 +586,11 @@ class TakeLeases:
         lease was lost, :class:`SceneVersionConflictError` when the active version moved.
         ``before``: statements run first, whatever the fence says (a charge: a fact),
         sent with the write in one round trip; ``after``: statements run after it, in the
-        same round trip, whatever the fence says (a create key given back)."""
+        same round trip, whatever the fence says (a create key given back). ``gates``:
+        statements that must each say yes for the write to be made (:meth:`gated`: a
+        reservation, a create key), run after ``before`` in the same transaction; their
+        answers are returned, and when one says no, nothing is written and nothing is
+        raised (the caller reads why from the answers)."""
         ours = dump_document(SCENE_KIND, scene)
         beat = next(b for b in ours["beats"] if b["beat_id"] == claim.beat_id)
         ids = (claim.project, claim.episode, claim.scene_id)
@@ -587,8 +603,13 @@ class TakeLeases:
             "expected": expected_state,
             "beat": Jsonb(beat),
         }
-        rows = self.together(*before, (_FENCED_WRITE, params), *after)
-        row = rows[len(before)]  # one statement: atomic
+        opened = ((_GATE_OPEN, {}),) if gates else ()
+        rows = self.together(*before, *opened, *gates, (_FENCED_WRITE, params), *after)
+        first = len(before) + len(opened)
+        answers = [r is not None and bool(r[0]) for r in rows[first : first + len(gates)]]
+        if not all(answers):
+            return answers  # a gate said no: nothing was written
+        row = rows[first + len(gates)]  # one statement: atomic
         scene_found, fenced = (False, False) if row is None else (bool(row[0]), bool(row[1]))
         if not scene_found:
             active = self._one(
@@ -610,6 +631,15 @@ class TakeLeases:
             )
             raise LeaseLostError(claim.take_id, claim.worker, claim.epoch, reason)
         self.backend._revisions.pop((*ids, expected_version), None)
+        return answers
+
+    @staticmethod
+    def create_key_gate(lock: int) -> Statement:
+        """A gate for :meth:`write_take_fenced` that takes the create key ``lock`` (a
+        session advisory lock on this object's connection, see
+        ``recoil_postgres.create_guard``) if the gates before it said yes; it says no
+        when another session holds the key. Its answer: whether the key was taken."""
+        return (_CREATE_KEY_GATE, {"key": lock})
 
 
 _EPISODE_FILTER = (
@@ -648,6 +678,28 @@ WITH b AS (
 SELECT EXISTS (SELECT 1 FROM h),
     EXISTS (SELECT 1 FROM {s}.budgets WHERE project = %(project)s AND episode = %(episode)s)
 """
+_RESERVE_GATE = """
+WITH b AS (
+    UPDATE {s}.budgets SET reserved = reserved + %(amount)s
+    WHERE project = %(project)s AND episode = %(episode)s
+      AND (cap IS NULL OR spent + reserved + %(amount)s <= cap)
+    RETURNING 1
+), h AS (
+    INSERT INTO {s}.budget_holds (project, episode, take_id, amount)
+    SELECT %(project)s, %(episode)s, %(take_id)s, %(amount)s WHERE EXISTS (SELECT 1 FROM b)
+    ON CONFLICT (project, episode, take_id)
+    DO UPDATE SET amount = budget_holds.amount + EXCLUDED.amount
+    RETURNING 1
+), fit AS (
+    SELECT EXISTS (SELECT 1 FROM h) OR NOT EXISTS (
+        SELECT 1 FROM {s}.budgets WHERE project = %(project)s AND episode = %(episode)s
+    ) AS ok
+)
+SELECT ok, set_config('recoil.gate', CASE WHEN ok THEN 'open' ELSE 'closed' END, true)
+FROM fit
+"""
+""":data:`_RESERVE` as the first gate of a fenced write (see
+:meth:`TakeLeases.write_take_fenced`): the write is made only if the amount fitted."""
 _RELEASE_HOLD = """
 WITH b AS (
     SELECT 1 FROM {s}.budgets WHERE project = %(project)s AND episode = %(episode)s
@@ -786,6 +838,11 @@ class EpisodeBudget:
         """:meth:`reserve` as a statement for :meth:`TakeLeases.together`; its row, given
         to :meth:`reserved`, says whether the amount fitted."""
         return (_RESERVE, self._key(take_id=take_id, amount=amount))
+
+    def reserve_gate(self, take_id: str, amount: Decimal) -> Statement:
+        """:meth:`reserve` as the first gate of :meth:`TakeLeases.write_take_fenced`: the
+        write is made only if the amount fits (the gate's answer)."""
+        return (_RESERVE_GATE, self._key(take_id=take_id, amount=amount))
 
     @staticmethod
     def reserved(row: TupleRow | None) -> bool:

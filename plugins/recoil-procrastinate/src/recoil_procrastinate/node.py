@@ -20,6 +20,7 @@ from recoil_postgres.leases import Claim, EpisodeBudget, LeaseLostError, Stateme
 
 from recoil_core.api import (
     BudgetExhaustedError,
+    CreateHeldError,
     LedgerEntry,
     RecoilError,
     Scene,
@@ -67,6 +68,10 @@ class _Crash:
     @property
     def watches_downloads(self) -> bool:
         return self.point == "mid_download"
+
+
+def _unlock(lock: int) -> Statement:
+    return ("SELECT pg_advisory_unlock(%(key)s)", {"key": lock})
 
 
 class TakeBudget:
@@ -124,6 +129,11 @@ class NodeCreateGuard:
     def acquire(self, key: str) -> bool:
         return self._fenced.acquire_create(key)
 
+    def defer(self, key: str) -> bool:
+        """Take the key with the step's ``submitting`` write (asked for a step never
+        sent): one round trip for the reservation, the key and the write."""
+        return self._fenced.defer_create(key)
+
     def release(self, key: str) -> None:
         self._fenced.release_create(key)
 
@@ -167,6 +177,8 @@ class FencedBackend:
         """Create keys held (advisory locks on the lease connection)."""
         self._unlocks: list[Statement] = []
         """Create keys given back, not sent yet: they go after the next fenced write."""
+        self._deferred: tuple[int, str] | None = None
+        """A create key (lock, key) to take with the next ``submitting`` write."""
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._backend, name)
@@ -206,23 +218,49 @@ class FencedBackend:
         new_state = take.state.value if take is not None else self._state or "planned"
         if self._state == "submitting" and new_state == "submitted":
             self._crash("after_create")
-        self.flush_budget()
-        charges = tuple(self._charges)
+        gates: list[Statement] = []
+        reserving, deferred = False, None
+        releases: list[Statement] = []
+        if new_state == "submitting":  # the reservation and the create key gate the write
+            reserving, deferred, self._deferred = bool(self._reserve), self._deferred, None
+            releases = self._budget_statements(gate=True)
+            self._reserve = Decimal(0)  # sent
+            if reserving:
+                gates.append(releases.pop())
+            if deferred is not None:
+                gates.append(self._leases.create_key_gate(deferred[0]))
+        else:
+            self.flush_budget()
+        charges = (*self._charges, *releases)
         unlocks = tuple(self._unlocks)
+        charged = len(self._charges)
         try:
-            self._leases.write_take_fenced(
+            answers = self._leases.write_take_fenced(
                 claim,
                 scene,
                 expected_state=self._state,
                 new_state=new_state,
                 expected_version=expected_version,
                 before=charges,
+                gates=tuple(gates),
                 after=unlocks,
             )
         except (LeaseLostError, SceneVersionConflictError):
-            self._sent(charges, unlocks)  # they ran with the refused write
+            self._sent(charged, unlocks)  # they ran with the refused write
+            if deferred is not None:  # its gate took the key
+                self._unlocks.append(_unlock(deferred[0]))
             raise
-        self._sent(charges, unlocks)
+        except BaseException:
+            if deferred is not None:  # its gate may have run: a session lock outlives a
+                self._unlocks.append(_unlock(deferred[0]))  # rollback (unlocking a free
+            raise  # key is a no-op)
+        self._sent(charged, unlocks)
+        if reserving:
+            self._reserved(answers[0])  # BudgetExhaustedError: nothing was written
+        if deferred is not None:
+            if not answers[-1]:
+                raise CreateHeldError(deferred[1])  # nothing was written
+            self._keys.add(deferred[0])
         self._state = new_state
         if new_state == "submitting":
             self._crash("after_submitting")
@@ -239,25 +277,27 @@ class FencedBackend:
         self._charges.append(self._budget.charge_statement(entry))
         return True
 
-    def _sent(self, charges: tuple[Statement, ...], unlocks: tuple[Statement, ...]) -> None:
-        del self._charges[: len(charges)]
+    def _sent(self, charges: int, unlocks: tuple[Statement, ...]) -> None:
+        del self._charges[:charges]
         del self._unlocks[: len(unlocks)]
 
-    def _budget_statements(self) -> list[Statement]:
+    def _budget_statements(self, *, gate: bool = False) -> list[Statement]:
         """The hold's release asked for, then the reservation noted (a release asked for
-        before must not free it): statements to send now, in this order."""
+        before must not free it; ``gate``: as a gate of a fenced write): statements to
+        send now, in this order."""
         statements: list[Statement] = []
         if self._release_hold:
             self._release_hold = False
             statements.append(self._budget.release_statement(self._claim.take_id, self._claim))
         if self._reserve:
-            statements.append(self._budget.reserve_statement(self._claim.take_id, self._reserve))
+            reserve = self._budget.reserve_gate if gate else self._budget.reserve_statement
+            statements.append(reserve(self._claim.take_id, self._reserve))
         return statements
 
-    def _reserved(self, row: Any) -> None:
+    def _reserved(self, fitted: bool) -> None:
         """The answer to a reservation sent: BudgetExhaustedError when it did not fit."""
         self._reserve = Decimal(0)
-        if not self._budget.reserved(row):
+        if not fitted:
             raise BudgetExhaustedError(remaining=max(0.0, self._budget.remaining()))
         self._crash("after_reservation")
 
@@ -269,7 +309,7 @@ class FencedBackend:
         if statements:
             rows = self._leases.together(*statements)
             if reserving:
-                self._reserved(rows[-1])
+                self._reserved(self._budget.reserved(rows[-1]))
 
     def acquire_create(self, key: str) -> bool:
         """Take a create key, with the reservation noted (and a release asked for before
@@ -291,20 +331,32 @@ class FencedBackend:
             self._keys.add(lock)
         if reserving:
             try:
-                self._reserved(rows[-2])
+                self._reserved(self._budget.reserved(rows[-2]))
             except BudgetExhaustedError:
                 self.release_create(key)
                 raise
         return got
 
+    def defer_create(self, key: str) -> bool:
+        """Note a create key to take with the next ``submitting`` write (its gate)."""
+        lock = create_lock_key(self._backend.schema, key)
+        if lock in self._keys or self._deferred is not None:
+            return False  # held already, or another noted: ask the usual way
+        self._deferred = (lock, key)
+        return True
+
     def release_create(self, key: str) -> None:
-        """Give a create key back with the next statements sent for the take."""
-        self.release_create_lock(create_lock_key(self._backend.schema, key))
+        """Give a create key back with the next statements sent for the take (a key noted
+        and never written is dropped)."""
+        lock = create_lock_key(self._backend.schema, key)
+        if self._deferred is not None and self._deferred[0] == lock:
+            self._deferred = None
+        self.release_create_lock(lock)
 
     def release_create_lock(self, lock: int) -> None:
         if lock in self._keys:
             self._keys.discard(lock)
-            self._unlocks.append(("SELECT pg_advisory_unlock(%(key)s)", {"key": lock}))
+            self._unlocks.append(_unlock(lock))
 
     @property
     def create_guard(self) -> NodeCreateGuard:
