@@ -207,3 +207,27 @@ def test_a_submitting_write_whose_create_key_is_held_elsewhere_writes_nothing(
         other.create_guard.release(key)
         fenced.finish(holds_lease=True)
         assert other.create_guard.acquire(key)  # the refused gate kept nothing
+
+
+def test_a_final_state_write_frees_the_hold_and_the_lease_with_it(
+    backend: PostgresBackend,
+) -> None:
+    scene_id, beat_id, take_id = _scene_and_take(backend)  # its take: succeeded, charged
+    leases = TakeLeases(backend)
+    budget = EpisodeBudget(leases, PROJECT, EPISODE)
+    budget.set_cap(1.0, count_ledger=False)
+    claim = leases.claim_take(
+        PROJECT, EPISODE, take_id, scene_id=scene_id, beat_id=beat_id, worker="a", lease_s=60.0
+    )
+    assert claim is not None
+    assert budget.reserve(take_id, Decimal("0.4"))
+    fenced = FencedBackend(backend, leases, claim, _Crash(None))
+    found = backend.load_active(PROJECT, EPISODE, scene_id)
+    assert found is not None
+    fenced.save_scene(PROJECT, EPISODE, found[0], expected_version=found[1])
+    assert fenced.let_go
+    assert budget.state() == (Decimal("1.0"), Decimal(0), Decimal(0))
+    assert leases.lease_left(PROJECT, EPISODE, take_id) == 0  # free for any worker
+    fenced.take_budget.release()  # what the kernel does next changes nothing
+    fenced.finish(holds_lease=True)
+    assert budget.state() == (Decimal("1.0"), Decimal(0), Decimal(0))

@@ -19,12 +19,16 @@ from recoil_postgres.create_guard import create_lock_key
 from recoil_postgres.leases import Claim, EpisodeBudget, LeaseLostError, Statement, TakeLeases
 
 from recoil_core.api import (
+    FINAL_STEP_STATES,
+    FINAL_TAKE_STATES,
     BudgetExhaustedError,
     CreateHeldError,
     LedgerEntry,
     RecoilError,
     Scene,
     SceneVersionConflictError,
+    StepState,
+    Take,
 )
 from recoil_procrastinate.config import CRASH_EXIT, QUEUE, TASK, NodeSettings
 from recoil_procrastinate.executor import TakeRunner
@@ -100,10 +104,10 @@ class TakeBudget:
 
     def release(self) -> None:
         """Freed when the job ends, with the lease (one round trip for both; fenced, like
-        a state write), or before the next reservation of this take. A reservation never
-        sent is dropped."""
+        a state write), or before the next reservation of this take; a take's final state
+        write frees it already. A reservation never sent is dropped."""
         self._fenced._reserve = Decimal(0)
-        self._fenced._release_hold = True
+        self._fenced._release_hold = not self._fenced._let_go
 
     def within_cap(self) -> bool:
         self._fenced.flush_budget()
@@ -138,9 +142,18 @@ class NodeCreateGuard:
         self._fenced.release_create(key)
 
 
+def _settled(take: Take) -> bool:
+    """Whether ``take`` is final and no job of it can bill any more (the kernel then frees
+    its reservation)."""
+    return take.state in FINAL_TAKE_STATES and all(
+        step.state in FINAL_STEP_STATES or step.state == StepState.PLANNED
+        for step in take.workflow.steps
+    )
+
+
 _IDLE_STATES = frozenset({None, "planned"})
 """A take's last fenced states in which nothing of it was sent (a final take's hold is
-released by the take runner itself)."""
+released with its final state write)."""
 
 
 class FencedBackend:
@@ -179,6 +192,9 @@ class FencedBackend:
         """Create keys given back, not sent yet: they go after the next fenced write."""
         self._deferred: tuple[int, str] | None = None
         """A create key (lock, key) to take with the next ``submitting`` write."""
+        self._let_go = False
+        """The take's hold and lease were released with its final state write (one round
+        trip for the three; both fenced): the job's end has nothing left to send."""
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._backend, name)
@@ -231,8 +247,20 @@ class FencedBackend:
                 gates.append(self._leases.create_key_gate(deferred[0]))
         else:
             self.flush_budget()
+        settles = take is not None and _settled(take)
+        if settles:  # nothing of the take can bill any more: let go of it with this write
+            for lock in list(self._keys):
+                self.release_create_lock(lock)
         charges = (*self._charges, *releases)
         unlocks = tuple(self._unlocks)
+        lets_go = (
+            (
+                self._budget.release_statement(claim.take_id, claim),
+                self._leases.release_statement(claim),
+            )
+            if settles
+            else ()
+        )
         charged = len(self._charges)
         try:
             answers = self._leases.write_take_fenced(
@@ -243,10 +271,11 @@ class FencedBackend:
                 expected_version=expected_version,
                 before=charges,
                 gates=tuple(gates),
-                after=unlocks,
+                after=(*unlocks, *lets_go),
             )
         except (LeaseLostError, SceneVersionConflictError):
             self._sent(charged, unlocks)  # they ran with the refused write
+            self._let_go = self._let_go or settles
             if deferred is not None:  # its gate took the key
                 self._unlocks.append(_unlock(deferred[0]))
             raise
@@ -255,6 +284,7 @@ class FencedBackend:
                 self._unlocks.append(_unlock(deferred[0]))  # rollback (unlocking a free
             raise  # key is a no-op)
         self._sent(charged, unlocks)
+        self._let_go = self._let_go or settles
         if reserving:
             self._reserved(answers[0])  # BudgetExhaustedError: nothing was written
         if deferred is not None:
@@ -371,7 +401,7 @@ class FencedBackend:
         then the lease: one round trip. The hold and lease releases are fenced: only
         while this claim holds the take."""
         statements = list(self._charges)
-        if holds_lease:
+        if holds_lease and not self._let_go:
             if self._release_hold or self._state in _IDLE_STATES:
                 statements.append(self._budget.release_statement(self._claim.take_id, self._claim))
             statements.append(self._leases.release_statement(self._claim))
@@ -384,6 +414,11 @@ class FencedBackend:
         self._unlocks.clear()
         self._release_hold = False
         self._reserve = Decimal(0)  # noted, never sent: nothing was reserved
+
+    @property
+    def let_go(self) -> bool:
+        """Whether the take's lease was released with its final state write."""
+        return self._let_go
 
     @property
     def take_budget(self) -> TakeBudget:
@@ -431,7 +466,7 @@ class Node:
             await asyncio.to_thread(self.leases.release, claim)
             return
         fenced = FencedBackend(self.backend, self.leases, claim, self.crash, claimed.scene)
-        renewing = asyncio.create_task(self._renew(claim))
+        renewing = asyncio.create_task(self._renew(claim, fenced))
         lost = False
         try:
             outcome = await self.take_runner(
@@ -478,11 +513,14 @@ class Node:
             self._runs[(project, episode)] = (saved_at, run)
         return run
 
-    async def _renew(self, claim: Claim) -> None:
+    async def _renew(self, claim: Claim, fenced: FencedBackend) -> None:
         while True:
             await asyncio.sleep(self.settings.lease_s / 3)
+            if fenced.let_go:
+                return  # released with the take's final state
             if not await asyncio.to_thread(self.leases.renew, claim, self.settings.lease_s):
-                log.warning("lease of take %s lost", claim.take_id)
+                if not fenced.let_go:
+                    log.warning("lease of take %s lost", claim.take_id)
                 return
 
     async def _heartbeat(self) -> None:
