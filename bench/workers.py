@@ -101,7 +101,6 @@ def one_run(
                 RECOIL_SEEDDANCE_POLL_S="0.05",
                 RECOIL_SEEDDANCE_CONCURRENCY="1000",
                 RECOIL_WORKER_POLL_S="0.05",
-                RECOIL_WORKER_HEARTBEAT_S="1",
                 RECOIL_WORKER_DEFER_POLLS="1" if defer_polls else "0",
             )
             plan = plan_file(root, takes)

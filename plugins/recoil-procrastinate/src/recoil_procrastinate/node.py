@@ -33,8 +33,8 @@ from recoil_core.api import (
 from recoil_procrastinate.config import CRASH_EXIT, QUEUE, TASK, NodeSettings
 from recoil_procrastinate.executor import TakeRunner
 from recoil_procrastinate.queue import (
+    PENDING_JOBS,
     backend_for,
-    count_pending,
     defer_take,
     ensure_queue_tables,
     make_app,
@@ -530,6 +530,12 @@ class Node:
             )
             await asyncio.sleep(self.settings.heartbeat_s)
 
+    def _pending(self) -> int:
+        """Take jobs waiting or running, on the lease connection (the queue's tables were
+        made when the node started)."""
+        row = self.leases._one(PENDING_JOBS, {"task": TASK})
+        return 0 if row is None else int(row[0])
+
     async def retry_stalled(self) -> int:
         """Put the jobs of workers that stopped sending heartbeats back in the queue."""
         manager = self.app.job_manager
@@ -593,7 +599,7 @@ class Node:
                         # another node meanwhile (its take is fenced): work on
                         log.warning("worker loop restarted after a queue error: %r", exc)
                         continue
-                    if not once or await count_pending(self.settings) == 0:
+                    if not once or await asyncio.to_thread(self._pending) == 0:
                         return
                     await asyncio.sleep(self.settings.poll_s)
         finally:

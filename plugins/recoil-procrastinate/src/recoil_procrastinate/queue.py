@@ -152,14 +152,17 @@ async def enqueue_jobs(
     return queued
 
 
+PENDING_JOBS = (
+    "SELECT count(*) FROM procrastinate_jobs WHERE task_name = %(task)s "
+    "AND status IN ('todo', 'doing')"
+)
+"""Take jobs waiting or running (``%(task)s``: :data:`~recoil_procrastinate.config.TASK`)."""
+
+
 async def count_pending(settings: NodeSettings) -> int:
     ensure_queue_tables(settings.dsn)
     with connect(settings.dsn) as conn:
-        row = conn.execute(
-            "SELECT count(*) FROM procrastinate_jobs WHERE task_name = %s "
-            "AND status IN ('todo', 'doing')",
-            (TASK,),
-        ).fetchone()
+        row = conn.execute(PENDING_JOBS, {"task": TASK}).fetchone()
     return 0 if row is None else int(row[0])
 
 
