@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from recoil_postgres.backend import PostgresBackend
 from recoil_postgres.leases import EpisodeBudget, LeaseLostError, TakeLeases
-from recoil_procrastinate.node import FencedBackend, _Crash
+from recoil_procrastinate.node import FencedBackend, NodeKeys, _Crash
 
 from recoil_core.api import BudgetExhaustedError, CreateHeldError, Scene, StepState, TakeState
 from recoil_core.testing.conformance import EPISODE, PROJECT, charge, coverage_scene
@@ -231,3 +231,32 @@ def test_a_final_state_write_frees_the_hold_and_the_lease_with_it(
     fenced.take_budget.release()  # what the kernel does next changes nothing
     fenced.finish(holds_lease=True)
     assert budget.state() == (Decimal("1.0"), Decimal(0), Decimal(0))
+
+
+def test_two_jobs_of_one_node_never_hold_the_same_create_key(backend: PostgresBackend) -> None:
+    # a node's jobs share one session, where an advisory lock is re-entrant: a job still
+    # holding a key (its lease ran out mid-create) keeps it from a new job of the same take
+    scene_id, beat_id, take_id = _scene_and_take(backend)
+    leases = TakeLeases(backend)
+    keys = NodeKeys()
+    where = {"scene_id": scene_id, "beat_id": beat_id}
+    stale = leases.claim_take(PROJECT, EPISODE, take_id, **where, worker="a", lease_s=0.0)
+    assert stale is not None
+    first = FencedBackend(backend, leases, stale, _Crash(None), keys=keys)
+    key = f"{take_id}/video"
+    assert first.create_guard.defer(key)
+    scene, version = _submitting(backend, scene_id)
+    first.save_scene(PROJECT, EPISODE, scene, expected_version=version)
+    again = leases.claim_take(PROJECT, EPISODE, take_id, **where, worker="a", lease_s=60.0)
+    assert again is not None and again.epoch == stale.epoch + 1
+    second = FencedBackend(backend, leases, again, _Crash(None), keys=keys)
+    assert not second.create_guard.defer(key)
+    assert not second.create_guard.acquire(key)
+    first.create_guard.release(key)
+    first.finish(holds_lease=False)
+    assert second.create_guard.acquire(key)
+    with PostgresBackend(backend._dsn, renders_root=backend.renders_root) as other:
+        assert not other.create_guard.acquire(key)
+        second.create_guard.release(key)
+        second.finish(holds_lease=True)
+        assert other.create_guard.acquire(key)

@@ -369,7 +369,12 @@ class TakeLeases:
 
     def heartbeat(self, worker: str, *, host: str, pid: int) -> None:
         """Say the worker is alive (``render_workers``; shown by status queries)."""
-        self._one(
+        self._one(*self.heartbeat_statement(worker, host=host, pid=pid))
+
+    @staticmethod
+    def heartbeat_statement(worker: str, *, host: str, pid: int) -> Statement:
+        """:meth:`heartbeat` as a statement to send with others (a claim's pipeline)."""
+        return (
             "INSERT INTO {s}.render_workers (worker, host, pid) "
             "VALUES (%(worker)s, %(host)s, %(pid)s) ON CONFLICT (worker) "
             "DO UPDATE SET heartbeat_at = now()",
@@ -483,11 +488,13 @@ class TakeLeases:
         worker: str,
         lease_s: float,
         load: bool = True,
+        also: tuple[Statement, ...] = (),
     ) -> Claimed | None:
         """:meth:`claim_take`, and with ``load`` the scene's active version read right
         after the claim (two statements sent together: one round trip; the read sees
         every write committed before the claim, as a read after it would). Also returns
-        when the episode's node run was last saved (to keep a copy of it)."""
+        when the episode's node run was last saved (to keep a copy of it). ``also``:
+        statements sent after those in the same round trip (a worker's heartbeat)."""
         params = {
             "project": project,
             "episode": episode,
@@ -499,11 +506,14 @@ class TakeLeases:
         }
         q = self.backend._q
         with self._statements() as conn:
-            if load:
+            if load or also:
                 with conn.pipeline():
                     claimed = conn.execute(q(_CLAIM), params)
-                    active = conn.execute(q(_ACTIVE_ROW), params)
-                row, scene_row = claimed.fetchone(), active.fetchone()
+                    active = conn.execute(q(_ACTIVE_ROW), params) if load else None
+                    for template, values in also:
+                        conn.execute(q(template), values)
+                row = claimed.fetchone()
+                scene_row = active.fetchone() if active is not None else None
             else:
                 row, scene_row = conn.execute(q(_CLAIM), params).fetchone(), None
         if row is None:

@@ -7,6 +7,8 @@ import contextlib
 import logging
 import os
 import signal
+import threading
+import time
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -81,14 +83,16 @@ def _unlock(lock: int) -> Statement:
 class TakeBudget:
     """:class:`EpisodeBudget` bound to one take (through its :class:`FencedBackend`).
 
-    A reservation is sent with the take's create key (see :class:`NodeCreateGuard`): the
-    kernel reserves a new take's money, then takes the key of its create, and nothing
-    between the two reads the database or acts on the reservation. So :meth:`reserve`
-    only notes the amount, and the statement that reserves it (one conditional UPDATE, as
-    before) goes out in the same round trip as the key; when it does not fit the cap, the
-    key is not kept and :class:`BudgetExhaustedError` stops the take there, as a refused
-    reservation would have. A reservation still noted when anything else of the budget is
-    read or written, or before a state write, is sent on its own first."""
+    The kernel reserves a take's money, takes the key of its create, then writes
+    ``submitting`` before sending it; nothing between reads the database or acts on the
+    reservation. So :meth:`reserve` only notes the amount, and the statement that reserves
+    it (one conditional UPDATE, as before) goes with the next of those: the key's
+    acquisition (one round trip for both), or for a new take, whose key is taken with its
+    ``submitting`` write (:meth:`NodeCreateGuard.defer`), that write, which it gates.
+    When it does not fit the cap, the key is not kept, nothing is written, and
+    :class:`BudgetExhaustedError` stops the take there, as a refused reservation would
+    have. A reservation still noted when anything else of the budget is read or written,
+    or before another state write, is sent on its own first."""
 
     def __init__(self, fenced: FencedBackend) -> None:
         self._fenced = fenced
@@ -118,14 +122,40 @@ class TakeBudget:
         return self._fenced._budget.remaining()
 
 
+class NodeKeys:
+    """The create keys a node process holds, or is taking, across its jobs. An advisory
+    lock is re-entrant within its session, and a node's jobs share one session, so the
+    database cannot tell two jobs of one node apart (a job still sending a create after
+    its lease ran out, and a new job of the same take on the same node): this set does,
+    one job at a time per key."""
+
+    def __init__(self) -> None:
+        self._held: set[int] = set()
+        self._mutex = threading.Lock()
+
+    def take(self, lock: int) -> bool:
+        """Mark ``lock`` as this job's: False when another job of the node has it."""
+        with self._mutex:
+            if lock in self._held:
+                return False
+            self._held.add(lock)
+            return True
+
+    def give(self, lock: int) -> None:
+        with self._mutex:
+            self._held.discard(lock)
+
+
 class NodeCreateGuard:
     """The create guard (see :class:`recoil_core.api.CreateGuard`) of the take a node
     holds: each key is a session advisory lock (``recoil_postgres.create_guard``'s key
-    and meaning) on the node's lease connection, so a key is taken in the round trip
-    that also sends the take's noted reservation, and given back with the next statements
-    the node sends for the take (its next state write, or the job's end) instead of in a
-    round trip of its own. A key is given back only after the kernel settled its create,
-    and holding it a little longer only makes another node wait that much longer."""
+    and meaning) on the node's lease connection. A new step's key is taken by its
+    ``submitting`` write (:meth:`defer`), another's with the take's noted reservation in
+    one round trip (:meth:`acquire`); a key goes back with the next statements the node
+    sends for the take (its next state write, or the job's end), not in a round trip of
+    its own. It goes back only once the kernel settled its create, and holding it a
+    little longer only makes another node wait that much longer. :class:`NodeKeys` keeps
+    two jobs of one node from holding one key."""
 
     def __init__(self, fenced: FencedBackend) -> None:
         self._fenced = fenced
@@ -172,6 +202,7 @@ class FencedBackend:
         claim: Claim,
         crash: _Crash,
         scene: tuple[Scene, int] | None = None,
+        keys: NodeKeys | None = None,
     ) -> None:
         self._backend = backend
         self._leases = leases
@@ -187,7 +218,8 @@ class FencedBackend:
         self._reserve = Decimal(0)
         """A reservation noted, not sent yet (see :class:`TakeBudget`)."""
         self._keys: set[int] = set()
-        """Create keys held (advisory locks on the lease connection)."""
+        """Create keys this job holds (advisory locks on the lease connection)."""
+        self._node_keys = keys if keys is not None else NodeKeys()
         self._unlocks: list[Statement] = []
         """Create keys given back, not sent yet: they go after the next fenced write."""
         self._deferred: tuple[int, str] | None = None
@@ -277,20 +309,23 @@ class FencedBackend:
             self._sent(charged, unlocks)  # they ran with the refused write
             self._let_go = self._let_go or settles
             if deferred is not None:  # its gate took the key
-                self._unlocks.append(_unlock(deferred[0]))
+                self._give_back(deferred[0])
             raise
         except BaseException:
             if deferred is not None:  # its gate may have run: a session lock outlives a
-                self._unlocks.append(_unlock(deferred[0]))  # rollback (unlocking a free
-            raise  # key is a no-op)
+                self._give_back(deferred[0])  # rollback (unlocking a free key: a no-op)
+            raise
         self._sent(charged, unlocks)
         self._let_go = self._let_go or settles
+        if deferred is not None:
+            if not all(answers):  # nothing was written, and the key was not taken
+                self._node_keys.give(deferred[0])
+            else:
+                self._keys.add(deferred[0])
         if reserving:
             self._reserved(answers[0])  # BudgetExhaustedError: nothing was written
-        if deferred is not None:
-            if not answers[-1]:
-                raise CreateHeldError(deferred[1])  # nothing was written
-            self._keys.add(deferred[0])
+        if deferred is not None and not answers[-1]:
+            raise CreateHeldError(deferred[1])  # nothing was written
         self._state = new_state
         if new_state == "submitting":
             self._crash("after_submitting")
@@ -346,19 +381,25 @@ class FencedBackend:
         it) in the same round trip: True when taken; BudgetExhaustedError (the key is
         given back) when the reservation does not fit."""
         lock = create_lock_key(self._backend.schema, key)
-        if lock in self._keys:
-            return False  # held by this take already (a second acquire)
+        if not self._node_keys.take(lock):
+            return False  # another job of this node (or this one) holds it
         reserving = bool(self._reserve)
         unlocks = tuple(self._unlocks)
-        rows = self._leases.together(
-            *unlocks,
-            *self._budget_statements(),
-            ("SELECT pg_try_advisory_lock(%(key)s)", {"key": lock}),
-        )
+        try:
+            rows = self._leases.together(
+                *unlocks,
+                *self._budget_statements(),
+                ("SELECT pg_try_advisory_lock(%(key)s)", {"key": lock}),
+            )
+        except BaseException:
+            self._give_back(lock)  # it may have been taken before the error
+            raise
         del self._unlocks[: len(unlocks)]
         got = rows[-1] is not None and bool(rows[-1][0])
         if got:
             self._keys.add(lock)
+        else:
+            self._node_keys.give(lock)
         if reserving:
             try:
                 self._reserved(self._budget.reserved(rows[-2]))
@@ -370,8 +411,8 @@ class FencedBackend:
     def defer_create(self, key: str) -> bool:
         """Note a create key to take with the next ``submitting`` write (its gate)."""
         lock = create_lock_key(self._backend.schema, key)
-        if lock in self._keys or self._deferred is not None:
-            return False  # held already, or another noted: ask the usual way
+        if self._deferred is not None or not self._node_keys.take(lock):
+            return False  # another noted, or held in this node: ask the usual way
         self._deferred = (lock, key)
         return True
 
@@ -380,13 +421,20 @@ class FencedBackend:
         and never written is dropped)."""
         lock = create_lock_key(self._backend.schema, key)
         if self._deferred is not None and self._deferred[0] == lock:
-            self._deferred = None
+            self._deferred = None  # never written: never taken
+            self._node_keys.give(lock)
         self.release_create_lock(lock)
 
     def release_create_lock(self, lock: int) -> None:
         if lock in self._keys:
             self._keys.discard(lock)
-            self._unlocks.append(_unlock(lock))
+            self._give_back(lock)
+
+    def _give_back(self, lock: int) -> None:
+        """The key is this job's no more: unlocked with the next statements sent (after
+        which another job of the node may take it; the lock counts each taking)."""
+        self._unlocks.append(_unlock(lock))
+        self._node_keys.give(lock)
 
     @property
     def create_guard(self) -> NodeCreateGuard:
@@ -436,6 +484,10 @@ class Node:
         self.backend = backend_for(settings)
         self.leases = TakeLeases(self.backend)
         self.crash = _Crash(settings.crash_at, settings.pause_at)
+        self.keys = NodeKeys()
+        self._host = os.uname().nodename
+        self._next_heartbeat = 0.0
+        """When the worker's next heartbeat is due (``time.monotonic()``)."""
         self._runs: dict[tuple[str, str], tuple[str | None, dict[str, Any]]] = {}
         self.app = make_app(settings)
         self.app.task(name=TASK, queue=QUEUE, pass_context=True)(self.take_job)
@@ -451,6 +503,7 @@ class Node:
             beat_id=job["beat_id"],
             worker=self.worker,
             lease_s=settings.lease_s,
+            also=self._heartbeat_due(),
         )
         if claimed is None:  # another live worker holds it: look again when its lease ends
             left = await asyncio.to_thread(
@@ -465,7 +518,9 @@ class Node:
             log.warning("no run stored for %s/%s; skipping", job["project"], job["episode"])
             await asyncio.to_thread(self.leases.release, claim)
             return
-        fenced = FencedBackend(self.backend, self.leases, claim, self.crash, claimed.scene)
+        fenced = FencedBackend(
+            self.backend, self.leases, claim, self.crash, claimed.scene, self.keys
+        )
         renewing = asyncio.create_task(self._renew(claim, fenced))
         lost = False
         try:
@@ -523,12 +578,22 @@ class Node:
                     log.warning("lease of take %s lost", claim.take_id)
                 return
 
+    def _heartbeat_due(self) -> tuple[Statement, ...]:
+        """The worker's heartbeat if one is due (it then goes with the caller's statements,
+        and the next is due a heartbeat interval later), else nothing."""
+        now = time.monotonic()
+        if now < self._next_heartbeat:
+            return ()
+        self._next_heartbeat = now + self.settings.heartbeat_s
+        return (self.leases.heartbeat_statement(self.worker, host=self._host, pid=os.getpid()),)
+
     async def _heartbeat(self) -> None:
+        """Heartbeats while no claim carries one (a busy node's go with its claims)."""
         while True:
-            await asyncio.to_thread(
-                self.leases.heartbeat, self.worker, host=os.uname().nodename, pid=os.getpid()
-            )
-            await asyncio.sleep(self.settings.heartbeat_s)
+            due = self._heartbeat_due()
+            if due:
+                await asyncio.to_thread(self.leases.together, *due)
+            await asyncio.sleep(max(0.0, self._next_heartbeat - time.monotonic()))
 
     def _pending(self) -> int:
         """Take jobs waiting or running, on the lease connection (the queue's tables were
