@@ -474,6 +474,10 @@ class FencedBackend:
         return TakeBudget(self)
 
 
+ABORT_POLL_S = 300.0
+"""How often a worker asks procrastinate for abort requests of its running jobs."""
+
+
 class Node:
     """One worker process: its backend, leases, and the take job procrastinate runs."""
 
@@ -639,6 +643,9 @@ class Node:
             "wait": wait,
             "install_signal_handlers": wait,
             "fetch_job_polling_interval": self.settings.poll_s,
+            # a take job is never aborted (a take is stopped through its lease): look for
+            # abort requests rarely, not every 5 s
+            "abort_job_polling_interval": ABORT_POLL_S,
             "update_heartbeat_interval": self.settings.heartbeat_s,
             "stalled_worker_timeout": self.settings.stalled_s,
             "delete_jobs": "successful",
