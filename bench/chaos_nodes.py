@@ -8,7 +8,8 @@ estimate; ``--workers`` ``recoil worker --once --concurrency N`` processes (leas
 ``--lease`` seconds) work it while a driver seeded by ``--seed``, every 0.3-1.2 s, either
 SIGKILLs a worker and starts another in its place, or SIGSTOPs the worker holding the most
 takes for three lease lengths (its leases and heartbeats lapse, its jobs are retried by
-the others) and then SIGCONTs it. After ``--actions`` actions the workers drain the queue;
+the others) and then SIGCONTs it. The first action is always a freeze, while the episode
+is busy (a fast machine drains it in a few actions). After ``--actions`` actions the workers drain the queue;
 takes a node left pending (``recoil status`` reports them) are queued again by one more
 ``recoil run --executor procrastinate`` and drained before the checks.
 
@@ -110,6 +111,18 @@ def held(dsn: str, pid: int) -> int:
     return 0 if row is None else int(row[0])
 
 
+def busiest(dsn: str, live: list[subprocess.Popen[str]]) -> subprocess.Popen[str]:
+    """The live worker holding the most takes, once one holds any (a freeze of a worker
+    holding none would test nothing; workers still starting hold none)."""
+    deadline = time.monotonic() + 30.0
+    while True:
+        counts = {w: held(dsn, w.pid) for w in live}
+        victim = max(live, key=counts.__getitem__)
+        if counts[victim] > 0 or time.monotonic() > deadline:
+            return victim
+        time.sleep(0.05)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seed", type=int, default=1)
@@ -169,19 +182,19 @@ def main() -> int:
             kills = stops = 0
             worst = 0.0
             started = time.monotonic()
-            for _ in range(args.actions):
+            for action in range(args.actions):
                 time.sleep(rng.uniform(0.3, 1.2))
                 live = [w for w in workers if w.poll() is None]
                 if not live:
                     break
-                if rng.random() < 0.7:
+                if action > 0 and rng.random() < 0.7:  # the first: a freeze mid-episode
                     victim = rng.choice(live)
                     victim.send_signal(signal.SIGKILL)
                     victim.wait()
                     workers[workers.index(victim)] = start()
                     kills += 1
                 else:
-                    victim = max(live, key=lambda w: held(dsn, w.pid))
+                    victim = busiest(dsn, live)
                     victim.send_signal(signal.SIGSTOP)
                     time.sleep(pause_s)
                     victim.send_signal(signal.SIGCONT)

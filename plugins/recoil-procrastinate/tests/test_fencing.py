@@ -260,3 +260,33 @@ def test_two_jobs_of_one_node_never_hold_the_same_create_key(backend: PostgresBa
         second.create_guard.release(key)
         second.finish(holds_lease=True)
         assert other.create_guard.acquire(key)
+
+
+def test_a_node_that_lost_its_lease_reserves_and_holds_nothing(backend: PostgresBackend) -> None:
+    # the new holder frees the take's hold whole when it is done: money a stale node
+    # reserved after that would be held for ever
+    scene_id, beat_id, take_id = _scene_and_take(backend)
+    leases = TakeLeases(backend)
+    budget = EpisodeBudget(leases, PROJECT, EPISODE)
+    budget.set_cap(10.0, count_ledger=False)
+    where = {"scene_id": scene_id, "beat_id": beat_id}
+    stale = leases.claim_take(PROJECT, EPISODE, take_id, **where, worker="a", lease_s=0.0)
+    holder = leases.claim_take(PROJECT, EPISODE, take_id, **where, worker="b", lease_s=60.0)
+    assert stale is not None and holder is not None
+    nothing = (Decimal("10.0"), Decimal(0), Decimal(0))
+
+    assert not budget.reserve(take_id, Decimal("1"), stale)
+    budget.hold(take_id, Decimal("1"), stale)
+    assert budget.state() == nothing
+    fenced = FencedBackend(backend, leases, stale, _Crash(None))
+    assert fenced.take_budget.reserve(Decimal("1"))
+    with pytest.raises(LeaseLostError):
+        fenced.take_budget.within_cap()  # sends the noted reservation
+    assert fenced.take_budget.reserve(Decimal("1"))
+    assert fenced.create_guard.defer(f"{take_id}/video")
+    scene, version = _submitting(backend, scene_id)
+    with pytest.raises(LeaseLostError):  # the gated write: refused by the fence
+        fenced.save_scene(PROJECT, EPISODE, scene, expected_version=version)
+    assert budget.state() == nothing
+    assert leases.refusals(PROJECT, EPISODE) == 1
+    assert budget.reserve(take_id, Decimal("1"), holder)  # the holder's own

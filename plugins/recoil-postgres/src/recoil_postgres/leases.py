@@ -672,27 +672,18 @@ def _claim_params(claim: Claim) -> dict[str, Any]:
     }
 
 
-_RESERVE = """
-WITH b AS (
+_HELD_BY = """
+lease AS (
+    SELECT 1 FROM {s}.take_leases
+    WHERE project = %(project)s AND episode = %(episode)s AND take_id = %(take_id)s
+      AND worker = %(worker)s AND epoch = %(epoch)s
+), held AS (
+    SELECT %(worker)s::text IS NULL OR EXISTS (SELECT 1 FROM lease) AS ok
+), b AS (
     UPDATE {s}.budgets SET reserved = reserved + %(amount)s
     WHERE project = %(project)s AND episode = %(episode)s
       AND (cap IS NULL OR spent + reserved + %(amount)s <= cap)
-    RETURNING 1
-), h AS (
-    INSERT INTO {s}.budget_holds (project, episode, take_id, amount)
-    SELECT %(project)s, %(episode)s, %(take_id)s, %(amount)s WHERE EXISTS (SELECT 1 FROM b)
-    ON CONFLICT (project, episode, take_id)
-    DO UPDATE SET amount = budget_holds.amount + EXCLUDED.amount
-    RETURNING 1
-)
-SELECT EXISTS (SELECT 1 FROM h),
-    EXISTS (SELECT 1 FROM {s}.budgets WHERE project = %(project)s AND episode = %(episode)s)
-"""
-_RESERVE_GATE = """
-WITH b AS (
-    UPDATE {s}.budgets SET reserved = reserved + %(amount)s
-    WHERE project = %(project)s AND episode = %(episode)s
-      AND (cap IS NULL OR spent + reserved + %(amount)s <= cap)
+      AND (SELECT ok FROM held)
     RETURNING 1
 ), h AS (
     INSERT INTO {s}.budget_holds (project, episode, take_id, amount)
@@ -701,15 +692,27 @@ WITH b AS (
     DO UPDATE SET amount = budget_holds.amount + EXCLUDED.amount
     RETURNING 1
 ), fit AS (
-    SELECT EXISTS (SELECT 1 FROM h) OR NOT EXISTS (
+    SELECT (SELECT ok FROM held) AS held, EXISTS (SELECT 1 FROM h) OR NOT EXISTS (
         SELECT 1 FROM {s}.budgets WHERE project = %(project)s AND episode = %(episode)s
-    ) AS ok
-)
-SELECT ok, set_config('recoil.gate', CASE WHEN ok THEN 'open' ELSE 'closed' END, true)
+    ) AS fits
+)"""
+_RESERVE = "WITH " + _HELD_BY + """
+SELECT held AND fits, held FROM fit
+"""
+"""Reserve ``amount`` for the take if it fits the cap and, given a claim (``worker``,
+``epoch``; NULL: none), only while that claim holds the take: a node that lost its lease
+reserves nothing (the take's hold is the new holder's, which frees it whole when it is
+done: a reservation made after that would never be freed). Its row: (reserved, the claim
+holds the take)."""
+_RESERVE_GATE = "WITH " + _HELD_BY + """
+SELECT NOT held OR fits, set_config('recoil.gate',
+    CASE WHEN NOT held OR fits THEN 'open' ELSE 'closed' END, true)
 FROM fit
 """
 """:data:`_RESERVE` as the first gate of a fenced write (see
-:meth:`TakeLeases.write_take_fenced`): the write is made only if the amount fitted."""
+:meth:`TakeLeases.write_take_fenced`): closed when the amount does not fit; left open when
+the claim lost the take (nothing is reserved, and the fence refuses the write, which is
+recorded as any refused write is)."""
 _RELEASE_HOLD = """
 WITH b AS (
     SELECT 1 FROM {s}.budgets WHERE project = %(project)s AND episode = %(episode)s
@@ -792,6 +795,17 @@ class EpisodeBudget:
             self._key(),
         )
 
+    def _holds(self, conn: psycopg.Connection[TupleRow], claim: Claim) -> bool:
+        row = conn.execute(
+            self.backend._q(
+                "SELECT 1 FROM {s}.take_leases WHERE project = %(project)s "
+                "AND episode = %(episode)s AND take_id = %(take_id)s "
+                "AND worker = %(worker)s AND epoch = %(epoch)s"
+            ),
+            _claim_params(claim),
+        ).fetchone()
+        return row is not None
+
     def _has_budget(self, conn: psycopg.Connection[TupleRow]) -> bool:
         row = conn.execute(
             self.backend._q(
@@ -839,37 +853,47 @@ class EpisodeBudget:
                 {**key, "spent": spent},
             )
 
-    def reserve(self, take_id: str, amount: Decimal) -> bool:
-        """Add ``amount`` to the take's hold if it fits the cap; False (nothing changed)
-        when it does not. One statement (the budget row, then the hold)."""
-        return self.reserved(self.leases._one(*self.reserve_statement(take_id, amount)))
+    def reserve(self, take_id: str, amount: Decimal, claim: Claim | None = None) -> bool:
+        """Add ``amount`` to the take's hold if it fits the cap (and, with ``claim``, only
+        while that claim holds the take); False (nothing changed) when it does not. One
+        statement (the budget row, then the hold)."""
+        row = self.leases._one(*self.reserve_statement(take_id, amount, claim))
+        return row is not None and bool(row[0])
 
-    def reserve_statement(self, take_id: str, amount: Decimal) -> Statement:
-        """:meth:`reserve` as a statement for :meth:`TakeLeases.together`; its row, given
-        to :meth:`reserved`, says whether the amount fitted."""
-        return (_RESERVE, self._key(take_id=take_id, amount=amount))
+    def reserve_statement(
+        self, take_id: str, amount: Decimal, claim: Claim | None = None
+    ) -> Statement:
+        """:meth:`reserve` as a statement for :meth:`TakeLeases.together`; its row says
+        whether the amount was reserved, then whether the claim (if any) holds the take."""
+        return (_RESERVE, self._reserve_params(take_id, amount, claim))
 
-    def reserve_gate(self, take_id: str, amount: Decimal) -> Statement:
+    def reserve_gate(self, take_id: str, amount: Decimal, claim: Claim) -> Statement:
         """:meth:`reserve` as the first gate of :meth:`TakeLeases.write_take_fenced`: the
-        write is made only if the amount fits (the gate's answer)."""
-        return (_RESERVE_GATE, self._key(take_id=take_id, amount=amount))
+        write is made only if the amount fits (the gate's answer); a claim that lost the
+        take reserves nothing, and its write is refused by the fence."""
+        return (_RESERVE_GATE, self._reserve_params(take_id, amount, claim))
 
-    @staticmethod
-    def reserved(row: TupleRow | None) -> bool:
-        """Whether the reservation whose row this is fitted the cap."""
-        if row is None:
-            return False
-        fits, has_budget = row
-        return bool(fits) or not has_budget  # no row: the episode has no cap
+    def _reserve_params(
+        self, take_id: str, amount: Decimal, claim: Claim | None
+    ) -> dict[str, Any]:
+        return self._key(
+            take_id=take_id,
+            amount=amount,
+            worker=None if claim is None else claim.worker,
+            epoch=None if claim is None else claim.epoch,
+        )
 
-    def hold(self, take_id: str, amount: Decimal) -> None:
+    def hold(self, take_id: str, amount: Decimal, claim: Claim | None = None) -> None:
         """Make the take's hold at least ``amount`` (money a job it owns may bill: no cap
-        check). A hold a stopped node left for the take is taken over, not doubled."""
+        check). A hold a stopped node left for the take is taken over, not doubled. With
+        ``claim``: only while that claim holds the take (see :data:`_RESERVE`)."""
         self.leases._tables()
         q = self.backend._q
         key = self._key(take_id=take_id, amount=amount)
         with self.backend._transaction() as conn:
             self._lock_budget(conn)
+            if claim is not None and not self._holds(conn, claim):
+                return  # the take's hold is its new holder's
             row = conn.execute(
                 q(
                     "SELECT amount FROM {s}.budget_holds WHERE project = %(project)s "

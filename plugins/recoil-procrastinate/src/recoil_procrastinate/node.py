@@ -104,7 +104,7 @@ class TakeBudget:
     def hold(self, amount: Decimal) -> None:
         fenced = self._fenced
         fenced.flush_budget()
-        fenced._budget.hold(fenced._claim.take_id, amount)
+        fenced._budget.hold(fenced._claim.take_id, amount, fenced._claim)
 
     def release(self) -> None:
         """Freed when the job ends, with the lease (one round trip for both; fenced, like
@@ -356,8 +356,21 @@ class FencedBackend:
             statements.append(self._budget.release_statement(self._claim.take_id, self._claim))
         if self._reserve:
             reserve = self._budget.reserve_gate if gate else self._budget.reserve_statement
-            statements.append(reserve(self._claim.take_id, self._reserve))
+            statements.append(reserve(self._claim.take_id, self._reserve, self._claim))
         return statements
+
+    def _reserve_answer(self, row: Any) -> None:
+        """The row of a reservation sent on its own: LeaseLostError when the claim no
+        longer holds the take, BudgetExhaustedError when the amount did not fit (nothing
+        was reserved in either case)."""
+        reserved, held = (False, True) if row is None else (bool(row[0]), bool(row[1]))
+        if not held:
+            claim = self._claim
+            self._reserve = Decimal(0)
+            raise LeaseLostError(
+                claim.take_id, claim.worker, claim.epoch, "another worker claimed the take"
+            )
+        self._reserved(reserved)
 
     def _reserved(self, fitted: bool) -> None:
         """The answer to a reservation sent: BudgetExhaustedError when it did not fit."""
@@ -374,7 +387,7 @@ class FencedBackend:
         if statements:
             rows = self._leases.together(*statements)
             if reserving:
-                self._reserved(self._budget.reserved(rows[-1]))
+                self._reserve_answer(rows[-1])
 
     def acquire_create(self, key: str) -> bool:
         """Take a create key, with the reservation noted (and a release asked for before
@@ -402,8 +415,8 @@ class FencedBackend:
             self._node_keys.give(lock)
         if reserving:
             try:
-                self._reserved(self._budget.reserved(rows[-2]))
-            except BudgetExhaustedError:
+                self._reserve_answer(rows[-2])
+            except (BudgetExhaustedError, LeaseLostError):
                 self.release_create(key)
                 raise
         return got
@@ -629,9 +642,12 @@ class Node:
         return retried
 
     async def _recover(self) -> None:
+        """Retry stalled jobs while the node works (``--once`` too: a dead node's takes
+        are not left until the queue runs dry), a few times per ``stalled_s``: a worker
+        is found stalled no sooner than that."""
         while True:
             await self.retry_stalled()
-            await asyncio.sleep(self.settings.poll_s)
+            await asyncio.sleep(max(self.settings.poll_s, self.settings.stalled_s / 3))
 
     def _worker_options(
         self, *, concurrency: int, queues: tuple[str, ...], wait: bool
@@ -656,8 +672,7 @@ class Node:
         sides = [asyncio.create_task(self._heartbeat())]
         try:
             async with self.app.open_async():
-                if not once:
-                    sides.append(asyncio.create_task(self._recover()))
+                sides.append(asyncio.create_task(self._recover()))
                 while True:  # once: drain, until no take job is left waiting or running
                     if once:
                         await self.retry_stalled()
