@@ -9,9 +9,10 @@ estimate; ``--workers`` ``recoil worker --once --concurrency N`` processes (leas
 SIGKILLs a worker and starts another in its place, or SIGSTOPs the worker holding the most
 takes for three lease lengths (its leases and heartbeats lapse, its jobs are retried by
 the others) and then SIGCONTs it. The first action is always a freeze, while the episode
-is busy (a fast machine drains it in a few actions). After ``--actions`` actions the workers drain the queue;
-takes a node left pending (``recoil status`` reports them) are queued again by one more
-``recoil run --executor procrastinate`` and drained before the checks.
+is busy (a fast machine drains it in a few actions). After ``--actions`` actions the
+workers drain the queue; takes a node left pending (``recoil status`` reports them) are
+queued again by one more ``recoil run --executor procrastinate`` and drained before the
+checks.
 
 Checked (exit 1 if any fails):
 
