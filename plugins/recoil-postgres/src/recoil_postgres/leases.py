@@ -672,8 +672,8 @@ def _claim_params(claim: Claim) -> dict[str, Any]:
     }
 
 
-_HELD_BY = """
-lease AS (
+_RESERVING = """
+WITH lease AS (
     SELECT 1 FROM {s}.take_leases
     WHERE project = %(project)s AND episode = %(episode)s AND take_id = %(take_id)s
       AND worker = %(worker)s AND epoch = %(epoch)s
@@ -696,19 +696,16 @@ lease AS (
         SELECT 1 FROM {s}.budgets WHERE project = %(project)s AND episode = %(episode)s
     ) AS fits
 )"""
-_RESERVE = "WITH " + _HELD_BY + """
-SELECT held AND fits, held FROM fit
-"""
+_RESERVE = _RESERVING + "\nSELECT held AND fits, held FROM fit"
 """Reserve ``amount`` for the take if it fits the cap and, given a claim (``worker``,
 ``epoch``; NULL: none), only while that claim holds the take: a node that lost its lease
 reserves nothing (the take's hold is the new holder's, which frees it whole when it is
 done: a reservation made after that would never be freed). Its row: (reserved, the claim
 holds the take)."""
-_RESERVE_GATE = "WITH " + _HELD_BY + """
-SELECT NOT held OR fits, set_config('recoil.gate',
-    CASE WHEN NOT held OR fits THEN 'open' ELSE 'closed' END, true)
-FROM fit
-"""
+_RESERVE_GATE = _RESERVING + (
+    "\nSELECT NOT held OR fits, set_config('recoil.gate', "
+    "CASE WHEN NOT held OR fits THEN 'open' ELSE 'closed' END, true) FROM fit"
+)
 """:data:`_RESERVE` as the first gate of a fenced write (see
 :meth:`TakeLeases.write_take_fenced`): closed when the amount does not fit; left open when
 the claim lost the take (nothing is reserved, and the fence refuses the write, which is
@@ -873,9 +870,7 @@ class EpisodeBudget:
         take reserves nothing, and its write is refused by the fence."""
         return (_RESERVE_GATE, self._reserve_params(take_id, amount, claim))
 
-    def _reserve_params(
-        self, take_id: str, amount: Decimal, claim: Claim | None
-    ) -> dict[str, Any]:
+    def _reserve_params(self, take_id: str, amount: Decimal, claim: Claim | None) -> dict[str, Any]:
         return self._key(
             take_id=take_id,
             amount=amount,
