@@ -613,7 +613,7 @@ class TakeLeases:
             "expected": expected_state,
             "beat": Jsonb(beat),
         }
-        opened = ((_GATE_OPEN, {}),) if gates else ()
+        opened: tuple[Statement, ...] = ((_GATE_OPEN, {}),) if gates else ()
         rows = self.together(*before, *opened, *gates, (_FENCED_WRITE, params), *after)
         first = len(before) + len(opened)
         answers = [r is not None and bool(r[0]) for r in rows[first : first + len(gates)]]

@@ -99,4 +99,8 @@ def count_round_trips(env: Mapping[str, str]) -> None:
 
         profile = cProfile.Profile()
         profile.enable()
-        atexit.register(lambda: (profile.disable(), profile.dump_stats(path.with_suffix(".prof"))))
+        def dump() -> None:
+            profile.disable()
+            profile.dump_stats(path.with_suffix(".prof"))
+
+        atexit.register(dump)
