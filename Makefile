@@ -37,6 +37,7 @@ lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy --strict recoil_core
+	$(BIN)/mypy --strict $(addsuffix /src,$(PLUGIN_DIRS)) plugins/_template/src
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests/test_api.py tests/test_api_reference.py
 
 demo: setup

@@ -79,7 +79,9 @@ class GroupingStrategy(Protocol):
     distribution.
     """
 
-    name: str
-    description: str
+    @property
+    def name(self) -> str: ...  # a plain or a frozen attribute does (read only here)
+    @property
+    def description(self) -> str: ...
 
     def assemble(self, shots: Sequence[CanonicalShot], ctx: GroupingContext) -> list[Group]: ...

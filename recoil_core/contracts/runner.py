@@ -57,7 +57,9 @@ class ModalityRunner(Protocol):
     the take is then recorded as ``build_error`` and its budget reservation released.
     """
 
-    modality: str
-    description: str
+    @property
+    def modality(self) -> str: ...  # a plain or a frozen attribute does (read only here)
+    @property
+    def description(self) -> str: ...
 
     def build_workflow(self, beat: Beat, ctx: BuildContext) -> Workflow: ...

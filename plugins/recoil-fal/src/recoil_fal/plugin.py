@@ -64,7 +64,8 @@ def check(ctx: ProviderContext) -> list[str]:
     problems = []
     if not ctx.env.get(KEY_ENV):
         problems.append(f"{KEY_ENV} is not set: export your fal API key to render with fal")
-    from recoil_fal.pricing import PriceFileError, price_table
+    from recoil_core.api import PriceFileError
+    from recoil_fal.pricing import price_table
 
     try:
         price_table(ctx.env)

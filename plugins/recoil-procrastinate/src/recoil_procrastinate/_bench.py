@@ -99,6 +99,7 @@ def count_round_trips(env: Mapping[str, str]) -> None:
 
         profile = cProfile.Profile()
         profile.enable()
+
         def dump() -> None:
             profile.disable()
             profile.dump_stats(path.with_suffix(".prof"))

@@ -37,7 +37,7 @@ class R2VMultiRunner(VideoRunnerBase):
 
     modality: str = "r2v_multi"
     description: str = "reference images to one multi-shot video"
-    max_reference_images: ClassVar[int | None] = MAX_REFERENCE_IMAGES
+    max_reference_images: ClassVar[int] = MAX_REFERENCE_IMAGES
 
     def place_references(
         self, payload: dict[str, Any], references: Sequence[tuple[str, str]], ctx: BuildContext

@@ -106,7 +106,8 @@ def check(ctx: ProviderContext) -> list[str]:
     ):
         if (problem := _problem(ctx.env, name, low, wanted)) is not None:
             problems.append(problem)
-    from recoil_replicate.pricing import PriceFileError, price_table
+    from recoil_core.api import PriceFileError
+    from recoil_replicate.pricing import price_table
 
     try:
         price_table(ctx.env)

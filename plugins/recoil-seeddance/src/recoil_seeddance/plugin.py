@@ -156,7 +156,8 @@ def check(ctx: ProviderContext) -> list[str]:
     if transport not in ("aiohttp", "httpx"):
         problems.append(f"RECOIL_HTTP_TRANSPORT={transport!r}: use aiohttp or httpx")
     problems += [p for setting in SETTINGS if (p := setting.problem(ctx.env)) is not None]
-    from recoil_seeddance.pricing import PriceFileError, price_table
+    from recoil_core.api import PriceFileError
+    from recoil_seeddance.pricing import price_table
 
     try:
         price_table(ctx.env)

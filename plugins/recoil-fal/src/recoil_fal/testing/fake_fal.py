@@ -62,6 +62,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from recoil_core.testing.fake_http import (
+    Answer,
     DropConnection,
     FakeService,
     FaultQueue,
@@ -211,9 +212,7 @@ class FakeFalServer(FakeService):
 
     # ------------------------------------------------------------------ handling
 
-    def handle(
-        self, method: str, raw: str, headers: Mapping[str, str], body: bytes
-    ) -> tuple[int, dict[str, str], bytes]:
+    def handle(self, method: str, raw: str, headers: Mapping[str, str], body: bytes) -> Answer:
         url = urlsplit(raw)
         path = url.path.rstrip("/")
         query = parse_qs(url.query)
@@ -274,7 +273,7 @@ class FakeFalServer(FakeService):
     def _take_fault(self, op: str) -> Fault | None:
         return self._faults.take(op)
 
-    def _fault(self, fault: Fault) -> tuple[int, dict[str, str], bytes]:
+    def _fault(self, fault: Fault) -> Answer:
         if fault.kind == "drop":
             raise _Drop
         headers = {}
@@ -287,7 +286,7 @@ class FakeFalServer(FakeService):
             detail = [{"loc": ["body", "prompt"], "msg": "refused", "type": fault.error_type}]
         return _json(fault.status_code, {"detail": detail}, headers)
 
-    def _submit(self, path: str, body: bytes) -> tuple[int, dict[str, str], bytes]:
+    def _submit(self, path: str, body: bytes) -> Answer:
         endpoint = path.strip("/")
         if endpoint not in ENDPOINT_DURATIONS:
             return _json(404, {"detail": f"Application {endpoint!r} not found"})
@@ -358,7 +357,7 @@ class FakeFalServer(FakeService):
             )
         request.expired = self.knobs.expire_outputs
 
-    def _status(self, request: _Request) -> tuple[int, dict[str, str], bytes]:
+    def _status(self, request: _Request) -> Answer:
         body: dict[str, Any] = {"status": request.state, "request_id": request.id}
         if request.state == "IN_QUEUE":
             body["queue_position"] = 0
@@ -369,7 +368,7 @@ class FakeFalServer(FakeService):
             body.update(error=request.error, error_type=request.error_type)
         return _json(200, body)
 
-    def _cancel(self, request: _Request) -> tuple[int, dict[str, str], bytes]:
+    def _cancel(self, request: _Request) -> Answer:
         if request.state == "IN_QUEUE":
             request.state = "COMPLETED"
             request.ended_at = datetime.now(UTC)
@@ -383,7 +382,7 @@ class FakeFalServer(FakeService):
         self.cancels[request.id] = "ALREADY_COMPLETED"
         return _json(400, {"status": "ALREADY_COMPLETED"})
 
-    def _list(self, query: Mapping[str, list[str]]) -> tuple[int, dict[str, str], bytes]:
+    def _list(self, query: Mapping[str, list[str]]) -> Answer:
         def one(name: str) -> str | None:
             values = query.get(name)
             return values[0] if values else None
@@ -438,7 +437,7 @@ class FakeFalServer(FakeService):
             200, {"items": items, "next_cursor": str(page + 1) if more else None, "has_more": more}
         )
 
-    def _media(self, path: str) -> tuple[int, dict[str, str], bytes]:
+    def _media(self, path: str) -> Answer:
         request_id = path.rsplit("/", 1)[-1].removesuffix(".mp4")
         with self._lock:
             self.requests_by_op["media"] = self.requests_by_op.get("media", 0) + 1

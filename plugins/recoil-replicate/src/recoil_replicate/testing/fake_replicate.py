@@ -72,6 +72,7 @@ from typing import Any, Literal
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from recoil_core.testing.fake_http import (
+    Answer,
     DropConnection,
     FakeService,
     FaultQueue,
@@ -379,9 +380,7 @@ class FakeReplicateServer(FakeService):
 
     # ------------------------------------------------------------------ requests
 
-    def handle(
-        self, method: str, raw_path: str, headers: Mapping[str, str], body: bytes
-    ) -> tuple[int, dict[str, str], bytes]:
+    def handle(self, method: str, raw_path: str, headers: Mapping[str, str], body: bytes) -> Answer:
         """Answer one request: (status, headers, body). Raises _Drop to close silently."""
         url = urlsplit(raw_path)
         path = url.path.rstrip("/")
@@ -418,7 +417,7 @@ class FakeReplicateServer(FakeService):
             out = out[:-7]
         return 200, {"Content-Type": "application/json"}, out
 
-    def _control(self, method: str, path: str, body: bytes) -> tuple[int, dict[str, str], bytes]:
+    def _control(self, method: str, path: str, body: bytes) -> Answer:
         """The ``/_fake/...`` endpoints (:meth:`FakeService.control`), and
         ``POST /_fake/versions`` registering a versioned model (``add_version``)."""
         if path == "/_fake/versions" and method == "POST":
@@ -434,7 +433,7 @@ class FakeReplicateServer(FakeService):
 
     def _create(
         self, model_ref: str, raw: bytes, prefer: str | None, fault: Fault | None
-    ) -> tuple[int, dict[str, str], bytes]:
+    ) -> Answer:
         early = fault is not None and fault.kind == "status"
         if early and fault is not None and (fault.status_code < 500 or fault.before_create):
             return _problem(_fault_error(fault))
@@ -567,7 +566,7 @@ class FakeReplicateServer(FakeService):
             next_url = f"{self.base_url}/predictions?{urlencode(params)}"
         return {"next": next_url, "previous": None, "results": results}
 
-    def _media(self, path: str, headers: Mapping[str, str]) -> tuple[int, dict[str, str], bytes]:
+    def _media(self, path: str, headers: Mapping[str, str]) -> Answer:
         parts = path.split("/")  # ["", "_media", id, "output.mp4"]
         fault = self._take_fault("media")
         if fault is not None:
@@ -757,7 +756,7 @@ def _fault_error(fault: Fault) -> _HttpError:
     return err
 
 
-def _problem(err: _HttpError) -> tuple[int, dict[str, str], bytes]:
+def _problem(err: _HttpError) -> Answer:
     headers = {"Content-Type": "application/problem+json", **err.headers}
     return err.status, headers, json.dumps(err.body).encode()
 

@@ -74,6 +74,7 @@ from typing import Any, Literal
 from urllib.parse import parse_qs, urlsplit
 
 from recoil_core.testing.fake_http import (
+    Answer,
     DropConnection,
     FakeService,
     FaultQueue,
@@ -425,9 +426,7 @@ class FakeArkServer(FakeService):
 
     # ------------------------------------------------------------------ request handling
 
-    def handle(
-        self, method: str, raw_path: str, headers: Mapping[str, str], body: bytes
-    ) -> tuple[int, dict[str, str], bytes]:
+    def handle(self, method: str, raw_path: str, headers: Mapping[str, str], body: bytes) -> Answer:
         """Answer one request: (status, headers, body). Raises _Drop to close silently."""
         url = urlsplit(raw_path)
         path = url.path.rstrip("/")
@@ -462,7 +461,7 @@ class FakeArkServer(FakeService):
         except _HttpError as err:
             return _json(err.status, _error_body(err.code, err.message), err.headers)
 
-    def _create(self, raw: bytes, fault: Fault | None) -> tuple[int, dict[str, str], bytes]:
+    def _create(self, raw: bytes, fault: Fault | None) -> Answer:
         if (
             fault is not None
             and fault.kind == "status"
@@ -621,7 +620,7 @@ class FakeArkServer(FakeService):
         if task.media_gen in task.expired_gens:
             task.media_gen += 1
 
-    def _get(self, task_id: str, fault: Fault | None) -> tuple[int, dict[str, str], bytes]:
+    def _get(self, task_id: str, fault: Fault | None) -> Answer:
         with self._lock:
             self._purge_cancelled()
             task = self._tasks.get(task_id)
@@ -633,9 +632,7 @@ class FakeArkServer(FakeService):
             return 200, {"Content-Type": "application/json"}, json.dumps(payload).encode()[:-7]
         return _json(200, payload)
 
-    def _list(
-        self, query: Mapping[str, list[str]], fault: Fault | None
-    ) -> tuple[int, dict[str, str], bytes]:
+    def _list(self, query: Mapping[str, list[str]], fault: Fault | None) -> Answer:
         def one(name: str, default: str = "") -> str:
             return query.get(name, [default])[0]
 
@@ -672,7 +669,7 @@ class FakeArkServer(FakeService):
             body = body[:-5]
         return 200, {"Content-Type": "application/json"}, body
 
-    def _delete(self, task_id: str) -> tuple[int, dict[str, str], bytes]:
+    def _delete(self, task_id: str) -> Answer:
         """Cancel a queued task; refuse a running or cancelled one; erase a finished one from
         history (its bill stands)."""
         with self._lock:
@@ -700,7 +697,7 @@ class FakeArkServer(FakeService):
                 self._deleted_task_ids.append(task_id)
         return _json(200, {})
 
-    def _media(self, path: str, headers: Mapping[str, str]) -> tuple[int, dict[str, str], bytes]:
+    def _media(self, path: str, headers: Mapping[str, str]) -> Answer:
         parts = path.split("/")  # ["", "_media", task_id, "<gen>.mp4"]
         fault = self._take_fault("media")
         if fault is not None:

@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
+from recoil_core.testing.fake_http import Answer
 from recoil_seeddance.testing.fake_ark import TASKS_PATH, FakeArkServer
 
 __all__ = ["HOLD_LIMIT_S", "WatchedArk", "wait_for", "wait_for_any"]
@@ -53,9 +54,7 @@ class WatchedArk(FakeArkServer):
             self.fingerprints[task.id] = task.fingerprint
         return task
 
-    def handle(
-        self, method: str, raw_path: str, headers: Mapping[str, str], body: bytes
-    ) -> tuple[int, dict[str, str], bytes]:
+    def handle(self, method: str, raw_path: str, headers: Mapping[str, str], body: bytes) -> Answer:
         self._made.task = False
         refused_before = self.refusals > self.refusals_mark
         answer = super().handle(method, raw_path, headers, body)
