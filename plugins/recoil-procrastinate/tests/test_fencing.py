@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from recoil_postgres.backend import PostgresBackend
-from recoil_postgres.leases import EpisodeBudget, LeaseLostError, TakeLeases
+from recoil_postgres.leases import Claim, EpisodeBudget, LeaseLostError, TakeLeases
 from recoil_procrastinate.node import FencedBackend, NodeKeys, _Crash
 
 from recoil_core.api import BudgetExhaustedError, CreateHeldError, Scene, StepState, TakeState
@@ -106,17 +106,26 @@ def test_a_fenced_write_replaces_only_its_beat(backend: PostgresBackend) -> None
     assert written[0].beats[0].takes[0].error == "ours"
 
 
-def test_the_shared_cap_refuses_a_reservation_past_it_and_a_stale_node_frees_nothing(
-    backend: PostgresBackend,
-) -> None:
+def _taken_over(
+    backend: PostgresBackend, *, cap: float
+) -> tuple[str, str, EpisodeBudget, Claim, Claim]:
+    """A take claimed by worker a, whose lease ran out at once, then by worker b; the
+    episode capped at ``cap`` (nothing spent). Scene id, take id, budget and both claims."""
     scene_id, beat_id, take_id = _scene_and_take(backend)
     leases = TakeLeases(backend)
     budget = EpisodeBudget(leases, PROJECT, EPISODE)
-    budget.set_cap(1.0, count_ledger=True)
+    budget.set_cap(cap, count_ledger=False)
     where = {"scene_id": scene_id, "beat_id": beat_id}
     stale = leases.claim_take(PROJECT, EPISODE, take_id, **where, worker="a", lease_s=0.0)
     holder = leases.claim_take(PROJECT, EPISODE, take_id, **where, worker="b", lease_s=60.0)
     assert stale is not None and holder is not None
+    return scene_id, take_id, budget, stale, holder
+
+
+def test_the_shared_cap_refuses_a_reservation_past_it_and_a_stale_node_frees_nothing(
+    backend: PostgresBackend,
+) -> None:
+    _scene_id, take_id, budget, stale, holder = _taken_over(backend, cap=1.0)
 
     assert budget.reserve(take_id, Decimal("0.7"))
     assert not budget.reserve("another_take", Decimal("0.4"))  # 0.7 + 0.4 > 1.0
@@ -265,14 +274,8 @@ def test_two_jobs_of_one_node_never_hold_the_same_create_key(backend: PostgresBa
 def test_a_node_that_lost_its_lease_reserves_and_holds_nothing(backend: PostgresBackend) -> None:
     # the new holder frees the take's hold whole when it is done: money a stale node
     # reserved after that would be held for ever
-    scene_id, beat_id, take_id = _scene_and_take(backend)
-    leases = TakeLeases(backend)
-    budget = EpisodeBudget(leases, PROJECT, EPISODE)
-    budget.set_cap(10.0, count_ledger=False)
-    where = {"scene_id": scene_id, "beat_id": beat_id}
-    stale = leases.claim_take(PROJECT, EPISODE, take_id, **where, worker="a", lease_s=0.0)
-    holder = leases.claim_take(PROJECT, EPISODE, take_id, **where, worker="b", lease_s=60.0)
-    assert stale is not None and holder is not None
+    scene_id, take_id, budget, stale, holder = _taken_over(backend, cap=10.0)
+    leases = budget.leases
     nothing = (Decimal("10.0"), Decimal(0), Decimal(0))
 
     assert not budget.reserve(take_id, Decimal("1"), stale)
