@@ -220,7 +220,7 @@ class FencedBackend:
         self._keys: set[int] = set()
         """Create keys this job holds (advisory locks on the lease connection)."""
         self._node_keys = keys if keys is not None else NodeKeys()
-        self._unlocks: list[Statement] = []
+        self._unlocks: list[int] = []
         """Create keys given back, not sent yet: they go after the next fenced write."""
         self._deferred: tuple[int, str] | None = None
         """A create key (lock, key) to take with the next ``submitting`` write."""
@@ -284,7 +284,7 @@ class FencedBackend:
             for lock in list(self._keys):
                 self.release_create_lock(lock)
         charges = (*self._charges, *releases)
-        unlocks = tuple(self._unlocks)
+        unlocks = tuple(_unlock(lock) for lock in self._unlocks)
         lets_go = (
             (
                 self._budget.release_statement(claim.take_id, claim),
@@ -343,7 +343,12 @@ class FencedBackend:
         return True
 
     def _sent(self, charges: int, unlocks: tuple[Statement, ...]) -> None:
+        """``charges`` charges and ``unlocks`` unlocks were sent: forget them, and let
+        the node's other jobs take those keys now (not before: an unlock sent after
+        another job took the key again would undo that job's taking)."""
         del self._charges[:charges]
+        for lock in self._unlocks[: len(unlocks)]:
+            self._node_keys.give(lock)
         del self._unlocks[: len(unlocks)]
 
     def _budget_statements(self, *, gate: bool = False) -> list[Statement]:
@@ -397,7 +402,7 @@ class FencedBackend:
         if not self._node_keys.take(lock):
             return False  # another job of this node (or this one) holds it
         reserving = bool(self._reserve)
-        unlocks = tuple(self._unlocks)
+        unlocks = tuple(_unlock(held) for held in self._unlocks)
         try:
             rows = self._leases.together(
                 *unlocks,
@@ -407,7 +412,7 @@ class FencedBackend:
         except BaseException:
             self._give_back(lock)  # it may have been taken before the error
             raise
-        del self._unlocks[: len(unlocks)]
+        self._sent(0, unlocks)
         got = rows[-1] is not None and bool(rows[-1][0])
         if got:
             self._keys.add(lock)
@@ -444,10 +449,9 @@ class FencedBackend:
             self._give_back(lock)
 
     def _give_back(self, lock: int) -> None:
-        """The key is this job's no more: unlocked with the next statements sent (after
-        which another job of the node may take it; the lock counts each taking)."""
-        self._unlocks.append(_unlock(lock))
-        self._node_keys.give(lock)
+        """The key is this job's no more: unlocked with the next statements sent, after
+        which another job of the node may take it (:meth:`_sent`)."""
+        self._unlocks.append(lock)
 
     @property
     def create_guard(self) -> NodeCreateGuard:
@@ -468,11 +472,10 @@ class FencedBackend:
             statements.append(self._leases.release_statement(self._claim))
         for lock in list(self._keys):  # the kernel gives each key back; a cancelled run may not
             self.release_create_lock(lock)
-        statements += self._unlocks
-        if statements:
-            self._leases.together(*statements)
-        self._charges.clear()
-        self._unlocks.clear()
+        unlocks = tuple(_unlock(lock) for lock in self._unlocks)
+        if statements or unlocks:
+            self._leases.together(*statements, *unlocks)
+        self._sent(len(self._charges), unlocks)
         self._release_hold = False
         self._reserve = Decimal(0)  # noted, never sent: nothing was reserved
 
