@@ -199,7 +199,8 @@ SELECT EXISTS (SELECT 1 FROM scene), EXISTS (SELECT 1 FROM fence),
     EXISTS (SELECT 1 FROM written)
 """
 _GATE_OPEN = "SELECT set_config('recoil.gate', 'open', true)"
-"""Opens the gate of a fenced write for the transaction (see :meth:`TakeLeases.gated`)."""
+"""Opens the gates of a fenced write for its transaction (see
+:meth:`TakeLeases.write_take_fenced`)."""
 _CREATE_KEY_GATE = """
 WITH k AS MATERIALIZED (
     SELECT CASE WHEN current_setting('recoil.gate', true) IS DISTINCT FROM 'closed'
@@ -597,10 +598,11 @@ class TakeLeases:
         ``before``: statements run first, whatever the fence says (a charge: a fact),
         sent with the write in one round trip; ``after``: statements run after it, in the
         same round trip, whatever the fence says (a create key given back). ``gates``:
-        statements that must each say yes for the write to be made (:meth:`gated`: a
-        reservation, a create key), run after ``before`` in the same transaction; their
-        answers are returned, and when one says no, nothing is written and nothing is
-        raised (the caller reads why from the answers)."""
+        statements that must each say yes for the write to be made (a reservation, a
+        create key: :meth:`EpisodeBudget.reserve_gate`, :meth:`create_key_gate`), run
+        after ``before`` in the same transaction; their answers are returned, and when
+        one says no, nothing is written and nothing is raised (the caller reads why from
+        the answers)."""
         ours = dump_document(SCENE_KIND, scene)
         beat = next(b for b in ours["beats"] if b["beat_id"] == claim.beat_id)
         ids = (claim.project, claim.episode, claim.scene_id)
