@@ -212,7 +212,7 @@ def main() -> None:
             print(
                 f"{workers} worker(s) x {args.concurrency}: {args.takes} takes in "
                 f"{r['wall']:.2f} s = {r['rate']:.1f} takes/s; per take: "
-                f"{r['round_trips']:.1f} round trips ({r['statements']:.1f} statements), "
+                f"{r['round_trips']:.2f} round trips ({r['statements']:.1f} statements), "
                 f"{r['server_transactions']:.1f} transactions committed, "
                 f"{r['cpu_ms']:.1f} ms of worker CPU",
                 flush=True,
@@ -222,7 +222,7 @@ def main() -> None:
         ratio = results[4]["rate"] / results[1]["rate"]
         print(f"4 workers / 1 worker: x{ratio:.2f} (target >= 3.6)")
     worst = max(r["round_trips"] for r in results.values())
-    print(f"most round trips per take: {worst:.1f} (target <= 6)")
+    print(f"most round trips per take: {worst:.2f} (target <= 6)")
 
 
 if __name__ == "__main__":
