@@ -118,6 +118,7 @@ SECTIONS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
             "Take",
             "TakeState",
             "FINAL_TAKE_STATES",
+            "owes",
             "GenerationReceipt",
             "RunResult",
             "LedgerEntry",

@@ -145,6 +145,7 @@ if TYPE_CHECKING:
     from recoil_core.selection import reject as reject
     from recoil_core.selection import request_retake as request_retake
     from recoil_core.selection import select_take as select_take
+    from recoil_core.takes import owes as owes
 
 _EXPORTS: dict[str, tuple[str, ...]] = {
     "recoil_core.hookspecs": ("hookimpl",),
@@ -182,6 +183,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "TakeEvent",
     ),
     "recoil_core.model.takes": ("FINAL_STEP_STATES", "FINAL_TAKE_STATES"),
+    "recoil_core.takes": ("owes",),
     "recoil_core.model": (
         "ApprovedReference",
         "Asset",

@@ -21,7 +21,6 @@ from recoil_postgres.create_guard import create_lock_key
 from recoil_postgres.leases import Claim, EpisodeBudget, LeaseLostError, Statement, TakeLeases
 
 from recoil_core.api import (
-    FINAL_STEP_STATES,
     FINAL_TAKE_STATES,
     BudgetExhaustedError,
     CreateHeldError,
@@ -29,8 +28,7 @@ from recoil_core.api import (
     RecoilError,
     Scene,
     SceneVersionConflictError,
-    StepState,
-    Take,
+    owes,
 )
 from recoil_procrastinate.config import CRASH_EXIT, QUEUE, TASK, NodeSettings
 from recoil_procrastinate.executor import TakeRunner
@@ -172,15 +170,6 @@ class NodeCreateGuard:
         self._fenced.release_create(key)
 
 
-def _settled(take: Take) -> bool:
-    """Whether ``take`` is final and no job of it can bill any more (the kernel then frees
-    its reservation)."""
-    return take.state in FINAL_TAKE_STATES and all(
-        step.state in FINAL_STEP_STATES or step.state == StepState.PLANNED
-        for step in take.workflow.steps
-    )
-
-
 _IDLE_STATES = frozenset({None, "planned"})
 """A take's last fenced states in which nothing of it was sent (a final take's hold is
 released with its final state write)."""
@@ -279,7 +268,8 @@ class FencedBackend:
                 gates.append(self._leases.create_key_gate(deferred[0]))
         else:
             self.flush_budget()
-        settles = take is not None and _settled(take)
+        # final, and no job of it can bill any more (the kernel then frees its reservation)
+        settles = take is not None and take.state in FINAL_TAKE_STATES and not owes(take)
         if settles:  # nothing of the take can bill any more: let go of it with this write
             for lock in list(self._keys):
                 self.release_create_lock(lock)
