@@ -271,10 +271,9 @@ class FencedBackend:
         # final, and no job of it can bill any more (the kernel then frees its reservation)
         settles = take is not None and take.state in FINAL_TAKE_STATES and not owes(take)
         if settles:  # nothing of the take can bill any more: let go of it with this write
-            for lock in list(self._keys):
-                self.release_create_lock(lock)
+            self._give_back_all()
         charges = (*self._charges, *releases)
-        unlocks = tuple(_unlock(lock) for lock in self._unlocks)
+        unlocks = self._unlock_statements()
         lets_go = (
             (
                 self._budget.release_statement(claim.take_id, claim),
@@ -392,7 +391,7 @@ class FencedBackend:
         if not self._node_keys.take(lock):
             return False  # another job of this node (or this one) holds it
         reserving = bool(self._reserve)
-        unlocks = tuple(_unlock(held) for held in self._unlocks)
+        unlocks = self._unlock_statements()
         try:
             rows = self._leases.together(
                 *unlocks,
@@ -438,6 +437,14 @@ class FencedBackend:
             self._keys.discard(lock)
             self._give_back(lock)
 
+    def _give_back_all(self) -> None:
+        for lock in list(self._keys):
+            self.release_create_lock(lock)
+
+    def _unlock_statements(self) -> tuple[Statement, ...]:
+        """The unlocks of the keys given back and not sent yet."""
+        return tuple(_unlock(lock) for lock in self._unlocks)
+
     def _give_back(self, lock: int) -> None:
         """The key is this job's no more: unlocked with the next statements sent, after
         which another job of the node may take it (:meth:`_sent`)."""
@@ -460,9 +467,8 @@ class FencedBackend:
             if self._release_hold or self._state in _IDLE_STATES:
                 statements.append(self._budget.release_statement(self._claim.take_id, self._claim))
             statements.append(self._leases.release_statement(self._claim))
-        for lock in list(self._keys):  # the kernel gives each key back; a cancelled run may not
-            self.release_create_lock(lock)
-        unlocks = tuple(_unlock(lock) for lock in self._unlocks)
+        self._give_back_all()  # the kernel gives each key back; a cancelled run may not
+        unlocks = self._unlock_statements()
         if statements or unlocks:
             self._leases.together(*statements, *unlocks)
         self._sent(len(self._charges), unlocks)
