@@ -12,8 +12,21 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+from collections.abc import Iterator
+
+import pytest
 
 for _package in ("recoil_plugins_grouping", "recoil_plugins_video"):
     # Not installed when one plugin's tests run in isolation: nothing to shadow then.
     with contextlib.suppress(ModuleNotFoundError):
         importlib.import_module(_package)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _cache_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """``recoil plugins list`` keeps its output under ``XDG_CACHE_HOME``: the suite's
+    ``recoil`` processes keep theirs in a folder of the run, not in the user's home."""
+    patch = pytest.MonkeyPatch()
+    patch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache-home")))
+    yield
+    patch.undo()

@@ -8,6 +8,7 @@ skipped; it never takes the others down. Nothing here runs at import time.
 from __future__ import annotations
 
 import logging
+import os
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
@@ -141,6 +142,9 @@ class PluginHost:
 
     pm: pluggy.PluginManager
     records: dict[str, PluginRecord]
+    metadata_files: list[str] = attrs.field(factory=list)
+    """The metadata file read for each discovered plugin's distribution (what
+    ``recoil plugins list`` shows of its name, version and kernel range comes from it)."""
 
     @property
     def failures(self) -> list[PluginRecord]:
@@ -289,6 +293,12 @@ def load_plugins(
     to_load: dict[str, EntryPoint] = {}
     for ep in discovered:
         meta = _headers(ep.dist) if ep.dist is not None else None
+        folder = getattr(ep.dist, "_path", None)  # a PathDistribution's .dist-info folder
+        if folder is not None:
+            host.metadata_files += [
+                os.path.join(folder, "METADATA"),
+                os.path.join(folder, "PKG-INFO"),
+            ]
         record = PluginRecord(
             name=ep.name,
             distribution=_first(meta, "name"),
@@ -399,6 +409,11 @@ def _load_entry_points(
         if id(ep) not in loaded and id(ep) not in errors:
             errors[id(ep)] = ImportError("entry point could not be loaded")
     return loaded, errors
+
+
+def plugin_files(host: PluginHost) -> list[str]:
+    """The files a listing of ``host`` read besides the modules it imported."""
+    return list(host.metadata_files)
 
 
 def iter_records(host: PluginHost, hook: str | None = None) -> Iterable[PluginRecord]:

@@ -254,9 +254,14 @@ def user_errors(*, as_json: bool = False) -> Iterator[None]:
 def echo_json(data: Any) -> None:
     """Print ``data`` as ``json.dumps(data, indent=2, default=str)`` would, byte for byte
     (orjson writes it when that gives the same bytes)."""
+    typer.echo(json_text(data), nl=False)
+
+
+def json_text(data: Any) -> str:
+    """What :func:`echo_json` prints for ``data``, new line included."""
     from recoil_core.jsonio import dumps_as_json_does
 
-    typer.echo(dumps_as_json_does(data).decode("ascii"))
+    return dumps_as_json_does(data).decode("ascii") + "\n"
 
 
 def parse_options(pairs: Sequence[str]) -> dict[str, str]:

@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import typer
 
-from recoil_core.cli._app import echo_json, state, user_errors
+from recoil_core.cli import _listing_cache
+from recoil_core.cli._app import echo_json, json_text, state, user_errors
 
 if TYPE_CHECKING:
     from recoil_core.contracts.grouping import GroupingStrategy
@@ -83,14 +84,16 @@ def _model_line(provider: str, models: Sequence[str]) -> str:
     return f"  {_models_text(provider, models)}"
 
 
-def _plain(records: "Sequence[PluginRecord]", models: dict[str, dict[str, list[str]]]) -> None:
+def _plain(records: "Sequence[PluginRecord]", models: dict[str, dict[str, list[str]]]) -> str:
+    """The table without a terminal: aligned columns, each provider's models under it."""
     rows = [tuple(c.upper() for c in COLUMNS), *(_row(r) for r in records)]
     widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS))]
     notes = [{}, *(models.get(r.name, {}) for r in records)]
+    lines = []
     for row, provided in zip(rows, notes, strict=True):
-        typer.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
-        for provider, names in provided.items():
-            typer.echo(_model_line(provider, names))
+        lines.append("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+        lines.extend(_model_line(provider, names) for provider, names in provided.items())
+    return "\n".join(lines) + "\n"
 
 
 def _rich(records: "Sequence[PluginRecord]", models: dict[str, dict[str, list[str]]]) -> None:
@@ -134,7 +137,7 @@ def list_plugins(
     ] = False,
 ) -> None:
     """List plugins sorted by name: distribution, version, what they provide, status."""
-    from recoil_core.plugins import iter_records
+    from recoil_core.plugins import iter_records, plugin_files
 
     with user_errors(as_json=as_json):
         wanted_hook = _resolve_hook(hook) if hook is not None else None
@@ -142,12 +145,20 @@ def list_plugins(
         host = registry.host
     records = list(iter_records(host, wanted_hook))
     models = {record.name: provider_models(registry, record) for record in records}
+    rows = [{**record.to_dict(), "models": models[record.name]} for record in records]
+    if _listing_cache.wanted():  # ``plugins list [--json]`` and nothing else
+        _listing_cache.store(
+            (record.status for record in records),
+            _plain(records, models),
+            json_text(rows),
+            plugin_files(host),
+        )
     if as_json:
-        echo_json([{**record.to_dict(), "models": models[record.name]} for record in records])
+        echo_json(rows)
     elif sys.stdout.isatty():
         _rich(records, models)
     else:
-        _plain(records, models)
+        typer.echo(_plain(records, models), nl=False)
     if check and host.problems:
         problems = ", ".join(f"{r.name} ({r.status})" for r in host.problems)
         typer.echo(f"error: plugin problem(s): {problems}", err=True)
