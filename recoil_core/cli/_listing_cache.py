@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 ENV = "RECOIL_LISTING_CACHE"
@@ -59,7 +59,8 @@ _head_at_start: list[Any] | None = None
 """The listing's :func:`_head`, taken before anything was imported."""
 
 
-def enabled(env: dict[str, str] | os._Environ[str] | None = None) -> bool:
+def enabled(env: Mapping[str, str] | None = None) -> bool:
+    """Whether the stored listing may be used (``RECOIL_LISTING_CACHE`` is not off)."""
     value = (os.environ if env is None else env).get(ENV, "").strip().lower()
     return value not in ("off", "0", "false", "no")
 
