@@ -29,13 +29,8 @@ Rules this module keeps:
   the batch commits; a manifest listing a new version is renamed only after that version
   is durable. An operation on a scene (or the derivation manifest) with a write pending
   in the batch commits the batch first, so it reads and compares what the batch wrote.
-* The ledger is append-only; an entry is committed once its line, newline included, is
-  fsynced. A final line without a newline is a torn append (the process died mid-write):
-  readers ignore it, and the next append truncates it (logging a warning) before writing.
-  A complete line that cannot be read is corruption and raises. Appends hold an exclusive
-  lock on the ledger file, and each backend object keeps an index of entry ids (built on
-  first use, then extended by reading only the bytes appended since), so a duplicate
-  ``entry_id`` is refused in O(1) even when another process appended it.
+* The ledger is append-only (:mod:`recoil_core.persistence.fs_ledger`); documents are
+  encoded, read and signed by :mod:`recoil_core.persistence.fs_documents`.
 """
 
 from __future__ import annotations
@@ -43,7 +38,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import stat
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -52,31 +46,14 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import attrs
 import filelock
 
-try:
-    import fcntl
-except ImportError:  # pragma: no cover - Windows
-    fcntl = None  # type: ignore[assignment]
-
-from recoil_core import jsonio
-from recoil_core.convert import (
-    DERIVATION_KIND,
-    LEDGER_KIND,
-    MANIFEST_KIND,
-    MIGRATIONS,
-    SCENE_KIND,
-    document_version,
-    dump_document,
-    load_document,
-)
+from recoil_core.convert import DERIVATION_KIND, MANIFEST_KIND, SCENE_KIND
 from recoil_core.errors import (
     CorruptDocumentError,
     EpisodeLockedError,
     SceneVersionConflictError,
-    SchemaVersionError,
 )
 from recoil_core.ids import id_problem, validate_id
 from recoil_core.model import (
-    SCHEMA_VERSION,
     Downstream,
     LedgerEntry,
     Scene,
@@ -87,11 +64,23 @@ from recoil_core.persistence.atomic import (
     commit_group,
     current_group,
     ensure_directory,
-    fsync_directory,
     is_temp_name,
-    sync_file,
-    write_all,
     write_atomic,
+)
+from recoil_core.persistence.fs_documents import (
+    StatSignature,
+    encode_document,
+    file_signature,
+    parse_json,
+    read_body,
+    stat_signature,
+    structure_document,
+    version_file_name,
+)
+from recoil_core.persistence.fs_ledger import (
+    LEDGER_FILE,
+    LedgerFiles,
+    read_ledger_file,
 )
 from recoil_core.persistence.protocol import (
     RENDERS_DIR,
@@ -110,100 +99,12 @@ T = TypeVar("T")
 SCENES_DIR = "scenes"
 MANIFEST_FILE = "manifest.json"
 DERIVATION_FILE = "derivation.json"
-LEDGER_FILE = "ledger.jsonl"
 LOCK_FILE = ".lock"
-LEDGER_LOCK_FILE = ".ledger.lock"
 REVIEW_DIR = "review"
 MARKS_FILE = "marks.json"
 MARKS_LOCK_FILE = ".marks.lock"
 MARKS_KIND = "review_marks"
 """Document kind of ``review/marks.json`` (each mark inside is the caller's own document)."""
-StatSignature = tuple[int, int, int, int]
-
-
-def version_file_name(version: int) -> str:
-    """File name of a scene version document: ``v0001.json``."""
-    return f"v{version:04d}.json"
-
-
-def _signature(path: Path) -> StatSignature | None:
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        return None
-    return _stat_signature(st)
-
-
-def _stat_signature(st: os.stat_result) -> StatSignature:
-    """What tells one version of a file from the next (each write replaces the file)."""
-    return (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
-
-
-def _encode(kind: str, obj: object, *, indent: bool = False) -> bytes:
-    return jsonio.dumps(dump_document(kind, obj), indent=indent)
-
-
-def _parse_json(raw: bytes, source: str) -> object:
-    try:
-        return jsonio.loads(raw)
-    except ValueError as exc:
-        raise CorruptDocumentError(source, f"not valid JSON: {exc}") from None
-
-
-def _structure(kind: str, data: object, cls: type[T], source: str) -> T:
-    obj = load_document(kind, data, cls, source=source)
-    found = data.get("document") if isinstance(data, dict) else None
-    if found != kind:
-        raise CorruptDocumentError(source, f"expected a {kind} document, found {found!r}")
-    return obj
-
-
-def _read_file(path: str) -> tuple[bytes, os.stat_result] | None:
-    """The bytes of the file at ``path`` and its ``fstat`` (the very file read), or
-    ``None`` when there is none. (``os.open`` and ``os.read``: a third of the cost of a
-    file object for a document of a few KB.)"""
-    try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
-    except FileNotFoundError:
-        return None
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):  # a folder where the file should be: no file
-            return None
-        raw = os.read(fd, st.st_size + 1)
-        if len(raw) > st.st_size:  # grew since the fstat: read the rest
-            chunks = [raw]
-            while chunk := os.read(fd, 1 << 16):
-                chunks.append(chunk)
-            raw = b"".join(chunks)
-    finally:
-        os.close(fd)
-    return raw, st
-
-
-def _read_body(path: str, kind: str) -> tuple[dict[str, Any], os.stat_result] | None:
-    """The body of the ``kind`` document at ``path`` as decoded JSON, its schema version
-    checked and migrated (as :func:`load_document` does before structuring), and the
-    file's ``fstat``; ``None`` when there is no file."""
-    found = _read_file(path)
-    if found is None:
-        return None
-    raw, st = found
-    data = _parse_json(raw, path)
-    if not isinstance(data, dict):
-        raise CorruptDocumentError(path, f"expected a JSON object, got {type(data).__name__}")
-    if data.get("document") != kind:
-        raise CorruptDocumentError(
-            path, f"expected a {kind} document, found {data.get('document')!r}"
-        )
-    version = document_version(data, path)
-    while version < SCHEMA_VERSION:
-        migrate = MIGRATIONS.get((kind, version))
-        if migrate is None:
-            raise SchemaVersionError(f"{path}: no migration for {kind} v{version}")
-        data = migrate(dict(data))
-        version += 1
-    return data, st
 
 
 @attrs.define
@@ -237,16 +138,6 @@ class _ManifestFacts:
     generation: int
     active_version: int
     versions: frozenset[int]
-
-
-@attrs.define
-class _LedgerIndex:
-    """Entry ids of a ledger file up to ``offset`` (the end of its last complete line)."""
-
-    ids: set[str] = attrs.field(factory=set)
-    offset: int = 0
-    lines: int = 0
-    inode: int | None = None
 
 
 class _ProcessState:
@@ -295,7 +186,7 @@ class FilesystemBackend:
         self._active_cache: dict[Path, _CachedActive] = {}
         self._doc_signatures: dict[Path, StatSignature] = {}
         self._manifest_facts: dict[Path, _ManifestFacts] = {}
-        self._ledgers: dict[Path, _LedgerIndex] = {}
+        self._ledger = LedgerFiles()
         self._episode_dirs: dict[tuple[str, str], Path] = {}
         self._scene_dirs: dict[tuple[str, str, str], Path] = {}
         self._scenes_paths: dict[tuple[str, str], str] = {}
@@ -345,7 +236,7 @@ class FilesystemBackend:
         except FileNotFoundError:
             return None
         source = str(path)
-        return _structure(kind, _parse_json(raw, source), cls, source), _stat_signature(st)
+        return structure_document(kind, parse_json(raw, source), cls, source), stat_signature(st)
 
     def _read_manifest(self, scene_dir: Path) -> SceneManifest | None:
         """Read the manifest from disk and remember its active version for CAS."""
@@ -380,7 +271,7 @@ class FilesystemBackend:
         if (
             facts is not None
             and facts.generation == _PROCESS.generation(path)
-            and facts.signature == _signature(path)
+            and facts.signature == file_signature(path)
         ):
             self._remember_active(path, facts.active_version, facts.signature, facts.generation)
             return facts.active_version, facts.versions
@@ -421,7 +312,7 @@ class FilesystemBackend:
             and self._held.get(episode_dir)
             and cached.lock_epoch == self._lock_epochs.get(episode_dir)
             and cached.generation == _PROCESS.generation(path)
-            and cached.signature == _signature(path)
+            and cached.signature == file_signature(path)
         ):
             return cached.active_version
         manifest = self._read_manifest(scene_dir)
@@ -443,7 +334,7 @@ class FilesystemBackend:
     def _require_readable(self, scene_dir: Path, version: int) -> None:
         """Refuse to replace a version document that is missing or unreadable."""
         path = scene_dir / version_file_name(version)
-        signature = _signature(path)
+        signature = file_signature(path)
         if signature is None:
             raise CorruptDocumentError(
                 str(path), f"the manifest lists v{version} but its document is missing"
@@ -457,7 +348,7 @@ class FilesystemBackend:
         path = scene_dir / version_file_name(version)
 
         def replaced() -> None:
-            signature = _signature(path)
+            signature = file_signature(path)
             if signature is not None:
                 self._doc_signatures[path] = signature
 
@@ -471,11 +362,11 @@ class FilesystemBackend:
 
         def replaced() -> None:
             generation = _PROCESS.bump(path)
-            signature = _signature(path)
+            signature = file_signature(path)
             if signature is not None:
                 self._remember_active(path, active, signature, generation)
 
-        payload = _encode(MANIFEST_KIND, manifest, indent=True)
+        payload = encode_document(MANIFEST_KIND, manifest, indent=True)
         write_atomic(path, payload, stage=stage, on_replaced=replaced)
 
     @staticmethod
@@ -547,7 +438,7 @@ class FilesystemBackend:
         if current_group() is not None:
             self._settle(Path(scene_dir))
         manifest_path = f"{scene_dir}{os.sep}{MANIFEST_FILE}"
-        found = _read_body(manifest_path, MANIFEST_KIND)
+        found = read_body(manifest_path, MANIFEST_KIND)
         if found is None:
             return None
         manifest, manifest_st = found
@@ -562,7 +453,7 @@ class FilesystemBackend:
             self._read_manifest(Path(scene_dir))
             raise CorruptDocumentError(manifest_path, "its active version is not listed")
         scene_path = f"{scene_dir}{os.sep}{version_file_name(active)}"
-        found = _read_body(scene_path, SCENE_KIND)
+        found = read_body(scene_path, SCENE_KIND)
         if found is None:
             raise CorruptDocumentError(
                 scene_path, f"the manifest lists v{active} but its document is missing"
@@ -572,7 +463,7 @@ class FilesystemBackend:
             raise CorruptDocumentError(
                 scene_path, f"scene_id {scene.get('scene_id')!r} does not match its folder"
             )
-        return manifest, scene, _stat_signature(manifest_st), _stat_signature(scene_st)
+        return manifest, scene, stat_signature(manifest_st), stat_signature(scene_st)
 
     def status_index(self, project: str, episode: str, tag: str) -> StatusIndex | None:
         """The episode's :class:`StatusIndex` for a reader whose kept fields are ``tag``
@@ -602,7 +493,7 @@ class FilesystemBackend:
 
     def create_scene(self, project: str, episode: str, scene: Scene) -> int:
         scene_dir = self.scene_dir(project, episode, scene.scene_id)
-        payload = _encode(SCENE_KIND, scene)
+        payload = encode_document(SCENE_KIND, scene)
         with self._mutex(scene_dir):
             existing = self._read_manifest(scene_dir)
             if existing is not None:
@@ -620,7 +511,7 @@ class FilesystemBackend:
     ) -> None:
         scene_dir = self.scene_dir(project, episode, scene.scene_id)
         episode_dir = scene_dir.parent.parent
-        payload = _encode(SCENE_KIND, scene)
+        payload = encode_document(SCENE_KIND, scene)
         with self._mutex(scene_dir):
             self._settle(scene_dir)
             active = self._active_version(scene_dir, episode_dir)
@@ -631,7 +522,7 @@ class FilesystemBackend:
 
     def stage_candidate(self, project: str, episode: str, scene: Scene, *, note: str = "") -> int:
         scene_dir = self.scene_dir(project, episode, scene.scene_id)
-        payload = _encode(SCENE_KIND, scene)
+        payload = encode_document(SCENE_KIND, scene)
         with self._mutex(scene_dir):
             manifest = self._read_manifest(scene_dir)
             if manifest is None:
@@ -674,7 +565,7 @@ class FilesystemBackend:
     def save_derivation(self, project: str, episode: str, manifest: dict[str, Any]) -> None:
         episode_dir = self.episode_dir(project, episode)
         path = episode_dir / DERIVATION_FILE
-        payload = _encode(DERIVATION_KIND, _DerivationDocument(dict(manifest)), indent=True)
+        payload = encode_document(DERIVATION_KIND, _DerivationDocument(dict(manifest)), indent=True)
         with self._mutex(episode_dir):
             self._settle(episode_dir)
             self._read(path, DERIVATION_KIND, _DerivationDocument)  # never replace a corrupt one
@@ -685,107 +576,14 @@ class FilesystemBackend:
 
     def append_ledger(self, entry: LedgerEntry) -> bool:
         episode_dir = self.episode_dir(entry.project, entry.episode)
-        path = episode_dir / LEDGER_FILE
-        line = _encode(LEDGER_KIND, entry) + b"\n"
         with self._mutex(episode_dir):
-            if entry.entry_id in self._refresh_ledger(path)[0].ids:
-                return False
-            ensure_directory(episode_dir)
-            created = not path.exists()
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
-            try:
-                with _exclusive(fd, episode_dir / LEDGER_LOCK_FILE):
-                    index, size = self._refresh_ledger(path)  # another process may have appended
-                    if entry.entry_id in index.ids:
-                        return False
-                    if size > index.offset:
-                        log.warning(
-                            "%s: removing an incomplete last line (%d bytes) left by an "
-                            "interrupted append before appending",
-                            path,
-                            size - index.offset,
-                        )
-                        os.ftruncate(fd, index.offset)
-                    write_all(fd, line)
-                    sync_file(fd, path)
-                    index.inode = os.fstat(fd).st_ino
-                    index.ids.add(entry.entry_id)
-                    index.offset += len(line)
-                    index.lines += 1
-            finally:
-                os.close(fd)
-            if created:
-                fsync_directory(episode_dir)
-        return True
-
-    def _refresh_ledger(self, path: Path) -> tuple[_LedgerIndex, int]:
-        """Bring the entry-id index up to date with the file; return it and the file size."""
-        index = self._ledgers.get(path)
-        try:
-            st = os.stat(path)
-        except FileNotFoundError:
-            self._ledgers[path] = index = _LedgerIndex()
-            return index, 0
-        if index is None or index.inode != st.st_ino or st.st_size < index.offset:
-            index = _LedgerIndex(inode=st.st_ino)
-            self._ledgers[path] = index
-        if st.st_size > index.offset:
-            with open(path, "rb") as handle:
-                handle.seek(index.offset)
-                chunk = handle.read()
-            complete = chunk[: chunk.rfind(b"\n") + 1]
-            for raw in complete.splitlines():
-                index.lines += 1
-                if raw.strip():
-                    entry_id = _ledger_entry_id(raw, path, index.lines)
-                    if entry_id in index.ids:
-                        raise CorruptDocumentError(
-                            f"{path} line {index.lines}",
-                            f"entry_id {entry_id!r} appears twice; a charge is recorded once",
-                        )
-                    index.ids.add(entry_id)
-            index.offset += len(complete)
-            return index, index.offset + len(chunk) - len(complete)
-        return index, st.st_size
+            return self._ledger.append(episode_dir, entry)
 
     def read_ledger(self, project: str, episode: str | None = None) -> list[LedgerEntry]:
         episodes = self.list_episodes(project) if episode is None else [episode]
         entries: list[LedgerEntry] = []
         for name in episodes:
-            entries.extend(self._read_ledger_file(self.episode_dir(project, name) / LEDGER_FILE))
-        return entries
-
-    @staticmethod
-    def _read_ledger_file(path: Path) -> list[LedgerEntry]:
-        try:
-            raw = path.read_bytes()
-        except FileNotFoundError:
-            return []
-        lines = raw.split(b"\n")
-        torn = lines.pop()
-        if torn:
-            log.warning(
-                "%s: ignoring an incomplete last line (%d bytes) left by an interrupted "
-                "append; the next append removes it",
-                path,
-                len(torn),
-            )
-        entries: list[LedgerEntry] = []
-        seen: dict[str, int] = {}
-        for number, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            source = f"{path} line {number}"
-            data = _parse_json(line, source)
-            entry = _structure(LEDGER_KIND, data, LedgerEntry, source)
-            if entry.entry_id in seen:
-                raise CorruptDocumentError(
-                    source,
-                    f"entry_id {entry.entry_id!r} appears twice (also on line "
-                    f"{seen[entry.entry_id]}); a charge is recorded once",
-                )
-            seen[entry.entry_id] = number
-            entries.append(entry)
+            entries.extend(read_ledger_file(self.episode_dir(project, name) / LEDGER_FILE))
         return entries
 
     def sweep_temp_files(self, project: str, episode: str) -> int:
@@ -870,7 +668,7 @@ class FilesystemBackend:
                     ]
                 )
                 _remove_temp_files(folder)  # left by a killed writer; none runs now
-                write_atomic(path, _encode(MARKS_KIND, body, indent=True))
+                write_atomic(path, encode_document(MARKS_KIND, body, indent=True))
                 group = current_group()
                 if group is not None:  # durable before the lock is let go
                     group.commit()
@@ -925,38 +723,12 @@ class FilesystemBackend:
         return str(directory)
 
 
-@contextlib.contextmanager
-def _exclusive(fd: int, fallback: Path) -> Iterator[None]:
-    """Hold an exclusive lock on the open file ``fd`` across processes (blocking)."""
-    if fcntl is None:  # pragma: no cover - platforms without flock
-        with filelock.FileLock(fallback):
-            yield
-        return
-    fcntl.flock(fd, fcntl.LOCK_EX)
-    try:
-        yield
-    finally:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-
-
 def _remove_temp_files(folder: Path) -> None:
     with os.scandir(folder) as entries:
         stale = [entry.path for entry in entries if is_temp_name(entry.name)]
     for name in stale:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(name)
-
-
-def _ledger_entry_id(raw: bytes, path: Path, number: int) -> str:
-    source = f"{path} line {number}"
-    data = _parse_json(raw, source)
-    if not isinstance(data, dict):
-        raise CorruptDocumentError(source, "expected a JSON object")
-    document_version(data, source, to="append to this ledger")
-    entry_id = data.get("entry_id")
-    if not isinstance(entry_id, str) or not entry_id:
-        raise CorruptDocumentError(source, "missing entry_id")
-    return entry_id
 
 
 def _child_ids(directory: Path, keep: Callable[[str], bool]) -> list[str]:

@@ -17,13 +17,8 @@ import orjson
 from recoil_core.ids import validate_id
 from recoil_core.model import SCHEMA_VERSION
 from recoil_core.persistence.atomic import temp_path
-from recoil_core.persistence.filesystem import (
-    MANIFEST_FILE,
-    StatSignature,
-    _child_ids,
-    _read_file,
-    version_file_name,
-)
+from recoil_core.persistence.filesystem import MANIFEST_FILE, _child_ids
+from recoil_core.persistence.fs_documents import StatSignature, read_file, version_file_name
 
 if TYPE_CHECKING:
     from recoil_core.persistence.filesystem import FilesystemBackend
@@ -116,7 +111,7 @@ class StatusIndex:
         }
 
     def _load(self) -> dict[str, Any]:
-        found = _read_file(self._path)
+        found = read_file(self._path)
         if found is None:
             return {}
         head, _, body = found[0].partition(b"\n")
