@@ -99,10 +99,9 @@ def document_version(data: dict[str, Any], source: str, *, to: str = "read it") 
     return version
 
 
-def load_document(kind: str, data: object, cls: type[T], *, source: str) -> T:
-    """Structure a persisted document, checking and migrating its schema version."""
-    if not isinstance(data, dict):
-        raise CorruptDocumentError(source, f"expected a JSON object, got {type(data).__name__}")
+def migrated(kind: str, data: dict[str, Any], source: str) -> dict[str, Any]:
+    """The ``kind`` document ``data`` brought to this Recoil's schema version (``data``
+    itself when it is there already); refuses a newer or unreadable version."""
     version = document_version(data, source)
     while version < SCHEMA_VERSION:
         migrate = MIGRATIONS.get((kind, version))
@@ -110,6 +109,14 @@ def load_document(kind: str, data: object, cls: type[T], *, source: str) -> T:
             raise SchemaVersionError(f"{source}: no migration for {kind} v{version}")
         data = migrate(dict(data))
         version += 1
+    return data
+
+
+def load_document(kind: str, data: object, cls: type[T], *, source: str) -> T:
+    """Structure a persisted document, checking and migrating its schema version."""
+    if not isinstance(data, dict):
+        raise CorruptDocumentError(source, f"expected a JSON object, got {type(data).__name__}")
+    data = migrated(kind, data, source)
     body = {k: v for k, v in data.items() if k not in ("schema_version", "document")}
     try:
         return converter.structure(body, cls)

@@ -14,9 +14,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from recoil_core import jsonio
-from recoil_core.convert import MIGRATIONS, document_version, dump_document, load_document
-from recoil_core.errors import CorruptDocumentError, SchemaVersionError
-from recoil_core.model import SCHEMA_VERSION
+from recoil_core.convert import dump_document, load_document, migrated
+from recoil_core.errors import CorruptDocumentError
 
 T = TypeVar("T")
 
@@ -30,6 +29,7 @@ def version_file_name(version: int) -> str:
 
 
 def file_signature(path: Path) -> StatSignature | None:
+    """The :data:`StatSignature` of the file at ``path``, or ``None`` when there is none."""
     try:
         st = os.stat(path)
     except FileNotFoundError:
@@ -43,10 +43,12 @@ def stat_signature(st: os.stat_result) -> StatSignature:
 
 
 def encode_document(kind: str, obj: object, *, indent: bool = False) -> bytes:
+    """``obj`` as the JSON bytes of a ``kind`` document (kind and schema version stamped)."""
     return jsonio.dumps(dump_document(kind, obj), indent=indent)
 
 
 def parse_json(raw: bytes, source: str) -> object:
+    """Decode ``raw``; :class:`CorruptDocumentError` naming ``source`` if it is not JSON."""
     try:
         return jsonio.loads(raw)
     except ValueError as exc:
@@ -54,6 +56,8 @@ def parse_json(raw: bytes, source: str) -> object:
 
 
 def structure_document(kind: str, data: object, cls: type[T], source: str) -> T:
+    """The ``cls`` value of the decoded ``kind`` document ``data`` read from ``source``
+    (migrated if older; :class:`CorruptDocumentError` if it is another kind)."""
     obj = load_document(kind, data, cls, source=source)
     found = data.get("document") if isinstance(data, dict) else None
     if found != kind:
@@ -99,11 +103,4 @@ def read_body(path: str, kind: str) -> tuple[dict[str, Any], os.stat_result] | N
         raise CorruptDocumentError(
             path, f"expected a {kind} document, found {data.get('document')!r}"
         )
-    version = document_version(data, path)
-    while version < SCHEMA_VERSION:
-        migrate = MIGRATIONS.get((kind, version))
-        if migrate is None:
-            raise SchemaVersionError(f"{path}: no migration for {kind} v{version}")
-        data = migrate(dict(data))
-        version += 1
-    return data, st
+    return migrated(kind, data, path), st
