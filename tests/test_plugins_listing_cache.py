@@ -187,3 +187,41 @@ def test_no_recoil_variable_value_is_written_to_the_stored_listing(site: Path) -
     recoil(site, "plugins", "list", RECOIL_DATABASE_URL=secret)
     (stored,) = (site.parent / "cache").rglob("*.json")
     assert "hunter2" not in stored.read_text()
+
+
+def test_a_terminal_always_gets_the_table_drawn_to_its_width(site: Path) -> None:
+    import pty
+
+    recoil(site, "plugins", "list")  # stored
+    primary, secondary = pty.openpty()
+    base = {k: v for k, v in os.environ.items() if not k.startswith("RECOIL_")}
+    env = pythonpath_env(
+        site,
+        base={
+            **base,
+            "XDG_CACHE_HOME": str(site.parent / "cache"),
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "RECOIL_LOAD_PLUGINS": "cached",
+            "COLUMNS": "200",
+        },
+    )
+    try:
+        process = subprocess.run(
+            [RECOIL, "plugins", "list"], env=env, stdout=secondary, timeout=60, check=True
+        )
+        os.close(secondary)
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(primary, 65536)
+            except OSError:  # the terminal is closed once everything is read
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+    finally:
+        os.close(primary)
+    drawn = b"".join(chunks).decode("utf-8", "replace")
+    assert process.returncode == 0
+    assert "grouping:cached_solo" in drawn and "NAME  " not in drawn  # rich's table, not plain
+    assert imports(site) == 2  # the terminal's listing imported the plugin again
