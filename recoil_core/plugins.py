@@ -411,11 +411,6 @@ def _load_entry_points(
     return loaded, errors
 
 
-def plugin_files(host: PluginHost) -> list[str]:
-    """The files a listing of ``host`` read besides the modules it imported."""
-    return list(host.metadata_files)
-
-
 def iter_records(host: PluginHost, hook: str | None = None) -> Iterable[PluginRecord]:
     """Records sorted by name; with ``hook``, only plugins implementing that hook."""
     for record in host.sorted_records():

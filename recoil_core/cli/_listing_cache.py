@@ -15,9 +15,8 @@ The fingerprint, checked in full on every use:
 - ``sys.executable``, ``sys.version`` and ``sys.path``;
 - size and mtime of each folder on ``sys.path`` (installing or removing a distribution
   adds or removes a folder in site-packages), of every module file the listing imported
-  outside the standard library,
-  of every ``entry_points.txt`` on ``sys.path``, of each plugin distribution's
-  ``METADATA``, and of the ``.pth`` files in each path entry;
+  outside the standard library, of every ``entry_points.txt`` and ``.pth`` file in those
+  folders, and of each plugin distribution's ``METADATA``;
 - the working directory, when ``sys.path`` has a relative entry;
 - a digest of every ``RECOIL_*`` variable (names and values; no value is stored).
 

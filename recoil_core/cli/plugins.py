@@ -137,7 +137,7 @@ def list_plugins(
     ] = False,
 ) -> None:
     """List plugins sorted by name: distribution, version, what they provide, status."""
-    from recoil_core.plugins import iter_records, plugin_files
+    from recoil_core.plugins import iter_records
 
     with user_errors(as_json=as_json):
         wanted_hook = _resolve_hook(hook) if hook is not None else None
@@ -151,7 +151,7 @@ def list_plugins(
             (record.status for record in records),
             _plain(records, models),
             json_text(rows),
-            plugin_files(host),
+            host.metadata_files,
         )
     if as_json:
         echo_json(rows)
