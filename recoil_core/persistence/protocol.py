@@ -237,8 +237,9 @@ class CreateGuard(Protocol):
     step's ``submitting`` write instead of now, saving a round trip. That write then
     takes the key first and, when another live process holds it, writes nothing and
     raises :class:`~recoil_core.errors.CreateHeldError` (the step is left to that
-    process, as when :meth:`acquire` says no); the key is held from that write on and
-    given back by :meth:`release`, as an acquired one is.
+    process, as when :meth:`acquire` says no, and :meth:`release` is not asked for the
+    key); the key is held from that write on and given back by :meth:`release`, as an
+    acquired one is.
     """
 
     def acquire(self, key: str) -> bool:

@@ -78,7 +78,7 @@ class Submitter:
         trip, which must not stall the other takes."""
         if self.create_guard is None:
             return True
-        key = f"{ctx.take.take_id}/{step.step_id}"
+        key = create_key(ctx, step)
         if key in self.held:
             return True
         defer = getattr(self.create_guard, "defer", None)
@@ -92,8 +92,11 @@ class Submitter:
         return True
 
     def leave_to_holder(self, ctx: TakeContext, step: WorkflowStep) -> None:
-        """Another live process holds the step's create key: leave the step to it."""
-        self.busy.add(f"{ctx.take.take_id}/{step.step_id}")
+        """Another live process holds the step's create key: leave the step to it (a key
+        to be taken with the ``submitting`` write was not taken: it is not held)."""
+        key = create_key(ctx, step)
+        self.held.discard(key)
+        self.busy.add(key)
         ctx.take.attention = (
             f"step {step.step_id}: another live process holds its create (it may be "
             "sending it); left to that process, or to a later run once it has stopped"
@@ -102,7 +105,7 @@ class Submitter:
     async def let_go(self, ctx: TakeContext, step: WorkflowStep) -> None:
         """Give the step's create key back once its create is settled or left (on a thread,
         which finishes the release even if this run is cancelled meanwhile)."""
-        key = f"{ctx.take.take_id}/{step.step_id}"
+        key = create_key(ctx, step)
         if self.create_guard is not None and key in self.held:
             self.held.discard(key)
             await asyncio.to_thread(self.create_guard.release, key)
@@ -288,3 +291,8 @@ class Submitter:
         if found is not None:
             await self.record_job(ctx, step, found)
         return found, True
+
+
+def create_key(ctx: TakeContext, step: WorkflowStep) -> str:
+    """The key of the step's create in the :class:`CreateGuard` (``take_id/step_id``)."""
+    return f"{ctx.take.take_id}/{step.step_id}"
