@@ -28,6 +28,18 @@ def _scene_and_take(backend: PostgresBackend) -> tuple[str, str, str]:
     return scene.scene_id, beat.beat_id, beat.takes[0].take_id
 
 
+def _claimed(backend: PostgresBackend) -> tuple[str, str, TakeLeases, Claim]:
+    """The test scene's take, claimed by worker ``a`` for a minute: scene id, take id,
+    the leases and the claim."""
+    scene_id, beat_id, take_id = _scene_and_take(backend)
+    leases = TakeLeases(backend)
+    claim = leases.claim_take(
+        PROJECT, EPISODE, take_id, scene_id=scene_id, beat_id=beat_id, worker="a", lease_s=60.0
+    )
+    assert claim is not None
+    return scene_id, take_id, leases, claim
+
+
 def test_a_write_with_a_stale_epoch_is_refused_and_changes_nothing(
     backend: PostgresBackend,
 ) -> None:
@@ -88,12 +100,7 @@ def test_a_live_lease_keeps_other_workers_out_until_it_is_released(
 
 
 def test_a_fenced_write_replaces_only_its_beat(backend: PostgresBackend) -> None:
-    scene_id, beat_id, take_id = _scene_and_take(backend)
-    leases = TakeLeases(backend)
-    claim = leases.claim_take(
-        PROJECT, EPISODE, take_id, scene_id=scene_id, beat_id=beat_id, worker="a", lease_s=60.0
-    )
-    assert claim is not None
+    scene_id, _take_id, leases, claim = _claimed(backend)
     found = backend.load_active(PROJECT, EPISODE, scene_id)
     assert found is not None
     ours, version = found
@@ -157,14 +164,9 @@ def _submitting(backend: PostgresBackend, scene_id: str) -> tuple[Scene, int]:
 def test_a_submitting_write_sends_the_reservation_and_create_key_with_it(
     backend: PostgresBackend, cap: float
 ) -> None:
-    scene_id, beat_id, take_id = _scene_and_take(backend)
-    leases = TakeLeases(backend)
+    scene_id, take_id, leases, claim = _claimed(backend)
     budget = EpisodeBudget(leases, PROJECT, EPISODE)
     budget.set_cap(cap, count_ledger=False)
-    claim = leases.claim_take(
-        PROJECT, EPISODE, take_id, scene_id=scene_id, beat_id=beat_id, worker="a", lease_s=60.0
-    )
-    assert claim is not None
     fenced = FencedBackend(backend, leases, claim, _Crash(None))
     key = f"{take_id}/video"
     assert fenced.take_budget.reserve(Decimal("0.4"))  # noted: nothing sent yet
@@ -196,12 +198,7 @@ def test_a_submitting_write_sends_the_reservation_and_create_key_with_it(
 def test_a_submitting_write_whose_create_key_is_held_elsewhere_writes_nothing(
     backend: PostgresBackend,
 ) -> None:
-    scene_id, beat_id, take_id = _scene_and_take(backend)
-    leases = TakeLeases(backend)
-    claim = leases.claim_take(
-        PROJECT, EPISODE, take_id, scene_id=scene_id, beat_id=beat_id, worker="a", lease_s=60.0
-    )
-    assert claim is not None
+    scene_id, take_id, leases, claim = _claimed(backend)
     fenced = FencedBackend(backend, leases, claim, _Crash(None))
     key = f"{take_id}/video"
     scene, version = _submitting(backend, scene_id)
@@ -221,14 +218,9 @@ def test_a_submitting_write_whose_create_key_is_held_elsewhere_writes_nothing(
 def test_a_final_state_write_frees_the_hold_and_the_lease_with_it(
     backend: PostgresBackend,
 ) -> None:
-    scene_id, beat_id, take_id = _scene_and_take(backend)  # its take: succeeded, charged
-    leases = TakeLeases(backend)
+    scene_id, take_id, leases, claim = _claimed(backend)  # its take: succeeded, charged
     budget = EpisodeBudget(leases, PROJECT, EPISODE)
     budget.set_cap(1.0, count_ledger=False)
-    claim = leases.claim_take(
-        PROJECT, EPISODE, take_id, scene_id=scene_id, beat_id=beat_id, worker="a", lease_s=60.0
-    )
-    assert claim is not None
     assert budget.reserve(take_id, Decimal("0.4"))
     fenced = FencedBackend(backend, leases, claim, _Crash(None))
     found = backend.load_active(PROJECT, EPISODE, scene_id)

@@ -674,11 +674,16 @@ def _claim_params(claim: Claim) -> dict[str, Any]:
     }
 
 
-_RESERVING = """
-WITH lease AS (
+_CLAIM_HOLDS = """
     SELECT 1 FROM {s}.take_leases
     WHERE project = %(project)s AND episode = %(episode)s AND take_id = %(take_id)s
-      AND worker = %(worker)s AND epoch = %(epoch)s
+      AND worker = %(worker)s AND epoch = %(epoch)s"""
+"""A row when the claim (``worker``, ``epoch``) still holds the take."""
+_RESERVING = (
+    """
+WITH lease AS ("""
+    + _CLAIM_HOLDS
+    + """
 ), held AS (
     SELECT %(worker)s::text IS NULL OR EXISTS (SELECT 1 FROM lease) AS ok
 ), b AS (
@@ -698,6 +703,7 @@ WITH lease AS (
         SELECT 1 FROM {s}.budgets WHERE project = %(project)s AND episode = %(episode)s
     ) AS fits
 )"""
+)
 _RESERVE = _RESERVING + "\nSELECT held AND fits, held FROM fit"
 """Reserve ``amount`` for the take if it fits the cap and, given a claim (``worker``,
 ``epoch``; NULL: none), only while that claim holds the take: a node that lost its lease
@@ -795,14 +801,7 @@ class EpisodeBudget:
         )
 
     def _holds(self, conn: psycopg.Connection[TupleRow], claim: Claim) -> bool:
-        row = conn.execute(
-            self.backend._q(
-                "SELECT 1 FROM {s}.take_leases WHERE project = %(project)s "
-                "AND episode = %(episode)s AND take_id = %(take_id)s "
-                "AND worker = %(worker)s AND epoch = %(epoch)s"
-            ),
-            _claim_params(claim),
-        ).fetchone()
+        row = conn.execute(self.backend._q(_CLAIM_HOLDS), _claim_params(claim)).fetchone()
         return row is not None
 
     def _has_budget(self, conn: psycopg.Connection[TupleRow]) -> bool:

@@ -430,16 +430,16 @@ class FencedBackend:
         if self._deferred is not None and self._deferred[0] == lock:
             self._deferred = None  # never written: never taken
             self._node_keys.give(lock)
-        self.release_create_lock(lock)
+        self._release_lock(lock)
 
-    def release_create_lock(self, lock: int) -> None:
+    def _release_lock(self, lock: int) -> None:
         if lock in self._keys:
             self._keys.discard(lock)
             self._give_back(lock)
 
     def _give_back_all(self) -> None:
         for lock in list(self._keys):
-            self.release_create_lock(lock)
+            self._release_lock(lock)
 
     def _unlock_statements(self) -> tuple[Statement, ...]:
         """The unlocks of the keys given back and not sent yet."""
@@ -614,7 +614,7 @@ class Node:
     def _pending(self) -> int:
         """Take jobs waiting or running, on the lease connection (the queue's tables were
         made when the node started)."""
-        row = self.leases._one(PENDING_JOBS, {"task": TASK})
+        (row,) = self.leases.together((PENDING_JOBS, {"task": TASK}))
         return 0 if row is None else int(row[0])
 
     async def retry_stalled(self) -> int:
