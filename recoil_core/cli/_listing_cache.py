@@ -236,17 +236,11 @@ def _load() -> dict[str, Any] | None:
 
 def _write(document: dict[str, Any]) -> None:
     """Replace the stored listing atomically (a reader sees the old one or the new one)."""
-    import contextlib
     import json
+    from pathlib import Path
 
-    path = cache_file()
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    temp = f"{path}.{os.getpid()}.tmp"
-    try:
-        with open(temp, "w", encoding="utf-8") as handle:
-            json.dump(document, handle)
-        os.replace(temp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
-        raise
+    from recoil_core.persistence.atomic import ensure_directory, write_atomic
+
+    path = Path(cache_file())
+    ensure_directory(path.parent)
+    write_atomic(path, json.dumps(document).encode("utf-8"))

@@ -146,19 +146,18 @@ def list_plugins(
     records = list(iter_records(host, wanted_hook))
     models = {record.name: provider_models(registry, record) for record in records}
     rows = [{**record.to_dict(), "models": models[record.name]} for record in records]
-    if _listing_cache.wanted():  # ``plugins list [--json]`` and nothing else
-        _listing_cache.store(
-            (record.status for record in records),
-            _plain(records, models),
-            json_text(rows),
-            host.metadata_files,
-        )
+    stored = _listing_cache.wanted()  # ``plugins list [--json]`` and nothing else
+    plain = _plain(records, models) if stored or not as_json else ""
+    text = json_text(rows) if stored or as_json else ""
+    if stored:
+        statuses = (record.status for record in records)
+        _listing_cache.store(statuses, plain, text, host.metadata_files)
     if as_json:
-        echo_json(rows)
+        typer.echo(text, nl=False)
     elif sys.stdout.isatty():
         _rich(records, models)
     else:
-        typer.echo(_plain(records, models), nl=False)
+        typer.echo(plain, nl=False)
     if check and host.problems:
         problems = ", ".join(f"{r.name} ({r.status})" for r in host.problems)
         typer.echo(f"error: plugin problem(s): {problems}", err=True)
