@@ -6,6 +6,7 @@ Layout (one folder per episode)::
     <root>/<project>/<episode>/scenes/<scene_id>/v0001.json      Scene, one per version
     <root>/<project>/<episode>/derivation.json                   derivation manifest
     <root>/<project>/<episode>/ledger.jsonl                      one LedgerEntry per line
+    <root>/<project>/<episode>/new-scenes.jsonl                  scenes not yet in a folder
     <root>/<project>/<episode>/renders/                          renders and sidecars
     <root>/<project>/<episode>/.lock                             the episode lock
     <root>/<project>/<episode>/review/marks.json                 review marks of its beats
@@ -29,6 +30,9 @@ Rules this module keeps:
   the batch commits; a manifest listing a new version is renamed only after that version
   is durable. An operation on a scene (or the derivation manifest) with a write pending
   in the batch commits the batch first, so it reads and compares what the batch wrote.
+* A scene created inside a write batch by the holder of the episode lock is recorded as
+  one line of ``new-scenes.jsonl`` and gets its folder at its next save, or when the lock
+  is let go (:mod:`recoil_core.persistence.fs_new_scenes`); reads see it either way.
 * The ledger is append-only (:mod:`recoil_core.persistence.fs_ledger`); documents are
   encoded, read and signed by :mod:`recoil_core.persistence.fs_documents`.
 """
@@ -36,6 +40,7 @@ Rules this module keeps:
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import threading
@@ -64,6 +69,7 @@ from recoil_core.persistence.atomic import (
     commit_group,
     current_group,
     ensure_directory,
+    fsync_directory,
     is_temp_name,
     write_atomic,
 )
@@ -82,6 +88,7 @@ from recoil_core.persistence.fs_ledger import (
     LedgerFiles,
     read_ledger_file,
 )
+from recoil_core.persistence.fs_new_scenes import NEW_SCENES_FILE, NewScenes, read_new_scenes
 from recoil_core.persistence.protocol import (
     RENDERS_DIR,
     SceneExistsError,
@@ -187,6 +194,8 @@ class FilesystemBackend:
         self._doc_signatures: dict[Path, StatSignature] = {}
         self._manifest_facts: dict[Path, _ManifestFacts] = {}
         self._ledger = LedgerFiles()
+        self._new_scenes = NewScenes()
+        self._recorded_files: dict[Path, tuple[StatSignature, dict[str, bytes]]] = {}
         self._episode_dirs: dict[tuple[str, str], Path] = {}
         self._scene_dirs: dict[tuple[str, str, str], Path] = {}
         self._scenes_paths: dict[tuple[str, str], str] = {}
@@ -354,9 +363,17 @@ class FilesystemBackend:
 
         write_atomic(path, payload, on_replaced=replaced)
 
-    def _write_manifest(self, scene_dir: Path, manifest: SceneManifest, *, stage: int = 0) -> None:
+    def _write_manifest(
+        self,
+        scene_dir: Path,
+        manifest: SceneManifest,
+        *,
+        stage: int = 0,
+        then: Callable[[], None] | None = None,
+    ) -> None:
         """Write the manifest; ``stage=1`` when it lists a version document written just
-        before it, so that inside a write batch it is renamed only once that one is durable."""
+        before it, so that inside a write batch it is renamed only once that one is durable.
+        ``then`` runs once the manifest is in place."""
         path = scene_dir / MANIFEST_FILE
         active = manifest.active_version
 
@@ -365,6 +382,8 @@ class FilesystemBackend:
             signature = file_signature(path)
             if signature is not None:
                 self._remember_active(path, active, signature, generation)
+            if then is not None:
+                then()
 
         payload = encode_document(MANIFEST_KIND, manifest, indent=True)
         write_atomic(path, payload, stage=stage, on_replaced=replaced)
@@ -392,24 +411,51 @@ class FilesystemBackend:
     # ------------------------------------------------------------------ scenes
 
     def list_scenes(self, project: str, episode: str) -> list[str]:
-        scenes = self.episode_dir(project, episode) / SCENES_DIR
-        return _child_ids(scenes, lambda child: os.path.isfile(os.path.join(child, MANIFEST_FILE)))
+        episode_dir = self.episode_dir(project, episode)
+        recorded = self._recorded_ids(episode_dir)  # first: a scene leaves it for its folder
+        written = _child_ids(
+            episode_dir / SCENES_DIR,
+            lambda child: os.path.isfile(os.path.join(child, MANIFEST_FILE)),
+        )
+        return sorted({*written, *recorded}) if recorded else written
 
     def load_manifest(self, project: str, episode: str, scene_id: str) -> SceneManifest | None:
-        return self._read_manifest(self.scene_dir(project, episode, scene_id))
+        scene_dir = self.scene_dir(project, episode, scene_id)
+        manifest = self._read_manifest(scene_dir)
+        if manifest is None:
+            recorded = self._recorded_scene(scene_dir)
+            if recorded is not None:
+                return _first_manifest(recorded)
+            return self._read_manifest(scene_dir)  # written in full since the first look?
+        return manifest
 
     def load_scene(
         self, project: str, episode: str, scene_id: str, version: int | None = None
     ) -> Scene | None:
         scene_dir = self.scene_dir(project, episode, scene_id)
-        listed = self._listed_versions(scene_dir)
+        listed = self._listed_or_recorded(scene_dir)
         if listed is None:
             return None
-        active, versions = listed
+        active, versions, recorded = listed
         wanted = active if version is None else version
         if wanted not in versions:
             return None
-        return self._load_listed(scene_dir, wanted)
+        return recorded or self._load_listed(scene_dir, wanted)
+
+    def _listed_or_recorded(
+        self, scene_dir: Path
+    ) -> tuple[int, frozenset[int], Scene | None] | None:
+        """:meth:`_listed_versions`, and the scene itself when it is only recorded in
+        ``new-scenes.jsonl`` (then it is v1, the only version)."""
+        listed = self._listed_versions(scene_dir)
+        if listed is None:
+            recorded = self._recorded_scene(scene_dir)
+            if recorded is not None:
+                return 1, frozenset({1}), recorded
+            listed = self._listed_versions(scene_dir)  # written in full since the first look?
+            if listed is None:
+                return None
+        return listed[0], listed[1], None
 
     def load_status_documents(
         self, project: str, episode: str, scene_id: str
@@ -431,14 +477,25 @@ class FilesystemBackend:
 
     def _status_documents(
         self, project: str, episode: str, scene_id: str
-    ) -> tuple[dict[str, Any], dict[str, Any], StatSignature, StatSignature] | None:
-        """:meth:`load_status_documents`, with the signatures of the two files read."""
+    ) -> tuple[dict[str, Any], dict[str, Any], StatSignature | None, StatSignature | None] | None:
+        """:meth:`load_status_documents`, with the signatures of the two files read
+        (``None`` for a scene only recorded in ``new-scenes.jsonl``: no file of its own)."""
         validate_id(scene_id, what="scene id")
         scene_dir = f"{self._scenes_path(project, episode)}{os.sep}{scene_id}"
         if current_group() is not None:
             self._settle(Path(scene_dir))
         manifest_path = f"{scene_dir}{os.sep}{MANIFEST_FILE}"
         found = read_body(manifest_path, MANIFEST_KIND)
+        if found is None:
+            recorded = self._recorded_scene(Path(scene_dir))
+            if recorded is not None:
+                return (
+                    _decoded(MANIFEST_KIND, _first_manifest(recorded)),
+                    _decoded(SCENE_KIND, recorded),
+                    None,
+                    None,
+                )
+            found = read_body(manifest_path, MANIFEST_KIND)  # written in full meanwhile?
         if found is None:
             return None
         manifest, manifest_st = found
@@ -476,11 +533,11 @@ class FilesystemBackend:
 
     def load_active(self, project: str, episode: str, scene_id: str) -> tuple[Scene, int] | None:
         scene_dir = self.scene_dir(project, episode, scene_id)
-        listed = self._listed_versions(scene_dir)
+        listed = self._listed_or_recorded(scene_dir)
         if listed is None:
             return None
-        active, _ = listed
-        return self._load_listed(scene_dir, active), active
+        active, _, recorded = listed
+        return recorded or self._load_listed(scene_dir, active), active
 
     def _load_listed(self, scene_dir: Path, version: int) -> Scene:
         scene = self._read_scene(scene_dir, version)
@@ -492,19 +549,45 @@ class FilesystemBackend:
         return scene
 
     def create_scene(self, project: str, episode: str, scene: Scene) -> int:
+        """Persist a new scene as v1. Inside a write batch, while this object holds the
+        episode lock, the scene is recorded in ``new-scenes.jsonl`` and gets its folder
+        at its next save (:mod:`recoil_core.persistence.fs_new_scenes`)."""
         scene_dir = self.scene_dir(project, episode, scene.scene_id)
+        episode_dir = scene_dir.parent.parent
         payload = encode_document(SCENE_KIND, scene)
         with self._mutex(scene_dir):
             existing = self._read_manifest(scene_dir)
             if existing is not None:
                 raise SceneExistsError(scene.scene_id, existing.active_version)
-            ensure_directory(scene_dir)
-            self._write_scene(scene_dir, 1, payload)
-            entry = VersionEntry(
-                version=1, downstream=Downstream.DERIVED, derivation_digest=scene.derivation_digest
-            )
-            self._write_manifest(scene_dir, SceneManifest(scene.scene_id, 1, [entry]), stage=1)
+            if self._new_scenes.recorded(episode_dir, scene.scene_id) is not None:
+                raise SceneExistsError(scene.scene_id, 1)
+            if current_group() is None or not self._new_scenes.record(
+                episode_dir, scene.scene_id, payload
+            ):
+                self._write_new(scene_dir, scene, payload)
         return 1
+
+    def _write_new(
+        self, scene_dir: Path, scene: Scene, payload: bytes, *, recorded: bool = False
+    ) -> None:
+        """Write a new scene's folder: ``payload`` (``scene`` encoded) as v1, then its
+        manifest. ``recorded``: the scene was recorded in ``new-scenes.jsonl``; reads stop
+        looking for it there once its manifest is in place."""
+        ensure_directory(scene_dir)
+        self._write_scene(scene_dir, 1, payload)
+        then = None
+        if recorded:
+            episode_dir, scene_id = scene_dir.parent.parent, scene.scene_id
+            then = functools.partial(self._new_scenes.written, episode_dir, scene_id)
+        self._write_manifest(scene_dir, _first_manifest(scene), stage=1, then=then)
+
+    def _write_if_recorded(self, scene_dir: Path) -> None:
+        """Give a scene this object recorded (and nothing has written in full since) its
+        folder, before a write that reads its manifest."""
+        payload = self._new_scenes.recorded(scene_dir.parent.parent, scene_dir.name)
+        if payload is not None:
+            scene = self._recorded_document(scene_dir, payload)
+            self._write_new(scene_dir, scene, payload, recorded=True)
 
     def save_scene(
         self, project: str, episode: str, scene: Scene, *, expected_version: int
@@ -513,6 +596,11 @@ class FilesystemBackend:
         episode_dir = scene_dir.parent.parent
         payload = encode_document(SCENE_KIND, scene)
         with self._mutex(scene_dir):
+            if self._new_scenes.recorded(episode_dir, scene.scene_id) is not None:
+                if expected_version != 1:
+                    raise SceneVersionConflictError(scene.scene_id, expected_version, 1)
+                self._write_new(scene_dir, scene, payload, recorded=True)  # v1 is this one
+                return
             self._settle(scene_dir)
             active = self._active_version(scene_dir, episode_dir)
             if active != expected_version:
@@ -524,6 +612,7 @@ class FilesystemBackend:
         scene_dir = self.scene_dir(project, episode, scene.scene_id)
         payload = encode_document(SCENE_KIND, scene)
         with self._mutex(scene_dir):
+            self._write_if_recorded(scene_dir)
             manifest = self._read_manifest(scene_dir)
             if manifest is None:
                 raise SceneNotFoundError(project, episode, scene.scene_id)
@@ -543,6 +632,7 @@ class FilesystemBackend:
     def conform(self, project: str, episode: str, scene_id: str, version: int | None = None) -> int:
         scene_dir = self.scene_dir(project, episode, scene_id)
         with self._mutex(scene_dir):
+            self._write_if_recorded(scene_dir)
             manifest = self._read_manifest(scene_dir)
             if manifest is None:
                 raise SceneNotFoundError(project, episode, scene_id)
@@ -553,6 +643,68 @@ class FilesystemBackend:
             manifest.active_version = version
             self._write_manifest(scene_dir, manifest)
         return version
+
+    # ------------------------------------------------------------------ recorded new scenes
+
+    def _recorded_ids(self, episode_dir: Path) -> list[str]:
+        """Scenes recorded in the episode's ``new-scenes.jsonl`` and not yet in a folder:
+        this object's own while it holds the lock, the file's otherwise."""
+        if self._new_scenes.holds(episode_dir):
+            return self._new_scenes.ids(episode_dir)
+        return list(self._read_recorded(episode_dir))
+
+    def _recorded_scene(self, scene_dir: Path) -> Scene | None:
+        """A scene with no manifest, as recorded in ``new-scenes.jsonl`` (or ``None``)."""
+        episode_dir = scene_dir.parent.parent
+        if self._new_scenes.holds(episode_dir):
+            payload = self._new_scenes.recorded(episode_dir, scene_dir.name)
+        else:
+            payload = self._read_recorded(episode_dir).get(scene_dir.name)
+        return None if payload is None else self._recorded_document(scene_dir, payload)
+
+    @staticmethod
+    def _recorded_document(scene_dir: Path, payload: bytes) -> Scene:
+        source = f"{scene_dir.parent.parent / NEW_SCENES_FILE} (scene {scene_dir.name})"
+        return structure_document(SCENE_KIND, parse_json(payload, source), Scene, source)
+
+    def _read_recorded(self, episode_dir: Path) -> dict[str, bytes]:
+        """The file another process (a run) records new scenes in, read again only when it
+        changed."""
+        path = episode_dir / NEW_SCENES_FILE
+        signature = file_signature(path)
+        if signature is None:
+            self._recorded_files.pop(path, None)
+            return {}
+        cached = self._recorded_files.get(path)
+        if cached is not None and cached[0] == signature:
+            return cached[1]
+        scenes = read_new_scenes(path)
+        self._recorded_files[path] = (signature, scenes)
+        return scenes
+
+    def _write_recorded_scenes(self, episode_dir: Path) -> None:
+        """Give every scene recorded in the episode's ``new-scenes.jsonl`` and not yet in a
+        folder its folder (one commit), then remove the file. Called holding the lock,
+        with nothing recording: when it is taken (a killed run's scenes) and let go."""
+        path = episode_dir / NEW_SCENES_FILE
+        if not os.path.exists(path):
+            return
+        written = 0
+        with commit_group():
+            for scene_id, payload in read_new_scenes(path).items():
+                if id_problem(scene_id) is not None:
+                    raise CorruptDocumentError(str(path), f"{scene_id!r} is not a scene id")
+                scene_dir = episode_dir / SCENES_DIR / scene_id
+                with self._mutex(scene_dir):
+                    if self._read_manifest(scene_dir) is None:  # else its folder is newer
+                        scene = self._recorded_document(scene_dir, payload)
+                        self._write_new(scene_dir, scene, payload)
+                        written += 1
+        os.unlink(path)
+        fsync_directory(episode_dir)
+        self._recorded_files.pop(path, None)
+        if written:
+            log.info("%s: wrote %d scene(s) recorded in %s", episode_dir, written, path.name)
 
     # ------------------------------------------------------------------ derivation manifest
 
@@ -710,12 +862,23 @@ class FilesystemBackend:
         held = self._held.get(episode_dir, 0)
         if held == 0:
             self._lock_epochs[episode_dir] = self._lock_epochs.get(episode_dir, 0) + 1
+            try:
+                self._write_recorded_scenes(episode_dir)  # a killed holder's
+            except BaseException:
+                lock.release()
+                raise
+            self._new_scenes.begin(episode_dir)
         self._held[episode_dir] = held + 1
         try:
             yield
         finally:
             self._held[episode_dir] -= 1
-            lock.release()
+            try:
+                if not self._held[episode_dir]:
+                    self._new_scenes.end(episode_dir)
+                    self._write_recorded_scenes(episode_dir)
+            finally:
+                lock.release()
 
     def renders_dir(self, project: str, episode: str) -> str:
         directory = self.episode_dir(project, episode) / RENDERS_DIR
@@ -743,3 +906,17 @@ def _child_ids(directory: Path, keep: Callable[[str], bool]) -> list[str]:
             )
     except FileNotFoundError:
         return []
+
+
+def _first_manifest(scene: Scene) -> SceneManifest:
+    """The manifest of a scene whose only version is its first, active (a new scene)."""
+    entry = VersionEntry(
+        version=1, downstream=Downstream.DERIVED, derivation_digest=scene.derivation_digest
+    )
+    return SceneManifest(scene.scene_id, 1, [entry])
+
+
+def _decoded(kind: str, obj: object) -> dict[str, Any]:
+    """``obj`` as the decoded JSON of its ``kind`` document (what ``read_body`` returns)."""
+    decoded: dict[str, Any] = parse_json(encode_document(kind, obj), kind)  # type: ignore[assignment]
+    return decoded

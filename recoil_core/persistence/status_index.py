@@ -124,9 +124,12 @@ class StatusIndex:
         return entries if isinstance(entries, dict) else {}
 
     def scene_ids(self) -> list[str]:
-        """The folders of the episode's scenes (:meth:`FilesystemBackend.list_scenes`
-        without its look for each one's manifest: :meth:`cached` and :meth:`read` look)."""
-        return _child_ids(Path(self._scenes), lambda child: True)
+        """The folders of the episode's scenes and the scenes only recorded in its
+        ``new-scenes.jsonl`` (:meth:`FilesystemBackend.list_scenes` without its look for
+        each one's manifest: :meth:`cached` and :meth:`read` look)."""
+        recorded = self._backend._recorded_ids(self._episode_dir)  # first, as list_scenes
+        folders = _child_ids(Path(self._scenes), lambda child: True)
+        return sorted({*folders, *recorded}) if recorded else folders
 
     def cached(self, scene_id: str) -> Any | None:
         """The fields kept of ``scene_id`` when its manifest and active version document
@@ -156,7 +159,8 @@ class StatusIndex:
         if found is None:
             return None
         manifest, scene, manifest_signature, scene_signature = found
-        self._read[scene_id] = (manifest_signature, manifest["active_version"], scene_signature)
+        if manifest_signature is not None and scene_signature is not None:  # files: indexable
+            self._read[scene_id] = (manifest_signature, manifest["active_version"], scene_signature)
         return manifest, scene
 
     def keep(self, scene_id: str, fields: Any) -> None:

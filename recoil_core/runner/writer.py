@@ -11,9 +11,12 @@ No caller is told its write is done before the batch holding it has committed, s
 rule "persist each state before the side effect that follows it" holds per take.
 
 An ``urgent`` write (a take's ``submitting`` state, which a held provider slot and its paid
-create wait on) goes into the next batch ahead of the others queued; the rest keep their
-order. Each caller awaits its own write, so no take ever has two writes queued and
-reordering across takes changes nothing but who waits.
+create wait on) goes into the next batch ahead of the others queued, and that batch holds
+urgent writes only: a ``submitting`` write of a new scene is one appended line (see
+:mod:`recoil_core.persistence.fs_new_scenes`), so a batch of them commits in a few
+milliseconds, while a full batch (renders, sidecars, scene documents) takes several times
+that. The others keep their order. Each caller awaits its own write, so no take ever has
+two writes queued and reordering across takes changes nothing but who waits.
 
 Where a batch runs: on one writer thread, so the loop never waits on the backend
 (PostgreSQL: network round trips; the filesystem: file creates, renames and ``syncfs``,
@@ -104,11 +107,13 @@ class BatchWriter:
         return len(self._urgent) + len(self._pending)
 
     def _next_batch(self) -> list[_Job]:
-        """Up to :data:`MAX_BATCH` queued jobs, urgent ones first (caller holds the lock)."""
+        """Up to :data:`MAX_BATCH` queued jobs: the urgent ones if any are queued (a batch
+        of them only, which commits in a fraction of the time of a full one), else the
+        others in order (caller holds the lock)."""
         jobs = self._urgent[:MAX_BATCH]
         del self._urgent[:MAX_BATCH]  # in place: a caller may hold either list
         room = MAX_BATCH - len(jobs)
-        if room:
+        if room and not jobs:
             jobs += self._pending[:room]
             del self._pending[:room]
         return jobs

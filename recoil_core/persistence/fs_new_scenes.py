@@ -1,0 +1,136 @@
+"""New scenes recorded in one append-only file before their folder is written.
+
+A run creates a scene with the ``submitting`` state of its first take, and a provider
+slot waits on that write. Writing a scene's folder and its two documents (``v0001.json``,
+``manifest.json``) is the dearest write of a take on most file systems (three new inodes),
+and the take's next state (its job id) replaces ``v0001.json`` a moment later anyway.
+
+So inside a write batch, while the :class:`~recoil_core.persistence.filesystem.FilesystemBackend`
+object holds the episode lock, ``create_scene`` appends the scene's document as one line
+to ``<episode>/new-scenes.jsonl`` instead: the batch's commit makes the line durable, as it
+makes a ledger line durable, so the rule "persist each state before the side effect that
+follows it" holds. The scene's folder is written at its next ``save_scene``, with the newer
+document as ``v0001.json``. Every read sees a recorded scene as version 1, active.
+
+When the backend lets go of the lock, every scene still only recorded is written in full
+(one commit), then the file is removed. A process killed with scenes only recorded leaves
+the file behind: readers without the lock (``recoil status``) read those scenes from it,
+and the next holder of the lock writes them in full before anything else, then removes it.
+A scene already written in full is never written over from the file (its folder is newer).
+
+A line is one scene document (the same bytes as ``v0001.json``), ended by a newline. A
+last line without its newline is an append the process did not finish: it was never
+durable and no create followed it, so readers skip it. A complete line that cannot be
+read is corruption: :class:`~recoil_core.errors.CorruptDocumentError`.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+from recoil_core.errors import CorruptDocumentError
+from recoil_core.persistence.atomic import sync_file, write_all
+from recoil_core.persistence.fs_documents import parse_json, read_file
+
+NEW_SCENES_FILE = "new-scenes.jsonl"
+
+
+class NewScenes:
+    """The scenes one backend object recorded, per episode it holds locked."""
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._open: dict[Path, _Recording] = {}
+
+    def begin(self, episode_dir: Path) -> None:
+        """The episode's lock is held from now: creates in write batches may be recorded."""
+        with self._guard:
+            self._open.setdefault(episode_dir, _Recording(episode_dir / NEW_SCENES_FILE))
+
+    def end(self, episode_dir: Path) -> None:
+        """The lock is about to be let go: nothing more is recorded, the file is closed."""
+        with self._guard:
+            recording = self._open.pop(episode_dir, None)
+        if recording is not None:
+            recording.close()
+
+    def record(self, episode_dir: Path, scene_id: str, payload: bytes) -> bool:
+        """Append ``payload`` (a scene document) for ``scene_id``; False when the episode's
+        lock is not held by this object (then nothing is written: write the scene in full).
+
+        Durable when the current write batch commits (the file is registered with it);
+        outside a batch, at once. A failed append is cut off again, so the file never
+        holds half a line followed by more lines."""
+        with self._guard:
+            recording = self._open.get(episode_dir)
+            if recording is None:
+                return False
+            recording.append(scene_id, payload)
+            return True
+
+    def recorded(self, episode_dir: Path, scene_id: str) -> bytes | None:
+        """The document recorded for ``scene_id`` and not written in full since."""
+        recording = self._open.get(episode_dir)
+        return None if recording is None else recording.scenes.get(scene_id)
+
+    def holds(self, episode_dir: Path) -> bool:
+        """Whether this object records the episode's new scenes (it holds its lock)."""
+        return episode_dir in self._open
+
+    def ids(self, episode_dir: Path) -> list[str]:
+        """The scenes recorded and not written in full since."""
+        recording = self._open.get(episode_dir)
+        return [] if recording is None else list(recording.scenes)
+
+    def written(self, episode_dir: Path, scene_id: str) -> None:
+        """``scene_id`` now has its folder: reads find it there."""
+        recording = self._open.get(episode_dir)
+        if recording is not None:
+            recording.scenes.pop(scene_id, None)
+
+
+class _Recording:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.scenes: dict[str, bytes] = {}
+        self._fd: int | None = None
+        self._size = 0
+
+    def append(self, scene_id: str, payload: bytes) -> None:
+        if self._fd is None:
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+            self._size = os.fstat(self._fd).st_size
+        try:
+            write_all(self._fd, payload + b"\n")
+        except BaseException:
+            os.ftruncate(self._fd, self._size)
+            raise
+        self._size += len(payload) + 1
+        sync_file(self._fd, self.path)
+        self.scenes[scene_id] = payload
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+def read_new_scenes(path: Path) -> dict[str, bytes]:
+    """The scene documents recorded in the file at ``path``, by scene id, in the order
+    written (empty when there is no file). A last line without its newline is skipped."""
+    found = read_file(os.fspath(path))
+    if found is None:
+        return {}
+    raw = found[0]
+    complete = raw[: raw.rfind(b"\n") + 1]
+    scenes: dict[str, bytes] = {}
+    for number, line in enumerate(complete.splitlines(), start=1):
+        source = f"{path} (line {number})"
+        data = parse_json(line, source)
+        scene_id = data.get("scene_id") if isinstance(data, dict) else None
+        if not isinstance(scene_id, str):
+            raise CorruptDocumentError(source, "not a scene document: it has no scene_id")
+        scenes[scene_id] = line
+    return scenes
