@@ -682,16 +682,21 @@ class FilesystemBackend:
         self._recorded_files[path] = (signature, scenes)
         return scenes
 
-    def _write_recorded_scenes(self, episode_dir: Path) -> None:
+    def _write_recorded_scenes(
+        self, episode_dir: Path, recorded: dict[str, bytes] | None = None
+    ) -> None:
         """Give every scene recorded in the episode's ``new-scenes.jsonl`` and not yet in a
         folder its folder (one commit), then remove the file. Called holding the lock,
-        with nothing recording: when it is taken (a killed run's scenes) and let go."""
+        with nothing recording: when it is taken (a killed run's scenes: read from the
+        file) and let go (``recorded``: what this object recorded and did not write)."""
         path = episode_dir / NEW_SCENES_FILE
         if not os.path.exists(path):
             return
+        if recorded is None:
+            recorded = read_new_scenes(path)
         written = 0
         with commit_group():
-            for scene_id, payload in read_new_scenes(path).items():
+            for scene_id, payload in recorded.items():
                 if id_problem(scene_id) is not None:
                     raise CorruptDocumentError(str(path), f"{scene_id!r} is not a scene id")
                 scene_dir = episode_dir / SCENES_DIR / scene_id
@@ -875,8 +880,8 @@ class FilesystemBackend:
             self._held[episode_dir] -= 1
             try:
                 if not self._held[episode_dir]:
-                    self._new_scenes.end(episode_dir)
-                    self._write_recorded_scenes(episode_dir)
+                    remaining = self._new_scenes.end(episode_dir)
+                    self._write_recorded_scenes(episode_dir, remaining)
             finally:
                 lock.release()
 

@@ -49,12 +49,16 @@ class NewScenes:
         with self._guard:
             self._open.setdefault(episode_dir, _Recording(episode_dir / NEW_SCENES_FILE))
 
-    def end(self, episode_dir: Path) -> None:
-        """The lock is about to be let go: nothing more is recorded, the file is closed."""
+    def end(self, episode_dir: Path) -> dict[str, bytes]:
+        """The lock is about to be let go: nothing more is recorded, the file is closed.
+        Returns the scenes recorded and not written in full since (every other line of
+        the file is a scene whose folder is in place)."""
         with self._guard:
             recording = self._open.pop(episode_dir, None)
-        if recording is not None:
-            recording.close()
+        if recording is None:
+            return {}
+        recording.close()
+        return recording.scenes
 
     def record(self, episode_dir: Path, scene_id: str, payload: bytes) -> bool:
         """Append ``payload`` (a scene document) for ``scene_id``; False when the episode's
@@ -81,14 +85,16 @@ class NewScenes:
 
     def ids(self, episode_dir: Path) -> list[str]:
         """The scenes recorded and not written in full since."""
-        recording = self._open.get(episode_dir)
-        return [] if recording is None else list(recording.scenes)
+        with self._guard:  # the writer thread may be adding or writing one
+            recording = self._open.get(episode_dir)
+            return [] if recording is None else list(recording.scenes)
 
     def written(self, episode_dir: Path, scene_id: str) -> None:
         """``scene_id`` now has its folder: reads find it there."""
-        recording = self._open.get(episode_dir)
-        if recording is not None:
-            recording.scenes.pop(scene_id, None)
+        with self._guard:
+            recording = self._open.get(episode_dir)
+            if recording is not None:
+                recording.scenes.pop(scene_id, None)
 
 
 class _Recording:

@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
+from recoil_core._gc import collector_paused
 from recoil_core.budget import BudgetGuard, total_usd
 from recoil_core.contracts.gates import SceneEvent
 from recoil_core.errors import EpisodeLockedError
@@ -112,14 +113,15 @@ class EpisodeRunner:
     def derive(self) -> list[Scene]:
         """The scenes the strategy makes of the plan. Pure: writes nothing."""
         strategy = self.registry.strategy(self.options.strategy)
-        return derive_scenes(
-            self.plan,
-            strategy,
-            selected_pass_ids=self.options.selected_pass_ids,
-            options=dict(self.options.strategy_options),
-            max_takes=self.options.max_takes,
-            registry=self.registry,
-        )
+        with collector_paused():  # the scenes live on: see collector_paused
+            return derive_scenes(
+                self.plan,
+                strategy,
+                selected_pass_ids=self.options.selected_pass_ids,
+                options=dict(self.options.strategy_options),
+                max_takes=self.options.max_takes,
+                registry=self.registry,
+            )
 
     def image_provider(self) -> str | None:
         return image_provider_for(self.registry, self.provider_name, self.options.image_provider)

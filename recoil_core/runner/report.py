@@ -72,6 +72,12 @@ class PlannedTake:
     estimate_usd: float
 
 
+def _count(items: list[Any]) -> str:
+    """How a long list shows in the report's ``repr``: its length (a report of 10,000 takes
+    is printed by asyncio whenever it reprs the run's task, and by test failures)."""
+    return f"<{len(items)} items>"
+
+
 @attrs.define
 class RunReport:
     """What a run did, for humans and for ``--json`` (:meth:`to_dict`)."""
@@ -84,10 +90,10 @@ class RunReport:
     cap_usd: float | None
     spent_before_usd: float = 0.0
     charged_usd: float = 0.0
-    scenes: list[SceneSummary] = attrs.field(factory=list)
-    planned: list[PlannedTake] = attrs.field(factory=list)
+    scenes: list[SceneSummary] = attrs.field(factory=list, repr=_count)
+    planned: list[PlannedTake] = attrs.field(factory=list, repr=_count)
     notices: list[str] = attrs.field(factory=list)
-    rendered_shot_ids: list[str] = attrs.field(factory=list)
+    rendered_shot_ids: list[str] = attrs.field(factory=list, repr=_count)
     halted: str | None = None
 
     def takes(self) -> list[TakeSummary]:
