@@ -120,6 +120,30 @@ def test_a_failed_rename_at_commit_raises_and_removes_temp_files(
     assert (tmp_path / "dir.json").is_dir()
 
 
+def test_an_at_commit_write_runs_before_the_sync_and_an_undo_replaces_it_otherwise(
+    tmp_path: Path, method: str
+) -> None:
+    done: list[str] = []
+    with commit_group() as group:
+        group.at_commit(lambda: done.append("write"), undo=lambda: done.append("undo"))
+        write_atomic(tmp_path / "a.json", b"a")
+        assert done == []  # nothing before the commit
+    assert done == ["write"]
+
+    done.clear()
+    with pytest.raises(RuntimeError), commit_group() as group:
+        group.at_commit(lambda: done.append("write"), undo=lambda: done.append("undo"))
+        raise RuntimeError("the batch dies")
+    assert done == ["undo"]  # abandoned: never written
+
+    done.clear()
+    (tmp_path / "dir.json").mkdir()  # a rename over a directory fails at commit
+    with pytest.raises(OSError), commit_group() as group:
+        group.at_commit(lambda: done.append("write"), undo=lambda: done.append("undo"))
+        write_atomic(tmp_path / "dir.json", b"x")
+    assert done == ["write", "undo"]  # written, then taken back: the commit failed
+
+
 def test_a_killed_process_leaves_old_files_and_only_temp_files(tmp_path: Path) -> None:
     """A process killed inside a group, before its commit, changed no file's content."""
     (tmp_path / "a.json").write_bytes(b"old")

@@ -100,6 +100,31 @@ def test_a_scene_created_in_a_batch_under_the_lock_is_a_line_until_its_next_save
     assert note_of(FilesystemBackend(root).load_scene(PROJECT, EPISODE, "S1")) == "submitted"
 
 
+def test_a_recorded_line_is_appended_at_the_commit_and_an_abandoned_batch_leaves_none(
+    root: Path,
+) -> None:
+    backend = FilesystemBackend(root)
+    reader = FilesystemBackend(root)
+    with backend.lock_episode(PROJECT, EPISODE):
+        with backend.write_batch():
+            backend.create_scene(PROJECT, EPISODE, scene("S1"))
+            backend.create_scene(PROJECT, EPISODE, scene("S2"))
+            assert backend.list_scenes(PROJECT, EPISODE) == ["S1", "S2"]  # its own reads
+            assert reader.list_scenes(PROJECT, EPISODE) == []  # not committed: not there
+        assert len(journal(root).read_bytes().splitlines()) == 2
+        assert reader.list_scenes(PROJECT, EPISODE) == ["S1", "S2"]
+
+        with pytest.raises(RuntimeError), backend.write_batch():
+            backend.create_scene(PROJECT, EPISODE, scene("S3"))
+            raise RuntimeError("the batch dies before its commit")
+        assert len(journal(root).read_bytes().splitlines()) == 2
+        assert backend.list_scenes(PROJECT, EPISODE) == ["S1", "S2"]  # S3 forgotten
+        record(backend, scene("S3", "again"))  # and can be created again
+    fresh = FilesystemBackend(root)
+    assert fresh.list_scenes(PROJECT, EPISODE) == ["S1", "S2", "S3"]
+    assert note_of(fresh.load_scene(PROJECT, EPISODE, "S3")) == "again"
+
+
 def test_letting_go_of_the_lock_writes_every_scene_still_only_recorded(root: Path) -> None:
     backend = FilesystemBackend(root)
     with backend.lock_episode(PROJECT, EPISODE):

@@ -221,8 +221,9 @@ class CommitGroup:
     """Atomic writes collected in one thread and made durable together by :meth:`commit`.
 
     Use through :func:`commit_group`. Files written in place (an append) are registered
-    with :meth:`sync_path`; directories whose entries changed with :meth:`sync_directory`.
-    Paths are kept as strings: a batch handles thousands of them.
+    with :meth:`sync_path`; directories whose entries changed with :meth:`sync_directory`;
+    appends to make only if the group commits with :meth:`at_commit`. Paths are kept as
+    strings: a batch handles thousands of them.
     """
 
     def __init__(self, method: str | None = None) -> None:
@@ -231,9 +232,17 @@ class CommitGroup:
         self._paths: set[str] = set()
         self._directories: set[str] = set()
         self._pending_dirs: set[str] = set()
+        self._at_commit: list[tuple[Callable[[], None], Callable[[], None]]] = []
 
     def __len__(self) -> int:
-        return len(self._renames) + len(self._paths) + len(self._directories)
+        return len(self._renames) + len(self._paths) + len(self._directories) + len(self._at_commit)
+
+    def at_commit(self, write: Callable[[], None], *, undo: Callable[[], None]) -> None:
+        """Run ``write`` when the group commits, before its first sync (an append that the
+        sync makes durable: register the file with :meth:`sync_path`); run ``undo``
+        instead if the group is abandoned or its commit fails, so that a write the group
+        never made leaves nothing, in the file or in memory."""
+        self._at_commit.append((write, undo))
 
     def replace(
         self,
@@ -265,9 +274,12 @@ class CommitGroup:
         paths, self._paths = self._paths, set()
         directories, self._directories = self._directories, set()
         self._pending_dirs = set()
-        if not renames and not paths and not directories:
+        at_commit, self._at_commit = self._at_commit, []
+        if not renames and not paths and not directories and not at_commit:
             return
         try:
+            for write, _ in at_commit:
+                write()
             folders = {r[3] for r in renames}
             self._sync_data([r[1] for r in renames], paths, directories, folders)
             stages = sorted({r[0] for r in renames})
@@ -283,15 +295,21 @@ class CommitGroup:
             for _, temp, *_ in renames:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(temp)
+            for _, undo in at_commit:
+                undo()
             raise
 
     def abandon(self) -> None:
-        """Drop the group without committing: its temp files are removed, nothing renamed."""
+        """Drop the group without committing: its temp files are removed, nothing renamed,
+        no :meth:`at_commit` write made."""
         renames, self._renames = self._renames, []
         self._paths, self._directories, self._pending_dirs = set(), set(), set()
+        at_commit, self._at_commit = self._at_commit, []
         for _, temp, *_ in renames:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(temp)
+        for _, undo in at_commit:
+            undo()
 
     def _sync_data(
         self,

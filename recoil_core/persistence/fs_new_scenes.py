@@ -6,11 +6,13 @@ slot waits on that write. Writing a scene's folder and its two documents (``v000
 and the take's next state (its job id) replaces ``v0001.json`` a moment later anyway.
 
 So inside a write batch, while the :class:`~recoil_core.persistence.filesystem.FilesystemBackend`
-object holds the episode lock, ``create_scene`` appends the scene's document as one line
-to ``<episode>/new-scenes.jsonl`` instead: the batch's commit makes the line durable, as it
-makes a ledger line durable, so the rule "persist each state before the side effect that
-follows it" holds. The scene's folder is written at its next ``save_scene``, with the newer
-document as ``v0001.json``. Every read sees a recorded scene as version 1, active.
+object holds the episode lock, ``create_scene`` records the scene's document instead, as
+one line of ``<episode>/new-scenes.jsonl`` that the batch appends when it commits, just
+before its sync: the line is durable when the batch is, so the rule "persist each state
+before the side effect that follows it" holds, and a batch that never commits leaves no
+line (the lines of one batch are one ``write``). The scene's folder is written at its
+next ``save_scene``, with the newer document as ``v0001.json``. Every read sees a
+recorded scene as version 1, active.
 
 When the backend lets go of the lock, every scene still only recorded is written in full
 (one commit), then the file is removed. A process killed with scenes only recorded leaves
@@ -26,12 +28,13 @@ read is corruption: :class:`~recoil_core.errors.CorruptDocumentError`.
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 from pathlib import Path
 
 from recoil_core.errors import CorruptDocumentError
-from recoil_core.persistence.atomic import sync_file, write_all
+from recoil_core.persistence.atomic import CommitGroup, current_group, write_all
 from recoil_core.persistence.fs_documents import parse_json, read_file
 
 NEW_SCENES_FILE = "new-scenes.jsonl"
@@ -47,7 +50,9 @@ class NewScenes:
     def begin(self, episode_dir: Path) -> None:
         """The episode's lock is held from now: creates in write batches may be recorded."""
         with self._guard:
-            self._open.setdefault(episode_dir, _Recording(episode_dir / NEW_SCENES_FILE))
+            self._open.setdefault(
+                episode_dir, _Recording(episode_dir / NEW_SCENES_FILE, self._guard)
+            )
 
     def end(self, episode_dir: Path) -> dict[str, bytes]:
         """The lock is about to be let go: nothing more is recorded, the file is closed.
@@ -61,12 +66,12 @@ class NewScenes:
         return recording.scenes
 
     def record(self, episode_dir: Path, scene_id: str, payload: bytes) -> bool:
-        """Append ``payload`` (a scene document) for ``scene_id``; False when the episode's
+        """Record ``payload`` (a scene document) for ``scene_id``; False when the episode's
         lock is not held by this object (then nothing is written: write the scene in full).
 
-        Durable when the current write batch commits (the file is registered with it);
-        outside a batch, at once. A failed append is cut off again, so the file never
-        holds half a line followed by more lines."""
+        In a write batch the line is appended when the batch commits, before its sync, so
+        it is durable when the batch is; a batch that is abandoned (or whose commit fails)
+        leaves no line and forgets the scene. Outside a batch: appended and fsynced now."""
         with self._guard:
             recording = self._open.get(episode_dir)
             if recording is None:
@@ -98,29 +103,90 @@ class NewScenes:
 
 
 class _Recording:
-    def __init__(self, path: Path) -> None:
+    """One episode's file while its lock is held: the scenes recorded and not written in
+    full since, and the lines the current write batch appends when it commits."""
+
+    def __init__(self, path: Path, guard: threading.Lock) -> None:
         self.path = path
+        self._guard = guard  # NewScenes's: a batch commits on the writer thread
         self.scenes: dict[str, bytes] = {}
         self._fd: int | None = None
         self._size = 0
+        self._batch: _Batch | None = None
+        self._closed = False
 
     def append(self, scene_id: str, payload: bytes) -> None:
+        """Record the scene now (reads see it). In a write batch its line is appended when
+        the batch commits, just before the batch's sync (an abandoned batch appends
+        nothing and forgets the scene); outside one, appended and fsynced at once."""
+        self.scenes[scene_id] = payload
+        group = current_group()
+        if group is None:
+            self._write([payload])
+            os.fsync(self._opened())
+            return
+        if self._batch is None or self._batch.group is not group:
+            self._batch = _Batch(group)
+            group.at_commit(
+                functools.partial(self._commit, self._batch),
+                undo=functools.partial(self._undo, self._batch),
+            )
+            group.sync_path(self.path)
+        self._batch.lines.append((scene_id, payload))
+
+    def _commit(self, batch: _Batch) -> None:
+        with self._guard:
+            if self._batch is batch:
+                self._batch = None
+            if self._closed:  # pragma: no cover - the lock was let go with a batch open
+                raise RuntimeError(f"{self.path}: recording ended before a batch committed")
+            self._opened()
+            batch.start = self._size
+            self._write([payload for _, payload in batch.lines])
+
+    def _undo(self, batch: _Batch) -> None:
+        with self._guard:
+            for scene_id, _ in batch.lines:
+                self.scenes.pop(scene_id, None)
+            if self._batch is batch:
+                self._batch = None
+            if batch.start is not None and self._fd is not None:  # appended, sync failed
+                os.ftruncate(self._fd, batch.start)
+                self._size = batch.start
+
+    def _opened(self) -> int:
         if self._fd is None:
             self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
             self._size = os.fstat(self._fd).st_size
+        return self._fd
+
+    def _write(self, payloads: list[bytes]) -> None:
+        """Append one line per payload in one write. A failed append is cut off again: the
+        file never holds half a line followed by more lines."""
+        fd = self._opened()
+        data = b"".join(payload + b"\n" for payload in payloads)
         try:
-            write_all(self._fd, payload + b"\n")
+            write_all(fd, data)
         except BaseException:
-            os.ftruncate(self._fd, self._size)
+            os.ftruncate(fd, self._size)
             raise
-        self._size += len(payload) + 1
-        sync_file(self._fd, self.path)
-        self.scenes[scene_id] = payload
+        self._size += len(data)
 
     def close(self) -> None:
+        self._closed = True
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
+
+
+class _Batch:
+    """The lines one write batch appends at its commit."""
+
+    def __init__(self, group: CommitGroup) -> None:
+        self.group = group
+        self.lines: list[tuple[str, bytes]] = []
+        self.start: int | None = None
+        """The file's size before the lines were appended (set at the commit)."""
 
 
 def read_new_scenes(path: Path) -> dict[str, bytes]:
