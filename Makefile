@@ -23,11 +23,12 @@ $(BIN)/recoil: pyproject.toml $(addsuffix /pyproject.toml,$(PLUGIN_DIRS))
 setup: $(BIN)/recoil
 
 # The kernel's and integration tests (tests/), then every distribution's own tests/.
-# Bytecode is kept in $(VENV)/pycache even where PYTHONDONTWRITEBYTECODE is set: the suite
-# starts the `recoil` command hundreds of times, and each would compile the (editable)
-# sources again (about a minute of the suite on a 2-core machine).
+# Bytecode is written (to the sources' __pycache__ folders) even where
+# PYTHONDONTWRITEBYTECODE is set: the suite starts the `recoil` command hundreds of times,
+# and each would compile the editable sources again (about a minute of the suite on a
+# 2-core machine). The installed dependencies have theirs from pip.
 test: setup
-	PYTHONDONTWRITEBYTECODE= PYTHONPYCACHEPREFIX="$(CURDIR)/$(VENV)/pycache" \
+	PYTHONDONTWRITEBYTECODE= \
 		$(BIN)/python -m pytest -q -n auto tests $(wildcard $(addsuffix /tests,$(PLUGIN_DIRS)))
 
 # Each plugin's tests in a fresh venv holding only the kernel and that plugin's declared
