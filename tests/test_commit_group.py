@@ -21,6 +21,7 @@ import pytest
 from recoil_core.errors import SceneVersionConflictError
 from recoil_core.persistence.atomic import (
     SYNC_ENV,
+    CommitGroup,
     commit_group,
     current_group,
     is_temp_name,
@@ -142,6 +143,24 @@ def test_an_at_commit_write_runs_before_the_sync_and_an_undo_replaces_it_otherwi
         group.at_commit(lambda: done.append("write"), undo=lambda: done.append("undo"))
         write_atomic(tmp_path / "dir.json", b"x")
     assert done == ["write", "undo"]  # written, then taken back: the commit failed
+
+
+def test_a_group_of_a_few_appends_fsyncs_them_instead_of_the_whole_file_system(
+    tmp_path: Path, method: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    whole: list[set[str]] = []
+    monkeypatch.setattr(CommitGroup, "_syncfs", staticmethod(whole.append))
+    log = tmp_path / "log.jsonl"
+    log.write_bytes(b"")
+    with commit_group() as group:  # a batch of submitting records: one file appended to
+        with log.open("ab") as file:
+            file.write(b"line\n")
+        group.sync_path(log)
+    assert whole == []
+    with commit_group() as group:  # anything renamed: syncfs where that is the method
+        write_atomic(tmp_path / "a.json", b"a")
+        group.sync_path(log)
+    assert len(whole) == (2 if method == "syncfs" else 0)  # before and after the rename
 
 
 def test_a_killed_process_leaves_old_files_and_only_temp_files(tmp_path: Path) -> None:

@@ -30,6 +30,11 @@ SYNC_ENV = "RECOIL_FS_SYNC"
 durable. ``fsync`` syncs each file and directory of the group one by one; it is what
 platforms without ``syncfs(2)`` use."""
 
+FEW_APPENDS = 4
+"""A group that only appended to this many files or fewer (a batch of ``submitting``
+records) fsyncs them instead of calling ``syncfs``, which would also write back every
+other dirty page of the file system (downloads in progress, other writers' files)."""
+
 _counter = itertools.count()
 _DIRECTORY_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0)
 _local = threading.local()
@@ -318,7 +323,8 @@ class CommitGroup:
         directories: set[str],
         folders: set[str],
     ) -> None:
-        if self.method == "syncfs":
+        few_appends = not temps and not directories and len(paths) <= FEW_APPENDS
+        if self.method == "syncfs" and not few_appends:
             self._syncfs(folders | directories | {os.path.dirname(p) for p in paths})
             return
         for path in [*temps, *paths]:

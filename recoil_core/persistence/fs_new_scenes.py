@@ -126,6 +126,8 @@ class _Recording:
             os.fsync(self._opened())
             return
         if self._batch is None or self._batch.group is not group:
+            if self._fd is None and not os.path.exists(self.path):
+                group.sync_directory(self.path.parent)  # the commit creates the file
             self._batch = _Batch(group)
             group.at_commit(
                 functools.partial(self._commit, self._batch),
