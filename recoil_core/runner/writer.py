@@ -110,12 +110,9 @@ class BatchWriter:
         """Up to :data:`MAX_BATCH` queued jobs: the urgent ones if any are queued (a batch
         of them only, which commits in a fraction of the time of a full one), else the
         others in order (caller holds the lock)."""
-        jobs = self._urgent[:MAX_BATCH]
-        del self._urgent[:MAX_BATCH]  # in place: a caller may hold either list
-        room = MAX_BATCH - len(jobs)
-        if room and not jobs:
-            jobs += self._pending[:room]
-            del self._pending[:room]
+        queue = self._urgent if self._urgent else self._pending
+        jobs = queue[:MAX_BATCH]
+        del queue[:MAX_BATCH]  # in place: a caller may hold either list
         return jobs
 
     def _run_inline(self, *, reschedule: bool = True) -> None:
