@@ -561,10 +561,8 @@ class FilesystemBackend:
                 raise SceneExistsError(scene.scene_id, existing.active_version)
             if self._new_scenes.recorded(episode_dir, scene.scene_id) is not None:
                 raise SceneExistsError(scene.scene_id, 1)
-            if current_group() is None or not self._new_scenes.record(
-                episode_dir, scene.scene_id, payload
-            ):
-                self._write_new(scene_dir, scene, payload)
+            if not self._new_scenes.record(episode_dir, scene.scene_id, payload):
+                self._write_new(scene_dir, scene, payload)  # no batch, or not the holder
         return 1
 
     def _write_new(

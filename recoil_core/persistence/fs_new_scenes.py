@@ -66,17 +66,19 @@ class NewScenes:
         return recording.scenes
 
     def record(self, episode_dir: Path, scene_id: str, payload: bytes) -> bool:
-        """Record ``payload`` (a scene document) for ``scene_id``; False when the episode's
-        lock is not held by this object (then nothing is written: write the scene in full).
+        """Record ``payload`` (a scene document) for ``scene_id`` in the current write
+        batch; False when there is none or this object does not hold the episode's lock
+        (then nothing is recorded: write the scene in full).
 
-        In a write batch the line is appended when the batch commits, before its sync, so
-        it is durable when the batch is; a batch that is abandoned (or whose commit fails)
-        leaves no line and forgets the scene. Outside a batch: appended and fsynced now."""
+        The line is appended when the batch commits, before its sync, so it is durable
+        when the batch is; a batch that is abandoned (or whose commit fails) leaves no
+        line and forgets the scene."""
+        group = current_group()
         with self._guard:
             recording = self._open.get(episode_dir)
-            if recording is None:
+            if recording is None or group is None:
                 return False
-            recording.append(scene_id, payload)
+            recording.append(group, scene_id, payload)
             return True
 
     def recorded(self, episode_dir: Path, scene_id: str) -> bytes | None:
@@ -115,16 +117,10 @@ class _Recording:
         self._batch: _Batch | None = None
         self._closed = False
 
-    def append(self, scene_id: str, payload: bytes) -> None:
-        """Record the scene now (reads see it). In a write batch its line is appended when
-        the batch commits, just before the batch's sync (an abandoned batch appends
-        nothing and forgets the scene); outside one, appended and fsynced at once."""
+    def append(self, group: CommitGroup, scene_id: str, payload: bytes) -> None:
+        """Record the scene now (reads see it); ``group`` appends its line when it commits,
+        just before its sync (abandoned, it appends nothing and the scene is forgotten)."""
         self.scenes[scene_id] = payload
-        group = current_group()
-        if group is None:
-            self._write([payload])
-            os.fsync(self._opened())
-            return
         if self._batch is None or self._batch.group is not group:
             if self._fd is None and not os.path.exists(self.path):
                 group.sync_directory(self.path.parent)  # the commit creates the file
