@@ -102,6 +102,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 SCENES_DIR = "scenes"
 MANIFEST_FILE = "manifest.json"
@@ -411,23 +412,34 @@ class FilesystemBackend:
     # ------------------------------------------------------------------ scenes
 
     def list_scenes(self, project: str, episode: str) -> list[str]:
-        episode_dir = self.episode_dir(project, episode)
-        recorded = self._recorded_ids(episode_dir)  # first: a scene leaves it for its folder
-        written = _child_ids(
-            episode_dir / SCENES_DIR,
+        return self._scene_ids(
+            self.episode_dir(project, episode),
             lambda child: os.path.isfile(os.path.join(child, MANIFEST_FILE)),
         )
-        return sorted({*written, *recorded}) if recorded else written
+
+    def _scene_ids(self, episode_dir: Path, keep: Callable[[str], bool]) -> list[str]:
+        """The scenes recorded in ``new-scenes.jsonl`` and the scene folders whose path
+        passes ``keep``, sorted. The file is read first: a scene leaves it only once its
+        folder is in place, so a scene written in full meanwhile is still listed."""
+        recorded = self._recorded(episode_dir)
+        folders = _child_ids(episode_dir / SCENES_DIR, keep)
+        return sorted({*folders, *recorded}) if recorded else folders
 
     def load_manifest(self, project: str, episode: str, scene_id: str) -> SceneManifest | None:
         scene_dir = self.scene_dir(project, episode, scene_id)
-        manifest = self._read_manifest(scene_dir)
-        if manifest is None:
-            recorded = self._recorded_scene(scene_dir)
-            if recorded is not None:
-                return _first_manifest(recorded)
-            return self._read_manifest(scene_dir)  # written in full since the first look?
-        return manifest
+        return self._or_recorded(scene_dir, lambda: self._read_manifest(scene_dir), _first_manifest)
+
+    def _or_recorded(
+        self, scene_dir: Path | str, read: Callable[[], R | None], recorded: Callable[[Scene], R]
+    ) -> R | None:
+        """``read()`` of a scene's files; for a scene without them, ``recorded(scene)`` of
+        its document in ``new-scenes.jsonl``; ``read()`` again when it is not there either
+        (written in full, and the file removed, since the first look)."""
+        found = read()
+        if found is not None:
+            return found
+        scene = self._recorded_scene(Path(scene_dir))
+        return recorded(scene) if scene is not None else read()
 
     def load_scene(
         self, project: str, episode: str, scene_id: str, version: int | None = None
@@ -447,15 +459,12 @@ class FilesystemBackend:
     ) -> tuple[int, frozenset[int], Scene | None] | None:
         """:meth:`_listed_versions`, and the scene itself when it is only recorded in
         ``new-scenes.jsonl`` (then it is v1, the only version)."""
-        listed = self._listed_versions(scene_dir)
-        if listed is None:
-            recorded = self._recorded_scene(scene_dir)
-            if recorded is not None:
-                return 1, frozenset({1}), recorded
-            listed = self._listed_versions(scene_dir)  # written in full since the first look?
-            if listed is None:
-                return None
-        return listed[0], listed[1], None
+
+        def listed() -> tuple[int, frozenset[int], Scene | None] | None:
+            found = self._listed_versions(scene_dir)
+            return None if found is None else (*found, None)
+
+        return self._or_recorded(scene_dir, listed, lambda scene: (1, frozenset({1}), scene))
 
     def load_status_documents(
         self, project: str, episode: str, scene_id: str
@@ -484,18 +493,23 @@ class FilesystemBackend:
         scene_dir = f"{self._scenes_path(project, episode)}{os.sep}{scene_id}"
         if current_group() is not None:
             self._settle(Path(scene_dir))
+        return self._or_recorded(
+            scene_dir,
+            lambda: self._status_files(scene_id, scene_dir),
+            lambda scene: (
+                _decoded(MANIFEST_KIND, _first_manifest(scene)),
+                _decoded(SCENE_KIND, scene),
+                None,
+                None,
+            ),
+        )
+
+    def _status_files(
+        self, scene_id: str, scene_dir: str
+    ) -> tuple[dict[str, Any], dict[str, Any], StatSignature, StatSignature] | None:
+        """:meth:`_status_documents` of the scene's files (``None``: it has no manifest)."""
         manifest_path = f"{scene_dir}{os.sep}{MANIFEST_FILE}"
         found = read_body(manifest_path, MANIFEST_KIND)
-        if found is None:
-            recorded = self._recorded_scene(Path(scene_dir))
-            if recorded is not None:
-                return (
-                    _decoded(MANIFEST_KIND, _first_manifest(recorded)),
-                    _decoded(SCENE_KIND, recorded),
-                    None,
-                    None,
-                )
-            found = read_body(manifest_path, MANIFEST_KIND)  # written in full meanwhile?
         if found is None:
             return None
         manifest, manifest_st = found
@@ -644,20 +658,16 @@ class FilesystemBackend:
 
     # ------------------------------------------------------------------ recorded new scenes
 
-    def _recorded_ids(self, episode_dir: Path) -> list[str]:
-        """Scenes recorded in the episode's ``new-scenes.jsonl`` and not yet in a folder:
-        this object's own while it holds the lock, the file's otherwise."""
+    def _recorded(self, episode_dir: Path) -> dict[str, bytes]:
+        """Scenes recorded in the episode's ``new-scenes.jsonl`` and not yet in a folder,
+        by id: this object's own while it holds the lock, the file's otherwise."""
         if self._new_scenes.holds(episode_dir):
-            return self._new_scenes.ids(episode_dir)
-        return list(self._read_recorded(episode_dir))
+            return self._new_scenes.scenes(episode_dir)
+        return self._read_recorded(episode_dir)
 
     def _recorded_scene(self, scene_dir: Path) -> Scene | None:
         """A scene with no manifest, as recorded in ``new-scenes.jsonl`` (or ``None``)."""
-        episode_dir = scene_dir.parent.parent
-        if self._new_scenes.holds(episode_dir):
-            payload = self._new_scenes.recorded(episode_dir, scene_dir.name)
-        else:
-            payload = self._read_recorded(episode_dir).get(scene_dir.name)
+        payload = self._recorded(scene_dir.parent.parent).get(scene_dir.name)
         return None if payload is None else self._recorded_document(scene_dir, payload)
 
     @staticmethod

@@ -90,11 +90,11 @@ class NewScenes:
         """Whether this object records the episode's new scenes (it holds its lock)."""
         return episode_dir in self._open
 
-    def ids(self, episode_dir: Path) -> list[str]:
-        """The scenes recorded and not written in full since."""
+    def scenes(self, episode_dir: Path) -> dict[str, bytes]:
+        """The scenes recorded and not written in full since, by id (a copy)."""
         with self._guard:  # the writer thread may be adding or writing one
             recording = self._open.get(episode_dir)
-            return [] if recording is None else list(recording.scenes)
+            return {} if recording is None else dict(recording.scenes)
 
     def written(self, episode_dir: Path, scene_id: str) -> None:
         """``scene_id`` now has its folder: reads find it there."""

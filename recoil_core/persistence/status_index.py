@@ -9,7 +9,6 @@ import contextlib
 import hashlib
 import os
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -17,7 +16,7 @@ import orjson
 from recoil_core.ids import validate_id
 from recoil_core.model import SCHEMA_VERSION
 from recoil_core.persistence.atomic import temp_path
-from recoil_core.persistence.filesystem import MANIFEST_FILE, _child_ids
+from recoil_core.persistence.filesystem import MANIFEST_FILE
 from recoil_core.persistence.fs_documents import StatSignature, read_file, version_file_name
 
 if TYPE_CHECKING:
@@ -127,9 +126,7 @@ class StatusIndex:
         """The folders of the episode's scenes and the scenes only recorded in its
         ``new-scenes.jsonl`` (:meth:`FilesystemBackend.list_scenes` without its look for
         each one's manifest: :meth:`cached` and :meth:`read` look)."""
-        recorded = self._backend._recorded_ids(self._episode_dir)  # first, as list_scenes
-        folders = _child_ids(Path(self._scenes), lambda child: True)
-        return sorted({*folders, *recorded}) if recorded else folders
+        return self._backend._scene_ids(self._episode_dir, lambda child: True)
 
     def cached(self, scene_id: str) -> Any | None:
         """The fields kept of ``scene_id`` when its manifest and active version document
