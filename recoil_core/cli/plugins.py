@@ -145,16 +145,18 @@ def list_plugins(
         host = registry.host
     records = list(iter_records(host, wanted_hook))
     models = {record.name: provider_models(registry, record) for record in records}
-    rows = [{**record.to_dict(), "models": models[record.name]} for record in records]
     stored = _listing_cache.wanted()  # ``plugins list [--json]`` and nothing else
-    plain = _plain(records, models) if stored or not as_json else ""
-    text = json_text(rows) if stored or as_json else ""
+    terminal = not as_json and sys.stdout.isatty()  # a table as wide as the terminal
+    plain = _plain(records, models) if stored or not (as_json or terminal) else ""
+    text = ""
+    if stored or as_json:
+        text = json_text([{**r.to_dict(), "models": models[r.name]} for r in records])
     if stored:
         statuses = (record.status for record in records)
         _listing_cache.store(statuses, plain, text, host.metadata_files)
     if as_json:
         typer.echo(text, nl=False)
-    elif sys.stdout.isatty():
+    elif terminal:
         _rich(records, models)
     else:
         typer.echo(plain, nl=False)
