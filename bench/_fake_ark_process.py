@@ -4,6 +4,7 @@ loop of client cycles against it, for the dispatch benchmarks."""
 from __future__ import annotations
 
 import asyncio
+import math
 import subprocess
 import sys
 from collections.abc import Awaitable, Callable, Iterator
@@ -50,6 +51,13 @@ def fake_ark_process(latency_ms: float, queue_s: float) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def ideal_s(takes: int, concurrency: int, latency_ms: float, queue_s: float) -> float:
+    """The latency-bound time of ``takes`` at ``concurrency``: ``ceil(takes / concurrency)``
+    waves of one task's create + queue + final poll + download."""
+    latency = latency_ms / 1000
+    return math.ceil(takes / concurrency) * (latency + queue_s + latency + latency)
 
 
 def request_counts(base_url: str) -> dict[str, int]:

@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
-import math
 import os
 import pstats
 import shutil
@@ -42,7 +41,7 @@ from typing import Any
 
 import attrs
 import httpx
-from _fake_ark_process import API_KEY, fake_ark_process, request_counts, run_cycles
+from _fake_ark_process import API_KEY, fake_ark_process, ideal_s, request_counts, run_cycles
 
 from recoil_core import hookimpl
 from recoil_core.contracts.backend import BackendContext
@@ -225,8 +224,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     n, c = args.takes, args.concurrency
-    latency = args.latency_ms / 1000
-    ideal = math.ceil(n / c) * (latency + args.queue_s + latency + latency)
+    ideal = ideal_s(n, c, args.latency_ms, args.queue_s)
     tmp = Path(tempfile.mkdtemp(prefix="recoil-bench-dispatch-"))
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name in ROWS}
     try:

@@ -26,9 +26,11 @@ import sys
 import tempfile
 from pathlib import Path
 
-from _fake_ark_process import fake_ark_process
+from _fake_ark_process import fake_ark_process, ideal_s
 
 REPO = Path(__file__).resolve().parent.parent
+LATENCY_MS, QUEUE_S = 50.0, 0.3
+"""The fake Ark's request latency and queue time: ``dispatch.py``'s defaults."""
 
 ONE_RUN = """
 import json, os, sys
@@ -79,7 +81,7 @@ def main() -> None:
     parser.add_argument("--takes", type=int, default=500)
     parser.add_argument("--concurrency", type=int, default=100)
     args = parser.parse_args()
-    ideal = 0.45 * -(-args.takes // args.concurrency)
+    ideal = ideal_s(args.takes, args.concurrency, LATENCY_MS, QUEUE_S)
     work = Path(tempfile.mkdtemp(prefix="recoil-ab-"))
     baseline = work / "baseline"
     try:
@@ -98,7 +100,7 @@ def main() -> None:
             check=True,
         )
         found: dict[str, list[dict]] = {"baseline": [], "this checkout": []}
-        with fake_ark_process(50.0, 0.3) as url:
+        with fake_ark_process(LATENCY_MS, QUEUE_S) as url:
             for n in range(args.rounds):
                 for name, tree in (("baseline", baseline), ("this checkout", None)):
                     root = work / f"run-{n}-{len(found[name])}-{name.split()[0]}"

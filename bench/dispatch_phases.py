@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx_aiohttp  # noqa: F401  (imported before Recoil's run, as dispatch.py's bare run does)
-from _fake_ark_process import fake_ark_process
+from _fake_ark_process import fake_ark_process, ideal_s
 from dispatch import run_recoil
 from recoil_seeddance.provider import ArkProvider
 
@@ -123,7 +123,7 @@ def main() -> None:
         ("create", mean("provider create")),
         ("job id write + polling", mean("write save_scene") + mean("polling until final")),
     ]
-    ideal = (latency + queue + latency + latency) * 1000
+    ideal = ideal_s(1, 1, latency * 1000, queue) * 1000  # one task
     print(
         "  in the provider slot: "
         + " + ".join(f"{name} {ms:.0f}" for name, ms in in_slot)
