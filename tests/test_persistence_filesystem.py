@@ -550,3 +550,18 @@ def test_temp_files_of_killed_writers_are_swept_by_the_next_run(tmp_path: Path) 
     assert harness.run(plan).complete
     assert [p for p in left if p.exists()] == []
     assert sorted(p for p in episode.rglob("*") if p.is_file()) == kept
+
+
+def test_a_mark_save_removes_a_killed_writers_temp_file_and_refuses_a_stale_revision(
+    backend: FilesystemBackend, root: Path
+) -> None:
+    review = root / PROJECT / EPISODE / "review"
+    review.mkdir(parents=True)
+    left = review / ".marks.json.4242.1.1.tmp"
+    left.write_bytes(b"half a write")
+
+    assert backend.save_mark(PROJECT, EPISODE, "SC01", "B1", {"k": 1}, expected_revision=0) == 1
+    assert not left.exists()
+    assert backend.save_mark(PROJECT, EPISODE, "SC01", "B1", {"k": 2}, expected_revision=0) is None
+    assert backend.load_marks(PROJECT, EPISODE) == {("SC01", "B1"): (1, {"k": 1})}
+    assert [p.name for p in review.iterdir() if is_temp_name(p.name)] == []

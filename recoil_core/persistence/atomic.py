@@ -45,6 +45,22 @@ def is_temp_name(name: str) -> bool:
     return name.startswith(".") and name.endswith(TEMP_SUFFIX)
 
 
+def remove_temp_files(folder: Path) -> int:
+    """Remove the temp files a writer killed mid-write left in ``folder`` (none when the
+    folder is missing); how many. Call it only where no writer of ``folder`` runs."""
+    try:
+        with os.scandir(folder) as entries:
+            stale = [entry.path for entry in entries if is_temp_name(entry.name)]
+    except FileNotFoundError:
+        return 0
+    removed = 0
+    for path in stale:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+            removed += 1
+    return removed
+
+
 def temp_path(directory: Path, name: str) -> Path:
     """A fresh temp file name for ``name`` in ``directory`` (matched by :func:`is_temp_name`)."""
     unique = f"{os.getpid()}.{threading.get_ident()}.{next(_counter)}"

@@ -33,8 +33,9 @@ Rules this module keeps:
 * A scene created inside a write batch by the holder of the episode lock is recorded as
   one line of ``new-scenes.jsonl`` and gets its folder at its next save, or when the lock
   is let go (:mod:`recoil_core.persistence.fs_new_scenes`); reads see it either way.
-* The ledger is append-only (:mod:`recoil_core.persistence.fs_ledger`); documents are
-  encoded, read and signed by :mod:`recoil_core.persistence.fs_documents`.
+* The ledger is append-only (:mod:`recoil_core.persistence.fs_ledger`); review marks are
+  one document under a lock of their own (:mod:`recoil_core.persistence.fs_marks`);
+  documents are encoded, read and signed by :mod:`recoil_core.persistence.fs_documents`.
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ from recoil_core.persistence.atomic import (
     current_group,
     ensure_directory,
     fsync_directory,
-    is_temp_name,
+    remove_temp_files,
     write_atomic,
 )
 from recoil_core.persistence.fs_documents import (
@@ -79,6 +80,7 @@ from recoil_core.persistence.fs_documents import (
     file_signature,
     parse_json,
     read_body,
+    read_document,
     stat_signature,
     structure_document,
     version_file_name,
@@ -88,6 +90,7 @@ from recoil_core.persistence.fs_ledger import (
     LedgerFiles,
     read_ledger_file,
 )
+from recoil_core.persistence.fs_marks import Marks, marks_path, read_marks, save_mark
 from recoil_core.persistence.fs_new_scenes import NEW_SCENES_FILE, NewScenes, read_new_scenes
 from recoil_core.persistence.protocol import (
     RENDERS_DIR,
@@ -108,11 +111,6 @@ SCENES_DIR = "scenes"
 MANIFEST_FILE = "manifest.json"
 DERIVATION_FILE = "derivation.json"
 LOCK_FILE = ".lock"
-REVIEW_DIR = "review"
-MARKS_FILE = "marks.json"
-MARKS_LOCK_FILE = ".marks.lock"
-MARKS_KIND = "review_marks"
-"""Document kind of ``review/marks.json`` (each mark inside is the caller's own document)."""
 
 
 @attrs.define
@@ -120,13 +118,6 @@ class _DerivationDocument:
     """``derivation.json``: which stages are fresh for which inputs (free-form per stage)."""
 
     stages: dict[str, Any] = attrs.field(factory=dict)
-
-
-@attrs.define
-class _MarksDocument:
-    """``review/marks.json``: each beat's mark, ``{scene_id, beat_id, revision, mark}``."""
-
-    marks: list[dict[str, Any]] = attrs.field(factory=list)
 
 
 @attrs.define
@@ -233,27 +224,15 @@ class FilesystemBackend:
     # ------------------------------------------------------------------ reading
 
     def _read(self, path: Path, kind: str, cls: type[T]) -> T | None:
-        found = self._read_signed(path, kind, cls)
+        found = read_document(path, kind, cls)
         return None if found is None else found[0]
-
-    @staticmethod
-    def _read_signed(path: Path, kind: str, cls: type[T]) -> tuple[T, StatSignature] | None:
-        """The document at ``path`` and the signature of the very file it was read from."""
-        try:
-            with open(path, "rb", buffering=0) as file:
-                st = os.fstat(file.fileno())
-                raw = file.read()
-        except FileNotFoundError:
-            return None
-        source = str(path)
-        return structure_document(kind, parse_json(raw, source), cls, source), stat_signature(st)
 
     def _read_manifest(self, scene_dir: Path) -> SceneManifest | None:
         """Read the manifest from disk and remember its active version for CAS."""
         self._settle(scene_dir)
         path = scene_dir / MANIFEST_FILE
         generation = _PROCESS.generation(path)
-        found = self._read_signed(path, MANIFEST_KIND, SceneManifest)
+        found = read_document(path, MANIFEST_KIND, SceneManifest)
         if found is None:
             self._active_cache.pop(path, None)
             self._manifest_facts.pop(path, None)
@@ -330,7 +309,7 @@ class FilesystemBackend:
 
     def _read_scene(self, scene_dir: Path, version: int) -> Scene | None:
         path = scene_dir / version_file_name(version)
-        found = self._read_signed(path, SCENE_KIND, Scene)
+        found = read_document(path, SCENE_KIND, Scene)
         if found is None:
             return None
         scene, signature = found
@@ -762,46 +741,15 @@ class FilesystemBackend:
                 folders += [Path(e.path) for e in scenes if e.is_dir(follow_symlinks=False)]
         except FileNotFoundError:
             pass
-        removed = 0
-        for folder in folders:
-            try:
-                with os.scandir(folder) as entries:
-                    stale = [e.path for e in entries if is_temp_name(e.name)]
-            except FileNotFoundError:
-                continue
-            for path in stale:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(path)
-                    removed += 1
+        removed = sum(remove_temp_files(folder) for folder in folders)
         if removed:
             log.info("%s: removed %d temp file(s) left by killed writers", episode_dir, removed)
         return removed
 
     # ------------------------------------------------------------------ review marks
 
-    def _marks_path(self, project: str, episode: str) -> Path:
-        return self.episode_dir(project, episode) / REVIEW_DIR / MARKS_FILE
-
-    def _read_marks(self, path: Path) -> dict[tuple[str, str], tuple[int, dict[str, Any]]]:
-        document = self._read(path, MARKS_KIND, _MarksDocument)
-        marks: dict[tuple[str, str], tuple[int, dict[str, Any]]] = {}
-        for item in [] if document is None else document.marks:
-            key, revision, mark = item.get("scene_id"), item.get("revision"), item.get("mark")
-            beat_id = item.get("beat_id")
-            if (
-                not isinstance(key, str)
-                or not isinstance(beat_id, str)
-                or not isinstance(revision, int)
-                or not isinstance(mark, dict)
-            ):
-                raise CorruptDocumentError(str(path), f"malformed mark entry {item!r}")
-            marks[(key, beat_id)] = (revision, mark)
-        return marks
-
-    def load_marks(
-        self, project: str, episode: str
-    ) -> dict[tuple[str, str], tuple[int, dict[str, Any]]]:
-        return self._read_marks(self._marks_path(project, episode))
+    def load_marks(self, project: str, episode: str) -> Marks:
+        return read_marks(marks_path(self.episode_dir(project, episode)))
 
     def save_mark(
         self,
@@ -813,31 +761,17 @@ class FilesystemBackend:
         *,
         expected_revision: int,
     ) -> int | None:
-        """Read-compare-write of ``review/marks.json`` under its own lock file (never the
-        episode lock, which a run holds for as long as it runs)."""
+        """Read-compare-write of ``review/marks.json``
+        (:mod:`~recoil_core.persistence.fs_marks`)."""
         validate_id(scene_id, what="scene id")
-        path = self._marks_path(project, episode)
-        folder = path.parent
-        with self._mutex(folder):
-            ensure_directory(folder)
-            with filelock.FileLock(folder / MARKS_LOCK_FILE, thread_local=False):
-                marks = self._read_marks(path)  # a corrupt file raises: never written over
-                found = marks.get((scene_id, beat_id), (0, {}))[0]
-                if found != expected_revision:
-                    return None
-                marks[(scene_id, beat_id)] = (found + 1, dict(document))
-                body = _MarksDocument(
-                    [
-                        {"scene_id": s, "beat_id": b, "revision": r, "mark": m}
-                        for (s, b), (r, m) in sorted(marks.items())
-                    ]
-                )
-                _remove_temp_files(folder)  # left by a killed writer; none runs now
-                write_atomic(path, encode_document(MARKS_KIND, body, indent=True))
-                group = current_group()
-                if group is not None:  # durable before the lock is let go
-                    group.commit()
-        return found + 1
+        path = marks_path(self.episode_dir(project, episode))
+        return save_mark(
+            path,
+            (scene_id, beat_id),
+            document,
+            expected_revision=expected_revision,
+            mutex=self._mutex(path.parent),
+        )
 
     # ------------------------------------------------------------------ discovery and locking
 
@@ -897,14 +831,6 @@ class FilesystemBackend:
         directory = self.episode_dir(project, episode) / RENDERS_DIR
         ensure_directory(directory)
         return str(directory)
-
-
-def _remove_temp_files(folder: Path) -> None:
-    with os.scandir(folder) as entries:
-        stale = [entry.path for entry in entries if is_temp_name(entry.name)]
-    for name in stale:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(name)
 
 
 def _child_ids(directory: Path, keep: Callable[[str], bool]) -> list[str]:

@@ -65,6 +65,19 @@ def structure_document(kind: str, data: object, cls: type[T], source: str) -> T:
     return obj
 
 
+def read_document(path: Path, kind: str, cls: type[T]) -> tuple[T, StatSignature] | None:
+    """The ``kind`` document at ``path`` as a ``cls`` and the signature of the very file it
+    was read from; ``None`` when there is no file."""
+    try:
+        with open(path, "rb", buffering=0) as file:
+            st = os.fstat(file.fileno())
+            raw = file.read()
+    except FileNotFoundError:
+        return None
+    source = str(path)
+    return structure_document(kind, parse_json(raw, source), cls, source), stat_signature(st)
+
+
 def read_file(path: str) -> tuple[bytes, os.stat_result] | None:
     """The bytes of the file at ``path`` and its ``fstat`` (the very file read), or
     ``None`` when there is none. (``os.open`` and ``os.read``: a third of the cost of a
