@@ -9,16 +9,16 @@ asks :meth:`ArkProvider.find`.
 from __future__ import annotations
 
 import asyncio
+import json as json_module
 import logging
 import random
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import attrs
-import httpx
 
 from recoil_core.api import (
     JobStatus,
@@ -45,7 +45,16 @@ from recoil_seeddance.plugin import concurrency as env_concurrency
 from recoil_seeddance.polling import PollBatcher
 from recoil_seeddance.pricing import price_table
 from recoil_seeddance.request import SAFETY_IDENTIFIER_MAX, build_create, match_key
-from recoil_seeddance.transport import DOWNLOAD_TIMEOUT, make_client, transport_name
+from recoil_seeddance.transport import (
+    HttpSession,
+    TransportError,
+    as_session,
+    make_client,
+    transport_name,
+)
+
+if TYPE_CHECKING:
+    import httpx
 
 log = logging.getLogger("recoil_seeddance")
 
@@ -106,7 +115,7 @@ class ArkProvider:
         self,
         *,
         api_key: str,
-        client: httpx.AsyncClient,
+        client: HttpSession | httpx.AsyncClient,
         base_url: str = DEFAULT_BASE_URL,
         retry: RetryPolicy = DEFAULT_RETRY,
         find_policy: FindPolicy = FindPolicy(),
@@ -118,7 +127,7 @@ class ArkProvider:
         """``poll_batch``: polls waiting at once are answered by one list request of up to
         this many tasks (see :mod:`recoil_seeddance.polling`); 0 or 1 polls each with GET."""
         self._key = Secret(api_key)
-        self._client = client
+        self._client = as_session(client)
         self._base_url = base_url.rstrip("/")
         self._retry = retry
         self._find = find_policy
@@ -347,26 +356,22 @@ class ArkProvider:
     ) -> Any:
         """The parsed answer, or the ProviderError it maps to (returned, not raised)."""
         headers = {"Authorization": f"Bearer {self._key.reveal()}"}
+        body = None if json is None else _json_body(json)
         try:
-            response = await self._client.request(
-                method, self._base_url + path, json=json, params=params, headers=headers
+            answer = await self._client.request(
+                method, self._base_url + path, headers=headers, body=body, params=_query(params)
             )
-            content = response.content
-        except httpx.HTTPError as exc:
-            return unreachable("Ark", op, exc, timed_out=isinstance(exc, httpx.TimeoutException))
-        if not 200 <= response.status_code < 300:
+        except TransportError as exc:
+            return unreachable("Ark", op, exc.cause, timed_out=exc.timed_out)
+        if not 200 <= answer.status < 300:
             return error_for_status(
-                op,
-                response.status_code,
-                content,
-                response.headers,
-                scrub=self._key.reveal(),
+                op, answer.status, answer.content, answer.headers, scrub=self._key.reveal()
             )
         try:
-            return response.json()
+            return json_module.loads(answer.content)
         except ValueError:
             return ProviderUnavailable(
-                f"Ark {op}: HTTP {response.status_code} with an unreadable JSON body",
+                f"Ark {op}: HTTP {answer.status} with an unreadable JSON body",
                 code="malformed_response",
             )
 
@@ -376,15 +381,14 @@ class ArkProvider:
         The media host gets no Authorization header.
         """
         try:
-            async with self._client.stream("GET", url, timeout=DOWNLOAD_TIMEOUT) as response:
-                if response.status_code == 200:
-                    await write_media(response.aiter_bytes(), dest)
+            async with self._client.download(url) as response:
+                if response.status == 200:
+                    await write_media(response.chunks(), dest)
                     return None, False
-                content = await response.aread()
-                status = response.status_code
-        except httpx.HTTPError as exc:
-            timed_out = isinstance(exc, httpx.TimeoutException)
-            return unreachable("Ark", "download", exc, timed_out=timed_out), False
+                content = await response.read()
+                status, headers = response.status, response.headers
+        except TransportError as exc:
+            return unreachable("Ark", "download", exc.cause, timed_out=exc.timed_out), False
         if status in (403, 404, 410):
             return ProviderUnavailable(f"Ark download: HTTP {status}", code="media_expired"), True
         code, message = error_body(content)
@@ -393,7 +397,7 @@ class ArkProvider:
             return ProviderUnavailable(
                 "Ark download: video not ready yet", code="video_not_ready"
             ), False
-        return error_for_status("download", status, content, response.headers), False
+        return error_for_status("download", status, content, headers), False
 
     # ------------------------------------------------------------------ task -> JobStatus
 
@@ -442,6 +446,23 @@ class ArkProvider:
             error_message=str(error.get("message") or "") or None,
             metadata=metadata,
         )
+
+
+def _json_body(value: Any) -> bytes:
+    """A request body as httpx's ``json=`` encodes it: compact, UTF-8, no NaN."""
+    text = json_module.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    return text.encode()
+
+
+def _query(params: Mapping[str, Any] | None) -> list[tuple[str, str]] | None:
+    """Query parameters as pairs; a list value repeats its name (``filter.task_ids``)."""
+    if not params:
+        return None
+    pairs: list[tuple[str, str]] = []
+    for name, value in params.items():
+        for item in value if isinstance(value, (list, tuple)) else [value]:
+            pairs.append((name, str(item).lower() if isinstance(item, bool) else str(item)))
+    return pairs
 
 
 def build_params(request: SubmitRequest) -> Mapping[str, Any]:
