@@ -183,7 +183,7 @@ def test_the_old_runner_episode_names_still_import() -> None:
         worker_count,
     )
 
-    assert DEFAULT_PROVIDER == "animatic" and worker_count(4) == 5
+    assert DEFAULT_PROVIDER == "animatic" and worker_count(4) == 8
 
 
 def _modules_after(code: str) -> set[str]:

@@ -485,7 +485,7 @@ def test_a_download_holds_the_provider_slot_unless_the_provider_says_it_need_not
 
 
 def test_run_concurrency_caps_jobs_at_the_provider_though_more_takes_are_in_flight(tmp_path):
-    """Concurrency 4 runs five takes (a quarter more, to save state around the jobs) but
+    """Concurrency 4 runs eight takes (as many more, to save state around the jobs) but
     never more than four jobs at the provider at once."""
     provider = _Counting(hold=4, total=10)
     harness = RunHarness(tmp_path, provider=provider, provider_concurrency=10)
@@ -494,6 +494,44 @@ def test_run_concurrency_caps_jobs_at_the_provider_though_more_takes_are_in_flig
     assert harness.run(plan, concurrency=4).complete
     assert provider.created == 10
     assert provider.most == 4
+
+
+class _Reserving(ScriptedProvider):
+    """Keeps every job running until ``hold`` jobs are at the provider and have been polled
+    ``polls`` times more, sampling meanwhile the money the run has reserved (``guard``: the
+    run's BudgetGuard, set before the run starts). While they are held no job is final, so
+    every reservation is a slot's or a waiting take's."""
+
+    guard = None
+
+    def __init__(self, hold: int, polls: int) -> None:
+        super().__init__()
+        self.hold, self.hold_for = hold, polls
+        self.held_polls = 0
+        self.reserved_while_held: list[float] = []
+
+    async def poll(self, job_id):
+        if self.created < self.hold or self.held_polls < self.hold_for:
+            if self.created >= self.hold:
+                self.held_polls += 1
+                self.reserved_while_held.append(self.guard.reserved)
+            return JobStatus(job_id=job_id, state="running")
+        return await super().poll(job_id)
+
+
+def test_takes_waiting_for_a_slot_hold_money_for_a_quarter_of_the_concurrency_at_most(tmp_path):
+    """Concurrency 8 runs sixteen workers, so that every slot a wave frees has a take ready,
+    but only two new takes (a quarter) may hold a reservation with no slot yet: while eight
+    jobs run, the money set aside is that of 8 + 2 takes, not 16."""
+    provider = _Reserving(hold=8, polls=40)
+    harness = RunHarness(tmp_path, provider=provider, estimate=1.0)
+    shots = [canonical_shot(f"EP001_SH{i:02d}", location_id=f"LOC_{i}") for i in range(1, 25)]
+    plan = canonical_plan(shots, project=PROJECT, episode=EPISODE)
+    runner = harness.runner(plan, concurrency=8)
+    provider.guard = runner.guard
+
+    assert asyncio.run(runner.run()).complete and provider.created == 24
+    assert set(provider.reserved_while_held) == {10.0}
 
 
 def test_a_refused_key_stops_every_create_and_uses_no_attempt(tmp_path):

@@ -68,7 +68,8 @@ def run(
     concurrency: Annotated[
         int,
         typer.Option(
-            min=1, help="Jobs at a provider at once (a quarter more takes may be saving results)."
+            min=1,
+            help="Jobs at a provider at once (as many more takes may be finishing results).",
         ),
     ] = 4,
     max_takes: Annotated[int, typer.Option(min=1, help="Attempts per beat.")] = 1,

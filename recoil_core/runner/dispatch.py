@@ -11,7 +11,9 @@ the side effect that follows it. The work itself lives beside this module:
 - :mod:`~recoil_core.runner.journal`: batched durable writes and observers.
 
 A new take is reserved against the budget in memory while it waits for a provider slot,
-and first written as ``submitting`` in that slot, right before the create. A bill is owed
+and first written as ``submitting`` in that slot, right before the create. How many new
+takes may wait for a slot with their money reserved is bounded (:attr:`TakeExecutor.waiting`),
+however many workers the run has: a worker past that bound waits before it reserves. A bill is owed
 until the provider says the job is final: a job that outlives the job timeout stays the
 take's, its reservation stays held, and the next run (or ``recoil reconcile``) follows it
 to the end and charges what it billed.
@@ -109,6 +111,10 @@ class TakeExecutor:
         self.plan = plan
         self.options = options
         self.refusal = Refusal()
+        self.waiting: asyncio.Semaphore | None = None
+        """New takes that may hold a reservation while no provider slot is theirs yet
+        (``None``: no bound); set by the worker pool."""
+        self._waiting_takes: set[str] = set()
         self.journal = Journal(backend=backend, registry=registry, options=options)
         journal = self.journal
         refusal = self.refusal
@@ -216,15 +222,22 @@ class TakeExecutor:
             await self.journal.move(TakeContext(session, beat, take), Event.BUILD_FAILED)
             return take
         estimate = self.estimate(workflow)
-        reservation = self.guard.reserve(estimate)  # BudgetExhaustedError: no take is created
-        take = beat.new_take(workflow, version=version)
-        take.estimate_usd = estimate
-        ctx = TakeContext(session, beat, take)
-        # Not written yet: a new take is first persisted as ``submitting``, holding its
-        # provider slot, right before its paid call. Waiting for the slot has no side
-        # effect, and a run stopped before then leaves no take behind.
-        self.journal.announce(ctx, advance(take, Event.RESERVE))
-        await self.execute(ctx, reservation)
+        await self._wait_for_room()
+        made: str | None = None
+        try:
+            reservation = self.guard.reserve(estimate)  # BudgetExhaustedError: no take
+            take = beat.new_take(workflow, version=version)
+            made = take.take_id
+            self._waiting_takes.add(made)
+            take.estimate_usd = estimate
+            ctx = TakeContext(session, beat, take)
+            # Not written yet: a new take is first persisted as ``submitting``, holding its
+            # provider slot, right before its paid call. Waiting for the slot has no side
+            # effect, and a run stopped before then leaves no take behind.
+            self.journal.announce(ctx, advance(take, Event.RESERVE))
+            await self.execute(ctx, reservation)
+        finally:
+            self._leave_waiting(made)
         return take
 
     async def resume_take(
@@ -253,6 +266,22 @@ class TakeExecutor:
                 if s.state == StepState.UNKNOWN
             )
         await self.execute(ctx, reservation)
+
+    async def _wait_for_room(self) -> None:
+        """Wait until a new take may reserve (see :attr:`waiting`)."""
+        if self.waiting is not None:
+            await self.waiting.acquire()
+
+    def _leave_waiting(self, take_id: str | None) -> None:
+        """The new take ``take_id`` has its first slot or has ended (``None``: it was never
+        made): its place among the waiting takes is free. Idempotent."""
+        if self.waiting is None:
+            return
+        if take_id is not None:
+            if take_id not in self._waiting_takes:
+                return
+            self._waiting_takes.discard(take_id)
+        self.waiting.release()
 
     def hold_owed(self, take: Take) -> Reservation:
         """Hold what an unfinished take's jobs may bill: money already committed at the
@@ -303,6 +332,7 @@ class TakeExecutor:
         spec = self.pool.spec(provider_name)
         submitter = self.submitter
         async with self.pool.slot(provider_name) as slot:
+            self._leave_waiting(ctx.take.take_id)
             if step.state != StepState.SUBMITTED:
                 if not await submitter.own_create(ctx, step):
                     return StepOutcome.PENDING  # another live process may be sending it

@@ -19,13 +19,21 @@ from recoil_core.runner.report import RunReport, scene_summary
 
 
 def worker_count(concurrency: int) -> int:
-    """Takes in flight for a run of ``concurrency``: that many hold provider job slots,
-    and a quarter more may be writing their results (the render and charge after the
-    download, then ``succeeded``), downloading (from a provider whose download is outside
-    its slot) or waiting for a slot with their budget reserved, so the provider is never
-    kept waiting on the disk. Below 4 there are no extra takes (runs stay strictly
-    ordered)."""
-    return concurrency + concurrency // 4
+    """Takes in flight for a run of ``concurrency`` (4 or more): that many hold provider job
+    slots, a quarter more wait for a slot with their budget reserved (:func:`waiting_room`),
+    and the rest finish what a slot was for (download from a provider whose download is
+    outside its slot, write the render and charge, then ``succeeded``) or wait to reserve.
+    So when a wave of jobs ends together, every freed slot has a take ready for it, and
+    no slot waits on a download or the disk. Below 4 there are no extra takes (runs stay
+    strictly ordered)."""
+    return concurrency * 2 if concurrency >= 4 else concurrency
+
+
+def waiting_room(concurrency: int) -> asyncio.Semaphore | None:
+    """The bound on new takes holding a reservation with no provider slot yet: a quarter of
+    ``concurrency`` (none below 4, where there are no extra takes). However many workers a
+    run has, no more money than that is set aside for takes that are only waiting."""
+    return asyncio.Semaphore(concurrency // 4) if concurrency >= 4 else None
 
 
 async def dispatch_beats(
@@ -71,6 +79,7 @@ async def dispatch_beats(
     }
     halt: list[BudgetExhaustedError | AuthenticationFailed] = []
     position = 0
+    executor.waiting = waiting_room(concurrency)
 
     async def worker() -> None:
         nonlocal position
